@@ -1,0 +1,3 @@
+"""voicebot: a fully local voice robot / smart IVR for Asterisk."""
+
+__version__ = "0.1.0"

