@@ -83,6 +83,13 @@ class DialogConfig:
 
 
 @dataclass(frozen=True)
+class HttpConfig:
+    # Health and recent-call transcripts (GET /health, GET /calls); port 0 disables it.
+    host: str = "127.0.0.1"
+    port: int = 8089
+
+
+@dataclass(frozen=True)
 class Config:
     ari: AriConfig = field(default_factory=AriConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
@@ -90,6 +97,7 @@ class Config:
     asr: AsrConfig = field(default_factory=AsrConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     dialog: DialogConfig = field(default_factory=DialogConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     log_level: str = "INFO"
 
     def validate(self) -> Config:

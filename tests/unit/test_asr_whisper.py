@@ -1,0 +1,72 @@
+"""Whisper engine on the real bundled tiny.en model and real recorded speech."""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soxr
+
+from voicebot.config import AsrConfig
+from voicebot.speech.asr.whisper import WhisperEngine
+
+SOUNDS = Path("/usr/share/asterisk/sounds/en")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not SOUNDS.is_dir(), reason="asterisk-core-sounds-en-wav missing"),
+]
+
+
+def load_16k(name: str) -> np.ndarray:
+    with wave.open(str(SOUNDS / name), "rb") as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        rate = w.getframerate()
+    return soxr.resample(pcm, rate, 16000).astype(np.int16)
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[WhisperEngine]:
+    eng = WhisperEngine(AsrConfig())
+    await eng.load()
+    yield eng
+    await eng.close()
+
+
+async def recognize(engine: WhisperEngine, pcm: np.ndarray) -> str:
+    rec = engine.recognizer(["hours", "time", "goodbye"])
+    for i in range(0, len(pcm), 320):  # 20 ms frames, like the call pipeline
+        assert await rec.feed(pcm[i : i + 320]) is None
+    result = await rec.finish()
+    assert result.is_final
+    return result.text
+
+
+async def test_real_words(engine: WhisperEngine) -> None:
+    assert "hours" in (await recognize(engine, load_16k("hours.wav"))).lower()
+    assert "goodbye" in (await recognize(engine, load_16k("goodbye.wav"))).lower()
+
+
+async def test_silence_skips_the_model(engine: WhisperEngine) -> None:
+    def boom(*_args: object) -> None:
+        raise AssertionError("model must not run on silence")
+
+    engine._transcribe = boom  # type: ignore[method-assign]
+    rng = np.random.default_rng(0)
+    line_noise = rng.normal(0, 20, 16000).astype(np.int16)
+    rec = engine.recognizer()
+    await rec.feed(line_noise)
+    result = await rec.finish()
+    assert result.text == "" and result.is_final
+    assert (await rec.finish()).text == ""  # nothing fed at all
+
+
+async def test_concurrent_recognizers(engine: WhisperEngine) -> None:
+    hours, goodbye = load_16k("hours.wav"), load_16k("goodbye.wav")
+    texts = await asyncio.gather(recognize(engine, hours), recognize(engine, goodbye))
+    assert "hours" in texts[0].lower()
+    assert "goodbye" in texts[1].lower()

@@ -1,0 +1,348 @@
+"""One call's conversation: RTP in → VAD → ASR → dialog → TTS → RTP out.
+
+A ``CallSession`` owns every task it starts (receive loop, speaker, no-input timer, pacer);
+``run()`` cancels and awaits all of them whichever way the call ends. It knows nothing about
+ARI: the controller hands it a connected RTP endpoint and tells it about keys and hangups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import VadConfig
+from .dialog.engine import (
+    Action,
+    CallStarted,
+    DialogEngine,
+    Event,
+    Hangup,
+    Heard,
+    KeyPressed,
+    Listen,
+    NoInput,
+    Recognized,
+    Say,
+)
+from .dialog.script import Script
+from .media.codecs import Codec, resample
+from .media.endpoint import RtpEndpoint
+from .media.inbound import SPEECH_RATE, FrameAssembler
+from .media.pacer import Pacer
+from .speech.asr.base import AsrEngine
+from .speech.tts.base import TtsEngine
+from .speech.vad import Endpointer, SpeechEnded, SpeechStarted
+
+log = logging.getLogger(__name__)
+
+# No packet for this long means the caller's phone went quiet: count it as silence so the
+# endpointer can still finish the utterance.
+RECEIVE_GAP_S = 0.1
+
+
+@dataclass
+class SpeechServices:
+    """Models shared by all calls (loaded once at start-up)."""
+
+    asr: AsrEngine
+    tts: TtsEngine
+
+
+@dataclass
+class TurnTiming:
+    """Monotonic timestamps of one caller turn, from end of speech to the bot's first packet."""
+
+    turn: int
+    voice_end: float  # estimated wall time of the caller's last voiced frame
+    speech_end: float  # when the endpointer decided the utterance was over
+    asr_done: float = 0.0
+    dialog_done: float = 0.0
+    first_audio: float | None = None  # first TTS chunk ready
+    first_packet: float | None = None  # first RTP packet of the answer on the wire
+    text: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        def ms(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else round((b - a) * 1000, 1)
+
+        return {
+            "turn": self.turn,
+            "text": self.text,
+            "total_ms": ms(self.speech_end, self.first_packet),
+            "endpointing_ms": ms(self.voice_end, self.speech_end),
+            "asr_ms": ms(self.speech_end, self.asr_done),
+            "dialog_ms": ms(self.asr_done, self.dialog_done),
+            "tts_ms": ms(self.dialog_done, self.first_audio),
+            "send_ms": ms(self.first_audio, self.first_packet),
+        }
+
+    def log_line(self) -> str:
+        d = self.as_dict()
+        return (
+            f"turn {d['turn']} latency: {d['total_ms']} ms end of speech → first RTP "
+            f"(asr {d['asr_ms']} ms, dialog {d['dialog_ms']} ms, tts {d['tts_ms']} ms, "
+            f"send {d['send_ms']} ms; endpointing wait {d['endpointing_ms']} ms before that) "
+            f"heard {d['text']!r}"
+        )
+
+
+@dataclass
+class TranscriptLine:
+    who: str  # "bot" | "caller"
+    text: str
+    t: float  # seconds since the call started
+    state: str | None = None
+    intent: str | None = None
+
+
+@dataclass(frozen=True)
+class _Utterance:
+    ended: SpeechEnded
+    voice_end: float
+    decided: float
+
+
+@dataclass(frozen=True)
+class _Control:
+    kind: str  # "speech-started" | "spoken" | "bot-hangup"
+
+
+_QueueItem = Event | _Utterance | _Control
+
+
+@dataclass
+class CallStats:
+    turns: list[TurnTiming] = field(default_factory=list)
+    barge_ins: int = 0
+
+
+class CallSession:
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        endpoint: RtpEndpoint,
+        codec: Codec,
+        script: Script,
+        services: SpeechServices,
+        vad: VadConfig,
+        on_transcript: Callable[[TranscriptLine], None] | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.endpoint = endpoint
+        self.codec = codec
+        self.script = script
+        self.services = services
+        self.engine = DialogEngine(script)
+        self.transcript: list[TranscriptLine] = []
+        self.stats = CallStats()
+        self._on_transcript = on_transcript
+        self._vad_config = vad
+        self._events: asyncio.Queue[_QueueItem] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._speaker: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._listen: Listen | None = None
+        self._barge_in = True
+        self._pending_turn: TurnTiming | None = None
+        self._started = time.monotonic()
+        self.pacer = Pacer(endpoint.send, codec, codec.payload_type)
+        self.pacer.on_sent = self._on_packet_sent
+
+    # -- inputs from the controller -------------------------------------------------------
+
+    def key_pressed(self, digit: str) -> None:
+        self._events.put_nowait(KeyPressed(digit))
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Converse until the dialog hangs up (returns ``"bot-hangup"``) or the task is cancelled."""
+        self.pacer.start()
+        self._spawn(self._receive_loop(), "rx")
+        try:
+            await self._execute(self.engine.handle(CallStarted()))
+            while True:
+                item = await self._events.get()
+                if isinstance(item, _Control):
+                    if item.kind == "bot-hangup":
+                        return "bot-hangup"
+                    if item.kind == "speech-started":
+                        self._on_speech_started()
+                    elif item.kind == "spoken":
+                        self._start_no_input_timer()
+                    continue
+                if isinstance(item, _Utterance):
+                    await self._on_utterance(item)
+                    continue
+                if isinstance(item, KeyPressed):
+                    self._record("caller", f"#{item.digit}")
+                    self._interrupt_prompt()
+                self._cancel_timer()
+                await self._execute(self.engine.handle(item))
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        tasks = [t for t in (*self._tasks, self._speaker, self._timer) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.pacer.aclose()
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=f"call-{self.call_id}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call %s: task %s failed", self.call_id, task.get_name(),
+                      exc_info=task.exception())
+
+    # -- caller audio ---------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        assembler = FrameAssembler(self.codec, self._vad_config.frame_ms)
+        endpointer = Endpointer(self._vad_config, SPEECH_RATE)
+        while True:
+            packet = await self.endpoint.receive(timeout=RECEIVE_GAP_S)
+            if packet is None:
+                frames = assembler.silence(RECEIVE_GAP_S)
+            else:
+                if packet.payload_type != self.pacer.payload_type:
+                    # Asterisk only plays back the payload type it sends us.
+                    self.pacer.payload_type = packet.payload_type
+                frames = assembler.push_payload(packet.payload)
+            for frame in frames:
+                for event in endpointer.feed(frame):
+                    self._on_vad_event(event, endpointer.stream_time)
+
+    def _on_vad_event(self, event: SpeechStarted | SpeechEnded, stream_time: float) -> None:
+        now = time.monotonic()
+        if isinstance(event, SpeechStarted):
+            self._cancel_timer()
+            self._events.put_nowait(_Control("speech-started"))
+            # Barge-in acts here, not in the queue, so the prompt stops within a frame or two.
+            if self._barge_in:
+                self._interrupt_prompt()
+        else:
+            voice_end = now - (stream_time - event.end_time)
+            self._events.put_nowait(_Utterance(event, voice_end=voice_end, decided=now))
+
+    def _on_speech_started(self) -> None:
+        self._cancel_timer()
+
+    def _interrupt_prompt(self) -> None:
+        if self._speaker is not None and not self._speaker.done():
+            self._speaker.cancel()
+            dropped = self.pacer.flush()
+            self.stats.barge_ins += 1
+            log.info("call %s: barge-in, dropped %d queued frames", self.call_id, dropped)
+        elif self.pacer.is_playing:
+            self.pacer.flush()
+
+    async def _on_utterance(self, utterance: _Utterance) -> None:
+        turn = TurnTiming(turn=len(self.stats.turns) + 1, voice_end=utterance.voice_end,
+                          speech_end=utterance.decided)
+        recognizer = self.services.asr.recognizer(self._listen.phrases if self._listen else None)
+        try:
+            await recognizer.feed(utterance.ended.audio)
+            transcript = await recognizer.finish()
+        finally:
+            recognizer.close()
+        turn.asr_done = time.monotonic()
+        text = transcript.text.strip()
+        turn.text = text
+        if not text:
+            log.info("call %s: speech without words (noise?), still listening", self.call_id)
+            if not self._speaking():
+                self._start_no_input_timer()
+            return
+        self._record("caller", text)
+        actions = self.engine.handle(Heard(text))
+        turn.dialog_done = time.monotonic()
+        self._pending_turn = turn
+        self.stats.turns.append(turn)
+        await self._execute(actions)
+
+    # -- bot output -----------------------------------------------------------------------
+
+    async def _execute(self, actions: list[Action]) -> None:
+        texts: list[str] = []
+        hangup = False
+        for action in actions:
+            if isinstance(action, Say):
+                texts.append(action.text)
+                self._barge_in = action.barge_in
+            elif isinstance(action, Listen):
+                self._listen = action
+            elif isinstance(action, Hangup):
+                hangup = True
+            elif isinstance(action, Recognized):
+                log.info("call %s: state %s heard %r → intent %s", self.call_id, action.state,
+                         action.text, action.intent or "(no match)")
+                if self.transcript and self.transcript[-1].who == "caller":
+                    self.transcript[-1].state = action.state
+                    self.transcript[-1].intent = action.intent
+        if hangup:
+            self._listen = None
+        if self._speaker is not None and not self._speaker.done():
+            self._speaker.cancel()
+            self.pacer.flush()
+        self._speaker = asyncio.create_task(self._speak(texts, hangup),
+                                            name=f"call-{self.call_id}-speaker")
+
+    async def _speak(self, texts: list[str], hangup: bool) -> None:
+        for text in texts:
+            self._record("bot", text)
+            async for chunk in self.services.tts.stream(text):
+                if self._pending_turn is not None and self._pending_turn.first_audio is None:
+                    self._pending_turn.first_audio = time.monotonic()
+                self.pacer.play(resample(chunk, self.services.tts.sample_rate,
+                                         self.codec.sample_rate))
+        self.pacer.end_of_stream()
+        await self.pacer.wait_idle()
+        self._events.put_nowait(_Control("bot-hangup" if hangup else "spoken"))
+
+    def _speaking(self) -> bool:
+        return self._speaker is not None and not self._speaker.done()
+
+    def _on_packet_sent(self, sent_at: float, first_of_talkspurt: bool) -> None:
+        turn = self._pending_turn
+        if turn is not None and turn.first_packet is None:
+            turn.first_packet = sent_at
+            self._pending_turn = None
+            log.info("call %s: %s", self.call_id, turn.log_line())
+
+    # -- no-input -------------------------------------------------------------------------
+
+    def _start_no_input_timer(self) -> None:
+        self._cancel_timer()
+        if self._listen is not None and not self.engine.ended:
+            self._timer = asyncio.create_task(self._no_input_after(self._listen.timeout_s),
+                                              name=f"call-{self.call_id}-no-input")
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _no_input_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._events.put_nowait(NoInput())
+
+    def _record(self, who: str, text: str) -> None:
+        line = TranscriptLine(who=who, text=text, t=round(time.monotonic() - self._started, 3),
+                              state=self.engine.state.current if self.engine.state else None)
+        self.transcript.append(line)
+        if self._on_transcript is not None:
+            self._on_transcript(line)
+

@@ -1,0 +1,122 @@
+"""Command line: argparse → Config → subcommands. Domain code never sees argparse."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import Config, load_config
+from .errors import AriAuthError, ScriptError, VoicebotError
+
+log = logging.getLogger("voicebot")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INVALID = 2
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = args.config
+    if path is None and Path("voicebot.toml").is_file():
+        path = Path("voicebot.toml")
+    return load_config(path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .app import serve
+
+    config = _config(args)
+    _setup_logging(config.log_level)
+    try:
+        asyncio.run(serve(config, args.scripts))
+    except AriAuthError as exc:
+        log.error("%s", exc)
+        return EXIT_ERROR
+    except ScriptError as exc:
+        log.error("invalid script: %s", exc)
+        return EXIT_INVALID
+    except VoicebotError as exc:
+        log.error("%s", exc)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .dialog.script import load_script
+
+    failed = 0
+    for file in args.files:
+        try:
+            script = load_script(Path(file))
+        except ScriptError as exc:
+            print(exc, file=sys.stderr)
+            failed += 1
+        else:
+            print(f"{file}: ok ({len(script.states)} states, start '{script.start}')")
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from .callprobe import run_probe_call
+
+    config = _config(args)
+    _setup_logging("WARNING")
+    try:
+        return asyncio.run(run_probe_call(config, extension=args.extension, target=args.target,
+                                          utterances=args.say, workdir=args.workdir))
+    except VoicebotError as exc:
+        print(f"call failed: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voicebot", description=__doc__)
+    parser.add_argument("--config", type=Path, default=None,
+                        help="TOML config file (default: ./voicebot.toml if present)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="answer calls from Asterisk (ARI)")
+    run.add_argument("--scripts", type=Path, default=None,
+                     help="directory of dialog scripts (default: dialog.scripts_dir)")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate dialog scripts")
+    check.add_argument("files", nargs="+")
+    check.set_defaults(func=cmd_check)
+
+    call = sub.add_parser("call", help="place a test call with sipp and print the conversation")
+    call.add_argument("--extension", default="100")
+    call.add_argument("--target", default="127.0.0.1:5060", help="SIP host:port of Asterisk")
+    call.add_argument("--say", action="append", default=None, metavar="WAV",
+                      help="caller utterance (8 kHz mono WAV); repeatable "
+                           "(default: Allison saying 'hours', then 'goodbye')")
+    call.add_argument("--workdir", type=Path, default=Path(".state/calls"))
+    call.set_defaults(func=cmd_call)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except VoicebotError as exc:  # config errors and the like, before logging is set up
+        print(f"voicebot: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

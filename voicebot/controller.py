@@ -1,0 +1,255 @@
+"""ARI events → calls: set-up and teardown of the bridge, the externalMedia channel and the port.
+
+For each caller entering ``Stasis(voicebot[,SCRIPT])`` the controller answers, creates a mixing
+bridge and an externalMedia channel that streams to a UDP port of ours, bridges both and runs a
+``CallSession``. However the call ends (caller hangup, bot hangup, error), the media channel is
+hung up, the bridge destroyed, the port released and the call's tasks awaited. A failing call
+never disturbs the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ari.client import AriClient
+from .ari.events import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    Event,
+    StasisEnd,
+    StasisStart,
+)
+from .ari.models import Channel
+from .call import CallSession, SpeechServices, TranscriptLine
+from .config import Config
+from .dialog.script import ScriptLibrary
+from .errors import AriError, AriNotFoundError, MediaError, VoicebotError
+from .media.codecs import get_codec
+from .media.endpoint import PortAllocator, RtpEndpoint
+
+log = logging.getLogger(__name__)
+
+# Our objects in Asterisk carry these prefixes, so orphans of a crashed run can be found.
+MEDIA_CHANNEL_PREFIX = "voicebot-media-"
+BRIDGE_NAME_PREFIX = "voicebot-"
+RECENT_CALLS = 50
+
+
+@dataclass
+class ActiveCall:
+    caller: Channel
+    script_name: str
+    started: float = field(default_factory=time.time)
+    task: asyncio.Task[None] | None = None
+    session: CallSession | None = None
+    endpoint: RtpEndpoint | None = None
+    bridge_id: str | None = None
+    media_channel_id: str | None = None
+    caller_gone: bool = False
+    end_reason: str = ""
+    transcript: list[TranscriptLine] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.caller.id
+
+    def summary(self) -> dict[str, Any]:
+        session = self.session
+        return {
+            "call_id": self.id,
+            "caller": self.caller.caller_number,
+            "script": self.script_name,
+            "started": self.started,
+            "end_reason": self.end_reason,
+            "transcript": [vars(line) for line in self.transcript],
+            "turns": [turn.as_dict() for turn in session.stats.turns] if session else [],
+            "rtp": vars(self.endpoint.stats) if self.endpoint else {},
+        }
+
+
+class CallController:
+    def __init__(
+        self,
+        config: Config,
+        ari: AriClient,
+        scripts: ScriptLibrary,
+        services: SpeechServices,
+        allocator: PortAllocator,
+    ) -> None:
+        self.config = config
+        self.ari = ari
+        self.scripts = scripts
+        self.services = services
+        self.allocator = allocator
+        self.codec = get_codec(config.media.format)
+        self.calls: dict[str, ActiveCall] = {}
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
+        self.calls_total = 0
+        self.calls_failed = 0
+
+    # -- events ---------------------------------------------------------------------------
+
+    def dispatch(self, event: Event) -> None:
+        if isinstance(event, StasisStart):
+            if event.channel.id.startswith(MEDIA_CHANNEL_PREFIX):
+                return  # our own externalMedia channel entering the app
+            self._start_call(event.channel, list(event.args))
+        elif isinstance(event, StasisEnd | ChannelHangupRequest | ChannelDestroyed):
+            self._channel_gone(event.channel)
+        elif isinstance(event, ChannelDtmfReceived):
+            call = self.calls.get(event.channel.id)
+            if call is not None and call.session is not None:
+                call.session.key_pressed(event.digit)
+
+    def _start_call(self, channel: Channel, args: list[str]) -> None:
+        if channel.id in self.calls:
+            return
+        script_name = args[0] if args and args[0] else self.scripts.default
+        call = ActiveCall(caller=channel, script_name=script_name)
+        self.calls[channel.id] = call
+        self.calls_total += 1
+        call.task = asyncio.create_task(self._run_call(call), name=f"call-{channel.id}")
+        log.info("call %s: from %r (%s) to %s, script %s", channel.id, channel.caller_number,
+                 channel.name, channel.extension, script_name)
+
+    def _channel_gone(self, channel: Channel) -> None:
+        call = self.calls.get(channel.id)
+        if call is None:
+            call = next((c for c in self.calls.values() if c.media_channel_id == channel.id), None)
+            if call is None:
+                return
+            if call.end_reason:
+                return
+            call.end_reason = "media channel ended"
+        else:
+            call.caller_gone = True
+            call.end_reason = call.end_reason or "caller hangup"
+        if call.task is not None and not call.task.done():
+            call.task.cancel()
+
+    # -- one call -------------------------------------------------------------------------
+
+    async def _run_call(self, call: ActiveCall) -> None:
+        try:
+            await self._set_up_and_converse(call)
+        except asyncio.CancelledError:
+            pass  # caller hung up (or shutdown): teardown below
+        except AriNotFoundError as exc:
+            call.end_reason = call.end_reason or f"channel vanished during set-up: {exc}"
+            log.info("call %s: %s", call.id, call.end_reason)
+        except VoicebotError as exc:
+            self.calls_failed += 1
+            call.end_reason = f"error: {exc}"
+            log.error("call %s failed: %s", call.id, exc)
+        except Exception as exc:  # a bug must end this call only, never the process
+            self.calls_failed += 1
+            call.end_reason = f"internal error: {exc!r}"
+            log.exception("call %s crashed", call.id)
+        finally:
+            await self._tear_down(call)
+
+    async def _set_up_and_converse(self, call: ActiveCall) -> None:
+        script = self.scripts.get(call.script_name)
+        await self.ari.answer(call.id)
+        media = self.config.media
+        call.endpoint = await RtpEndpoint.open(self.allocator, media.bind_host)
+        bridge = await self.ari.create_bridge("mixing", name=f"{BRIDGE_NAME_PREFIX}{call.id}")
+        call.bridge_id = bridge.id
+        media_channel = await self.ari.external_media(
+            self.config.ari.app,
+            f"{media.advertise_host}:{call.endpoint.local_port}",
+            self.codec.name,
+            channel_id=f"{MEDIA_CHANNEL_PREFIX}{call.id}",
+        )
+        call.media_channel_id = media_channel.id
+        # Asterisk sends from (and expects our RTP at) this address; nothing else is accepted.
+        host = await self.ari.get_variable(media_channel.id, "UNICASTRTP_LOCAL_ADDRESS")
+        port = await self.ari.get_variable(media_channel.id, "UNICASTRTP_LOCAL_PORT")
+        try:
+            call.endpoint.set_remote(host, int(port))
+        except ValueError:
+            raise MediaError(f"Asterisk reported a bad RTP address {host!r}:{port!r}") from None
+        await self.ari.add_channel(bridge.id, [call.id, media_channel.id])
+        call.session = CallSession(
+            call_id=call.id,
+            endpoint=call.endpoint,
+            codec=self.codec,
+            script=script,
+            services=self.services,
+            vad=self.config.vad,
+            on_transcript=call.transcript.append,
+        )
+        call.end_reason = await call.session.run()
+
+    async def _tear_down(self, call: ActiveCall) -> None:
+        steps: list[tuple[str, Any]] = []
+        if call.media_channel_id:
+            steps.append(("hang up media channel", self.ari.hangup(call.media_channel_id)))
+        if call.bridge_id:
+            steps.append(("destroy bridge", self.ari.destroy_bridge(call.bridge_id)))
+        if not call.caller_gone:
+            steps.append(("hang up caller", self.ari.hangup(call.id)))
+        for what, coro in steps:
+            try:
+                await coro
+            except AriNotFoundError:
+                pass  # already gone: the normal race at hangup
+            except AriError as exc:
+                log.warning("call %s: could not %s: %s", call.id, what, exc)
+        if call.endpoint is not None:
+            call.endpoint.close()
+        self.calls.pop(call.id, None)
+        self.recent.append(call.summary())
+        stats = call.endpoint.stats if call.endpoint else None
+        log.info("call %s ended: %s (%d turns; rtp %s)", call.id, call.end_reason or "done",
+                 len(call.session.stats.turns) if call.session else 0,
+                 vars(stats) if stats else "-")
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """After (re)connecting: remove media channels and bridges left by a crashed run."""
+        active_bridges = {c.bridge_id for c in self.calls.values()}
+        active_media = {c.media_channel_id for c in self.calls.values()}
+        try:
+            for channel in await self.ari.list_channels():
+                if channel.id.startswith(MEDIA_CHANNEL_PREFIX) and channel.id not in active_media:
+                    log.warning("removing orphaned media channel %s", channel.id)
+                    await self._quietly(self.ari.hangup(channel.id))
+            for bridge in await self.ari.list_bridges():
+                name = str(bridge.raw.get("name", ""))
+                if name.startswith(BRIDGE_NAME_PREFIX) and bridge.id not in active_bridges:
+                    log.warning("removing orphaned bridge %s (%s)", bridge.id, name)
+                    await self._quietly(self.ari.destroy_bridge(bridge.id))
+        except AriError as exc:
+            log.warning("could not check for orphaned channels/bridges: %s", exc)
+
+    @staticmethod
+    async def _quietly(coro: Any) -> None:
+        try:
+            await coro
+        except AriNotFoundError:
+            pass
+
+    async def close(self) -> None:
+        """Shutdown: end every call (hanging up callers) and wait for the teardowns."""
+        tasks = [c.task for c in self.calls.values() if c.task is not None]
+        for call in self.calls.values():
+            call.end_reason = call.end_reason or "bot shutting down"
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "active_calls": len(self.calls),
+            "calls_total": self.calls_total,
+            "calls_failed": self.calls_failed,
+            "ports_in_use": len(self.allocator.in_use),
+        }

@@ -1,0 +1,65 @@
+"""The speech-recognition engine interface.
+
+Shaped for a streaming engine (partial results while the caller speaks) so that Vosk fits
+without changes; a batch engine like Whisper simply buffers in ``feed`` and works in
+``finish``. One ``AsrEngine`` (the loaded model) serves many ``Recognizer``s (one per call).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    is_final: bool
+    # Engine-specific 0..1 score, None when the engine gives none.
+    confidence: float | None = None
+    # Wall-clock seconds the engine spent, for latency logs.
+    processing_s: float = 0.0
+
+
+class Recognizer(abc.ABC):
+    """Recognition state for one utterance at a time; reusable after ``finish``."""
+
+    @abc.abstractmethod
+    async def feed(self, pcm: np.ndarray) -> Transcript | None:
+        """Add mono int16 audio at the engine's sample rate; maybe return a partial result."""
+
+    @abc.abstractmethod
+    async def finish(self) -> Transcript:
+        """The final result for the audio fed since the last ``finish``; resets for reuse."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most recognizers hold nothing
+        """Release per-recognizer resources."""
+
+
+class AsrEngine(abc.ABC):
+    """A loaded recognition model. Blocking work runs in an executor the engine owns."""
+
+    name: str
+    sample_rate: int = 16000
+
+    @abc.abstractmethod
+    async def load(self) -> None:
+        """Load the model without blocking the event loop. Raises ``ModelError``."""
+
+    @abc.abstractmethod
+    def recognizer(self, phrases: Sequence[str] | None = None) -> Recognizer:
+        """A recognizer for one call. ``phrases`` are the answers the dialog expects now,
+        which an engine may use as a hint (or a grammar)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Free the model and the executor."""
+
+
+def check_pcm(pcm: np.ndarray) -> None:
+    """Reject audio in the wrong internal format early, with a readable message."""
+    if pcm.ndim != 1 or pcm.dtype != np.int16:
+        raise ValueError(f"expected mono int16 samples, got {pcm.dtype} with shape {pcm.shape}")

@@ -1,0 +1,178 @@
+"""Whisper (faster-whisper / CTranslate2) as a batch ASR engine.
+
+Whisper has no partial results: recognizers buffer audio in ``feed`` and transcribe the whole
+utterance in ``finish``. Every model call runs on a single worker thread owned by the engine:
+on a small machine two concurrent transcriptions would only fight over the same cores, so
+calls from concurrent recognizers are simply queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from ...config import AsrConfig
+from ...errors import ModelError
+from ...models import resolve_whisper_model
+from .base import AsrEngine, Recognizer, Transcript, check_pcm
+
+log = logging.getLogger(__name__)
+
+# Below this RMS (about -50 dBFS) the utterance is line noise: Whisper would only hallucinate
+# ("Thank you.") on it, so the model is not run at all.
+_SILENCE_RMS = 100.0
+# Shorter than this cannot be a word.
+_MIN_AUDIO_S = 0.1
+_MAX_TOKENS_BASE = 16
+_MAX_TOKENS_PER_S = 8
+
+
+class WhisperEngine(AsrEngine):
+    name = "whisper"
+
+    def __init__(self, config: AsrConfig, language: str = "en", phrase_hint: bool = False) -> None:
+        self._config = config
+        self._language = language
+        # Passing the expected answers as initial_prompt (hotwords does the same thing inside
+        # faster-whisper) gained nothing on real recordings with tiny.en and made Whisper echo
+        # the prompt verbatim on noise ("one, two, three." -> "One, two, three."), so it is
+        # off unless asked for; even then a verbatim echo of the whole list is discarded.
+        self._phrase_hint = phrase_hint
+        self._model: Any = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def load(self) -> None:
+        if self._model is not None:
+            return
+        path = resolve_whisper_model(self._config.whisper_model)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+        loop = asyncio.get_running_loop()
+        try:
+            self._model = await loop.run_in_executor(self._executor, self._load_model, str(path))
+            # The first call pays for lazy allocations; pay it now, not on the first caller.
+            warmup = np.zeros(self.sample_rate, dtype=np.float32)
+            await loop.run_in_executor(self._executor, self._transcribe, warmup, None)
+        except ModelError:
+            await self.close()
+            raise
+        except Exception as exc:
+            await self.close()
+            raise ModelError(f"cannot load Whisper model {path}: {exc}") from exc
+        log.info("whisper model loaded from %s", path)
+
+    def _load_model(self, path: str) -> Any:
+        from faster_whisper import WhisperModel  # heavy import, only when used
+
+        return WhisperModel(
+            path, device="cpu", compute_type="int8", cpu_threads=max(1, self._config.threads)
+        )
+
+    @property
+    def phrase_hint(self) -> bool:
+        return self._phrase_hint
+
+    def recognizer(self, phrases: Sequence[str] | None = None) -> Recognizer:
+        if self._model is None:
+            raise RuntimeError("WhisperEngine.load() must be awaited before recognizer()")
+        return WhisperRecognizer(self, phrases)
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        self._model = None
+        if executor is not None:
+            # A transcription already running finishes in its thread; queued ones are dropped.
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Transcript:
+        """Transcribe one whole utterance (mono int16 at 16 kHz)."""
+        check_pcm(audio)
+        if len(audio) < _MIN_AUDIO_S * self.sample_rate or _rms(audio) < _SILENCE_RMS:
+            return Transcript("", is_final=True)
+        if self._model is None or self._executor is None:
+            raise RuntimeError("WhisperEngine is not loaded (or already closed)")
+        samples = audio.astype(np.float32) / 32768.0
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        text, confidence = await loop.run_in_executor(
+            self._executor, self._transcribe, samples, prompt
+        )
+        return Transcript(
+            text,
+            is_final=True,
+            confidence=confidence,
+            processing_s=time.perf_counter() - started,
+        )
+
+    def _transcribe(self, samples: np.ndarray, prompt: str | None) -> tuple[str, float | None]:
+        # Runs in the worker thread. transcribe() returns a lazy generator: the decoding
+        # happens while iterating, so the iteration must stay in this thread too.
+        segments, _info = self._model.transcribe(
+            samples,
+            language=self._language,
+            beam_size=1,
+            without_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            initial_prompt=prompt,
+            # One greedy pass, no temperature fallback: the fallback re-decodes low-confidence
+            # short answers (measured: "hours" 360 -> 490 ms) and samples randomly, while a
+            # phone dialog needs bounded latency and repeatable results.
+            temperature=0.0,
+            # Bounds a repetition loop; people do not say more than ~5 tokens a second.
+            max_new_tokens=_MAX_TOKENS_BASE + int(_MAX_TOKENS_PER_S * len(samples) / 16000),
+        )
+        texts: list[str] = []
+        logprobs: list[float] = []
+        for segment in segments:
+            texts.append(segment.text.strip())
+            logprobs.append(segment.avg_logprob)
+        text = " ".join(t for t in texts if t)
+        confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs else None
+        return text, confidence
+
+
+class WhisperRecognizer(Recognizer):
+    def __init__(self, engine: WhisperEngine, phrases: Sequence[str] | None) -> None:
+        self._engine = engine
+        self._chunks: list[np.ndarray] = []
+        self._prompt = _prompt_for(phrases) if engine.phrase_hint else None
+
+    async def feed(self, pcm: np.ndarray) -> Transcript | None:
+        check_pcm(pcm)
+        self._chunks.append(pcm.copy())  # the caller may reuse its frame buffer
+        return None
+
+    async def finish(self) -> Transcript:
+        chunks, self._chunks = self._chunks, []
+        audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+        result = await self._engine.transcribe(audio, self._prompt)
+        if self._prompt and len(self._prompt.split(",")) > 1 and _norm(result.text) == _norm(
+            self._prompt
+        ):
+            return Transcript("", is_final=True, processing_s=result.processing_s)
+        return result
+
+    def close(self) -> None:
+        self._chunks = []
+
+
+def _prompt_for(phrases: Sequence[str] | None) -> str | None:
+    if not phrases:
+        return None
+    return ", ".join(p.strip() for p in phrases if p.strip()) + "."
+
+
+def _norm(text: str) -> str:
+    # Compare ignoring case and punctuation: "One, two, three." == "one two three".
+    return " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def _rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))

@@ -1,0 +1,86 @@
+"""The text-to-speech engine interface and the sentence splitter engines share.
+
+Engines stream: the dialog starts playing the first sentence while later ones are still being
+synthesized, which is what keeps the robot's reply latency at "one sentence", not "one reply".
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import AsyncIterator, Iterable
+
+import numpy as np
+
+
+class TtsEngine(abc.ABC):
+    name: str
+    # Identifies the voice within the engine; part of cache keys so two voices never mix.
+    voice: str = ""
+
+    @property
+    @abc.abstractmethod
+    def sample_rate(self) -> int:
+        """Rate of the chunks ``stream`` yields (known after ``load``)."""
+
+    @abc.abstractmethod
+    async def load(self) -> None:
+        """Load the voice without blocking the event loop. Raises ``ModelError``."""
+
+    @abc.abstractmethod
+    def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+        """Yield mono int16 chunks at ``sample_rate``. Closing or cancelling the iteration
+        stops synthesis (barge-in); use ``contextlib.aclosing`` when breaking out early."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Free the voice and any worker threads."""
+
+    async def synthesize(self, text: str) -> np.ndarray:
+        """The whole text as one array (for caching and tests)."""
+        chunks = [chunk async for chunk in self.stream(text)]
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+
+# Words whose trailing period does not end a sentence. Lower case, without the period.
+# Ordinary words that often end a sentence ("no", "sun") are deliberately left out.
+_ABBREVIATIONS = frozenset(
+    "dr mr mrs ms prof sr jr st mt ft nr vs etc eg ie approx dept inc ltd co corp "
+    "jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri "
+    "e.g i.e a.m p.m u.s".split()
+)
+# Sentence-ending punctuation (runs like "?!" or "..." count once), optionally followed by
+# closing quotes/brackets, then whitespace or the end of the text. "3.5" has no whitespace
+# after its period, so it never matches.
+_END = re.compile(r"[.!?;]+[\"')\]]*(?=\s|$)")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split on . ! ? ; keeping abbreviations ("Dr.", "e.g.") and numbers ("3.5") intact."""
+    sentences: list[str] = []
+    start = 0
+    for match in _END.finditer(text):
+        if match.group().startswith(".") and _is_abbreviation(text[start : match.start()]):
+            continue
+        sentences.append(text[start : match.end()])
+        start = match.end()
+    sentences.append(text[start:])
+    return _clean(sentences)
+
+
+def _is_abbreviation(before: str) -> bool:
+    words = before.split()
+    if not words:
+        return False
+    word = words[-1].lower().lstrip("(\"'")
+    # A single letter is an initial ("J. Smith"), never a sentence by itself.
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def _clean(sentences: Iterable[str]) -> list[str]:
+    return [s for s in (" ".join(part.split()) for part in sentences) if _speakable(s)]
+
+
+def _speakable(sentence: str) -> bool:
+    # "..." or a stray ";" alone would make the synthesizer emit a click of silence.
+    return any(c.isalnum() for c in sentence)
