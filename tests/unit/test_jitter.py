@@ -100,14 +100,15 @@ def test_negative_depth_rejected() -> None:
 
 @given(
     start=st.integers(0, 65535),
-    swaps=st.lists(st.integers(0, 58), max_size=20),
+    swaps=st.sets(st.integers(0, 29), max_size=20),
     duplicates=st.lists(st.integers(0, 59), max_size=10),
 )
 def test_local_reordering_delivers_everything_once_in_order(
-    start: int, swaps: list[int], duplicates: list[int]
+    start: int, swaps: set[int], duplicates: list[int]
 ) -> None:
     order = list(range(start, start + 60))
-    for i in swaps:  # adjacent swaps: displacement small enough for depth 3
+    for pair in swaps:  # disjoint adjacent swaps: displacement well within depth 3
+        i = 2 * pair
         order[i], order[i + 1] = order[i + 1], order[i]
     for i in duplicates:
         order.insert(i + 1, order[i])

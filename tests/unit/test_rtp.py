@@ -19,8 +19,9 @@ def test_parse_minimal_packet() -> None:
 
 
 def test_serialize_known_bytes() -> None:
-    packet = RtpPacket(payload_type=0, sequence=0x1234, timestamp=0x01020304, ssrc=0x0A0B0C0D,
-                       payload=b"\xff\xff")
+    packet = RtpPacket(
+        payload_type=0, sequence=0x1234, timestamp=0x01020304, ssrc=0x0A0B0C0D, payload=b"\xff\xff"
+    )
     assert packet.serialize() == bytes.fromhex("80001234010203040a0b0c0dffff")
 
 

@@ -143,17 +143,16 @@ class _Fields:
             raise self.fail(key, "expected a string for")
         return value
 
-    def integer(self, key: str, *, optional: bool = False) -> int | None:
-        if optional and self.data.get(key) is None:
-            return None
+    def integer(self, key: str) -> int:
         value = self.required(key)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(key, "expected an integer for")
         return value
 
-    def channel(self, key: str = "channel", *, optional: bool = False) -> Channel | None:
-        if optional and self.data.get(key) is None:
-            return None
+    def optional_integer(self, key: str) -> int | None:
+        return None if self.data.get(key) is None else self.integer(key)
+
+    def channel(self, key: str = "channel") -> Channel:
         try:
             return Channel.from_json(self.required(key))
         except ValueError as exc:
@@ -161,10 +160,8 @@ class _Fields:
                 raise
             raise ValueError(f"ARI event {self.event_type}: bad {key!r}: {exc}") from None
 
-
-def _must(channel: Channel | None) -> Channel:
-    assert channel is not None  # _Fields.channel() without optional never returns None
-    return channel
+    def optional_channel(self, key: str = "channel") -> Channel | None:
+        return None if self.data.get(key) is None else self.channel(key)
 
 
 def parse_event(data: Any) -> Event:
@@ -190,34 +187,30 @@ def parse_event(data: Any) -> Event:
         return StasisStart(
             application,
             timestamp,
-            _must(f.channel()),
+            f.channel(),
             [str(a) for a in args],
-            f.channel("replace_channel", optional=True),
+            f.optional_channel("replace_channel"),
         )
     if event_type == "StasisEnd":
-        return StasisEnd(application, timestamp, _must(f.channel()))
+        return StasisEnd(application, timestamp, f.channel())
     if event_type == "ChannelHangupRequest":
         return ChannelHangupRequest(
-            application, timestamp, _must(f.channel()), f.integer("cause", optional=True)
+            application, timestamp, f.channel(), f.optional_integer("cause")
         )
     if event_type == "ChannelDestroyed":
-        cause = f.integer("cause")
-        assert cause is not None
         return ChannelDestroyed(
-            application, timestamp, _must(f.channel()), cause, f.string("cause_txt")
+            application, timestamp, f.channel(), f.integer("cause"), f.string("cause_txt")
         )
     if event_type == "ChannelDtmfReceived":
-        duration = f.integer("duration_ms")
-        assert duration is not None
         return ChannelDtmfReceived(
-            application, timestamp, _must(f.channel()), f.string("digit"), duration
+            application, timestamp, f.channel(), f.string("digit"), f.integer("duration_ms")
         )
     if event_type == "ChannelStateChange":
-        return ChannelStateChange(application, timestamp, _must(f.channel()))
+        return ChannelStateChange(application, timestamp, f.channel())
     if event_type == "ChannelVarset":
         value = f.required("value")
         return ChannelVarset(
-            application, timestamp, f.channel(optional=True), f.string("variable"), str(value)
+            application, timestamp, f.optional_channel(), f.string("variable"), str(value)
         )
     return UnknownEvent(event_type, application, timestamp, dict(data))
 

@@ -102,6 +102,10 @@ class _RtpProtocol(asyncio.DatagramProtocol):
         if self.endpoint is not None:
             self.endpoint._on_datagram(data, addr)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.endpoint is not None:
+            self.endpoint._on_socket_closed()
+
     def error_received(self, exc: Exception) -> None:
         # Typically ICMP port-unreachable after the far end went away; the call ends elsewhere.
         logger.debug("RTP socket error: %s", exc)
@@ -146,6 +150,7 @@ class RtpEndpoint:
         self._reorder = ReorderBuffer(reorder_depth)
         self._closed = False
         self._closed_event = asyncio.Event()
+        self._socket_closed = asyncio.Event()
         self._malformed_logged_at = float("-inf")
         self._malformed_unlogged = 0
 
@@ -256,9 +261,24 @@ class RtpEndpoint:
         self.stats.sent += 1
 
     def close(self) -> None:
+        """Stop receiving and sending, and give the port back to the allocator."""
         if self._closed:
             return
         self._closed = True
         self._closed_event.set()
         self._transport.close()
+        # asyncio shuts the socket one loop iteration later; an allocation in between just
+        # fails to bind this port and moves on, so the bookkeeping can be released now.
         self._allocator.release(self.local_port)
+
+    async def aclose(self) -> None:
+        """``close()`` and wait until the socket is really closed and its port reusable."""
+        self.close()
+        await self._socket_closed.wait()
+
+    def _on_socket_closed(self) -> None:
+        if not self._closed:  # the transport died under us (not via close())
+            self._closed = True
+            self._closed_event.set()
+            self._allocator.release(self.local_port)
+        self._socket_closed.set()

@@ -153,8 +153,10 @@ class WhisperRecognizer(Recognizer):
         chunks, self._chunks = self._chunks, []
         audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
         result = await self._engine.transcribe(audio, self._prompt)
-        if self._prompt and len(self._prompt.split(",")) > 1 and _norm(result.text) == _norm(
+        if (
             self._prompt
+            and len(self._prompt.split(",")) > 1
+            and _norm(result.text) == _norm(self._prompt)
         ):
             return Transcript("", is_final=True, processing_s=result.processing_s)
         return result

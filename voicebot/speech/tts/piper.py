@@ -113,7 +113,11 @@ class PiperTts(TtsEngine):
 def _load_voice(path: str) -> Any:
     from piper import PiperVoice  # heavy import (onnxruntime), only when used
 
-    return PiperVoice.load(path)
+    voice = PiperVoice.load(path)
+    # The first synthesis pays for espeak and onnxruntime set-up; not the first caller's.
+    for _chunk in voice.synthesize("Hello."):
+        pass
+    return voice
 
 
 class CachedTts(TtsEngine):

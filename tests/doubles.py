@@ -1,0 +1,79 @@
+"""Small, deterministic speech engines for tests of the call plumbing (no models loaded).
+
+They implement the real interfaces; tests that need real recognition or synthesis use the
+real engines (marked slow) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import numpy as np
+
+from voicebot.speech.asr.base import AsrEngine, Recognizer, Transcript
+from voicebot.speech.tts.base import TtsEngine
+
+TONE_HZ = 440.0
+
+
+class ToneTts(TtsEngine):
+    """Speaks every text as a tone of ``seconds_per_char`` per character, in two chunks."""
+
+    name = "tone"
+
+    def __init__(self, seconds_per_char: float = 0.01, rate: int = 16000) -> None:
+        self.rate = rate
+        self.seconds_per_char = seconds_per_char
+        self.spoken: list[str] = []
+
+    @property
+    def sample_rate(self) -> int:
+        return self.rate
+
+    async def load(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+        self.spoken.append(text)
+        samples = int(len(text) * self.seconds_per_char * self.rate)
+        t = np.arange(samples) / self.rate
+        tone = (np.sin(2 * np.pi * TONE_HZ * t) * 8000).astype(np.int16)
+        half = samples // 2
+        yield tone[:half]
+        yield tone[half:]
+
+
+class _ListRecognizer(Recognizer):
+    def __init__(self, engine: ListAsr) -> None:
+        self.engine = engine
+
+    async def feed(self, pcm: np.ndarray) -> Transcript | None:
+        self.engine.audio_seconds.append(len(pcm) / 16000)
+        return None
+
+    async def finish(self) -> Transcript:
+        text = self.engine.answers.pop(0) if self.engine.answers else ""
+        return Transcript(text=text, is_final=True)
+
+
+class ListAsr(AsrEngine):
+    """Returns the given texts, one per utterance, then empty transcripts."""
+
+    name = "list"
+    sample_rate = 16000
+
+    def __init__(self, answers: Sequence[str]) -> None:
+        self.answers = list(answers)
+        self.audio_seconds: list[float] = []
+
+    async def load(self) -> None:
+        return None
+
+    def recognizer(self, phrases: Sequence[str] | None = None) -> Recognizer:
+        return _ListRecognizer(self)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,256 @@
+"""The call controller against an in-process fake ARI server and a real UDP RTP peer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.doubles import ListAsr, ToneTts
+from tests.fakeari import FakeAri
+from tests.rtppeer import RtpPeer
+from voicebot.ari.client import AriClient
+from voicebot.ari.events import EventStream
+from voicebot.call import SpeechServices
+from voicebot.capture.pcap import read_wav
+from voicebot.config import Config, MediaConfig, VadConfig
+from voicebot.controller import MEDIA_CHANNEL_PREFIX, CallController
+from voicebot.dialog.script import ScriptLibrary
+from voicebot.media.endpoint import PortAllocator
+
+ROOT = Path(__file__).resolve().parents[2]
+SOUNDS = Path("/usr/share/asterisk/sounds/en")
+
+
+def allison(name: str) -> np.ndarray:
+    pcm, rate = read_wav(SOUNDS / f"{name}.wav")
+    assert rate == 8000
+    return pcm
+
+
+@dataclass
+class Harness:
+    fake: FakeAri
+    controller: CallController
+    asr: ListAsr
+    tts: ToneTts
+    allocator: PortAllocator
+
+    def external_media_port(self, caller_id: str) -> int:
+        for method, path, params in self.fake.requests:
+            if path.endswith("/channels/externalMedia") and params.get("channelId", "").endswith(
+                caller_id
+            ):
+                return int(params["external_host"].rsplit(":", 1)[1])
+        raise AssertionError("no externalMedia request for " + caller_id)
+
+    async def wait_until(self, predicate: object, within_s: float = 10.0) -> None:
+        assert callable(predicate)
+        for _ in range(int(within_s / 0.02)):
+            if predicate():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("condition not reached")
+
+    async def peer_for(self, caller_id: str) -> RtpPeer:
+        await self.wait_until(lambda: caller_id in self.controller.calls
+                              and self.controller.calls[caller_id].session is not None)
+        peer = self._peers.setdefault(caller_id, None)
+        assert peer is not None
+        peer.bot = ("127.0.0.1", self.external_media_port(caller_id))
+        return peer
+
+    _peers: dict[str, RtpPeer | None] = None  # type: ignore[assignment]
+
+
+@contextlib.asynccontextmanager
+async def harness(answers: list[str], *, rtp_port: int | None = None) -> AsyncIterator[Harness]:
+    async with FakeAri(rtp_port=rtp_port) as fake:
+        config = Config(
+            ari=fake.config(retry_initial_s=0.05, retry_max_s=0.2),
+            media=MediaConfig(port_min=41000, port_max=41019),
+            vad=VadConfig(hang_time_ms=400),
+        )
+        asr, tts = ListAsr(answers), ToneTts()
+        allocator = PortAllocator("127.0.0.1", 41000, 41019)
+        scripts = ScriptLibrary(ROOT / "prompts", "demo")
+        async with AriClient(config.ari) as ari:
+            controller = CallController(config, ari, scripts, SpeechServices(asr, tts), allocator)
+            stream = EventStream(config.ari, on_connected=controller.reconcile)
+
+            async def consume() -> None:
+                async for event in stream.events():
+                    controller.dispatch(event)
+
+            consumer = asyncio.create_task(consume())
+            await fake.wait_for_ws()
+            h = Harness(fake, controller, asr, tts, allocator)
+            h._peers = {}
+            try:
+                yield h
+            finally:
+                await controller.close()
+                await stream.close()
+                consumer.cancel()
+                await asyncio.gather(consumer, return_exceptions=True)
+
+
+def call_tasks() -> list[str]:
+    return [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("call-")]
+
+
+async def test_call_set_up_in_order_converses_and_tears_down_on_caller_hangup() -> None:
+    async with harness(["hours"]) as h:
+        peer = await RtpPeer.open(h.fake.rtp_port)
+        try:
+            caller = await h.fake.add_caller(args=[])
+            h._peers[caller] = peer
+            await h.peer_for(caller)
+            paths = [f"{m} {p}" for m, p, _ in h.fake.requests if not p.endswith("/events")]
+            answer = paths.index(f"POST /channels/{caller}/answer")
+            bridge = paths.index("POST /bridges")
+            media = paths.index("POST /channels/externalMedia")
+            add = next(i for i, p in enumerate(paths) if p.endswith("/addChannel"))
+            assert answer < bridge < media < add
+            add_params = [q for m, p, q in h.fake.requests if p.endswith("/addChannel")][0]
+            assert caller in add_params["channel"] and MEDIA_CHANNEL_PREFIX in add_params["channel"]
+
+            # The greeting arrives as full 20 ms μ-law frames with the payload type we send.
+            await peer.wait_for_packets(25)
+            assert all(len(r.packet.payload) == 160 for r in peer.received)
+            assert peer.received[0].packet.marker
+            await peer.wait_for_silence()
+            greeting = len(peer.received)
+
+            # The caller says a choice (real speech); the bot answers the matching branch.
+            await peer.send_speech(allison("hours"))
+            await h.wait_until(lambda: "Monday" in " ".join(h.tts.spoken))
+            await peer.wait_for_packets(greeting + 25)
+            session = h.controller.calls[caller].session
+            assert session is not None and session.stats.turns[0].text == "hours"
+
+            await h.fake.caller_hangup(caller)
+            await h.wait_until(lambda: not h.controller.calls)
+            assert h.fake.channels == {} and h.fake.bridges == {}
+            assert h.allocator.in_use == frozenset()
+            assert call_tasks() == []
+            summary = h.controller.recent[-1]
+            assert summary["end_reason"] == "caller hangup"
+            assert [line["who"] for line in summary["transcript"]][:2] == ["bot", "caller"]
+        finally:
+            peer.close()
+
+
+async def test_hangup_while_bot_speaks_leaves_nothing_behind_and_next_call_works() -> None:
+    async with harness([]) as h:
+        peer = await RtpPeer.open(h.fake.rtp_port)
+        try:
+            first = await h.fake.add_caller()
+            h._peers[first] = peer
+            await h.peer_for(first)
+            await peer.wait_for_packets(5)  # mid-greeting
+            await h.fake.caller_hangup(first)
+            await h.wait_until(lambda: not h.controller.calls)
+            assert h.fake.channels == {} and h.fake.bridges == {}
+            assert h.allocator.in_use == frozenset() and call_tasks() == []
+            count = len(peer.received)
+            await asyncio.sleep(0.2)
+            assert len(peer.received) <= count + 1  # nothing sent after teardown
+
+            second = await h.fake.add_caller()
+            h._peers[second] = peer
+            await h.peer_for(second)
+            await peer.wait_for_packets(count + 10)
+        finally:
+            peer.close()
+
+
+async def test_bot_hangup_hangs_up_caller_and_releases_everything() -> None:
+    async with harness(["goodbye"]) as h:
+        peer = await RtpPeer.open(h.fake.rtp_port)
+        try:
+            caller = await h.fake.add_caller()
+            h._peers[caller] = peer
+            await h.peer_for(caller)
+            await peer.wait_for_silence()
+            await peer.send_speech(allison("goodbye"))
+            await h.wait_until(lambda: not h.controller.calls, within_s=15)
+            assert "Thank you for calling. Goodbye!" in h.tts.spoken
+            assert h.fake.channels == {} and h.fake.bridges == {}
+            assert h.controller.recent[-1]["end_reason"] == "bot-hangup"
+            assert call_tasks() == []
+        finally:
+            peer.close()
+
+
+async def test_unknown_script_ends_that_call_with_a_clear_reason_only() -> None:
+    async with harness([]) as h:
+        peer = await RtpPeer.open(h.fake.rtp_port)
+        try:
+            good = await h.fake.add_caller()
+            h._peers[good] = peer
+            await h.peer_for(good)
+            bad = await h.fake.add_caller(args=["nosuchscript"])
+            await h.wait_until(lambda: any(c["call_id"] == bad for c in h.controller.recent))
+            assert bad not in h.fake.channels  # the bot hung the caller up
+            reason = next(c["end_reason"] for c in h.controller.recent if c["call_id"] == bad)
+            assert "no script named 'nosuchscript'" in reason
+            assert good in h.controller.calls  # the other call is untouched
+        finally:
+            peer.close()
+
+
+async def test_rtp_from_a_foreign_address_is_dropped_and_counted() -> None:
+    async with harness([]) as h:
+        peer = await RtpPeer.open(h.fake.rtp_port)
+        intruder = await RtpPeer.open(0)
+        try:
+            caller = await h.fake.add_caller()
+            h._peers[caller] = peer
+            await h.peer_for(caller)
+            intruder.bot = peer.bot
+            await intruder.send_speech(allison("hours")[:1600])
+            endpoint = h.controller.calls[caller].endpoint
+            assert endpoint is not None
+            await h.wait_until(lambda: endpoint.stats.foreign_dropped >= 10)
+            assert endpoint.stats.accepted == 0
+        finally:
+            peer.close()
+            intruder.close()
+
+
+async def test_two_calls_at_once_have_independent_dialogs() -> None:
+    async with harness([]) as h:
+        peers = [await RtpPeer.open(0), await RtpPeer.open(0)]
+        try:
+            callers = []
+            for peer, word in zip(peers, ["hours", "address"], strict=True):
+                h.fake.rtp_port = peer.transport.get_extra_info("sockname")[1]  # type: ignore[union-attr]
+                caller = await h.fake.add_caller()
+                h._peers[caller] = peer
+                await h.peer_for(caller)
+                callers.append((caller, peer, word))
+            h.asr.answers = []
+            for _, peer, _ in callers:
+                await peer.wait_for_silence()
+            # Both speak at once; the scripted ASR answers in order of finished utterances, so
+            # give each call its own word by speaking one after the other but overlapping.
+            h.asr.answers = ["hours", "address"]
+            first = asyncio.create_task(callers[0][1].send_speech(allison("hours")))
+            await asyncio.sleep(0.3)
+            second = asyncio.create_task(callers[1][1].send_speech(allison("hours")))
+            await asyncio.gather(first, second)
+            await h.wait_until(lambda: all(
+                len(h.controller.calls[c].session.stats.turns) == 1  # type: ignore[union-attr]
+                for c, _, _ in callers))
+            states = [h.controller.calls[c].session.engine.state.current  # type: ignore[union-attr]
+                      for c, _, _ in callers]
+            assert states == ["hours", "address"]
+        finally:
+            for peer in peers:
+                peer.close()
