@@ -49,11 +49,12 @@ class RtpPeer(asyncio.DatagramProtocol):
         assert self.transport is not None and self.bot is not None
         start = time.monotonic()
         for n, offset in enumerate(range(0, len(pcm_8k), FRAME)):
-            frame = pcm_8k[offset:offset + FRAME]
+            frame = pcm_8k[offset : offset + FRAME]
             if len(frame) < FRAME:
                 frame = np.pad(frame, (0, FRAME - len(frame)))
-            packet = RtpPacket(payload_type, self.seq, self.ts, self.ssrc, ulaw_encode(frame),
-                               marker=n == 0)
+            packet = RtpPacket(
+                payload_type, self.seq, self.ts, self.ssrc, ulaw_encode(frame), marker=n == 0
+            )
             self.transport.sendto(packet.serialize(), self.bot)
             self.seq = (self.seq + 1) % 65536
             self.ts = (self.ts + FRAME) % 2**32
@@ -62,12 +63,16 @@ class RtpPeer(asyncio.DatagramProtocol):
     def received_since(self, t: float) -> list[Received]:
         return [r for r in self.received if r.at >= t]
 
-    async def wait_for_packets(self, count: int, since: float = 0.0, within_s: float = 10.0) -> None:
+    async def wait_for_packets(
+        self, count: int, since: float = 0.0, within_s: float = 10.0
+    ) -> None:
         deadline = time.monotonic() + within_s
         while len(self.received_since(since)) < count:
             if time.monotonic() > deadline:
-                raise AssertionError(f"bot sent {len(self.received_since(since))} packets, "
-                                     f"expected {count} within {within_s} s")
+                raise AssertionError(
+                    f"bot sent {len(self.received_since(since))} packets, "
+                    f"expected {count} within {within_s} s"
+                )
             await asyncio.sleep(0.02)
 
     async def wait_for_silence(self, quiet_s: float = 0.3, within_s: float = 15.0) -> None:

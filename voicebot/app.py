@@ -31,23 +31,40 @@ async def load_services(config: Config, scripts: ScriptLibrary) -> SpeechService
     tts = CachedTts(PiperTts(config.tts), config.tts.cache_size)
     await asyncio.gather(asr.load(), tts.load())
     loaded = time.monotonic()
-    prompts = sorted({text for script in scripts.scripts.values() for text in script.prompts()
-                      if "{" not in text})
+    prompts = sorted(
+        {
+            text
+            for script in scripts.scripts.values()
+            for text in script.prompts()
+            if "{" not in text
+        }
+    )
     await tts.warm(prompts)
-    log.info("models loaded in %.1f s; %d fixed prompts synthesized in %.1f s",
-             loaded - started, len(prompts), time.monotonic() - loaded)
+    log.info(
+        "models loaded in %.1f s; %d fixed prompts synthesized in %.1f s",
+        loaded - started,
+        len(prompts),
+        time.monotonic() - loaded,
+    )
     return SpeechServices(asr=asr, tts=tts)
 
 
 def status_app(controller: CallController, stream: EventStream) -> web.Application:
     async def health(_: web.Request) -> web.Response:
-        body = {"status": "ok" if stream.connected else "ari-disconnected",
-                "ari_connected": stream.connected, **controller.health()}
+        body = {
+            "status": "ok" if stream.connected else "ari-disconnected",
+            "ari_connected": stream.connected,
+            **controller.health(),
+        }
         return web.json_response(body, status=200 if stream.connected else 503)
 
     async def calls(_: web.Request) -> web.Response:
-        return web.json_response({"active": [c.summary() for c in controller.calls.values()],
-                                  "recent": list(controller.recent)})
+        return web.json_response(
+            {
+                "active": [c.summary() for c in controller.calls.values()],
+                "recent": list(controller.recent),
+            }
+        )
 
     app = web.Application()
     app.router.add_get("/health", health)
@@ -57,8 +74,9 @@ def status_app(controller: CallController, stream: EventStream) -> web.Applicati
 
 async def serve(config: Config, scripts_dir: Path | None = None) -> None:
     """Run the bot until SIGINT/SIGTERM. Raises ``AriAuthError`` on a wrong password."""
-    scripts = ScriptLibrary(scripts_dir or Path(config.dialog.scripts_dir),
-                            config.dialog.default_script)
+    scripts = ScriptLibrary(
+        scripts_dir or Path(config.dialog.scripts_dir), config.dialog.default_script
+    )
     log.info("scripts: %s (default %s)", ", ".join(sorted(scripts.scripts)), scripts.default)
     services = await load_services(config, scripts)
     allocator = PortAllocator(config.media.bind_host, config.media.port_min, config.media.port_max)
@@ -72,8 +90,9 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
         controller = CallController(config, ari, scripts, services, allocator)
 
         async def connected() -> None:
-            log.info("connected to ARI at %s as app %r; answering calls", config.ari.url,
-                     config.ari.app)
+            log.info(
+                "connected to ARI at %s as app %r; answering calls", config.ari.url, config.ari.app
+            )
             await controller.reconcile()
 
         stream = EventStream(config.ari, on_connected=connected)

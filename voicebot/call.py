@@ -8,7 +8,6 @@ ARI: the controller hands it a connected RTP endpoint and tells it about keys an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -204,8 +203,9 @@ class CallSession:
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("call %s: task %s failed", self.call_id, task.get_name(),
-                      exc_info=task.exception())
+            log.error(
+                "call %s: task %s failed", self.call_id, task.get_name(), exc_info=task.exception()
+            )
 
     # -- caller audio ---------------------------------------------------------------------
 
@@ -250,8 +250,11 @@ class CallSession:
             self.pacer.flush()
 
     async def _on_utterance(self, utterance: _Utterance) -> None:
-        turn = TurnTiming(turn=len(self.stats.turns) + 1, voice_end=utterance.voice_end,
-                          speech_end=utterance.decided)
+        turn = TurnTiming(
+            turn=len(self.stats.turns) + 1,
+            voice_end=utterance.voice_end,
+            speech_end=utterance.decided,
+        )
         recognizer = self.services.asr.recognizer(self._listen.phrases if self._listen else None)
         try:
             await recognizer.feed(utterance.ended.audio)
@@ -287,8 +290,13 @@ class CallSession:
             elif isinstance(action, Hangup):
                 hangup = True
             elif isinstance(action, Recognized):
-                log.info("call %s: state %s heard %r → intent %s", self.call_id, action.state,
-                         action.text, action.intent or "(no match)")
+                log.info(
+                    "call %s: state %s heard %r → intent %s",
+                    self.call_id,
+                    action.state,
+                    action.text,
+                    action.intent or "(no match)",
+                )
                 if self.transcript and self.transcript[-1].who == "caller":
                     self.transcript[-1].state = action.state
                     self.transcript[-1].intent = action.intent
@@ -297,8 +305,9 @@ class CallSession:
         if self._speaker is not None and not self._speaker.done():
             self._speaker.cancel()
             self.pacer.flush()
-        self._speaker = asyncio.create_task(self._speak(texts, hangup),
-                                            name=f"call-{self.call_id}-speaker")
+        self._speaker = asyncio.create_task(
+            self._speak(texts, hangup), name=f"call-{self.call_id}-speaker"
+        )
 
     async def _speak(self, texts: list[str], hangup: bool) -> None:
         for text in texts:
@@ -306,8 +315,9 @@ class CallSession:
             async for chunk in self.services.tts.stream(text):
                 if self._pending_turn is not None and self._pending_turn.first_audio is None:
                     self._pending_turn.first_audio = time.monotonic()
-                self.pacer.play(resample(chunk, self.services.tts.sample_rate,
-                                         self.codec.sample_rate))
+                self.pacer.play(
+                    resample(chunk, self.services.tts.sample_rate, self.codec.sample_rate)
+                )
         self.pacer.end_of_stream()
         await self.pacer.wait_idle()
         self._events.put_nowait(_Control("bot-hangup" if hangup else "spoken"))
@@ -327,8 +337,9 @@ class CallSession:
     def _start_no_input_timer(self) -> None:
         self._cancel_timer()
         if self._listen is not None and not self.engine.ended:
-            self._timer = asyncio.create_task(self._no_input_after(self._listen.timeout_s),
-                                              name=f"call-{self.call_id}-no-input")
+            self._timer = asyncio.create_task(
+                self._no_input_after(self._listen.timeout_s), name=f"call-{self.call_id}-no-input"
+            )
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -340,9 +351,12 @@ class CallSession:
         self._events.put_nowait(NoInput())
 
     def _record(self, who: str, text: str) -> None:
-        line = TranscriptLine(who=who, text=text, t=round(time.monotonic() - self._started, 3),
-                              state=self.engine.state.current if self.engine.state else None)
+        line = TranscriptLine(
+            who=who,
+            text=text,
+            t=round(time.monotonic() - self._started, 3),
+            state=self.engine.state.current if self.engine.state else None,
+        )
         self.transcript.append(line)
         if self._on_transcript is not None:
             self._on_transcript(line)
-

@@ -74,8 +74,15 @@ def cmd_call(args: argparse.Namespace) -> int:
     config = _config(args)
     _setup_logging("WARNING")
     try:
-        return asyncio.run(run_probe_call(config, extension=args.extension, target=args.target,
-                                          utterances=args.say, workdir=args.workdir))
+        return asyncio.run(
+            run_probe_call(
+                config,
+                extension=args.extension,
+                target=args.target,
+                utterances=args.say,
+                workdir=args.workdir,
+            )
+        )
     except VoicebotError as exc:
         print(f"call failed: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -83,13 +90,21 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicebot", description=__doc__)
-    parser.add_argument("--config", type=Path, default=None,
-                        help="TOML config file (default: ./voicebot.toml if present)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML config file (default: ./voicebot.toml if present)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="answer calls from Asterisk (ARI)")
-    run.add_argument("--scripts", type=Path, default=None,
-                     help="directory of dialog scripts (default: dialog.scripts_dir)")
+    run.add_argument(
+        "--scripts",
+        type=Path,
+        default=None,
+        help="directory of dialog scripts (default: dialog.scripts_dir)",
+    )
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate dialog scripts")
@@ -99,9 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     call = sub.add_parser("call", help="place a test call with sipp and print the conversation")
     call.add_argument("--extension", default="100")
     call.add_argument("--target", default="127.0.0.1:5060", help="SIP host:port of Asterisk")
-    call.add_argument("--say", action="append", default=None, metavar="WAV",
-                      help="caller utterance (8 kHz mono WAV); repeatable "
-                           "(default: Allison saying 'hours', then 'goodbye')")
+    call.add_argument(
+        "--say",
+        action="append",
+        default=None,
+        metavar="WAV",
+        help="caller utterance (8 kHz mono WAV); repeatable "
+        "(default: Allison saying 'hours', then 'goodbye')",
+    )
     call.add_argument("--workdir", type=Path, default=Path(".state/calls"))
     call.set_defaults(func=cmd_call)
     return parser

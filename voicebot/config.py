@@ -129,7 +129,16 @@ def _coerce(value: Any, target: type, where: str) -> Any:
     if target is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
             return value.lower() in ("1", "true", "yes", "on")
         raise ConfigError(f"{where}: expected true/false, got {value!r}")
     if target is int:
@@ -187,7 +196,9 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         if key in sections:
             if not isinstance(value, dict):
                 raise ConfigError(f"{prefix}[{key}] must be a table")
-            config = replace(config, **{key: _apply(getattr(config, key), value, f"{prefix}{key}.")})
+            config = replace(
+                config, **{key: _apply(getattr(config, key), value, f"{prefix}{key}.")}
+            )
         else:
             top_level[key] = value
     if top_level:

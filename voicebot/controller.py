@@ -117,8 +117,14 @@ class CallController:
         self.calls_total += 1
         call.task = asyncio.create_task(self._run_call(call), name=f"call-{channel.id}")
         call.task.add_done_callback(self._call_task_done)
-        log.info("call %s: from %r (%s) to %s, script %s", channel.id, channel.caller_number,
-                 channel.name, channel.extension, script_name)
+        log.info(
+            "call %s: from %r (%s) to %s, script %s",
+            channel.id,
+            channel.caller_number,
+            channel.name,
+            channel.extension,
+            script_name,
+        )
 
     def _call_task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -215,9 +221,13 @@ class CallController:
         self.calls.pop(call.id, None)
         self.recent.append(call.summary())
         stats = call.endpoint.stats if call.endpoint else None
-        log.info("call %s ended: %s (%d turns; rtp %s)", call.id, call.end_reason or "done",
-                 len(call.session.stats.turns) if call.session else 0,
-                 vars(stats) if stats else "-")
+        log.info(
+            "call %s ended: %s (%d turns; rtp %s)",
+            call.id,
+            call.end_reason or "done",
+            len(call.session.stats.turns) if call.session else 0,
+            vars(stats) if stats else "-",
+        )
 
     # -- housekeeping ---------------------------------------------------------------------
 

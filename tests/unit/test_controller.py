@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tests.doubles import ListAsr, ToneTts
 from tests.fakeari import FakeAri
@@ -58,8 +57,12 @@ class Harness:
         raise AssertionError("condition not reached")
 
     async def peer_for(self, caller_id: str) -> RtpPeer:
-        await self.wait_until(lambda: caller_id in self.controller.calls
-                              and self.controller.calls[caller_id].session is not None)
+        await self.wait_until(
+            lambda: (
+                caller_id in self.controller.calls
+                and self.controller.calls[caller_id].session is not None
+            )
+        )
         peer = self._peers.setdefault(caller_id, None)
         assert peer is not None
         peer.bot = ("127.0.0.1", self.external_media_port(caller_id))
@@ -245,11 +248,16 @@ async def test_two_calls_at_once_have_independent_dialogs() -> None:
             await asyncio.sleep(0.3)
             second = asyncio.create_task(callers[1][1].send_speech(allison("hours")))
             await asyncio.gather(first, second)
-            await h.wait_until(lambda: all(
-                len(h.controller.calls[c].session.stats.turns) == 1  # type: ignore[union-attr]
-                for c, _, _ in callers))
-            states = [h.controller.calls[c].session.engine.state.current  # type: ignore[union-attr]
-                      for c, _, _ in callers]
+            await h.wait_until(
+                lambda: all(
+                    len(h.controller.calls[c].session.stats.turns) == 1  # type: ignore[union-attr]
+                    for c, _, _ in callers
+                )
+            )
+            states = [
+                h.controller.calls[c].session.engine.state.current  # type: ignore[union-attr]
+                for c, _, _ in callers
+            ]
             assert states == ["hours", "address"]
         finally:
             for peer in peers:

@@ -86,7 +86,9 @@ def test_retries_reset_when_the_state_changes() -> None:
 
 
 def test_dtmf_selects_an_intent(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 start: menu
 states:
   menu:
@@ -96,7 +98,8 @@ states:
   bye:
     say: Bye.
     hangup: true
-""")
+""",
+    )
     engine = DialogEngine(load_script(path))
     engine.handle(CallStarted())
     actions = engine.handle(KeyPressed("1"))
@@ -121,41 +124,59 @@ def test_durations(text: object, seconds: float) -> None:
 
 
 BROKEN = {
-    "unknown goto": ("""start: a
+    "unknown goto": (
+        """start: a
 states:
   a:
     say: hi
     goto: b
-""", "s.yaml:5: states.a.goto: unknown state 'b'"),
-    "dead end": ("""start: a
+""",
+        "s.yaml:5: states.a.goto: unknown state 'b'",
+    ),
+    "dead end": (
+        """start: a
 states:
   a:
     say: hi
-""", "s.yaml:3: states.a: has no next step"),
-    "unknown key": ("""start: a
+""",
+        "s.yaml:3: states.a: has no next step",
+    ),
+    "unknown key": (
+        """start: a
 states:
   a:
     sya: hi
     hangup: true
-""", "s.yaml:4: states.a.sya: unknown key 'sya'"),
-    "unreachable": ("""start: a
+""",
+        "s.yaml:4: states.a.sya: unknown key 'sya'",
+    ),
+    "unreachable": (
+        """start: a
 states:
   a:
     hangup: true
   b:
     hangup: true
-""", "s.yaml:5: states.b: state 'b' is unreachable from 'a'"),
-    "bad duration": ("""start: a
+""",
+        "s.yaml:5: states.b: state 'b' is unreachable from 'a'",
+    ),
+    "bad duration": (
+        """start: a
 defaults:
   no_input_timeout: soon
 states:
   a:
     hangup: true
-""", "s.yaml:3: defaults.no_input_timeout: bad duration 'soon'"),
-    "missing start": ("""states:
+""",
+        "s.yaml:3: defaults.no_input_timeout: bad duration 'soon'",
+    ),
+    "missing start": (
+        """states:
   a:
     hangup: true
-""", "s.yaml:1: missing 'start'"),
+""",
+        "s.yaml:1: missing 'start'",
+    ),
     "bad yaml": ("start: [a\n", "s.yaml:2: invalid YAML"),
 }
 

@@ -86,7 +86,9 @@ def _listen(state: State) -> Listen:
     return Listen(timeout_s=state.settings.no_input_timeout_s, phrases=phrases)
 
 
-def enter(script: Script, name: str, prefix: list[Action] | None = None) -> tuple[DialogState, list[Action]]:
+def enter(
+    script: Script, name: str, prefix: list[Action] | None = None
+) -> tuple[DialogState, list[Action]]:
     actions: list[Action] = list(prefix or [])
     for _ in range(MAX_GOTO_HOPS):
         state = script.states[name]
@@ -100,8 +102,13 @@ def enter(script: Script, name: str, prefix: list[Action] | None = None) -> tupl
     raise ScriptError(f"goto loop through state '{name}' without input", file=script.file)
 
 
-def _react(script: Script, dialog: DialogState, reaction: Reaction, *, escalated: bool,
-           ) -> tuple[DialogState, list[Action]]:
+def _react(
+    script: Script,
+    dialog: DialogState,
+    reaction: Reaction,
+    *,
+    escalated: bool,
+) -> tuple[DialogState, list[Action]]:
     state = script.states[dialog.current]
     actions = _say(reaction.say, state)
     if reaction.goto:
@@ -112,7 +119,9 @@ def _react(script: Script, dialog: DialogState, reaction: Reaction, *, escalated
     return dialog, [*actions, *_say(state.say, state), _listen(state)]
 
 
-def _miss(script: Script, dialog: DialogState, reaction: Reaction) -> tuple[DialogState, list[Action]]:
+def _miss(
+    script: Script, dialog: DialogState, reaction: Reaction
+) -> tuple[DialogState, list[Action]]:
     state = script.states[dialog.current]
     dialog = replace(dialog, retries=dialog.retries + 1)
     if dialog.retries > state.settings.max_retries:
@@ -120,7 +129,9 @@ def _miss(script: Script, dialog: DialogState, reaction: Reaction) -> tuple[Dial
     return _react(script, dialog, reaction, escalated=False)
 
 
-def step(script: Script, dialog: DialogState | None, event: Event) -> tuple[DialogState, list[Action]]:
+def step(
+    script: Script, dialog: DialogState | None, event: Event
+) -> tuple[DialogState, list[Action]]:
     """Advance the dialog by one event. ``dialog`` is None before the call started."""
     if isinstance(event, CallStarted) or dialog is None:
         return enter(script, script.start)
@@ -134,7 +145,9 @@ def step(script: Script, dialog: DialogState | None, event: Event) -> tuple[Dial
     if isinstance(event, KeyPressed):
         for intent in state.expect:
             if event.digit in intent.dtmf:
-                return enter(script, intent.goto, [Recognized(state.name, intent.name, event.digit)])
+                return enter(
+                    script, intent.goto, [Recognized(state.name, intent.name, event.digit)]
+                )
         return _miss(script, dialog, state.settings.on_no_match)
     match = best_match(event.text, [(i.name, i.phrases) for i in state.expect])
     if match is None:

@@ -43,7 +43,7 @@ def phrase_score(phrase: str, utterance: str) -> float:
         return 0.0
     best = 0.0
     for start in range(len(heard) - len(wanted) + 1):
-        window = heard[start:start + len(wanted)]
+        window = heard[start : start + len(wanted)]
         score = sum(_similar(w, h) for w, h in zip(wanted, window, strict=True)) / len(wanted)
         best = max(best, score)
     if len(heard) < len(wanted):
@@ -58,8 +58,9 @@ class Match:
     score: float
 
 
-def best_match(utterance: str, intents: Sequence[tuple[str, Sequence[str]]],
-               threshold: float = WORD_SIMILARITY) -> Match | None:
+def best_match(
+    utterance: str, intents: Sequence[tuple[str, Sequence[str]]], threshold: float = WORD_SIMILARITY
+) -> Match | None:
     """The intent whose phrase fits the utterance best, if any fits well enough.
 
     Longer phrases win ties, so "check my account" beats "account" when both match.

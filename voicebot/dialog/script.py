@@ -15,10 +15,24 @@ from ..errors import ScriptError
 from .yamlpos import KeyPath, LocatedDocument, load_located_file
 
 NEXT_STEP_KEYS = ("expect", "goto", "hangup")
-STATE_KEYS = {"say", *NEXT_STEP_KEYS, "no_input_timeout", "max_retries", "barge_in",
-              "on_no_input", "on_no_match", "on_max_retries"}
-SETTING_KEYS = ("no_input_timeout", "max_retries", "barge_in", "on_no_input", "on_no_match",
-                "on_max_retries")
+STATE_KEYS = {
+    "say",
+    *NEXT_STEP_KEYS,
+    "no_input_timeout",
+    "max_retries",
+    "barge_in",
+    "on_no_input",
+    "on_no_match",
+    "on_max_retries",
+}
+SETTING_KEYS = (
+    "no_input_timeout",
+    "max_retries",
+    "barge_in",
+    "on_no_input",
+    "on_no_match",
+    "on_max_retries",
+)
 TOP_KEYS = {"name", "language", "start", "defaults", "states"}
 REACTION_KEYS = {"say", "goto", "hangup"}
 INTENT_KEYS = {"phrases", "dtmf", "goto"}
@@ -76,8 +90,11 @@ class Script:
         texts: set[str] = set()
         for state in self.states.values():
             texts.update(state.say)
-            for reaction in (state.settings.on_no_input, state.settings.on_no_match,
-                             state.settings.on_max_retries):
+            for reaction in (
+                state.settings.on_no_input,
+                state.settings.on_no_match,
+                state.settings.on_max_retries,
+            ):
                 texts.update(reaction.say)
         return texts
 
@@ -111,8 +128,10 @@ class _Parser:
             raise self.fail(path, f"expected a mapping, got {type(value).__name__}")
         for key in value:
             if key not in allowed:
-                raise self.fail((*path, key), f"unknown key '{key}' (expected one of "
-                                              f"{', '.join(sorted(allowed))})")
+                raise self.fail(
+                    (*path, key),
+                    f"unknown key '{key}' (expected one of {', '.join(sorted(allowed))})",
+                )
         return value
 
     def text(self, value: Any, path: KeyPath) -> str:
@@ -149,7 +168,9 @@ class _Parser:
         if "max_retries" in data:
             retries = data["max_retries"]
             if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-                raise self.fail((*path, "max_retries"), f"expected a whole number ≥ 0, got {retries!r}")
+                raise self.fail(
+                    (*path, "max_retries"), f"expected a whole number ≥ 0, got {retries!r}"
+                )
             changes["max_retries"] = retries
         if "barge_in" in data:
             changes["barge_in"] = self.boolean(data["barge_in"], (*path, "barge_in"))
@@ -176,28 +197,39 @@ class _Parser:
             raise self.fail(path, "needs 'phrases' or 'dtmf'")
         phrases = self.texts(data["phrases"], (*path, "phrases")) if "phrases" in data else ()
         dtmf = self.dtmf(data["dtmf"], (*path, "dtmf")) if "dtmf" in data else ()
-        return Intent(name=name, phrases=phrases, dtmf=dtmf, goto=self.text(data["goto"], (*path, "goto")))
+        return Intent(
+            name=name, phrases=phrases, dtmf=dtmf, goto=self.text(data["goto"], (*path, "goto"))
+        )
 
     def state(self, name: str, value: Any, defaults: StateSettings) -> State:
         path: KeyPath = ("states", name)
         data = self.mapping(value, path, STATE_KEYS)
         steps = [key for key in NEXT_STEP_KEYS if key in data]
         if len(steps) != 1:
-            problem = ("has no next step" if not steps else f"has several next steps ({', '.join(steps)})")
-            raise self.fail(path, f"{problem}: a state needs exactly one of "
-                                  f"{', '.join(NEXT_STEP_KEYS)} (a dead end must say hangup: true)")
+            problem = (
+                "has no next step" if not steps else f"has several next steps ({', '.join(steps)})"
+            )
+            raise self.fail(
+                path,
+                f"{problem}: a state needs exactly one of "
+                f"{', '.join(NEXT_STEP_KEYS)} (a dead end must say hangup: true)",
+            )
         say = self.texts(data["say"], (*path, "say")) if "say" in data else ()
         settings = self.settings(data, path, defaults)
         if "expect" in data:
-            intents_data = self.mapping(data["expect"], (*path, "expect"), set(data["expect"] or {}))
+            intents_data = self.mapping(
+                data["expect"], (*path, "expect"), set(data["expect"] or {})
+            )
             if not intents_data:
                 raise self.fail((*path, "expect"), "expects no intent")
-            intents = tuple(self.intent(str(k), v, (*path, "expect", str(k)))
-                            for k, v in intents_data.items())
+            intents = tuple(
+                self.intent(str(k), v, (*path, "expect", str(k))) for k, v in intents_data.items()
+            )
             return State(name=name, say=say, settings=settings, expect=intents)
         if "goto" in data:
-            return State(name=name, say=say, settings=settings,
-                         goto=self.text(data["goto"], (*path, "goto")))
+            return State(
+                name=name, say=say, settings=settings, goto=self.text(data["goto"], (*path, "goto"))
+            )
         if self.boolean(data["hangup"], (*path, "hangup")) is not True:
             raise self.fail((*path, "hangup"), "hangup: false is not a next step")
         return State(name=name, say=say, settings=settings, hangup=True)
@@ -209,7 +241,8 @@ class _Parser:
                 raise self.fail((), f"missing '{key}'")
         defaults = self.settings(
             self.mapping(data.get("defaults", {}), ("defaults",), set(SETTING_KEYS)),
-            ("defaults",), StateSettings(),
+            ("defaults",),
+            StateSettings(),
         )
         states_data = self.mapping(data["states"], ("states",), set(data["states"] or {}))
         if not states_data:
@@ -219,7 +252,9 @@ class _Parser:
         script = Script(
             name=self.text(data.get("name", Path(self.doc.file).stem), ("name",)),
             language=self.text(data.get("language", "en"), ("language",)),
-            start=start, states=states, file=self.doc.file,
+            start=start,
+            states=states,
+            file=self.doc.file,
         )
         self.check_references(script, defaults)
         return script
@@ -244,7 +279,9 @@ class _Parser:
         reachable = _reachable(script)
         for name in script.states:
             if name not in reachable:
-                raise self.fail(("states", name), f"state '{name}' is unreachable from '{script.start}'")
+                raise self.fail(
+                    ("states", name), f"state '{name}' is unreachable from '{script.start}'"
+                )
 
 
 def _successors(state: State) -> Iterable[str]:
@@ -253,8 +290,11 @@ def _successors(state: State) -> Iterable[str]:
     for intent in state.expect:
         yield intent.goto
     if state.expect:
-        for reaction in (state.settings.on_no_input, state.settings.on_no_match,
-                         state.settings.on_max_retries):
+        for reaction in (
+            state.settings.on_no_input,
+            state.settings.on_no_match,
+            state.settings.on_max_retries,
+        ):
             if reaction.goto:
                 yield reaction.goto
 

@@ -30,7 +30,9 @@ class LocatedDocument:
         return self.lines.get((), 1)
 
     def error(self, path: KeyPath, problem: str) -> ScriptError:
-        return ScriptError(problem, file=self.file, line=self.line_of(path), key_path=".".join(path))
+        return ScriptError(
+            problem, file=self.file, line=self.line_of(path), key_path=".".join(path)
+        )
 
 
 def _to_python(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], doc: str) -> Any:
@@ -41,14 +43,18 @@ def _to_python(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], doc: s
             key = yaml.safe_load(yaml.serialize(key_node))
             if not isinstance(key, str | int | float | bool):
                 raise ScriptError(
-                    "mapping keys must be plain scalars", file=doc, line=key_node.start_mark.line + 1,
+                    "mapping keys must be plain scalars",
+                    file=doc,
+                    line=key_node.start_mark.line + 1,
                     key_path=".".join(path),
                 )
             key = str(key)
             child = (*path, key)
             if key in result:
                 raise ScriptError(
-                    "duplicate key", file=doc, line=key_node.start_mark.line + 1,
+                    "duplicate key",
+                    file=doc,
+                    line=key_node.start_mark.line + 1,
                     key_path=".".join(child),
                 )
             lines[child] = key_node.start_mark.line + 1
@@ -56,7 +62,8 @@ def _to_python(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], doc: s
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _to_python(item, (*path, str(index)), lines, doc) for index, item in enumerate(node.value)
+            _to_python(item, (*path, str(index)), lines, doc)
+            for index, item in enumerate(node.value)
         ]
     return yaml.safe_load(yaml.serialize(node))
 

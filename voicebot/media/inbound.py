@@ -35,4 +35,4 @@ class FrameAssembler:
             pcm = np.concatenate([self._pending, pcm])
         whole = pcm.size // self.frame_samples * self.frame_samples
         self._pending = pcm[whole:]
-        return [pcm[i:i + self.frame_samples] for i in range(0, whole, self.frame_samples)]
+        return [pcm[i : i + self.frame_samples] for i in range(0, whole, self.frame_samples)]
