@@ -161,7 +161,7 @@ class CallSession:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def run(self) -> str:
-        """Converse until the dialog hangs up (returns ``"bot-hangup"``) or the task is cancelled."""
+        """Converse until the dialog hangs up (returns ``"bot-hangup"``) or until cancelled."""
         self.pacer.start()
         self._spawn(self._receive_loop(), "rx")
         try:

@@ -1,4 +1,4 @@
-"""Typed configuration: defaults here, a TOML file on top, ``VOICEBOT_*`` environment on top of that.
+"""Typed configuration: defaults, then a TOML file, then ``VOICEBOT_*`` environment variables.
 
 Every key has a default, so an empty or missing file is a valid configuration. Environment
 variables are named ``VOICEBOT_<SECTION>_<KEY>`` (``VOICEBOT_ARI_URL``, ``VOICEBOT_MEDIA_FORMAT``…).
@@ -111,7 +111,8 @@ class Config:
             )
         if not 0 < self.media.port_min <= self.media.port_max < 65536:
             raise ConfigError(
-                f"media.port_min/port_max: invalid range {self.media.port_min}-{self.media.port_max}"
+                "media.port_min/port_max: invalid range "
+                f"{self.media.port_min}-{self.media.port_max}"
             )
         if not 0 <= self.vad.aggressiveness <= 3:
             raise ConfigError(f"vad.aggressiveness: {self.vad.aggressiveness} is not 0..3")
@@ -189,7 +190,7 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
     config = Config()
-    sections = {f.name for f in fields(Config) if dataclasses.is_dataclass(f.default_factory)}  # type: ignore[arg-type]
+    sections = {f.name for f in fields(Config) if dataclasses.is_dataclass(f.default_factory)}
     prefix = f"{path}: " if path else ""
     top_level: dict[str, Any] = {}
     for key, value in raw.items():

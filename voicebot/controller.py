@@ -70,6 +70,7 @@ class ActiveCall:
             "end_reason": self.end_reason,
             "transcript": [vars(line) for line in self.transcript],
             "turns": [turn.as_dict() for turn in session.stats.turns] if session else [],
+            "rtp_port": self.endpoint.local_port if self.endpoint else None,
             "rtp": vars(self.endpoint.stats) if self.endpoint else {},
         }
 

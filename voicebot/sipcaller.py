@@ -26,7 +26,6 @@ import socket
 import struct
 import time
 import uuid
-import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,13 +35,14 @@ from xml.sax.saxutils import escape
 import numpy as np
 from numpy.typing import NDArray
 
+from .capture.pcap import UdpDatagram, read_pcap, read_wav, rtp_stream_from_pcm, write_pcap
 from .errors import VoicebotError
-from .media.g711 import ulaw_decode, ulaw_encode
-from .media.rtp import RtpPacket
+from .media.codecs import ULAW
+from .media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS, RtpPacket
 
-SAMPLE_RATE = 8000
-FRAME_SAMPLES = 160  # 20 ms of PCMU per RTP packet
-PT_PCMU = 0
+SAMPLE_RATE = ULAW.sample_rate
+FRAME_SAMPLES = ULAW.samples_per_frame()  # 20 ms of PCMU per RTP packet
+PT_PCMU = ULAW.payload_type
 PT_TELEPHONE_EVENT = 101
 DTMF_EVENTS = {str(d): d for d in range(10)} | {
     "*": 10,
@@ -205,7 +205,7 @@ class CallResult:
         for pkt in self.received_packets:
             if pkt.arrival_time < t or pkt.packet.payload_type != PT_PCMU:
                 continue
-            samples = ulaw_decode(pkt.packet.payload).astype(np.float64)
+            samples = ULAW.decode(pkt.packet.payload).astype(np.float64)
             if samples.size and float(np.sqrt(np.mean(samples**2))) > rms_threshold:
                 return pkt.arrival_time
         return None
@@ -215,11 +215,11 @@ class CallResult:
 
 
 def read_wav_8k(path: str | os.PathLike[str]) -> Pcm:
-    """Read an 8 kHz mono 16-bit WAV (e.g. Asterisk's prompts) as int16 samples."""
-    with wave.open(str(path), "rb") as wav:
-        if wav.getframerate() != SAMPLE_RATE or wav.getnchannels() != 1 or wav.getsampwidth() != 2:
-            raise ValueError(f"{path}: need 8 kHz mono 16-bit WAV")
-        return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.int16)
+    """Read an 8 kHz 16-bit WAV (e.g. Asterisk's prompts) as mono int16 samples."""
+    pcm, rate = read_wav(os.fspath(path))
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"{path}: need an 8 kHz 16-bit WAV, got {rate} Hz")
+    return pcm
 
 
 async def place_call(
@@ -488,6 +488,10 @@ class _MediaPlan:
     ssrc: int = 0
 
 
+# sipp replays a pcap by the packets' relative times; the absolute base is arbitrary.
+_PCAP_BASE_TIME = 1_000_000_000.0
+
+
 def _build_media(
     steps: list[Step], workdir: Path, media_ip: str, media_port: int, remote_ip: str
 ) -> _MediaPlan:
@@ -501,91 +505,57 @@ def _build_media(
     # sipp replaces the destination with the address from Asterisk's SDP.
     dst = (remote_ip, 10000)
     for index, step in enumerate(steps):
-        packets: list[tuple[float, bytes]] = []
+        packets: list[UdpDatagram] = []
         if isinstance(step, Play):
-            pcm = step.pcm
-            frames = -(-pcm.size // FRAME_SAMPLES)
-            padded = np.zeros(frames * FRAME_SAMPLES, dtype=np.int16)
-            padded[: pcm.size] = pcm
-            payload = ulaw_encode(padded)
             plan.first_seq[index] = seq
-            for i in range(frames):
-                pkt = RtpPacket(
-                    payload_type=PT_PCMU, sequence=seq, timestamp=ts, ssrc=plan.ssrc,
-                    payload=payload[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES],
-                    marker=(i == 0),
-                )  # fmt: skip
-                packets.append((i * FRAME_SAMPLES / SAMPLE_RATE, pkt.serialize()))
-                seq = (seq + 1) % 65536
-                ts = (ts + FRAME_SAMPLES) % (1 << 32)
+            packets = rtp_stream_from_pcm(
+                step.pcm, codec=ULAW, src=src, dst=dst, ssrc=plan.ssrc,
+                start_time=_PCAP_BASE_TIME, first_sequence=seq, first_timestamp=ts,
+            )  # fmt: skip
+            seq = (seq + len(packets)) % SEQUENCE_MODULUS
+            ts = (ts + len(packets) * FRAME_SAMPLES) % TIMESTAMP_MODULUS
         elif isinstance(step, Dtmf):
             plan.first_seq[index] = seq
-            t = 0.0
-            for digit in step.digits.upper():
-                event = DTMF_EVENTS[digit]
-                tone = step.tone_ms * SAMPLE_RATE // 1000
-                n_updates = max(1, tone // FRAME_SAMPLES)
-                for k in range(n_updates):
-                    duration = min(tone, (k + 1) * FRAME_SAMPLES)
-                    body = struct.pack("!BBH", event, 10, duration)
-                    pkt = RtpPacket(
-                        payload_type=PT_TELEPHONE_EVENT, sequence=seq, timestamp=ts,
-                        ssrc=plan.ssrc, payload=body, marker=(k == 0),
-                    )  # fmt: skip
-                    packets.append((t + k * 0.02, pkt.serialize()))
-                    seq = (seq + 1) % 65536
-                end_t = t + n_updates * 0.02
-                for k in range(3):  # the end packet, sent three times (RFC 4733 2.5.1.4)
-                    body = struct.pack("!BBH", event, 0x80 | 10, tone)
-                    pkt = RtpPacket(
-                        payload_type=PT_TELEPHONE_EVENT, sequence=seq, timestamp=ts,
-                        ssrc=plan.ssrc, payload=body,
-                    )  # fmt: skip
-                    packets.append((end_t + k * 0.005, pkt.serialize()))
-                    seq = (seq + 1) % 65536
-                step_samples = (step.tone_ms + step.gap_ms) * SAMPLE_RATE // 1000
-                ts = (ts + step_samples) % (1 << 32)
-                t += (step.tone_ms + step.gap_ms) / 1000.0
+            packets = _dtmf_datagrams(step, src, dst, plan.ssrc, seq, ts)
+            seq = (seq + len(packets)) % SEQUENCE_MODULUS
+            step_samples = len(step.digits) * (step.tone_ms + step.gap_ms) * SAMPLE_RATE // 1000
+            ts = (ts + step_samples) % TIMESTAMP_MODULUS
         elif isinstance(step, Pause):
-            ts = (ts + int(step.seconds * SAMPLE_RATE)) % (1 << 32)
+            ts = (ts + int(step.seconds * SAMPLE_RATE)) % TIMESTAMP_MODULUS
         if packets:
             name = f"step{index:02d}-{type(step).__name__.lower()}.pcap"
-            _write_udp_pcap(workdir / name, src, dst, packets)
+            write_pcap(workdir / name, packets)
             plan.pcaps[index] = name
     return plan
 
 
-def _write_udp_pcap(
-    path: Path, src: tuple[str, int], dst: tuple[str, int], packets: list[tuple[float, bytes]]
-) -> None:
-    """Classic pcap, Ethernet link type, IPv4/UDP (what sipp's pcap player reads)."""
-    base = 1_000_000_000.0
-    src_ip = socket.inet_aton(src[0])
-    dst_ip = socket.inet_aton(dst[0])
-    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-    for ident, (offset, payload) in enumerate(packets):
-        udp = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0) + payload
-        header = struct.pack(
-            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), ident & 0xFFFF, 0, 64, 17, 0, src_ip, dst_ip
-        )
-        checksum = _ip_checksum(header)
-        header = header[:10] + struct.pack("!H", checksum) + header[12:]
-        frame = b"\x00\x00\x00\x00\x00\x02" + b"\x00\x00\x00\x00\x00\x01" + b"\x08\x00"
-        frame += header + udp
-        stamp = base + offset
-        sec = int(stamp)
-        usec = round((stamp - sec) * 1_000_000)
-        if usec >= 1_000_000:
-            sec, usec = sec + 1, usec - 1_000_000
-        out += struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame
-    path.write_bytes(bytes(out))
-
-
-def _ip_checksum(header: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+def _dtmf_datagrams(
+    step: Dtmf, src: tuple[str, int], dst: tuple[str, int], ssrc: int, seq: int, ts: int
+) -> list[UdpDatagram]:
+    """RFC 4733 telephone-events for each digit: updates every 20 ms while the tone lasts,
+    then the end packet three times. Each digit has its own timestamp (start of its tone)."""
+    out: list[UdpDatagram] = []
+    tone = step.tone_ms * SAMPLE_RATE // 1000
+    n_updates = max(1, tone // FRAME_SAMPLES)
+    for index, digit in enumerate(step.digits.upper()):
+        event = DTMF_EVENTS[digit]
+        period_ms = index * (step.tone_ms + step.gap_ms)
+        start = _PCAP_BASE_TIME + period_ms / 1000.0
+        timestamp = (ts + period_ms * SAMPLE_RATE // 1000) % TIMESTAMP_MODULUS
+        bodies = [
+            (start + k * 0.02, struct.pack("!BBH", event, 10, min(tone, (k + 1) * FRAME_SAMPLES)))
+            for k in range(n_updates)
+        ]
+        end = start + n_updates * 0.02
+        # The end packet, sent three times (RFC 4733 2.5.1.4).
+        bodies += [(end + k * 0.005, struct.pack("!BBH", event, 0x80 | 10, tone)) for k in range(3)]
+        for k, (when, body) in enumerate(bodies):
+            pkt = RtpPacket(
+                payload_type=PT_TELEPHONE_EVENT, sequence=(seq + len(out)) % SEQUENCE_MODULUS,
+                timestamp=timestamp, ssrc=ssrc, payload=body, marker=k == 0,
+            )  # fmt: skip
+            out.append(UdpDatagram(when, src, dst, pkt.serialize()))
+    return out
 
 
 # ---- scenario ----------------------------------------------------------------------------
@@ -728,10 +698,16 @@ def _collect(
     received: list[ReceivedRtp] = []
     sent: list[ReceivedRtp] = []
     if capture_file.exists():
+        try:
+            # A capture cut short (dumpcap killed mid-write) still gives what came before.
+            datagrams = read_pcap(capture_file, truncated_ok=True)
+        except ValueError as exc:
+            raise SipCallError(f"cannot read the capture: {exc}") from None
         seen: set[tuple[int, int, int, int]] = set()
-        for t, _src, sport, _dst, dport, payload in _read_udp_pcap(capture_file):
+        for datagram in datagrams:
+            sport, dport = datagram.src[1], datagram.dst[1]
             try:
-                pkt = RtpPacket.parse(payload)
+                pkt = RtpPacket.parse(datagram.payload)
             except ValueError:
                 continue  # RTCP or garbage
             if 72 <= pkt.payload_type <= 76:
@@ -741,9 +717,9 @@ def _collect(
                 continue  # the same packet captured twice (e.g. on "any")
             seen.add(key)
             if dport == media_port:
-                received.append(ReceivedRtp(t, pkt))
+                received.append(ReceivedRtp(datagram.time, pkt))
             elif sport == media_port:
-                sent.append(ReceivedRtp(t, pkt))
+                sent.append(ReceivedRtp(datagram.time, pkt))
     received.sort(key=lambda r: r.arrival_time)
     sent.sort(key=lambda r: r.arrival_time)
 
@@ -805,16 +781,16 @@ def _assemble_audio(received: list[ReceivedRtp]) -> tuple[Pcm, float | None]:
     for r in audio_pkts:
         pkt = r.packet
         by_arrival = round((r.arrival_time - start) * SAMPLE_RATE)
-        delta = (pkt.timestamp - anchor_ts) % (1 << 32)
-        if delta >= 1 << 31:
-            delta -= 1 << 32
+        delta = (pkt.timestamp - anchor_ts) % TIMESTAMP_MODULUS
+        if delta >= TIMESTAMP_MODULUS // 2:
+            delta -= TIMESTAMP_MODULUS
         pos = anchor_pos + delta
         if pkt.ssrc != ssrc or abs(pos - by_arrival) > 2 * SAMPLE_RATE:
             ssrc = pkt.ssrc
             anchor_pos, anchor_ts, pos = by_arrival, pkt.timestamp, by_arrival
         if pos < 0:
             continue
-        placed.append((pos, ulaw_decode(pkt.payload)))
+        placed.append((pos, ULAW.decode(pkt.payload)))
     length = max(pos + len(samples) for pos, samples in placed)
     audio = np.zeros(length, dtype=np.int16)
     for pos, samples in placed:
@@ -873,75 +849,3 @@ def _parse_trace(messages: str) -> _Trace:
     trace.answered, trace.hangup_time = answered, hangup_time
     trace.hangup_by, trace.call_id = hangup_by, call_id
     return trace
-
-
-def _read_udp_pcap(path: Path) -> list[tuple[float, str, int, str, int, bytes]]:
-    """(time, src_ip, src_port, dst_ip, dst_port, payload) for each UDP datagram in a
-    classic pcap file (Ethernet, Linux cooked v1/v2, raw IP or BSD loopback link types)."""
-    data = path.read_bytes()
-    if len(data) < 24:
-        return []
-    magic = data[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        endian = "<"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        endian = ">"
-    else:
-        raise SipCallError(f"{path}: not a classic pcap file")
-    nanos = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-    linktype = struct.unpack(endian + "I", data[20:24])[0] & 0x0FFFFFFF
-    out: list[tuple[float, str, int, str, int, bytes]] = []
-    offset = 24
-    while offset + 16 <= len(data):
-        sec, frac, incl, _orig = struct.unpack(endian + "IIII", data[offset : offset + 16])
-        frame = data[offset + 16 : offset + 16 + incl]
-        offset += 16 + incl
-        t = sec + frac / (1e9 if nanos else 1e6)
-        ip = _strip_link(linktype, frame)
-        if ip is None:
-            continue
-        parsed = _parse_ip_udp(ip)
-        if parsed is not None:
-            out.append((t, *parsed))
-    return out
-
-
-def _strip_link(linktype: int, frame: bytes) -> bytes | None:
-    if linktype == 1:  # Ethernet
-        ethertype, offset = struct.unpack("!H", frame[12:14])[0], 14
-        while ethertype in (0x8100, 0x88A8) and len(frame) >= offset + 4:  # VLAN tags
-            ethertype = struct.unpack("!H", frame[offset + 2 : offset + 4])[0]
-            offset += 4
-        return frame[offset:] if ethertype in (0x0800, 0x86DD) else None
-    if linktype == 113:  # Linux cooked v1
-        return frame[16:]
-    if linktype == 276:  # Linux cooked v2
-        return frame[20:]
-    if linktype in (101, 12, 14):  # raw IP
-        return frame
-    if linktype in (0, 108):  # BSD loopback / OpenBSD loop
-        return frame[4:]
-    return None
-
-
-def _parse_ip_udp(ip: bytes) -> tuple[str, int, str, int, bytes] | None:
-    if len(ip) < 20:
-        return None
-    version = ip[0] >> 4
-    if version == 4:
-        ihl = (ip[0] & 0x0F) * 4
-        if ip[9] != 17:
-            return None
-        src, dst, udp = socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20]), ip[ihl:]
-    elif version == 6:
-        if ip[6] != 17 or len(ip) < 48:
-            return None
-        src = socket.inet_ntop(socket.AF_INET6, ip[8:24])
-        dst = socket.inet_ntop(socket.AF_INET6, ip[24:40])
-        udp = ip[40:]
-    else:
-        return None
-    if len(udp) < 8:
-        return None
-    sport, dport, length = struct.unpack("!HHH", udp[:6])
-    return src, sport, dst, dport, udp[8:length] if length >= 8 else udp[8:]

@@ -7,12 +7,15 @@ than skip, so CI can never pass by silently not running them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -79,3 +82,71 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "asterisk" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.asterisk)
+
+
+class RunningBot(NamedTuple):
+    """A real ``voicebot run`` process answering calls on the sandbox Asterisk."""
+
+    process: subprocess.Popen[str]
+    status_url: str
+    log_path: Path
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str) -> dict[str, Any]:
+        with urllib.request.urlopen(self.status_url + path, timeout=5) as response:
+            return dict(json.loads(response.read()))
+
+
+BOT_HTTP_PORT = 18089
+
+
+def bot_environment(sandbox: AsteriskSandbox, **overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        VOICEBOT_ARI_URL=sandbox.ari_url,
+        VOICEBOT_ARI_USER=sandbox.user,
+        VOICEBOT_ARI_PASSWORD=sandbox.password,
+        VOICEBOT_HTTP_PORT=str(BOT_HTTP_PORT),
+        VOICEBOT_MEDIA_PORT_MIN="42000",
+        VOICEBOT_MEDIA_PORT_MAX="42099",
+    )
+    env.update(overrides)
+    return env
+
+
+def start_bot(env: dict[str, str], log_path: Path) -> subprocess.Popen[str]:
+    log = log_path.open("w")
+    return subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "voicebot"), "run"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def bot(asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
+    log_path = tmp_path_factory.mktemp("bot") / "voicebot.log"
+    process = start_bot(bot_environment(asterisk), log_path)
+    running = RunningBot(process, f"http://127.0.0.1:{BOT_HTTP_PORT}", log_path)
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"voicebot run exited with {process.returncode}:\n{running.log_text()}")
+        try:
+            if running.get("/health")["ari_connected"]:
+                break
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("voicebot run did not become healthy in 120 s:\n" + running.log_text())
+        time.sleep(0.25)
+    try:
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()

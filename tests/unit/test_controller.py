@@ -41,7 +41,7 @@ class Harness:
     allocator: PortAllocator
 
     def external_media_port(self, caller_id: str) -> int:
-        for method, path, params in self.fake.requests:
+        for _method, path, params in self.fake.requests:
             if path.endswith("/channels/externalMedia") and params.get("channelId", "").endswith(
                 caller_id
             ):
@@ -120,7 +120,7 @@ async def test_call_set_up_in_order_converses_and_tears_down_on_caller_hangup() 
             media = paths.index("POST /channels/externalMedia")
             add = next(i for i, p in enumerate(paths) if p.endswith("/addChannel"))
             assert answer < bridge < media < add
-            add_params = [q for m, p, q in h.fake.requests if p.endswith("/addChannel")][0]
+            add_params = next(q for _, p, q in h.fake.requests if p.endswith("/addChannel"))
             assert caller in add_params["channel"] and MEDIA_CHANNEL_PREFIX in add_params["channel"]
 
             # The greeting arrives as full 20 ms μ-law frames with the payload type we send.

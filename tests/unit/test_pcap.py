@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from voicebot.capture.pcap import (
+    PcapTruncatedError,
     UdpDatagram,
     read_pcap,
     read_wav,
@@ -180,6 +181,40 @@ def test_errors_name_file_and_problem(tmp_path: Path) -> None:
     unsupported.write_bytes(classic(189, []))
     with pytest.raises(ValueError, match="unsupported pcap link type 189"):
         read_pcap(unsupported)
+
+
+def test_truncated_ok_keeps_what_came_before_the_cut(tmp_path: Path) -> None:
+    classic_path = tmp_path / "cut.pcap"
+    write_pcap(classic_path, sample_datagrams())
+    whole = classic_path.read_bytes()
+    pcapng_path = tmp_path / "cut.pcapng"
+    shb = pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    blocks = [shb, pcapng_block(1, struct.pack("<HHI", 101, 0, 65535))]
+    for datagram, packet in zip(sample_datagrams(), ip_packets(tmp_path), strict=True):
+        ticks = round(datagram.time * 1e6)
+        body = struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(packet), len(packet))
+        blocks.append(pcapng_block(6, body + packet))
+    pcapng_whole = b"".join(blocks)
+    expected = [(d.src, d.dst, d.payload) for d in sample_datagrams()[:2]]
+    # Cut inside the last packet's data, then inside its record header / block.
+    for path, data in [(classic_path, whole), (pcapng_path, pcapng_whole)]:
+        last = len(sample_datagrams()[-1].payload) + 28 + (14 if path is classic_path else 0)
+        for cut in (3, last + 10):
+            path.write_bytes(data[:-cut])
+            with pytest.raises(PcapTruncatedError, match="truncated"):
+                read_pcap(path)
+            got = read_pcap(path, truncated_ok=True)
+            assert [(d.src, d.dst, d.payload) for d in got] == expected
+    # Nothing or only part of the file header: no datagrams.
+    for data in (b"", whole[:2], whole[:10], pcapng_whole[:10]):
+        classic_path.write_bytes(data)
+        with pytest.raises(ValueError):
+            read_pcap(classic_path)
+        assert read_pcap(classic_path, truncated_ok=True) == []
+    # Damage other than a cut still raises.
+    classic_path.write_bytes(b"GIF89a" + bytes(30))
+    with pytest.raises(ValueError, match="bad magic"):
+        read_pcap(classic_path, truncated_ok=True)
 
 
 def test_write_rejects_ipv6(tmp_path: Path) -> None:

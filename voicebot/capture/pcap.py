@@ -66,6 +66,10 @@ _IPV4_HEADER = struct.Struct("!BBHHHBBH4s4s")
 _UDP_HEADER = struct.Struct("!HHHH")
 
 
+class PcapTruncatedError(ValueError):
+    """The file ends in the middle of a header or packet (e.g. its writer was killed)."""
+
+
 @dataclass
 class UdpDatagram:
     time: float
@@ -212,18 +216,18 @@ def _classic_frames(path: Path, data: bytes) -> Iterator[tuple[int, float, bytes
     fraction = 1e-9 if magic == PCAP_MAGIC_NANO else 1e-6
     global_header = struct.Struct(f"{order}IHHiIII")
     if len(data) < global_header.size:
-        raise ValueError(f"{path}: truncated pcap file header")
+        raise PcapTruncatedError(f"{path}: truncated pcap file header")
     linktype = global_header.unpack_from(data)[6] & LINKTYPE_MASK
     _check_linktype(path, linktype)
     record = struct.Struct(f"{order}IIII")
     offset = global_header.size
     while offset < len(data):
         if offset + record.size > len(data):
-            raise ValueError(f"{path}: truncated packet record header at offset {offset}")
+            raise PcapTruncatedError(f"{path}: truncated packet record header at offset {offset}")
         seconds, fractional, captured, _ = record.unpack_from(data, offset)
         offset += record.size
         if offset + captured > len(data):
-            raise ValueError(f"{path}: truncated packet data at offset {offset}")
+            raise PcapTruncatedError(f"{path}: truncated packet data at offset {offset}")
         yield linktype, seconds + fractional * fraction, data[offset : offset + captured]
         offset += captured
 
@@ -265,7 +269,7 @@ def _pcapng_frames(path: Path, data: bytes) -> Iterator[tuple[int, float, bytes]
     offset = 0
     while offset < len(data):
         if offset + 12 > len(data):
-            raise ValueError(f"{path}: truncated pcapng block at offset {offset}")
+            raise PcapTruncatedError(f"{path}: truncated pcapng block at offset {offset}")
         if struct.unpack_from("<I", data, offset)[0] == PCAPNG_SHB_TYPE:
             # Each section declares its own byte order; the SHB type reads the same either way.
             bom = data[offset + 8 : offset + 12]
@@ -277,8 +281,12 @@ def _pcapng_frames(path: Path, data: bytes) -> Iterator[tuple[int, float, bytes]
                 raise ValueError(f"{path}: bad pcapng byte-order magic 0x{bom.hex()}")
             interfaces = []
         block_type, block_length = struct.unpack_from(f"{order}II", data, offset)
-        if block_length < 12 or block_length % 4 or offset + block_length > len(data):
+        if block_length < 12 or block_length % 4:
             raise ValueError(f"{path}: bad pcapng block length {block_length} at offset {offset}")
+        if offset + block_length > len(data):
+            raise PcapTruncatedError(
+                f"{path}: truncated pcapng block of {block_length} bytes at offset {offset}"
+            )
         body = data[offset + 8 : offset + block_length - 4]
         offset += block_length
         if block_type == PCAPNG_IDB_TYPE:
@@ -302,12 +310,19 @@ def _pcapng_frames(path: Path, data: bytes) -> Iterator[tuple[int, float, bytes]
         # Other blocks (statistics, name resolution, custom...) carry no packets.
 
 
-def read_pcap(path: str | Path) -> list[UdpDatagram]:
-    """Every IPv4 UDP datagram in a pcap or pcapng file; other traffic is skipped."""
+def read_pcap(path: str | Path, *, truncated_ok: bool = False) -> list[UdpDatagram]:
+    """Every IPv4 UDP datagram in a pcap or pcapng file; other traffic is skipped.
+
+    A file that ends mid-header or mid-packet raises ``PcapTruncatedError``; with
+    ``truncated_ok`` it gives the datagrams before the cut instead (a capture whose writer
+    was killed), and an empty or header-less file gives none.
+    """
     path = Path(path)
     data = path.read_bytes()
     if len(data) < 4:
-        raise ValueError(f"{path}: not a pcap file: only {len(data)} bytes")
+        if truncated_ok:
+            return []
+        raise PcapTruncatedError(f"{path}: not a pcap file: only {len(data)} bytes")
     magic = struct.unpack_from("<I", data)[0]
     if magic == PCAPNG_SHB_TYPE:
         frames = _pcapng_frames(path, data)
@@ -319,11 +334,15 @@ def read_pcap(path: str | Path) -> list[UdpDatagram]:
     else:
         raise ValueError(f"{path}: not a pcap file: bad magic 0x{magic:08x}")
     datagrams = []
-    for linktype, stamp, frame in frames:
-        ip = _ipv4_payload(linktype, frame)
-        datagram = _udp_from_ipv4(ip, stamp) if ip is not None else None
-        if datagram is not None:
-            datagrams.append(datagram)
+    try:
+        for linktype, stamp, frame in frames:
+            ip = _ipv4_payload(linktype, frame)
+            datagram = _udp_from_ipv4(ip, stamp) if ip is not None else None
+            if datagram is not None:
+                datagrams.append(datagram)
+    except PcapTruncatedError:
+        if not truncated_ok:
+            raise
     return datagrams
 
 

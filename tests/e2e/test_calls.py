@@ -1,0 +1,208 @@
+"""Real calls: sipp → Asterisk 22 → ARI + externalMedia → the real bot (whisper, Piper) → back.
+
+The caller speaks Allison's recorded prompts (real human speech); what the caller heard is
+transcribed with whisper and compared with the demo script's lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.e2e.conftest import AsteriskSandbox, RunningBot, bot_environment, start_bot
+from voicebot.callprobe import transcribe_received
+from voicebot.config import AsrConfig
+from voicebot.media.g711 import ulaw_encode
+from voicebot.media.rtp import RtpPacket
+from voicebot.sipcaller import CallResult, Hangup, Pause, Play, WaitForBye, place_call, read_wav_8k
+from voicebot.speech.asr.whisper import WhisperEngine
+
+pytestmark = pytest.mark.slow
+SOUNDS = Path("/usr/share/asterisk/sounds/en")
+GREETING_S = 8.0  # the demo greeting lasts about 6 s
+ANSWER_S = 7.5
+
+
+def allison(name: str) -> np.ndarray:
+    return read_wav_8k(SOUNDS / f"{name}.wav")
+
+
+@pytest.fixture
+async def whisper() -> AsyncIterator[WhisperEngine]:
+    engine = WhisperEngine(AsrConfig())
+    await engine.load()
+    yield engine
+    await engine.close()
+
+
+def ari_get(sandbox: AsteriskSandbox, path: str) -> list[dict[str, object]]:
+    request = urllib.request.Request(sandbox.ari_url + "/ari" + path)
+    auth = f"{sandbox.user}:{sandbox.password}".encode()
+    import base64
+
+    request.add_header("Authorization", "Basic " + base64.b64encode(auth).decode())
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return list(json.loads(response.read()))
+
+
+async def wait_for(condition: Callable[[], bool], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def assert_all_released(sandbox: AsteriskSandbox, bot: RunningBot) -> None:
+    """ARI lists no channel or bridge, and the bot holds no call and no port."""
+    await wait_for(lambda: not ari_get(sandbox, "/channels") and not ari_get(sandbox, "/bridges"),
+                   10, "Asterisk channels and bridges to go away")
+    await wait_for(lambda: bot.get("/health")["active_calls"] == 0, 10, "the bot to end the call")
+    health = bot.get("/health")
+    assert health["ports_in_use"] == 0, health
+
+
+def last_call(bot: RunningBot) -> dict[str, object]:
+    return dict(bot.get("/calls")["recent"][-1])
+
+
+def words(text: str) -> str:
+    return text.lower().replace(",", " ").replace(".", " ")
+
+
+async def test_call_hears_greeting_answers_spoken_choice_and_cleans_up(
+    asterisk: AsteriskSandbox, bot: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    result = await place_call(
+        extension="100", workdir=tmp_path, timeout_s=90,
+        steps=[Pause(GREETING_S), Play(allison("hours")), Pause(ANSWER_S),
+               Play(allison("goodbye")), WaitForBye(timeout_s=20)],
+    )  # fmt: skip
+    assert result.hangup_by == "remote"  # the bot said goodbye and hung up
+    heard = await transcribe_received(result, whisper)
+    assert len(heard) == 3, heard
+    greeting, hours, goodbye = (words(s.text) for s in heard)
+    assert "demo" in greeting and "hours" in greeting
+    assert "monday" in hours and "friday" in hours
+    assert "goodbye" in goodbye or "thank you" in goodbye
+
+    await assert_all_released(asterisk, bot)
+    call = last_call(bot)
+    assert call["end_reason"] == "bot-hangup"
+    caller_lines = [line for line in call["transcript"] if line["who"] == "caller"]  # type: ignore[union-attr,index]
+    assert [line["intent"] for line in caller_lines] == ["hours", "goodbye"]
+    assert all(turn["total_ms"] is not None for turn in call["turns"])  # type: ignore[union-attr]
+    assert "latency:" in bot.log_text() and "end of speech → first RTP" in bot.log_text()
+
+
+def _voiced_seconds(result: CallResult, rms: float = 300.0) -> float:
+    frames = result.received_audio[: result.received_audio.size // 160 * 160].reshape(-1, 160)
+    loud = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)) > rms
+    return float(loud.sum()) * 0.02
+
+
+async def test_hangup_while_bot_speaks_releases_everything_and_next_call_works(
+    asterisk: AsteriskSandbox, bot: RunningBot, tmp_path: Path
+) -> None:
+    first = await place_call(
+        extension="100", workdir=tmp_path / "first", steps=[Pause(2.0), Hangup()]
+    )
+    assert _voiced_seconds(first) > 0.5  # the greeting was playing when the caller left
+    await assert_all_released(asterisk, bot)
+    assert last_call(bot)["end_reason"] == "caller hangup"
+    assert "Traceback" not in bot.log_text()
+
+    second = await place_call(
+        extension="101", workdir=tmp_path / "second", steps=[Pause(4.0), Hangup()]
+    )
+    assert _voiced_seconds(second) > 2.0
+    await assert_all_released(asterisk, bot)
+
+
+async def test_two_calls_at_once_have_independent_dialogs(
+    asterisk: AsteriskSandbox, bot: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    hours_call = place_call(
+        extension="100", workdir=tmp_path / "a", timeout_s=90,
+        steps=[Pause(GREETING_S), Play(allison("hours")), Pause(ANSWER_S), Hangup()],
+    )  # fmt: skip
+    goodbye_call = place_call(
+        extension="101", workdir=tmp_path / "b", timeout_s=90,
+        steps=[Pause(GREETING_S + 0.5), Play(allison("goodbye")), WaitForBye(timeout_s=20)],
+    )  # fmt: skip
+    hours_result, goodbye_result = await asyncio.gather(hours_call, goodbye_call)
+    hours_heard = [words(s.text) for s in await transcribe_received(hours_result, whisper)]
+    goodbye_heard = [words(s.text) for s in await transcribe_received(goodbye_result, whisper)]
+    assert "monday" in hours_heard[-1] and "thank you" not in hours_heard[-1]
+    assert "thank you" in goodbye_heard[-1] and "monday" not in goodbye_heard[-1]
+    assert hours_result.hangup_by == "caller" and goodbye_result.hangup_by == "remote"
+    await assert_all_released(asterisk, bot)
+    ends = {c["end_reason"] for c in bot.get("/calls")["recent"][-2:]}
+    assert ends == {"caller hangup", "bot-hangup"}
+
+
+async def test_rtp_from_a_foreign_address_is_dropped_and_counted(
+    asterisk: AsteriskSandbox, bot: RunningBot, tmp_path: Path
+) -> None:
+    call = asyncio.create_task(place_call(
+        extension="100", workdir=tmp_path, steps=[Pause(4.0), Hangup()]
+    ))  # fmt: skip
+    await wait_for(lambda: bool(bot.get("/calls")["active"]), 10, "the call to reach the bot")
+    port = bot.get("/calls")["active"][0]["rtp_port"]
+    intruder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        noise = ulaw_encode((np.random.default_rng(1).normal(0, 8000, 160)).astype(np.int16))
+        for seq in range(25):
+            intruder.sendto(RtpPacket(0, seq, seq * 160, 0xBAD, noise).serialize(),
+                            ("127.0.0.1", port))
+            await asyncio.sleep(0.02)
+    finally:
+        intruder.close()
+    await call
+    await assert_all_released(asterisk, bot)
+    stats = last_call(bot)["rtp"]
+    assert stats["foreign_dropped"] >= 25, stats  # type: ignore[index]
+
+
+def test_wrong_ari_password_exits_non_zero_naming_the_problem(
+    asterisk: AsteriskSandbox, tmp_path: Path
+) -> None:
+    env = bot_environment(asterisk, VOICEBOT_ARI_PASSWORD="wrong-password", VOICEBOT_HTTP_PORT="0")
+    process = start_bot(env, tmp_path / "bot.log")
+    try:
+        code = process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    log = (tmp_path / "bot.log").read_text()
+    assert code == 1, log
+    assert "401" in log and "wrong ari.user/ari.password" in log
+
+
+def test_unreachable_asterisk_is_retried_with_backoff_and_reported(
+    asterisk: AsteriskSandbox, tmp_path: Path
+) -> None:
+    env = bot_environment(asterisk, VOICEBOT_ARI_URL="http://127.0.0.1:9", VOICEBOT_HTTP_PORT="0",
+                          VOICEBOT_ARI_RETRY_INITIAL_S="0.2", VOICEBOT_ARI_RETRY_MAX_S="1")
+    log_path = tmp_path / "bot.log"
+    process = start_bot(env, log_path)
+    try:
+        deadline = time.monotonic() + 120
+        while log_path.read_text().count("not reachable") < 3:
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.5)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    retries = [line for line in log_path.read_text().splitlines() if "not reachable" in line]
+    assert all("retrying in" in line for line in retries)

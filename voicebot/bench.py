@@ -1,0 +1,496 @@
+"""Per-turn latency of the bot with the real models, in-process, without Asterisk.
+
+Each round plays the Asterisk side of one externalMedia RTP stream over real UDP sockets:
+it waits for the greeting, sends one recorded utterance as 20 ms packets in real time, then
+stops sending (as many phones do when the caller falls silent) and waits for the answer.
+The session's ``TurnTiming`` gives the stage breakdown; the packets the peer received give
+the outbound pacing as a far end would see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .app import load_services
+from .call import CallSession, SpeechServices, TurnTiming
+from .capture.pcap import read_wav
+from .config import Config
+from .dialog.script import ScriptLibrary
+from .errors import VoicebotError
+from .media.codecs import Codec, get_codec, resample
+from .media.endpoint import PortAllocator, RtpEndpoint
+from .media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS, RtpPacket
+
+SOUNDS = Path("/usr/share/asterisk/sounds/en")
+# Allison's recordings matching the demo script's intents: "hours" → hours, "goodbye" → goodbye.
+DEFAULT_UTTERANCES = (SOUNDS / "hours.wav", SOUNDS / "goodbye.wav")
+DEFAULT_SCRIPT = Path(__file__).resolve().parents[1] / "prompts" / "demo.yaml"
+
+FRAME_MS = 20
+# The peer's view of a prompt being over: nothing received for this long.
+QUIET_S = 0.5
+GREETING_TIMEOUT_S = 60.0
+ANSWER_TIMEOUT_S = 30.0
+# "On time" for an outbound packet gap.
+GAP_TOLERANCE_MS = 2.0
+
+STAGES: tuple[tuple[str, str], ...] = (
+    ("endpointing", "endpointing wait (voice end → VAD decision)"),
+    ("asr", "asr (VAD decision → transcript)"),
+    ("dialog", "dialog (transcript → actions)"),
+    ("tts", "tts first chunk (actions → first audio)"),
+    ("send", "send (first audio → first RTP packet)"),
+    ("total", "total: VAD decision → first RTP packet"),
+    ("total_from_voice_end", "total: voice end → first RTP packet"),
+    ("peer_silence_to_decision", "peer: last packet sent → VAD decision"),
+    ("peer_silence_to_answer", "peer: last packet sent → first answer packet"),
+)
+
+
+class BenchError(VoicebotError):
+    """A benchmark round could not be completed (no greeting, no answer, call crashed)."""
+
+
+# -- the Asterisk side of the RTP stream -----------------------------------------------------
+
+
+@dataclass
+class _Arrival:
+    at: float
+    packet: RtpPacket
+
+
+class _Peer(asyncio.DatagramProtocol):
+    """Plays Asterisk: sends caller audio to the bot and records what the bot sends back."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.received: list[_Arrival] = []
+        self.bot: tuple[str, int] | None = None
+        rng = np.random.default_rng()
+        self._seq = int(rng.integers(SEQUENCE_MODULUS))
+        self._ts = int(rng.integers(TIMESTAMP_MODULUS))
+        self.ssrc = 0x5EEDBEEF
+        self.last_sent = 0.0
+
+    @classmethod
+    async def open(cls, host: str) -> _Peer:
+        loop = asyncio.get_running_loop()
+        _, peer = await loop.create_datagram_endpoint(cls, local_addr=(host, 0))
+        return peer
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self.transport is not None
+        host, port = self.transport.get_extra_info("sockname")[:2]
+        return str(host), int(port)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # CPython's selector UDP transport does not subclass DatagramTransport.
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.received.append(_Arrival(time.monotonic(), RtpPacket.parse(data)))
+
+    async def send_speech(self, pcm: np.ndarray, codec: Codec) -> None:
+        """Send ``pcm`` (at the codec's rate) as 20 ms packets on an absolute schedule."""
+        assert self.transport is not None and self.bot is not None
+        samples = codec.samples_per_frame(FRAME_MS)
+        start = time.monotonic()
+        for n, offset in enumerate(range(0, len(pcm), samples)):
+            frame = pcm[offset : offset + samples]
+            if len(frame) < samples:
+                frame = np.pad(frame, (0, samples - len(frame)))
+            packet = RtpPacket(
+                codec.payload_type,
+                self._seq,
+                self._ts,
+                self.ssrc,
+                codec.encode(frame),
+                marker=n == 0,
+            )
+            self.transport.sendto(packet.serialize(), self.bot)
+            self.last_sent = time.monotonic()
+            self._seq = (self._seq + 1) % SEQUENCE_MODULUS
+            self._ts = (self._ts + samples) % TIMESTAMP_MODULUS
+            await asyncio.sleep(max(0.0, start + (n + 1) * FRAME_MS / 1000 - time.monotonic()))
+
+    async def wait_quiet(self, since: int, within_s: float) -> None:
+        """Until packets arrived after index ``since`` and then nothing for ``QUIET_S``."""
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if len(self.received) > since and time.monotonic() - self.received[-1].at >= QUIET_S:
+                return
+            await asyncio.sleep(0.02)
+        if len(self.received) <= since:
+            raise BenchError(f"bot sent no audio within {within_s:.0f} s")
+        raise BenchError(f"bot still talking after {within_s:.0f} s")
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RoundResult:
+    round: int
+    utterance: str
+    heard: str
+    intent: str | None
+    answer: str
+    end: str  # "bot-hangup" | "answered"
+    stages_ms: dict[str, float | None]
+
+
+@dataclass
+class PacingStats:
+    codec: str
+    expected_frame_bytes: int
+    packets: int = 0
+    talkspurts: int = 0
+    wrong_size: int = 0
+    wrong_payload_type: int = 0
+    sequence_breaks: int = 0  # within a talkspurt
+    timestamp_breaks: int = 0  # within a talkspurt
+    gaps_ms: list[float] = field(default_factory=list)
+
+    def add_stream(self, arrivals: Sequence[_Arrival], payload_type: int, samples: int) -> None:
+        previous: _Arrival | None = None
+        for arrival in arrivals:
+            packet = arrival.packet
+            self.packets += 1
+            if len(packet.payload) != self.expected_frame_bytes:
+                self.wrong_size += 1
+            if packet.payload_type != payload_type:
+                self.wrong_payload_type += 1
+            if packet.marker or previous is None:
+                self.talkspurts += 1
+            else:
+                prev = previous.packet
+                if packet.sequence != (prev.sequence + 1) % SEQUENCE_MODULUS:
+                    self.sequence_breaks += 1
+                if packet.timestamp != (prev.timestamp + samples) % TIMESTAMP_MODULUS:
+                    self.timestamp_breaks += 1
+                self.gaps_ms.append((arrival.at - previous.at) * 1000)
+            previous = arrival
+
+    def summary(self) -> dict[str, Any]:
+        gaps = np.asarray(self.gaps_ms, dtype=np.float64)
+        out: dict[str, Any] = {
+            "codec": self.codec,
+            "packets": self.packets,
+            "talkspurts": self.talkspurts,
+            "expected_frame_bytes": self.expected_frame_bytes,
+            "wrong_size": self.wrong_size,
+            "wrong_payload_type": self.wrong_payload_type,
+            "sequence_breaks": self.sequence_breaks,
+            "timestamp_breaks": self.timestamp_breaks,
+            "gaps": len(gaps),
+        }
+        if len(gaps):
+            out.update(
+                median_ms=round(float(np.median(gaps)), 2),
+                p95_ms=round(float(np.percentile(gaps, 95)), 2),
+                p99_ms=round(float(np.percentile(gaps, 99)), 2),
+                max_ms=round(float(gaps.max()), 2),
+                min_ms=round(float(gaps.min()), 2),
+                within_tolerance=round(
+                    float(np.mean(np.abs(gaps - FRAME_MS) <= GAP_TOLERANCE_MS)), 4
+                ),
+            )
+        return out
+
+
+@dataclass
+class BenchReport:
+    codec: str
+    rounds: list[RoundResult]
+    pacing: PacingStats
+    machine: dict[str, Any]
+    load_s: float
+
+    def stage_summary(self) -> dict[str, dict[str, float | int]]:
+        out: dict[str, dict[str, float | int]] = {}
+        for key, _label in STAGES:
+            values = np.asarray(
+                [v for r in self.rounds if (v := r.stages_ms.get(key)) is not None],
+                dtype=np.float64,
+            )
+            if not len(values):
+                continue
+            out[key] = {
+                "n": len(values),
+                "p50": round(float(np.percentile(values, 50)), 1),
+                "p95": round(float(np.percentile(values, 95)), 1),
+                "max": round(float(values.max()), 1),
+            }
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "codec": self.codec,
+            "rounds": len(self.rounds),
+            "machine": self.machine,
+            "models_load_s": round(self.load_s, 1),
+            "stages_ms": self.stage_summary(),
+            "pacing": self.pacing.summary(),
+            "turns": [vars(r) for r in self.rounds],
+        }
+
+    def format(self) -> str:
+        m = self.machine
+        lines = [
+            f"voicebot turn latency: {len(self.rounds)} rounds, codec {self.codec}, "
+            f"real models (whisper {m['asr_model']}, {m['asr_threads']} threads; "
+            f"piper {m['tts_voice']}, fixed prompts cached)",
+            f"machine: {m['cpu_count']} CPUs ({m['cpus_usable']} usable), {m['cpu_model']}, "
+            f"python {m['python']}; models loaded in {self.load_s:.1f} s",
+            "",
+            f"{'stage (ms)':<46} {'p50':>8} {'p95':>8} {'max':>8} {'n':>4}",
+            "-" * 78,
+        ]
+        summary = self.stage_summary()
+        for key, label in STAGES:
+            s = summary.get(key)
+            if s is None:
+                lines.append(f"{label:<46} {'-':>8} {'-':>8} {'-':>8} {0:>4}")
+                continue
+            if key == "total":
+                lines.append("-" * 78)
+            lines.append(
+                f"{label:<46} {s['p50']:>8.1f} {s['p95']:>8.1f} {s['max']:>8.1f} {s['n']:>4}"
+            )
+        p = self.pacing.summary()
+        lines += ["", "outbound pacing (bot → peer, gaps within talkspurts):"]
+        if p["gaps"]:
+            lines.append(
+                f"  {p['gaps']} gaps in {p['talkspurts']} talkspurts: median {p['median_ms']:.2f} "
+                f"p95 {p['p95_ms']:.2f} p99 {p['p99_ms']:.2f} max {p['max_ms']:.2f} "
+                f"min {p['min_ms']:.2f} ms; within {FRAME_MS}±{GAP_TOLERANCE_MS:.0f} ms: "
+                f"{p['within_tolerance'] * 100:.1f}%"
+            )
+        else:
+            lines.append("  no gaps measured")
+        lines.append(
+            f"  frames: {p['packets'] - p['wrong_size']}/{p['packets']} of "
+            f"{p['expected_frame_bytes']} bytes; wrong payload type {p['wrong_payload_type']}; "
+            f"seq breaks {p['sequence_breaks']}; timestamp breaks {p['timestamp_breaks']}"
+        )
+        lines += ["", "turns:"]
+        for r in self.rounds:
+            total = r.stages_ms.get("total")
+            shown = "-" if total is None else f"{total:.1f}"
+            lines.append(
+                f"  {r.round:>3} {r.utterance:<14} heard {r.heard!r:<14} → "
+                f"{r.intent or '(no match)':<10} total {shown:>7} ms  ({r.end})"
+            )
+        return "\n".join(lines)
+
+
+def _stages(
+    t: TurnTiming, stopped_at: float, answer_heard: float | None
+) -> dict[str, float | None]:
+    def ms(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else round((b - a) * 1000, 1)
+
+    return {
+        "endpointing": ms(t.voice_end, t.speech_end),
+        "asr": ms(t.speech_end, t.asr_done),
+        "dialog": ms(t.asr_done, t.dialog_done),
+        "tts": ms(t.dialog_done, t.first_audio),
+        "send": ms(t.first_audio, t.first_packet),
+        "total": ms(t.speech_end, t.first_packet),
+        "total_from_voice_end": ms(t.voice_end, t.first_packet),
+        "peer_silence_to_decision": ms(stopped_at, t.speech_end),
+        "peer_silence_to_answer": ms(stopped_at, answer_heard),
+    }
+
+
+def machine_facts(config: Config) -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "asr_model": config.asr.whisper_model or "tiny.en (bundled)",
+        "asr_threads": config.asr.threads,
+        "tts_voice": config.tts.voice or "en_US-joe-medium (bundled)",
+    }
+
+
+# -- one round -------------------------------------------------------------------------------
+
+
+async def _wait_until(predicate: Callable[[], bool], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what} within {within_s:.0f} s")
+        await asyncio.sleep(0.01)
+
+
+def _load_utterance(path: Path, codec: Codec) -> np.ndarray:
+    try:
+        pcm, rate = read_wav(path)
+    except FileNotFoundError:
+        raise BenchError(f"utterance not found: {path}") from None
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
+    return resample(pcm, rate, codec.sample_rate)
+
+
+async def _one_round(
+    number: int,
+    config: Config,
+    codec: Codec,
+    script_library: ScriptLibrary,
+    script_name: str,
+    services: SpeechServices,
+    allocator: PortAllocator,
+    utterance: Path,
+    pcm: np.ndarray,
+    pacing: PacingStats,
+) -> RoundResult:
+    host = config.media.bind_host
+    endpoint = await RtpEndpoint.open(allocator, host)
+    peer = await _Peer.open(host)
+    session: CallSession | None = None
+    task: asyncio.Task[str] | None = None
+    try:
+        endpoint.set_remote(*peer.address)
+        peer.bot = (host, endpoint.local_port)
+        session = CallSession(
+            call_id=f"bench-{number}",
+            endpoint=endpoint,
+            codec=codec,
+            script=script_library.get(script_name),
+            services=services,
+            vad=config.vad,
+        )
+        task = asyncio.create_task(session.run(), name=f"bench-{number}")
+
+        def check_task() -> None:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise BenchError(f"round {number}: call crashed: {task.exception()!r}")
+
+        try:
+            await peer.wait_quiet(0, GREETING_TIMEOUT_S)
+        except BenchError as exc:
+            check_task()
+            raise BenchError(f"round {number}: greeting: {exc}") from None
+        check_task()
+        greeting_end = len(peer.received)
+
+        await peer.send_speech(pcm, codec)
+        stopped_at = peer.last_sent
+        try:
+            await _wait_until(
+                lambda: (
+                    task.done()
+                    or (
+                        bool(session.stats.turns)
+                        and session.stats.turns[-1].first_packet is not None
+                    )
+                ),
+                ANSWER_TIMEOUT_S,
+                "no answer (empty transcript or no match?)",
+            )
+        except BenchError as exc:
+            check_task()
+            heard = [line.text for line in session.transcript if line.who == "caller"]
+            raise BenchError(f"round {number} ({utterance.name}): {exc}; heard {heard}") from None
+        check_task()
+        if not session.stats.turns or session.stats.turns[-1].first_packet is None:
+            raise BenchError(f"round {number}: call ended without answering")
+        # Let the answer play out: its packets count for the pacing figures too.
+        if not task.done():
+            with contextlib.suppress(BenchError):
+                await peer.wait_quiet(greeting_end, ANSWER_TIMEOUT_S)
+        end = "bot-hangup" if task.done() and not task.cancelled() else "answered"
+        check_task()
+        timing = session.stats.turns[-1]
+        answer_arrivals = [a for a in peer.received[greeting_end:] if a.at >= stopped_at]
+        answer_heard = answer_arrivals[0].at if answer_arrivals else None
+        samples = codec.samples_per_frame(FRAME_MS)
+        pacing.add_stream(peer.received, codec.payload_type, samples)
+        caller = next((line for line in session.transcript if line.who == "caller"), None)
+        bot_lines = [line.text for line in session.transcript if line.who == "bot"]
+        return RoundResult(
+            round=number,
+            utterance=utterance.name,
+            heard=timing.text,
+            intent=caller.intent if caller else None,
+            answer=bot_lines[1] if len(bot_lines) > 1 else "",
+            end=end,
+            stages_ms=_stages(timing, stopped_at, answer_heard),
+        )
+    finally:
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await endpoint.aclose()
+        peer.close()
+
+
+async def bench_turns(
+    config: Config,
+    *,
+    rounds: int,
+    utterances: Sequence[Path] = DEFAULT_UTTERANCES,
+    script: Path = DEFAULT_SCRIPT,
+) -> BenchReport:
+    """Measure per-turn latency with the real models; rounds cycle through ``utterances``."""
+    if rounds < 1:
+        raise BenchError("rounds must be at least 1")
+    if not utterances:
+        raise BenchError("at least one utterance is needed")
+    codec = get_codec(config.media.format)
+    audio = [_load_utterance(path, codec) for path in utterances]
+    library = ScriptLibrary(script.parent, script.stem)
+    started = time.monotonic()
+    services = await load_services(config, library)
+    load_s = time.monotonic() - started
+    allocator = PortAllocator(config.media.bind_host, config.media.port_min, config.media.port_max)
+    pacing = PacingStats(codec.name, codec.bytes_per_frame(FRAME_MS))
+    results: list[RoundResult] = []
+    try:
+        for n in range(rounds):
+            i = n % len(utterances)
+            results.append(
+                await _one_round(
+                    n + 1,
+                    config,
+                    codec,
+                    library,
+                    script.stem,
+                    services,
+                    allocator,
+                    utterances[i],
+                    audio[i],
+                    pacing,
+                )
+            )
+    finally:
+        await services.asr.close()
+        await services.tts.close()
+    return BenchReport(codec.name, results, pacing, machine_facts(config), load_s)

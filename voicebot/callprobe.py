@@ -1,0 +1,144 @@
+"""``voicebot call``: a real SIP test call through Asterisk, printed as a conversation.
+
+The caller is sipp (``voicebot.sipcaller``) speaking recorded human audio. What the bot said is
+transcribed from the audio the caller received; what the bot heard comes from the bot's own
+status endpoint (``/calls``), so both sides of the conversation are shown.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from .config import Config
+from .errors import VoicebotError
+from .media.codecs import resample
+from .sipcaller import CallResult, Hangup, Pause, Play, Step, WaitForBye, place_call, read_wav_8k
+from .speech.asr.whisper import WhisperEngine
+
+SOUNDS = Path("/usr/share/asterisk/sounds/en")
+DEFAULT_UTTERANCES = (SOUNDS / "hours.wav", SOUNDS / "goodbye.wav")
+# Time to let the bot finish its greeting / answer before the caller speaks.
+GREETING_WAIT_S = 8.0
+ANSWER_WAIT_S = 7.0
+# Whisper reads 30 s windows; longer bot audio is transcribed in pieces.
+MAX_PIECE_S = 28.0
+RECEIVED_RATE = 8000
+
+
+@dataclass(frozen=True)
+class SpokenSegment:
+    start_s: float  # seconds since the call was answered
+    text: str
+
+
+def caller_steps(utterances: Sequence[np.ndarray], *, wait_for_bye: bool) -> list[Step]:
+    steps: list[Step] = [Pause(GREETING_WAIT_S)]
+    for index, pcm in enumerate(utterances):
+        steps.append(Play(pcm))
+        if index < len(utterances) - 1:
+            steps.append(Pause(ANSWER_WAIT_S))
+    steps.append(WaitForBye(timeout_s=20.0) if wait_for_bye else Pause(ANSWER_WAIT_S))
+    if not wait_for_bye:
+        steps.append(Hangup())
+    return steps
+
+
+async def transcribe_received(
+    result: CallResult, asr: WhisperEngine, *, min_rms: float = 200.0
+) -> list[SpokenSegment]:
+    """What the caller heard, cut at the moments the caller started speaking."""
+    audio = result.received_audio
+    start = result.received_start_time
+    if start is None or audio.size == 0:
+        return []
+    cuts = [0]
+    for sent in result.sent_start_time:
+        if sent is not None:
+            cuts.append(min(max(int((sent - start) * RECEIVED_RATE), 0), audio.size))
+    cuts.append(audio.size)
+    segments: list[SpokenSegment] = []
+    piece = int(MAX_PIECE_S * RECEIVED_RATE)
+    for begin, end in zip(cuts, cuts[1:], strict=False):
+        texts = []
+        for offset in range(begin, end, piece):
+            chunk = audio[offset : min(offset + piece, end)]
+            if chunk.size == 0 or np.sqrt(np.mean(chunk.astype(np.float64) ** 2)) < min_rms:
+                continue
+            transcript = await asr.transcribe(resample(chunk, RECEIVED_RATE, asr.sample_rate))
+            if transcript.text:
+                texts.append(transcript.text)
+        if texts:
+            answered = result.answered_time or start
+            segments.append(SpokenSegment(start + begin / RECEIVED_RATE - answered, " ".join(texts)))
+    return segments
+
+
+async def recent_call_summary(config: Config, since: float) -> dict[str, Any] | None:
+    """The bot's own record of the newest call that started after ``since`` (or None)."""
+    if not config.http.port:
+        return None
+    url = f"http://{config.http.host}:{config.http.port}/calls"
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            calls = (await response.json())["recent"]
+    except (aiohttp.ClientError, OSError, ValueError, KeyError):
+        return None
+    mine = [c for c in calls if c.get("started", 0) >= since - 1]
+    return mine[-1] if mine else None
+
+
+async def run_probe_call(
+    config: Config,
+    *,
+    extension: str,
+    target: str,
+    utterances: Sequence[str] | None,
+    workdir: Path,
+) -> int:
+    paths = [Path(u) for u in utterances] if utterances else list(DEFAULT_UTTERANCES)
+    for path in paths:
+        if not path.is_file():
+            raise VoicebotError(f"utterance file not found: {path}")
+    pcms = [read_wav_8k(path) for path in paths]
+    asr = WhisperEngine(config.asr)
+    await asr.load()
+    try:
+        print(f"calling {extension} at {target} with sipp; the caller will say: "
+              + ", ".join(p.name for p in paths))
+        since = time.time()
+        workdir.mkdir(parents=True, exist_ok=True)
+        result = await place_call(
+            target=target, extension=extension, workdir=workdir,
+            steps=caller_steps(pcms, wait_for_bye=not utterances),
+            timeout_s=GREETING_WAIT_S + len(pcms) * (ANSWER_WAIT_S + 5) + 30,
+        )  # fmt: skip
+        heard = await transcribe_received(result, asr)
+    finally:
+        await asr.close()
+
+    print(f"\ncall {result.call_id}: {result.received_duration_s:.1f} s of bot audio received, "
+          f"hung up by {result.hangup_by or 'nobody'}\n")
+    summary = await recent_call_summary(config, since)
+    bot_heard = [line for line in (summary or {}).get("transcript", []) if line["who"] == "caller"]
+    for index, segment in enumerate(heard):
+        print(f"  bot    [{segment.start_s:5.1f} s] {segment.text}")
+        if index < len(paths):
+            what = f"bot heard {bot_heard[index]['text']!r}" if index < len(bot_heard) else ""
+            print(f"  caller           ({paths[index].name}) {what}")
+    if summary is None:
+        print("\n(the bot's /calls endpoint was not reachable: what it heard is not shown)")
+    else:
+        for turn in summary.get("turns", []):
+            print(f"  latency turn {turn['turn']}: {turn['total_ms']} ms end of speech → first "
+                  f"RTP (asr {turn['asr_ms']}, tts {turn['tts_ms']}, send {turn['send_ms']})")
+        (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"\nfiles (capture, sipp logs): {result.workdir}")
+    return 0 if heard else 1
