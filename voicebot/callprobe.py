@@ -7,10 +7,10 @@ status endpoint (``/calls``), so both sides of the conversation are shown.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ async def transcribe_received(
     cuts.append(audio.size)
     segments: list[SpokenSegment] = []
     piece = int(MAX_PIECE_S * RECEIVED_RATE)
-    for begin, end in zip(cuts, cuts[1:], strict=False):
+    for begin, end in pairwise(cuts):
         texts = []
         for offset in range(begin, end, piece):
             chunk = audio[offset : min(offset + piece, end)]
@@ -77,7 +77,9 @@ async def transcribe_received(
                 texts.append(transcript.text)
         if texts:
             answered = result.answered_time or start
-            segments.append(SpokenSegment(start + begin / RECEIVED_RATE - answered, " ".join(texts)))
+            segments.append(
+                SpokenSegment(start + begin / RECEIVED_RATE - answered, " ".join(texts))
+            )
     return segments
 
 
@@ -95,50 +97,61 @@ async def recent_call_summary(config: Config, since: float) -> dict[str, Any] | 
     return mine[-1] if mine else None
 
 
+def load_utterances(utterances: Sequence[str] | None) -> list[tuple[str, np.ndarray]]:
+    """The caller's lines as (name, 8 kHz PCM); Allison's 'hours' and 'goodbye' by default."""
+    paths = [Path(u) for u in utterances] if utterances else list(DEFAULT_UTTERANCES)
+    for path in paths:
+        if not path.is_file():
+            raise VoicebotError(f"utterance file not found: {path}")
+    return [(path.name, read_wav_8k(path)) for path in paths]
+
+
 async def run_probe_call(
     config: Config,
     *,
     extension: str,
     target: str,
-    utterances: Sequence[str] | None,
+    utterances: Sequence[tuple[str, np.ndarray]],
+    wait_for_bye: bool,
     workdir: Path,
 ) -> int:
-    paths = [Path(u) for u in utterances] if utterances else list(DEFAULT_UTTERANCES)
-    for path in paths:
-        if not path.is_file():
-            raise VoicebotError(f"utterance file not found: {path}")
-    pcms = [read_wav_8k(path) for path in paths]
+    """Call, print the conversation; ``workdir`` must exist. Returns the exit code."""
+    pcms = [pcm for _, pcm in utterances]
+    names = [name for name, _ in utterances]
     asr = WhisperEngine(config.asr)
     await asr.load()
     try:
-        print(f"calling {extension} at {target} with sipp; the caller will say: "
-              + ", ".join(p.name for p in paths))
+        print(
+            f"calling {extension} at {target} with sipp; the caller will say: " + ", ".join(names)
+        )
         since = time.time()
-        workdir.mkdir(parents=True, exist_ok=True)
         result = await place_call(
             target=target, extension=extension, workdir=workdir,
-            steps=caller_steps(pcms, wait_for_bye=not utterances),
+            steps=caller_steps(pcms, wait_for_bye=wait_for_bye),
             timeout_s=GREETING_WAIT_S + len(pcms) * (ANSWER_WAIT_S + 5) + 30,
         )  # fmt: skip
         heard = await transcribe_received(result, asr)
     finally:
         await asr.close()
 
-    print(f"\ncall {result.call_id}: {result.received_duration_s:.1f} s of bot audio received, "
-          f"hung up by {result.hangup_by or 'nobody'}\n")
+    print(
+        f"\ncall {result.call_id}: {result.received_duration_s:.1f} s of bot audio received, "
+        f"hung up by {result.hangup_by or 'nobody'}\n"
+    )
     summary = await recent_call_summary(config, since)
     bot_heard = [line for line in (summary or {}).get("transcript", []) if line["who"] == "caller"]
     for index, segment in enumerate(heard):
         print(f"  bot    [{segment.start_s:5.1f} s] {segment.text}")
-        if index < len(paths):
+        if index < len(names):
             what = f"bot heard {bot_heard[index]['text']!r}" if index < len(bot_heard) else ""
-            print(f"  caller           ({paths[index].name}) {what}")
+            print(f"  caller           ({names[index]}) {what}")
     if summary is None:
         print("\n(the bot's /calls endpoint was not reachable: what it heard is not shown)")
     else:
         for turn in summary.get("turns", []):
-            print(f"  latency turn {turn['turn']}: {turn['total_ms']} ms end of speech → first "
-                  f"RTP (asr {turn['asr_ms']}, tts {turn['tts_ms']}, send {turn['send_ms']})")
-        (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
+            print(
+                f"  latency turn {turn['turn']}: {turn['total_ms']} ms end of speech → first "
+                f"RTP (asr {turn['asr_ms']}, tts {turn['tts_ms']}, send {turn['send_ms']})"
+            )
     print(f"\nfiles (capture, sipp logs): {result.workdir}")
     return 0 if heard else 1

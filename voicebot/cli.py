@@ -69,17 +69,20 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from .callprobe import run_probe_call
+    from .callprobe import load_utterances, run_probe_call
 
     config = _config(args)
     _setup_logging("WARNING")
     try:
+        utterances = load_utterances(args.say)
+        args.workdir.mkdir(parents=True, exist_ok=True)
         return asyncio.run(
             run_probe_call(
                 config,
                 extension=args.extension,
                 target=args.target,
-                utterances=args.say,
+                utterances=utterances,
+                wait_for_bye=args.say is None,
                 workdir=args.workdir,
             )
         )

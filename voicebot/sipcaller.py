@@ -260,6 +260,7 @@ async def place_call(
     sip_port = _free_udp_port(local_ip)
 
     workdir = Path(workdir)
+    workdir = workdir.absolute()  # sipp runs in its own directory
     workdir.mkdir(parents=True, exist_ok=True)
     call_tag = uuid.uuid4().hex[:12]
     call_id = f"voicebot-{call_tag}-1@{local_ip}"

@@ -125,7 +125,9 @@ def start_bot(env: dict[str, str], log_path: Path) -> subprocess.Popen[str]:
 
 
 @pytest.fixture(scope="session")
-def bot(asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
+def bot(
+    asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningBot]:
     log_path = tmp_path_factory.mktemp("bot") / "voicebot.log"
     process = start_bot(bot_environment(asterisk), log_path)
     running = RunningBot(process, f"http://127.0.0.1:{BOT_HTTP_PORT}", log_path)

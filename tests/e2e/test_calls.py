@@ -64,8 +64,11 @@ async def wait_for(condition: Callable[[], bool], within_s: float, what: str) ->
 
 async def assert_all_released(sandbox: AsteriskSandbox, bot: RunningBot) -> None:
     """ARI lists no channel or bridge, and the bot holds no call and no port."""
-    await wait_for(lambda: not ari_get(sandbox, "/channels") and not ari_get(sandbox, "/bridges"),
-                   10, "Asterisk channels and bridges to go away")
+    await wait_for(
+        lambda: not ari_get(sandbox, "/channels") and not ari_get(sandbox, "/bridges"),
+        10,
+        "Asterisk channels and bridges to go away",
+    )
     await wait_for(lambda: bot.get("/health")["active_calls"] == 0, 10, "the bot to end the call")
     health = bot.get("/health")
     assert health["ports_in_use"] == 0, health
@@ -162,8 +165,9 @@ async def test_rtp_from_a_foreign_address_is_dropped_and_counted(
     try:
         noise = ulaw_encode((np.random.default_rng(1).normal(0, 8000, 160)).astype(np.int16))
         for seq in range(25):
-            intruder.sendto(RtpPacket(0, seq, seq * 160, 0xBAD, noise).serialize(),
-                            ("127.0.0.1", port))
+            intruder.sendto(
+                RtpPacket(0, seq, seq * 160, 0xBAD, noise).serialize(), ("127.0.0.1", port)
+            )
             await asyncio.sleep(0.02)
     finally:
         intruder.close()
@@ -191,8 +195,13 @@ def test_wrong_ari_password_exits_non_zero_naming_the_problem(
 def test_unreachable_asterisk_is_retried_with_backoff_and_reported(
     asterisk: AsteriskSandbox, tmp_path: Path
 ) -> None:
-    env = bot_environment(asterisk, VOICEBOT_ARI_URL="http://127.0.0.1:9", VOICEBOT_HTTP_PORT="0",
-                          VOICEBOT_ARI_RETRY_INITIAL_S="0.2", VOICEBOT_ARI_RETRY_MAX_S="1")
+    env = bot_environment(
+        asterisk,
+        VOICEBOT_ARI_URL="http://127.0.0.1:9",
+        VOICEBOT_HTTP_PORT="0",
+        VOICEBOT_ARI_RETRY_INITIAL_S="0.2",
+        VOICEBOT_ARI_RETRY_MAX_S="1",
+    )
     log_path = tmp_path / "bot.log"
     process = start_bot(env, log_path)
     try:

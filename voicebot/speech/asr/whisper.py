@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,15 @@ _SILENCE_RMS = 100.0
 _MIN_AUDIO_S = 0.1
 _MAX_TOKENS_BASE = 16
 _MAX_TOKENS_PER_S = 8
+# Whisper's encoder normally reads a fixed 30 s window (3000 feature frames), which costs about
+# 400 ms here whatever the utterance length. CTranslate2 accepts a shorter window; below ~10 s
+# tiny.en starts looping on one-word answers, at 10 s its output matched the 30 s window on every
+# Allison recording tried while the encoder ran 4-6x faster. So: at least 10 s, utterance + margin.
+_FULL_WINDOW_FRAMES = 3000
+_MIN_WINDOW_FRAMES = 1000
+_WINDOW_MARGIN_FRAMES = 100
+# A word said this many times in a row is a decoder loop, not speech: redo with the full window.
+_LOOP_REPEATS = 4
 
 
 class WhisperEngine(AsrEngine):
@@ -111,8 +121,48 @@ class WhisperEngine(AsrEngine):
         )
 
     def _transcribe(self, samples: np.ndarray, prompt: str | None) -> tuple[str, float | None]:
-        # Runs in the worker thread. transcribe() returns a lazy generator: the decoding
-        # happens while iterating, so the iteration must stay in this thread too.
+        # Runs in the worker thread.
+        if prompt is None:
+            short = self._transcribe_short_window(samples)
+            if short is not None:
+                return short
+        return self._transcribe_full_window(samples, prompt)
+
+    def _transcribe_short_window(self, samples: np.ndarray) -> tuple[str, float | None] | None:
+        """Encoder on a window just long enough for the utterance; None if it looped."""
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+
+        model = self._model
+        features = model.feature_extractor(samples)
+        frames = features.shape[-1]
+        window = max(_MIN_WINDOW_FRAMES, frames + _WINDOW_MARGIN_FRAMES)
+        if window >= _FULL_WINDOW_FRAMES:
+            return None
+        padded = np.zeros((features.shape[0], window), dtype=np.float32)
+        padded[:, :frames] = features
+        encoded = model.model.encode(ctranslate2.StorageView.from_array(padded[None]))
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+            language=self._language if model.model.is_multilingual else None,
+        )  # fmt: skip
+        prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+        max_tokens = _MAX_TOKENS_BASE + int(_MAX_TOKENS_PER_S * len(samples) / 16000)
+        result = model.model.generate(
+            encoded, [prompt], beam_size=1, max_length=len(prompt) + max_tokens,
+            return_scores=True,
+        )[0]  # fmt: skip
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        text = tokenizer.decode(tokens).strip()
+        if _looks_like_a_loop(text):
+            return None
+        return text, math.exp(result.scores[0]) if result.scores else None
+
+    def _transcribe_full_window(
+        self, samples: np.ndarray, prompt: str | None
+    ) -> tuple[str, float | None]:
+        # transcribe() returns a lazy generator: the decoding happens while iterating, so the
+        # iteration must stay in this thread too.
         segments, _info = self._model.transcribe(
             samples,
             language=self._language,
@@ -174,6 +224,16 @@ def _prompt_for(phrases: Sequence[str] | None) -> str | None:
 def _norm(text: str) -> str:
     # Compare ignoring case and punctuation: "One, two, three." == "one two three".
     return " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def _looks_like_a_loop(text: str) -> bool:
+    words = _norm(text).split()
+    run = 1
+    for previous, word in pairwise(words):
+        run = run + 1 if word == previous else 1
+        if run >= _LOOP_REPEATS:
+            return True
+    return False
 
 
 def _rms(audio: np.ndarray) -> float:
