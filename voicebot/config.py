@@ -206,15 +206,12 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         config = _apply(config, top_level, prefix)  # only scalar top-level keys remain
 
     for section in sections:
-        env_values = {}
         for f in fields(getattr(config, section)):
             name = f"VOICEBOT_{section.upper()}_{f.name.upper()}"
             if name in environ:
-                env_values[f.name] = environ[name]
-        if env_values:
-            config = replace(
-                config, **{section: _apply(getattr(config, section), env_values, "environment: ")}
-            )
+                where = f"environment {name} → {section}."
+                updated = _apply(getattr(config, section), {f.name: environ[name]}, where)
+                config = replace(config, **{section: updated})
     if "VOICEBOT_LOG_LEVEL" in environ:
         config = replace(config, log_level=environ["VOICEBOT_LOG_LEVEL"])
     return config.validate()

@@ -1,0 +1,60 @@
+"""Typed config: defaults, the documented voicebot.toml, environment overrides, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicebot.config import Config, load_config
+from voicebot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_voicebot_toml_documents_every_key_at_its_default() -> None:
+    assert load_config(ROOT / "voicebot.toml", environ={}) == Config()
+    text = (ROOT / "voicebot.toml").read_text()
+    for section in ("ari", "media", "vad", "asr", "tts", "dialog", "http"):
+        for key in vars(getattr(Config(), section)):
+            assert f"\n{key} = " in text, f"{section}.{key} is not documented in voicebot.toml"
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[ari]\nurl = "http://asterisk:8088"\npassword = "from-file"\n')
+    config = load_config(
+        path, environ={"VOICEBOT_ARI_PASSWORD": "from-env", "VOICEBOT_MEDIA_PORT_MIN": "40100"}
+    )
+    assert config.ari.url == "http://asterisk:8088"
+    assert config.ari.password == "from-env"
+    assert config.media.port_min == 40100
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[ari]\nurl = 5\n", {}, "ari.url: expected a string, got 5"),
+        ("[ari]\npasword = 'x'\n", {}, "ari.pasword: unknown key"),
+        ("[media]\nformat = 'opus'\n", {}, "media.format: 'opus' is not one of ulaw, alaw, slin16"),
+        (
+            "",
+            {"VOICEBOT_MEDIA_PORT_MIN": "many"},
+            "environment VOICEBOT_MEDIA_PORT_MIN → media.port_min: expected an integer",
+        ),
+        ("[nope]\nx = 1\n", {}, "nope: unknown key"),
+        ("[ari\n", {}, "invalid TOML"),
+    ],
+)
+def test_bad_config_names_what_is_wrong(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config(path, environ=env)
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.toml", environ={})
