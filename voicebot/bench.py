@@ -41,6 +41,9 @@ FRAME_MS = 20
 QUIET_S = 0.5
 GREETING_TIMEOUT_S = 60.0
 ANSWER_TIMEOUT_S = 30.0
+# Bench sockets stay outside the bot's default RTP range (40000-40999), so a bot or a packet
+# capture running on the same machine never sees benchmark traffic.
+BENCH_PORTS = (47000, 47099)
 # "On time" for an outbound packet gap.
 GAP_TOLERANCE_MS = 2.0
 
@@ -257,7 +260,11 @@ class BenchReport:
             f"real models (whisper {m['asr_model']}, {m['asr_threads']} threads; "
             f"piper {m['tts_voice']}, fixed prompts cached)",
             f"machine: {m['cpu_count']} CPUs ({m['cpus_usable']} usable), {m['cpu_model']}, "
-            f"python {m['python']}; models loaded in {self.load_s:.1f} s",
+            f"python {m['python']}; load average (1/5/15 min) "
+            f"{' '.join(map(str, m['load_average']))} at start, "
+            f"{' '.join(map(str, m.get('load_average_end', [])))} at end "
+            "(other processes share these CPUs)",
+            f"models loaded in {self.load_s:.1f} s",
             "",
             f"{'stage (ms)':<46} {'p50':>8} {'p95':>8} {'max':>8} {'n':>4}",
             "-" * 78,
@@ -327,7 +334,9 @@ def machine_facts(config: Config) -> dict[str, Any]:
                 model = line.split(":", 1)[1].strip()
                 break
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     return {
+        "load_average": [round(v, 2) for v in load],
         "cpu_count": os.cpu_count(),
         "cpus_usable": usable,
         "cpu_model": model,
@@ -458,6 +467,7 @@ async def bench_turns(
     rounds: int,
     utterances: Sequence[Path] = DEFAULT_UTTERANCES,
     script: Path = DEFAULT_SCRIPT,
+    ports: tuple[int, int] = BENCH_PORTS,
 ) -> BenchReport:
     """Measure per-turn latency with the real models; rounds cycle through ``utterances``."""
     if rounds < 1:
@@ -467,10 +477,11 @@ async def bench_turns(
     codec = get_codec(config.media.format)
     audio = [_load_utterance(path, codec) for path in utterances]
     library = ScriptLibrary(script.parent, script.stem)
+    machine = machine_facts(config)  # load average before our own work starts
     started = time.monotonic()
     services = await load_services(config, library)
     load_s = time.monotonic() - started
-    allocator = PortAllocator(config.media.bind_host, config.media.port_min, config.media.port_max)
+    allocator = PortAllocator(config.media.bind_host, *ports)
     pacing = PacingStats(codec.name, codec.bytes_per_frame(FRAME_MS))
     results: list[RoundResult] = []
     try:
@@ -493,4 +504,6 @@ async def bench_turns(
     finally:
         await services.asr.close()
         await services.tts.close()
-    return BenchReport(codec.name, results, pacing, machine_facts(config), load_s)
+    if hasattr(os, "getloadavg"):
+        machine["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    return BenchReport(codec.name, results, pacing, machine, load_s)
