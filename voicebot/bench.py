@@ -27,7 +27,7 @@ from .capture.pcap import read_wav
 from .config import Config
 from .dialog.script import ScriptLibrary
 from .errors import VoicebotError
-from .media.codecs import Codec, get_codec, resample
+from .media.codecs import Codec, get_codec, reply_codec, resample
 from .media.endpoint import PortAllocator, RtpEndpoint
 from .media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS, RtpPacket
 
@@ -440,8 +440,8 @@ async def _one_round(
         timing = session.stats.turns[-1]
         answer_arrivals = [a for a in peer.received[greeting_end:] if a.at >= stopped_at]
         answer_heard = answer_arrivals[0].at if answer_arrivals else None
-        samples = codec.samples_per_frame(FRAME_MS)
-        pacing.add_stream(peer.received, codec.payload_type, samples)
+        answer = reply_codec(codec)
+        pacing.add_stream(peer.received, answer.payload_type, answer.samples_per_frame(FRAME_MS))
         caller = next((line for line in session.transcript if line.who == "caller"), None)
         bot_lines = [line.text for line in session.transcript if line.who == "bot"]
         return RoundResult(
@@ -482,7 +482,7 @@ async def bench_turns(
     services = await load_services(config, library)
     load_s = time.monotonic() - started
     allocator = PortAllocator(config.media.bind_host, *ports)
-    pacing = PacingStats(codec.name, codec.bytes_per_frame(FRAME_MS))
+    pacing = PacingStats(codec.name, reply_codec(codec).bytes_per_frame(FRAME_MS))
     results: list[RoundResult] = []
     try:
         for n in range(rounds):

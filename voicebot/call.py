@@ -29,7 +29,7 @@ from .dialog.engine import (
     Say,
 )
 from .dialog.script import Script
-from .media.codecs import Codec, resample
+from .media.codecs import Codec, reply_codec, resample
 from .media.endpoint import RtpEndpoint
 from .media.inbound import SPEECH_RATE, FrameAssembler
 from .media.pacer import Pacer
@@ -150,7 +150,8 @@ class CallSession:
         self._barge_in = True
         self._pending_turn: TurnTiming | None = None
         self._started = time.monotonic()
-        self.pacer = Pacer(endpoint.send, codec, codec.payload_type)
+        self.reply_codec = reply_codec(codec)
+        self.pacer = Pacer(endpoint.send, self.reply_codec, self.reply_codec.payload_type)
         self.pacer.on_sent = self._on_packet_sent
 
     # -- inputs from the controller -------------------------------------------------------
@@ -217,7 +218,10 @@ class CallSession:
             if packet is None:
                 frames = assembler.silence(RECEIVE_GAP_S)
             else:
-                if packet.payload_type != self.pacer.payload_type:
+                if (
+                    self.reply_codec is self.codec
+                    and packet.payload_type != self.pacer.payload_type
+                ):
                     # Asterisk only plays back the payload type it sends us.
                     self.pacer.payload_type = packet.payload_type
                 frames = assembler.push_payload(packet.payload)
@@ -316,7 +320,7 @@ class CallSession:
                 if self._pending_turn is not None and self._pending_turn.first_audio is None:
                     self._pending_turn.first_audio = time.monotonic()
                 self.pacer.play(
-                    resample(chunk, self.services.tts.sample_rate, self.codec.sample_rate)
+                    resample(chunk, self.services.tts.sample_rate, self.reply_codec.sample_rate)
                 )
         self.pacer.end_of_stream()
         await self.pacer.wait_idle()

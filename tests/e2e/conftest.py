@@ -124,13 +124,10 @@ def start_bot(env: dict[str, str], log_path: Path) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def bot(
-    asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningBot]:
-    log_path = tmp_path_factory.mktemp("bot") / "voicebot.log"
-    process = start_bot(bot_environment(asterisk), log_path)
-    running = RunningBot(process, f"http://127.0.0.1:{BOT_HTTP_PORT}", log_path)
+def run_bot(env: dict[str, str], log_path: Path, http_port: int) -> Iterator[RunningBot]:
+    """Start ``voicebot run``, wait until it is connected to ARI, stop it afterwards."""
+    process = start_bot(env, log_path)
+    running = RunningBot(process, f"http://127.0.0.1:{http_port}", log_path)
     deadline = time.monotonic() + 120
     while True:
         if process.poll() is not None:
@@ -152,3 +149,12 @@ def bot(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def bot(
+    asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningBot]:
+    yield from run_bot(
+        bot_environment(asterisk), tmp_path_factory.mktemp("bot") / "voicebot.log", BOT_HTTP_PORT
+    )

@@ -12,13 +12,19 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import AsteriskSandbox, RunningBot, bot_environment, start_bot
+from tests.e2e.conftest import (
+    AsteriskSandbox,
+    RunningBot,
+    bot_environment,
+    run_bot,
+    start_bot,
+)
 from voicebot.callprobe import transcribe_received
 from voicebot.config import AsrConfig
 from voicebot.media.g711 import ulaw_encode
@@ -215,3 +221,38 @@ def test_unreachable_asterisk_is_retried_with_backoff_and_reported(
         process.wait(timeout=30)
     retries = [line for line in log_path.read_text().splitlines() if "not reachable" in line]
     assert all("retrying in" in line for line in retries)
+
+
+WIDEBAND_HTTP_PORT = 18090
+
+
+@pytest.fixture(scope="module")
+def wideband_bot(
+    asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningBot]:
+    """A second bot on its own ARI app (extension 916) with media.format = slin16."""
+    env = bot_environment(
+        asterisk,
+        VOICEBOT_ARI_APP="voicebot-wideband",
+        VOICEBOT_MEDIA_FORMAT="slin16",
+        VOICEBOT_HTTP_PORT=str(WIDEBAND_HTTP_PORT),
+        VOICEBOT_MEDIA_PORT_MIN="42100",
+        VOICEBOT_MEDIA_PORT_MAX="42199",
+    )
+    yield from run_bot(
+        env, tmp_path_factory.mktemp("wideband") / "voicebot.log", WIDEBAND_HTTP_PORT
+    )
+
+
+async def test_slin16_call_hears_the_bot_and_is_understood(
+    asterisk: AsteriskSandbox, wideband_bot: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    result = await place_call(
+        extension="916", workdir=tmp_path, timeout_s=90,
+        steps=[Pause(GREETING_S), Play(allison("hours")), Pause(ANSWER_S), Hangup()],
+    )  # fmt: skip
+    heard = [words(s.text) for s in await transcribe_received(result, whisper)]
+    assert "demo" in heard[0] and "monday" in heard[-1], heard
+    await assert_all_released(asterisk, wideband_bot)
+    call = last_call(wideband_bot)
+    assert [t["intent"] for t in call["transcript"] if t["who"] == "caller"] == ["hours"]  # type: ignore[union-attr,index]

@@ -68,3 +68,14 @@ def test_resampler_rejects_bad_input() -> None:
         Resampler(0, 8000)
     with pytest.raises(ValueError, match="int16"):
         Resampler(8000, 16000).process(np.zeros(10, dtype=np.float32))  # type: ignore[arg-type]
+
+
+def test_replies_use_a_payload_type_asterisk_accepts_back() -> None:
+    from voicebot.media.codecs import ALAW, SLIN8, SLIN16, ULAW, reply_codec
+
+    assert reply_codec(ULAW) is ULAW and reply_codec(ALAW) is ALAW
+    # Asterisk drops received dynamic payload types (slin16 = 118): answer in L16 8 kHz (PT 11).
+    assert reply_codec(SLIN16) is SLIN8
+    assert (SLIN8.payload_type, SLIN8.sample_rate, SLIN8.bytes_per_frame()) == (11, 8000, 320)
+    pcm = np.array([1, -2, 0x1234], dtype=np.int16)
+    assert SLIN8.encode(pcm) == b"\x00\x01\xff\xfe\x12\x34"  # big-endian, like slin16

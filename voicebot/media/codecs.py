@@ -23,8 +23,16 @@ DEFAULT_FRAME_MS = 20
 MS_PER_SECOND = 1000
 PAYLOAD_TYPE_ULAW = 0
 PAYLOAD_TYPE_ALAW = 8
-# Dynamic payload type: Asterisk's number may differ; callers learn the real one from inbound RTP.
+# The number Asterisk's static table gives slin16 (a dynamic type in RFC 3551 terms).
 PAYLOAD_TYPE_SLIN16 = 118
+# RFC 3551's L16 mono; Asterisk's static table maps it to 8 kHz signed linear.
+PAYLOAD_TYPE_L16_8K = 11
+# Asterisk's chan_rtp (externalMedia) has no receive mapping of its own: a received payload
+# type is looked up in the static table only up to 34 (rtp_engine.c,
+# ast_rtp_codecs_get_payload). slin16's 118 is sent by Asterisk but silently dropped when
+# received (measured on Asterisk 22.10: no audio reaches the caller). So 16 kHz audio comes
+# in, and replies go back as L16 at 8 kHz, which Asterisk does accept.
+LAST_STATIC_PAYLOAD_TYPE = 34
 RESAMPLER_QUALITY = "HQ"
 
 
@@ -50,6 +58,8 @@ class Codec:
 ULAW = Codec("ulaw", PAYLOAD_TYPE_ULAW, 8000, ulaw_encode, ulaw_decode)
 ALAW = Codec("alaw", PAYLOAD_TYPE_ALAW, 8000, alaw_encode, alaw_decode)
 SLIN16 = Codec("slin16", PAYLOAD_TYPE_SLIN16, 16000, slin16_encode, slin16_decode, 2)
+# Big-endian 16-bit linear at 8 kHz: the same byte layout as slin16, at the narrowband rate.
+SLIN8 = Codec("slin", PAYLOAD_TYPE_L16_8K, 8000, slin16_encode, slin16_decode, 2)
 
 CODECS: dict[str, Codec] = {codec.name: codec for codec in (ULAW, ALAW, SLIN16)}
 
@@ -60,6 +70,11 @@ def get_codec(name: str) -> Codec:
     except KeyError:
         known = ", ".join(sorted(CODECS))
         raise MediaError(f"unknown codec {name!r} (known: {known})") from None
+
+
+def reply_codec(codec: Codec) -> Codec:
+    """The codec to answer in: the received one when Asterisk accepts it back, else L16 8 kHz."""
+    return codec if codec.payload_type <= LAST_STATIC_PAYLOAD_TYPE else SLIN8
 
 
 def _check_pcm(pcm: PcmArray) -> PcmArray:
