@@ -29,7 +29,8 @@ from .dialog.script import ScriptLibrary
 from .errors import VoicebotError
 from .media.codecs import Codec, get_codec, reply_codec, resample
 from .media.endpoint import PortAllocator, RtpEndpoint
-from .media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS, RtpPacket
+from .media.peer import Arrival, RtpPeer
+from .media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en")
 # Allison's recordings matching the demo script's intents: "hours" → hours, "goodbye" → goodbye.
@@ -64,86 +65,6 @@ class BenchError(VoicebotError):
     """A benchmark round could not be completed (no greeting, no answer, call crashed)."""
 
 
-# -- the Asterisk side of the RTP stream -----------------------------------------------------
-
-
-@dataclass
-class _Arrival:
-    at: float
-    packet: RtpPacket
-
-
-class _Peer(asyncio.DatagramProtocol):
-    """Plays Asterisk: sends caller audio to the bot and records what the bot sends back."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
-        self.received: list[_Arrival] = []
-        self.bot: tuple[str, int] | None = None
-        rng = np.random.default_rng()
-        self._seq = int(rng.integers(SEQUENCE_MODULUS))
-        self._ts = int(rng.integers(TIMESTAMP_MODULUS))
-        self.ssrc = 0x5EEDBEEF
-        self.last_sent = 0.0
-
-    @classmethod
-    async def open(cls, host: str) -> _Peer:
-        loop = asyncio.get_running_loop()
-        _, peer = await loop.create_datagram_endpoint(cls, local_addr=(host, 0))
-        return peer
-
-    @property
-    def address(self) -> tuple[str, int]:
-        assert self.transport is not None
-        host, port = self.transport.get_extra_info("sockname")[:2]
-        return str(host), int(port)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # CPython's selector UDP transport does not subclass DatagramTransport.
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.received.append(_Arrival(time.monotonic(), RtpPacket.parse(data)))
-
-    async def send_speech(self, pcm: np.ndarray, codec: Codec) -> None:
-        """Send ``pcm`` (at the codec's rate) as 20 ms packets on an absolute schedule."""
-        assert self.transport is not None and self.bot is not None
-        samples = codec.samples_per_frame(FRAME_MS)
-        start = time.monotonic()
-        for n, offset in enumerate(range(0, len(pcm), samples)):
-            frame = pcm[offset : offset + samples]
-            if len(frame) < samples:
-                frame = np.pad(frame, (0, samples - len(frame)))
-            packet = RtpPacket(
-                codec.payload_type,
-                self._seq,
-                self._ts,
-                self.ssrc,
-                codec.encode(frame),
-                marker=n == 0,
-            )
-            self.transport.sendto(packet.serialize(), self.bot)
-            self.last_sent = time.monotonic()
-            self._seq = (self._seq + 1) % SEQUENCE_MODULUS
-            self._ts = (self._ts + samples) % TIMESTAMP_MODULUS
-            await asyncio.sleep(max(0.0, start + (n + 1) * FRAME_MS / 1000 - time.monotonic()))
-
-    async def wait_quiet(self, since: int, within_s: float) -> None:
-        """Until packets arrived after index ``since`` and then nothing for ``QUIET_S``."""
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            if len(self.received) > since and time.monotonic() - self.received[-1].at >= QUIET_S:
-                return
-            await asyncio.sleep(0.02)
-        if len(self.received) <= since:
-            raise BenchError(f"bot sent no audio within {within_s:.0f} s")
-        raise BenchError(f"bot still talking after {within_s:.0f} s")
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
 # -- results ---------------------------------------------------------------------------------
 
 
@@ -170,8 +91,8 @@ class PacingStats:
     timestamp_breaks: int = 0  # within a talkspurt
     gaps_ms: list[float] = field(default_factory=list)
 
-    def add_stream(self, arrivals: Sequence[_Arrival], payload_type: int, samples: int) -> None:
-        previous: _Arrival | None = None
+    def add_stream(self, arrivals: Sequence[Arrival], payload_type: int, samples: int) -> None:
+        previous: Arrival | None = None
         for arrival in arrivals:
             packet = arrival.packet
             self.packets += 1
@@ -382,7 +303,7 @@ async def _one_round(
 ) -> RoundResult:
     host = config.media.bind_host
     endpoint = await RtpEndpoint.open(allocator, host)
-    peer = await _Peer.open(host)
+    peer = await RtpPeer.open(host)
     session: CallSession | None = None
     task: asyncio.Task[str] | None = None
     try:
@@ -403,8 +324,8 @@ async def _one_round(
                 raise BenchError(f"round {number}: call crashed: {task.exception()!r}")
 
         try:
-            await peer.wait_quiet(0, GREETING_TIMEOUT_S)
-        except BenchError as exc:
+            await peer.wait_quiet(0, QUIET_S, GREETING_TIMEOUT_S)
+        except TimeoutError as exc:
             check_task()
             raise BenchError(f"round {number}: greeting: {exc}") from None
         check_task()
@@ -433,8 +354,8 @@ async def _one_round(
             raise BenchError(f"round {number}: call ended without answering")
         # Let the answer play out: its packets count for the pacing figures too.
         if not task.done():
-            with contextlib.suppress(BenchError):
-                await peer.wait_quiet(greeting_end, ANSWER_TIMEOUT_S)
+            with contextlib.suppress(TimeoutError):
+                await peer.wait_quiet(greeting_end, QUIET_S, ANSWER_TIMEOUT_S)
         end = "bot-hangup" if task.done() and not task.cancelled() else "answered"
         check_task()
         timing = session.stats.turns[-1]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tests.doubles import ListAsr, ToneTts
 from tests.fakeari import FakeAri
-from tests.rtppeer import RtpPeer
 from voicebot.ari.client import AriClient
 from voicebot.ari.events import EventStream
 from voicebot.call import SpeechServices
@@ -21,6 +20,7 @@ from voicebot.config import Config, MediaConfig, VadConfig
 from voicebot.controller import MEDIA_CHANNEL_PREFIX, CallController
 from voicebot.dialog.script import ScriptLibrary
 from voicebot.media.endpoint import PortAllocator
+from voicebot.media.peer import RtpPeer
 
 ROOT = Path(__file__).resolve().parents[2]
 SOUNDS = Path("/usr/share/asterisk/sounds/en")
@@ -39,6 +39,7 @@ class Harness:
     asr: ListAsr
     tts: ToneTts
     allocator: PortAllocator
+    peers: dict[str, RtpPeer] = field(default_factory=dict)
 
     def external_media_port(self, caller_id: str) -> int:
         for _method, path, params in self.fake.requests:
@@ -63,12 +64,9 @@ class Harness:
                 and self.controller.calls[caller_id].session is not None
             )
         )
-        peer = self._peers.setdefault(caller_id, None)
-        assert peer is not None
+        peer = self.peers[caller_id]
         peer.bot = ("127.0.0.1", self.external_media_port(caller_id))
         return peer
-
-    _peers: dict[str, RtpPeer | None] = None  # type: ignore[assignment]
 
 
 @contextlib.asynccontextmanager
@@ -93,7 +91,6 @@ async def harness(answers: list[str], *, rtp_port: int | None = None) -> AsyncIt
             consumer = asyncio.create_task(consume())
             await fake.wait_for_ws()
             h = Harness(fake, controller, asr, tts, allocator)
-            h._peers = {}
             try:
                 yield h
             finally:
@@ -109,10 +106,10 @@ def call_tasks() -> list[str]:
 
 async def test_call_set_up_in_order_converses_and_tears_down_on_caller_hangup() -> None:
     async with harness(["hours"]) as h:
-        peer = await RtpPeer.open(h.fake.rtp_port)
+        peer = await RtpPeer.open(port=h.fake.rtp_port)
         try:
             caller = await h.fake.add_caller(args=[])
-            h._peers[caller] = peer
+            h.peers[caller] = peer
             await h.peer_for(caller)
             paths = [f"{m} {p}" for m, p, _ in h.fake.requests if not p.endswith("/events")]
             answer = paths.index(f"POST /channels/{caller}/answer")
@@ -127,7 +124,7 @@ async def test_call_set_up_in_order_converses_and_tears_down_on_caller_hangup() 
             await peer.wait_for_packets(25)
             assert all(len(r.packet.payload) == 160 for r in peer.received)
             assert peer.received[0].packet.marker
-            await peer.wait_for_silence()
+            await peer.wait_quiet()
             greeting = len(peer.received)
 
             # The caller says a choice (real speech); the bot answers the matching branch.
@@ -151,10 +148,10 @@ async def test_call_set_up_in_order_converses_and_tears_down_on_caller_hangup() 
 
 async def test_hangup_while_bot_speaks_leaves_nothing_behind_and_next_call_works() -> None:
     async with harness([]) as h:
-        peer = await RtpPeer.open(h.fake.rtp_port)
+        peer = await RtpPeer.open(port=h.fake.rtp_port)
         try:
             first = await h.fake.add_caller()
-            h._peers[first] = peer
+            h.peers[first] = peer
             await h.peer_for(first)
             await peer.wait_for_packets(5)  # mid-greeting
             await h.fake.caller_hangup(first)
@@ -166,7 +163,7 @@ async def test_hangup_while_bot_speaks_leaves_nothing_behind_and_next_call_works
             assert len(peer.received) <= count + 1  # nothing sent after teardown
 
             second = await h.fake.add_caller()
-            h._peers[second] = peer
+            h.peers[second] = peer
             await h.peer_for(second)
             await peer.wait_for_packets(count + 10)
         finally:
@@ -175,12 +172,12 @@ async def test_hangup_while_bot_speaks_leaves_nothing_behind_and_next_call_works
 
 async def test_bot_hangup_hangs_up_caller_and_releases_everything() -> None:
     async with harness(["goodbye"]) as h:
-        peer = await RtpPeer.open(h.fake.rtp_port)
+        peer = await RtpPeer.open(port=h.fake.rtp_port)
         try:
             caller = await h.fake.add_caller()
-            h._peers[caller] = peer
+            h.peers[caller] = peer
             await h.peer_for(caller)
-            await peer.wait_for_silence()
+            await peer.wait_quiet()
             await peer.send_speech(allison("goodbye"))
             await h.wait_until(lambda: not h.controller.calls, within_s=15)
             assert "Thank you for calling. Goodbye!" in h.tts.spoken
@@ -193,10 +190,10 @@ async def test_bot_hangup_hangs_up_caller_and_releases_everything() -> None:
 
 async def test_unknown_script_ends_that_call_with_a_clear_reason_only() -> None:
     async with harness([]) as h:
-        peer = await RtpPeer.open(h.fake.rtp_port)
+        peer = await RtpPeer.open(port=h.fake.rtp_port)
         try:
             good = await h.fake.add_caller()
-            h._peers[good] = peer
+            h.peers[good] = peer
             await h.peer_for(good)
             bad = await h.fake.add_caller(args=["nosuchscript"])
             await h.wait_until(lambda: any(c["call_id"] == bad for c in h.controller.recent))
@@ -210,11 +207,11 @@ async def test_unknown_script_ends_that_call_with_a_clear_reason_only() -> None:
 
 async def test_rtp_from_a_foreign_address_is_dropped_and_counted() -> None:
     async with harness([]) as h:
-        peer = await RtpPeer.open(h.fake.rtp_port)
-        intruder = await RtpPeer.open(0)
+        peer = await RtpPeer.open(port=h.fake.rtp_port)
+        intruder = await RtpPeer.open()
         try:
             caller = await h.fake.add_caller()
-            h._peers[caller] = peer
+            h.peers[caller] = peer
             await h.peer_for(caller)
             intruder.bot = peer.bot
             await intruder.send_speech(allison("hours")[:1600])
@@ -229,18 +226,18 @@ async def test_rtp_from_a_foreign_address_is_dropped_and_counted() -> None:
 
 async def test_two_calls_at_once_have_independent_dialogs() -> None:
     async with harness([]) as h:
-        peers = [await RtpPeer.open(0), await RtpPeer.open(0)]
+        peers = [await RtpPeer.open(), await RtpPeer.open()]
         try:
             callers = []
             for peer, word in zip(peers, ["hours", "address"], strict=True):
-                h.fake.rtp_port = peer.transport.get_extra_info("sockname")[1]  # type: ignore[union-attr]
+                h.fake.rtp_port = peer.address[1]
                 caller = await h.fake.add_caller()
-                h._peers[caller] = peer
+                h.peers[caller] = peer
                 await h.peer_for(caller)
                 callers.append((caller, peer, word))
             h.asr.answers = []
             for _, peer, _ in callers:
-                await peer.wait_for_silence()
+                await peer.wait_quiet()
             # Both speak at once; the scripted ASR answers in order of finished utterances, so
             # give each call its own word by speaking one after the other but overlapping.
             h.asr.answers = ["hours", "address"]
