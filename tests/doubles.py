@@ -77,3 +77,11 @@ class ListAsr(AsrEngine):
 
     async def close(self) -> None:
         return None
+
+
+class BrokenTts(ToneTts):
+    """Fails on the first text, like a voice model that cannot be run."""
+
+    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+        raise RuntimeError("voice model exploded")
+        yield np.zeros(0, dtype=np.int16)  # pragma: no cover - makes this an async generator

@@ -29,6 +29,7 @@ from .dialog.engine import (
     Say,
 )
 from .dialog.script import Script
+from .errors import MediaError
 from .media.codecs import Codec, reply_codec, resample
 from .media.endpoint import RtpEndpoint
 from .media.inbound import SPEECH_RATE, FrameAssembler
@@ -108,7 +109,8 @@ class _Utterance:
 
 @dataclass(frozen=True)
 class _Control:
-    kind: str  # "speech-started" | "spoken" | "bot-hangup"
+    kind: str  # "spoken" | "bot-hangup" | "failed"
+    detail: str = ""
 
 
 _QueueItem = Event | _Utterance | _Control
@@ -172,10 +174,9 @@ class CallSession:
                 if isinstance(item, _Control):
                     if item.kind == "bot-hangup":
                         return "bot-hangup"
-                    if item.kind == "speech-started":
-                        self._on_speech_started()
-                    elif item.kind == "spoken":
-                        self._start_no_input_timer()
+                    if item.kind == "failed":
+                        raise MediaError(f"call {self.call_id}: {item.detail}")
+                    self._start_no_input_timer()  # "spoken": the prompt has played out
                     continue
                 if isinstance(item, _Utterance):
                     await self._on_utterance(item)
@@ -189,7 +190,7 @@ class CallSession:
             await self._shutdown()
 
     async def _shutdown(self) -> None:
-        tasks = [t for t in (*self._tasks, self._speaker, self._timer) if t is not None]
+        tasks = {t for t in (*self._tasks, self._speaker, self._timer) if t is not None}
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -204,9 +205,11 @@ class CallSession:
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error(
-                "call %s: task %s failed", self.call_id, task.get_name(), exc_info=task.exception()
-            )
+            # A dead receive loop or speaker would leave a call that neither hears nor talks:
+            # end the call (only this one) instead.
+            exc = task.exception()
+            log.error("call %s: task %s failed", self.call_id, task.get_name(), exc_info=exc)
+            self._events.put_nowait(_Control("failed", f"{task.get_name()} failed: {exc!r}"))
 
     # -- caller audio ---------------------------------------------------------------------
 
@@ -233,16 +236,12 @@ class CallSession:
         now = time.monotonic()
         if isinstance(event, SpeechStarted):
             self._cancel_timer()
-            self._events.put_nowait(_Control("speech-started"))
             # Barge-in acts here, not in the queue, so the prompt stops within a frame or two.
             if self._barge_in:
                 self._interrupt_prompt()
         else:
             voice_end = now - (stream_time - event.end_time)
             self._events.put_nowait(_Utterance(event, voice_end=voice_end, decided=now))
-
-    def _on_speech_started(self) -> None:
-        self._cancel_timer()
 
     def _interrupt_prompt(self) -> None:
         if self._speaker is not None and not self._speaker.done():
@@ -309,9 +308,7 @@ class CallSession:
         if self._speaker is not None and not self._speaker.done():
             self._speaker.cancel()
             self.pacer.flush()
-        self._speaker = asyncio.create_task(
-            self._speak(texts, hangup), name=f"call-{self.call_id}-speaker"
-        )
+        self._speaker = self._spawn(self._speak(texts, hangup), "speaker")
 
     async def _speak(self, texts: list[str], hangup: bool) -> None:
         for text in texts:

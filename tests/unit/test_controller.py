@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.doubles import ListAsr, ToneTts
+from tests.doubles import BrokenTts, ListAsr, ToneTts
 from tests.fakeari import FakeAri
 from voicebot.ari.client import AriClient
 from voicebot.ari.events import EventStream
@@ -70,14 +70,16 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def harness(answers: list[str], *, rtp_port: int | None = None) -> AsyncIterator[Harness]:
+async def harness(
+    answers: list[str], *, rtp_port: int | None = None, tts: ToneTts | None = None
+) -> AsyncIterator[Harness]:
     async with FakeAri(rtp_port=rtp_port) as fake:
         config = Config(
             ari=fake.config(retry_initial_s=0.05, retry_max_s=0.2),
             media=MediaConfig(port_min=41000, port_max=41019),
             vad=VadConfig(hang_time_ms=400),
         )
-        asr, tts = ListAsr(answers), ToneTts()
+        asr, tts = ListAsr(answers), tts or ToneTts()
         allocator = PortAllocator("127.0.0.1", 41000, 41019)
         scripts = ScriptLibrary(ROOT / "prompts", "demo")
         async with AriClient(config.ari) as ari:
@@ -259,3 +261,13 @@ async def test_two_calls_at_once_have_independent_dialogs() -> None:
         finally:
             for peer in peers:
                 peer.close()
+
+
+async def test_a_failing_speech_engine_ends_that_call_with_an_error_and_releases_it() -> None:
+    async with harness([], tts=BrokenTts()) as h:
+        caller = await h.fake.add_caller()
+        await h.wait_until(lambda: any(c["call_id"] == caller for c in h.controller.recent))
+        reason = h.controller.recent[-1]["end_reason"]
+        assert reason.startswith("error:") and "voice model exploded" in reason
+        assert h.fake.channels == {} and h.fake.bridges == {}
+        assert h.allocator.in_use == frozenset() and call_tasks() == []
