@@ -12,7 +12,7 @@ $(INSTALLED): pyproject.toml scripts/install-system-deps.sh
 	scripts/install-system-deps.sh
 	@[ -x $(PY) ] || { echo "creating $(VENV)"; python3 -m venv $(VENV); }
 	@echo "installing voicebot and its models into $(VENV) (first time: ~1 min)"
-	$(VENV)/bin/pip install --disable-pip-version-check --progress-bar on -q -e '.[dev]'
+	$(VENV)/bin/pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
 	@touch $@
 
 setup: $(INSTALLED)

@@ -91,7 +91,16 @@ class PacingStats:
     timestamp_breaks: int = 0  # within a talkspurt
     gaps_ms: list[float] = field(default_factory=list)
 
-    def add_stream(self, arrivals: Sequence[Arrival], payload_type: int, samples: int) -> None:
+    def add_stream(
+        self,
+        arrivals: Sequence[Arrival],
+        payload_type: int,
+        samples: int,
+        *,
+        split_gap_ms: float | None = None,
+    ) -> None:
+        """Count packets and gaps. A talkspurt starts at a marker bit or, for senders that do
+        not mark them (Asterisk towards a phone), after more than ``split_gap_ms`` of silence."""
         previous: Arrival | None = None
         for arrival in arrivals:
             packet = arrival.packet
@@ -100,7 +109,12 @@ class PacingStats:
                 self.wrong_size += 1
             if packet.payload_type != payload_type:
                 self.wrong_payload_type += 1
-            if packet.marker or previous is None:
+            gap_ms = (arrival.at - previous.at) * 1000 if previous is not None else 0.0
+            if (
+                packet.marker
+                or previous is None
+                or (split_gap_ms is not None and gap_ms > split_gap_ms)
+            ):
                 self.talkspurts += 1
             else:
                 prev = previous.packet
@@ -108,7 +122,7 @@ class PacingStats:
                     self.sequence_breaks += 1
                 if packet.timestamp != (prev.timestamp + samples) % TIMESTAMP_MODULUS:
                     self.timestamp_breaks += 1
-                self.gaps_ms.append((arrival.at - previous.at) * 1000)
+                self.gaps_ms.append(gap_ms)
             previous = arrival
 
     def summary(self) -> dict[str, Any]:

@@ -17,9 +17,11 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from .bench import PacingStats
 from .config import Config
 from .errors import VoicebotError
-from .media.codecs import resample
+from .media.codecs import ULAW, resample
+from .media.peer import Arrival
 from .sipcaller import CallResult, Hangup, Pause, Play, Step, WaitForBye, place_call, read_wav_8k
 from .speech.asr.whisper import WhisperEngine
 
@@ -81,6 +83,35 @@ async def transcribe_received(
                 SpokenSegment(start + begin / RECEIVED_RATE - answered, " ".join(texts))
             )
     return segments
+
+
+# Asterisk marks no talkspurts towards the phone: a pause this long starts a new one.
+TALKSPURT_SPLIT_MS = 200.0
+
+
+def caller_to_bot_ms(result: CallResult, step: int, duration_s: float) -> float | None:
+    """From the end of the caller's ``step``-th utterance to the bot's first voiced packet."""
+    if step >= len(result.sent_start_time) or result.sent_start_time[step] is None:
+        return None
+    ended = result.sent_start_time[step] + duration_s  # type: ignore[operator]
+    answered = result.first_voiced_after(ended)
+    return None if answered is None else (answered - ended) * 1000
+
+
+def wire_pacing(result: CallResult) -> str:
+    """How evenly the bot's audio reached the caller, packet by packet."""
+    stats = PacingStats(ULAW.name, ULAW.bytes_per_frame())
+    arrivals = [Arrival(r.arrival_time, r.packet) for r in result.received_packets]
+    stats.add_stream(arrivals, ULAW.payload_type, ULAW.samples_per_frame(),
+                     split_gap_ms=TALKSPURT_SPLIT_MS)  # fmt: skip
+    s = stats.summary()
+    if not s["gaps"]:
+        return "bot audio on the wire: no packets"
+    return (
+        f"bot audio on the wire: {s['packets']} packets in {s['talkspurts']} talkspurts; gaps "
+        f"median {s['median_ms']} p99 {s['p99_ms']} max {s['max_ms']} ms, "
+        f"{s['within_tolerance']:.1%} within 20±2 ms; wrong size {s['wrong_size']}"
+    )
 
 
 async def recent_call_summary(config: Config, since: float) -> dict[str, Any] | None:
@@ -153,5 +184,13 @@ async def run_probe_call(
                 f"  latency turn {turn['turn']}: {turn['total_ms']} ms end of speech → first "
                 f"RTP (asr {turn['asr_ms']}, tts {turn['tts_ms']}, send {turn['send_ms']})"
             )
+    for index, pcm in enumerate(pcms):
+        heard_after = caller_to_bot_ms(result, index, len(pcm) / RECEIVED_RATE)
+        if heard_after is not None:
+            print(
+                f"  caller's line {index + 1} ended → bot audio at the phone: {heard_after:.0f} ms "
+                "(includes the end-of-turn wait, vad.hang_time_ms)"
+            )
+    print(f"  {wire_pacing(result)}")
     print(f"\nfiles (capture, sipp logs): {result.workdir}")
     return 0 if heard else 1
