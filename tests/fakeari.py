@@ -357,7 +357,7 @@ class FakeAri:
             "language": "en",
         }
         self.channels[channel_id] = channel
-        self.variables[channel_id] = {}
+        self.variables.setdefault(channel_id, {})  # tests may preset some
         return channel
 
     def _bridges_of(self, channel_id: str) -> list[dict[str, Any]]:

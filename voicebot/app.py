@@ -9,6 +9,7 @@ import signal
 import time
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from .ari.client import AriClient
@@ -17,11 +18,29 @@ from .call import SpeechServices
 from .config import Config
 from .controller import CallController
 from .dialog.script import ScriptLibrary
+from .errors import ScriptError
 from .media.endpoint import PortAllocator
 from .speech.asr.whisper import WhisperEngine
 from .speech.tts.piper import CachedTts, PiperTts
 
 log = logging.getLogger(__name__)
+
+
+# The bundled models (whisper tiny.en, Piper en_US-joe) speak English only.
+SUPPORTED_LANGUAGES = frozenset({"en"})
+
+
+def check_languages(scripts: ScriptLibrary) -> None:
+    """Refuse scripts in a language no installed model can hear and speak."""
+    for script in scripts.scripts.values():
+        if script.language.split("-")[0].lower() not in SUPPORTED_LANGUAGES:
+            raise ScriptError(
+                f"language '{script.language}': no speech models for it (available: "
+                f"{', '.join(sorted(SUPPORTED_LANGUAGES))})",
+                file=script.file,
+                line=1,
+                key_path="language",
+            )
 
 
 async def load_services(config: Config, scripts: ScriptLibrary) -> SpeechServices:
@@ -77,6 +96,7 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
     scripts = ScriptLibrary(
         scripts_dir or Path(config.dialog.scripts_dir), config.dialog.default_script
     )
+    check_languages(scripts)
     log.info("scripts: %s (default %s)", ", ".join(sorted(scripts.scripts)), scripts.default)
     services = await load_services(config, scripts)
     allocator = PortAllocator(config.media.bind_host, config.media.port_min, config.media.port_max)
@@ -86,8 +106,8 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
 
-    async with AriClient(config.ari) as ari:
-        controller = CallController(config, ari, scripts, services, allocator)
+    async with AriClient(config.ari) as ari, aiohttp.ClientSession() as http:
+        controller = CallController(config, ari, scripts, services, allocator, http)
 
         async def connected() -> None:
             log.info(

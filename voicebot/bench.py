@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .app import load_services
-from .call import CallSession, SpeechServices, TurnTiming
+from .call import CallEnd, CallSession, SpeechServices, TurnTiming
 from .capture.pcap import read_wav
 from .config import Config
 from .dialog.script import ScriptLibrary
@@ -319,7 +319,7 @@ async def _one_round(
     endpoint = await RtpEndpoint.open(allocator, host)
     peer = await RtpPeer.open(host)
     session: CallSession | None = None
-    task: asyncio.Task[str] | None = None
+    task: asyncio.Task[CallEnd] | None = None
     try:
         endpoint.set_remote(*peer.address)
         peer.bot = (host, endpoint.local_port)

@@ -8,16 +8,20 @@ ARI: the controller hands it a connected RTP endpoint and tells it about keys an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import aiohttp
 
 from .config import VadConfig
 from .dialog.engine import (
     Action,
     CallStarted,
+    CallWebhook,
     DialogEngine,
     Event,
     Hangup,
@@ -27,6 +31,10 @@ from .dialog.engine import (
     NoInput,
     Recognized,
     Say,
+    SlotFilled,
+    Transfer,
+    WebhookDone,
+    WebhookFailed,
 )
 from .dialog.script import Script
 from .errors import MediaError
@@ -37,6 +45,7 @@ from .media.pacer import Pacer
 from .speech.asr.base import AsrEngine
 from .speech.tts.base import TtsEngine
 from .speech.vad import Endpointer, SpeechEnded, SpeechStarted
+from .webhook import call_webhook
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +118,27 @@ class _Utterance:
 
 @dataclass(frozen=True)
 class _Control:
-    kind: str  # "spoken" | "bot-hangup" | "failed"
+    kind: str  # "spoken" | "end" | "failed"
     detail: str = ""
+    speaker: int = 0  # which prompt finished ("spoken" from a replaced prompt is stale)
 
 
 _QueueItem = Event | _Utterance | _Control
+
+
+@dataclass(frozen=True)
+class CallEnd:
+    """How the conversation ended: the bot hung up, or hands the caller to ``transfer``."""
+
+    reason: str  # "bot-hangup" | "transfer"
+    transfer: Transfer | None = None
 
 
 @dataclass
 class CallStats:
     turns: list[TurnTiming] = field(default_factory=list)
     barge_ins: int = 0
+    webhooks: int = 0
 
 
 class CallSession:
@@ -132,6 +151,8 @@ class CallSession:
         script: Script,
         services: SpeechServices,
         vad: VadConfig,
+        variables: Mapping[str, str] | None = None,
+        http: aiohttp.ClientSession | None = None,
         on_transcript: Callable[[TranscriptLine], None] | None = None,
     ) -> None:
         self.call_id = call_id
@@ -142,14 +163,21 @@ class CallSession:
         self.engine = DialogEngine(script)
         self.transcript: list[TranscriptLine] = []
         self.stats = CallStats()
+        self._variables = dict(variables or {})
+        self._http = http
         self._on_transcript = on_transcript
         self._vad_config = vad
         self._events: asyncio.Queue[_QueueItem] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._speaker: asyncio.Task[None] | None = None
+        self._speaker_id = 0
         self._timer: asyncio.Task[None] | None = None
         self._listen: Listen | None = None
         self._barge_in = True
+        # Input during a prompt that may not be interrupted: speech is ignored, keys wait.
+        self._ignore_utterance = False
+        self._deferred_keys: list[KeyPressed] = []
+        self._ending: Hangup | Transfer | None = None
         self._pending_turn: TurnTiming | None = None
         self._started = time.monotonic()
         self.reply_codec = reply_codec(codec)
@@ -163,29 +191,33 @@ class CallSession:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def run(self) -> str:
-        """Converse until the dialog hangs up (returns ``"bot-hangup"``) or until cancelled."""
+    async def run(self) -> CallEnd:
+        """Converse until the dialog hangs up or transfers, or until cancelled."""
         self.pacer.start()
         self._spawn(self._receive_loop(), "rx")
         try:
-            await self._execute(self.engine.handle(CallStarted()))
+            await self._execute(self.engine.handle(CallStarted(self._variables)))
             while True:
                 item = await self._events.get()
                 if isinstance(item, _Control):
-                    if item.kind == "bot-hangup":
-                        return "bot-hangup"
                     if item.kind == "failed":
                         raise MediaError(f"call {self.call_id}: {item.detail}")
-                    self._start_no_input_timer()  # "spoken": the prompt has played out
-                    continue
-                if isinstance(item, _Utterance):
+                    if item.speaker != self._speaker_id:
+                        continue  # a prompt that was replaced meanwhile
+                    if item.kind == "end":
+                        if isinstance(self._ending, Transfer):
+                            return CallEnd("transfer", self._ending)
+                        return CallEnd("bot-hangup")
+                    self._prompt_finished()
+                elif isinstance(item, _Utterance):
                     await self._on_utterance(item)
-                    continue
-                if isinstance(item, KeyPressed):
-                    self._record("caller", f"#{item.digit}")
-                    self._interrupt_prompt()
-                self._cancel_timer()
-                await self._execute(self.engine.handle(item))
+                elif isinstance(item, KeyPressed):
+                    await self._on_key(item)
+                else:
+                    if isinstance(item, NoInput) and self._speaking():
+                        continue  # a timer that fired as a new prompt started
+                    self._cancel_timer()
+                    await self._execute(self.engine.handle(item))
         finally:
             await self._shutdown()
 
@@ -236,21 +268,40 @@ class CallSession:
         now = time.monotonic()
         if isinstance(event, SpeechStarted):
             self._cancel_timer()
-            # Barge-in acts here, not in the queue, so the prompt stops within a frame or two.
-            if self._barge_in:
+            if self._speaking() and not self._barge_in:
+                self._ignore_utterance = True
+            else:
+                # Barge-in acts here, not in the queue, so the prompt stops within a frame or two.
                 self._interrupt_prompt()
+        elif self._ignore_utterance:
+            self._ignore_utterance = False
+            log.info("call %s: ignored speech during a prompt without barge-in", self.call_id)
+            if not self._speaking():
+                self._start_no_input_timer()
         else:
             voice_end = now - (stream_time - event.end_time)
             self._events.put_nowait(_Utterance(event, voice_end=voice_end, decided=now))
 
     def _interrupt_prompt(self) -> None:
-        if self._speaker is not None and not self._speaker.done():
+        if self._ending is not None:
+            return  # the goodbye or transfer announcement is not interruptible
+        if self._speaking():
+            assert self._speaker is not None
             self._speaker.cancel()
             dropped = self.pacer.flush()
             self.stats.barge_ins += 1
             log.info("call %s: barge-in, dropped %d queued frames", self.call_id, dropped)
         elif self.pacer.is_playing:
             self.pacer.flush()
+
+    async def _on_key(self, key: KeyPressed) -> None:
+        if self._speaking() and not self._barge_in:
+            self._deferred_keys.append(key)
+            return
+        self._record("caller", f"#{key.digit}")
+        self._interrupt_prompt()
+        self._cancel_timer()
+        await self._execute(self.engine.handle(key))
 
     async def _on_utterance(self, utterance: _Utterance) -> None:
         turn = TurnTiming(
@@ -275,42 +326,54 @@ class CallSession:
         self._record("caller", text)
         actions = self.engine.handle(Heard(text))
         turn.dialog_done = time.monotonic()
-        self._pending_turn = turn
+        if any(isinstance(a, Say) for a in actions):
+            self._pending_turn = turn
         self.stats.turns.append(turn)
         await self._execute(actions)
 
     # -- bot output -----------------------------------------------------------------------
 
-    async def _execute(self, actions: list[Action]) -> None:
+    async def _execute(self, actions: list[Action], *, interrupt: bool = True) -> None:
+        """Carry out the engine's actions. ``interrupt=False`` queues the new prompt after
+        the one playing (a webhook answer must not cut off the "please wait" prompt)."""
+        if not actions:
+            return  # the engine ignored the event (e.g. speech while a webhook runs)
         texts: list[str] = []
-        hangup = False
+        listen: Listen | None = None
         for action in actions:
             if isinstance(action, Say):
                 texts.append(action.text)
                 self._barge_in = action.barge_in
             elif isinstance(action, Listen):
-                self._listen = action
-            elif isinstance(action, Hangup):
-                hangup = True
+                listen = action
+            elif isinstance(action, Hangup | Transfer):
+                self._ending = action
+            elif isinstance(action, CallWebhook):
+                self.stats.webhooks += 1
+                self._spawn(self._webhook(action), "webhook")
             elif isinstance(action, Recognized):
-                log.info(
-                    "call %s: state %s heard %r → intent %s",
-                    self.call_id,
-                    action.state,
-                    action.text,
-                    action.intent or "(no match)",
-                )
+                log.info("call %s: state %s heard %r → %s", self.call_id, action.state,
+                         action.text, action.intent or "(no match)")  # fmt: skip
                 if self.transcript and self.transcript[-1].who == "caller":
                     self.transcript[-1].state = action.state
                     self.transcript[-1].intent = action.intent
-        if hangup:
-            self._listen = None
-        if self._speaker is not None and not self._speaker.done():
-            self._speaker.cancel()
+            elif isinstance(action, SlotFilled):
+                log.info("call %s: %s = %r", self.call_id, action.name, action.value)
+        self._listen = listen
+        previous = self._speaker
+        if interrupt and previous is not None and not previous.done():
+            previous.cancel()
             self.pacer.flush()
-        self._speaker = self._spawn(self._speak(texts, hangup), "speaker")
+            previous = None
+        self._speaker_id += 1
+        self._speaker = self._spawn(self._speak(texts, self._speaker_id, previous), "speaker")
 
-    async def _speak(self, texts: list[str], hangup: bool) -> None:
+    async def _speak(
+        self, texts: list[str], speaker: int, after: asyncio.Task[None] | None
+    ) -> None:
+        if after is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await after
         for text in texts:
             self._record("bot", text)
             async for chunk in self.services.tts.stream(text):
@@ -321,7 +384,15 @@ class CallSession:
                 )
         self.pacer.end_of_stream()
         await self.pacer.wait_idle()
-        self._events.put_nowait(_Control("bot-hangup" if hangup else "spoken"))
+        kind = "end" if self._ending is not None else "spoken"
+        self._events.put_nowait(_Control(kind, speaker=speaker))
+
+    def _prompt_finished(self) -> None:
+        deferred, self._deferred_keys = self._deferred_keys, []
+        for key in deferred:
+            self._events.put_nowait(key)
+        if not deferred:
+            self._start_no_input_timer()
 
     def _speaking(self) -> bool:
         return self._speaker is not None and not self._speaker.done()
@@ -332,6 +403,23 @@ class CallSession:
             turn.first_packet = sent_at
             self._pending_turn = None
             log.info("call %s: %s", self.call_id, turn.log_line())
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    async def _webhook(self, action: CallWebhook) -> None:
+        if self._http is None:
+            ok, result = False, "no HTTP client available for webhooks"
+        else:
+            ok, result = await call_webhook(
+                self._http, action.method, action.url, action.body, action.timeout_s
+            )
+        if ok:
+            log.info("call %s: webhook %s %s answered", self.call_id, action.method, action.url)
+            event: Event = WebhookDone(result)
+        else:
+            log.warning("call %s: webhook failed: %s", self.call_id, result)
+            event = WebhookFailed(str(result))
+        await self._execute(self.engine.handle(event), interrupt=False)
 
     # -- no-input -------------------------------------------------------------------------
 
@@ -352,12 +440,9 @@ class CallSession:
         self._events.put_nowait(NoInput())
 
     def _record(self, who: str, text: str) -> None:
-        line = TranscriptLine(
-            who=who,
-            text=text,
-            t=round(time.monotonic() - self._started, 3),
-            state=self.engine.state.current if self.engine.state else None,
-        )
+        state = self.engine.state.current if self.engine.state else None
+        line = TranscriptLine(who=who, text=text, t=round(time.monotonic() - self._started, 3),
+                              state=state)  # fmt: skip
         self.transcript.append(line)
         if self._on_transcript is not None:
             self._on_transcript(line)

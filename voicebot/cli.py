@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .config import Config, load_config
@@ -91,6 +91,39 @@ def cmd_call(args: argparse.Namespace) -> int:
         return EXIT_ERROR
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .dialog.chat import chat_variables, run_chat
+    from .dialog.script import load_script
+
+    try:
+        script = load_script(Path(args.file))
+    except ScriptError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    variables = chat_variables(args.caller_id, args.called, args.var)
+    if isinstance(variables, str):
+        print(f"voicebot chat: {variables}", file=sys.stderr)
+        return EXIT_INVALID
+
+    def stdin_lines() -> Iterator[str]:
+        while line := sys.stdin.readline():
+            yield line
+
+    try:
+        return asyncio.run(
+            run_chat(
+                script,
+                stdin_lines(),
+                sys.stdout,
+                variables=variables,
+                echo=not sys.stdin.isatty(),
+            )
+        )
+    except KeyboardInterrupt:
+        print(file=sys.stdout)
+        return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicebot", description=__doc__)
     parser.add_argument(
@@ -113,6 +146,23 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate dialog scripts")
     check.add_argument("files", nargs="+")
     check.set_defaults(func=cmd_check)
+
+    chat = sub.add_parser(
+        "chat",
+        help="talk to a dialog script in the terminal (type what the caller says; "
+        "#123 presses keys, an empty line is silence, Ctrl-D ends)",
+    )
+    chat.add_argument("file", help="dialog script (YAML)")
+    chat.add_argument("--caller-id", default="1000", help="the caller's number (caller_id)")
+    chat.add_argument("--called", default="100", help="the dialed extension (called)")
+    chat.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a channel variable for templates as channel.NAME; repeatable",
+    )
+    chat.set_defaults(func=cmd_chat)
 
     call = sub.add_parser("call", help="place a test call with sipp and print the conversation")
     call.add_argument("--extension", default="100")

@@ -16,6 +16,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+
 from .ari.client import AriClient
 from .ari.events import (
     ChannelDestroyed,
@@ -26,9 +28,9 @@ from .ari.events import (
     StasisStart,
 )
 from .ari.models import Channel
-from .call import CallSession, SpeechServices, TranscriptLine
+from .call import CallEnd, CallSession, SpeechServices, TranscriptLine
 from .config import Config
-from .dialog.script import ScriptLibrary
+from .dialog.script import Script, ScriptLibrary
 from .errors import AriError, AriNotFoundError, MediaError, VoicebotError
 from .media.codecs import get_codec
 from .media.endpoint import PortAllocator, RtpEndpoint
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 MEDIA_CHANNEL_PREFIX = "voicebot-media-"
 BRIDGE_NAME_PREFIX = "voicebot-"
 RECENT_CALLS = 50
+# Dialplan context that dials ${VOICEBOT_DIAL} for `transfer: {endpoint: ...}`.
+DIAL_CONTEXT = "voicebot-dial"
 
 
 @dataclass
@@ -52,6 +56,8 @@ class ActiveCall:
     bridge_id: str | None = None
     media_channel_id: str | None = None
     caller_gone: bool = False
+    # Handed back to the dialplan (transfer): the caller lives on, so never hang it up.
+    handed_off: bool = False
     tearing_down: bool = False
     end_reason: str = ""
     transcript: list[TranscriptLine] = field(default_factory=list)
@@ -83,8 +89,10 @@ class CallController:
         scripts: ScriptLibrary,
         services: SpeechServices,
         allocator: PortAllocator,
+        http: aiohttp.ClientSession | None = None,
     ) -> None:
         self.config = config
+        self.http = http
         self.ari = ari
         self.scripts = scripts
         self.services = services
@@ -143,8 +151,13 @@ class CallController:
         else:
             call.caller_gone = True
             call.end_reason = call.end_reason or "caller hangup"
-        # Hangup events caused by our own teardown must not cancel that teardown.
-        if call.task is not None and not call.task.done() and not call.tearing_down:
+        # Hangup events caused by our own teardown or hand-off must not cancel them.
+        if (
+            call.task is not None
+            and not call.task.done()
+            and not call.tearing_down
+            and not call.handed_off
+        ):
             call.task.cancel()
 
     # -- one call -------------------------------------------------------------------------
@@ -197,26 +210,58 @@ class CallController:
             script=script,
             services=self.services,
             vad=self.config.vad,
+            variables=await self._call_variables(call, script),
+            http=self.http,
             on_transcript=call.transcript.append,
         )
-        call.end_reason = await call.session.run()
+        end = await call.session.run()
+        call.end_reason = end.reason
+        if end.transfer is not None:
+            await self._hand_off(call, end)
+
+    async def _call_variables(self, call: ActiveCall, script: Script) -> dict[str, str]:
+        """What scripts can template: caller_id, called and the channel variables they use."""
+        variables = {"caller_id": call.caller.caller_number, "called": call.caller.extension}
+        for name in sorted(script.channel_variables()):
+            try:
+                variables[f"channel.{name}"] = await self.ari.get_variable(call.id, name)
+            except AriNotFoundError:
+                variables[f"channel.{name}"] = ""  # unset on this channel
+        return variables
+
+    async def _hand_off(self, call: ActiveCall, end: CallEnd) -> None:
+        """Transfer: release our media first, then send the caller on into the dialplan."""
+        transfer = end.transfer
+        assert transfer is not None
+        await self._release_media(call)
+        call.handed_off = True
+        if transfer.endpoint:
+            # The dialplan context voicebot-dial dials ${VOICEBOT_DIAL} (asterisk-conf/).
+            await self.ari.set_variable(call.id, "VOICEBOT_DIAL", transfer.endpoint)
+            await self.ari.continue_in_dialplan(call.id, DIAL_CONTEXT, "s", 1)
+            target = f"endpoint {transfer.endpoint}"
+        else:
+            await self.ari.continue_in_dialplan(
+                call.id, transfer.context, transfer.extension, transfer.priority
+            )
+            target = f"{transfer.context},{transfer.extension},{transfer.priority or 1}"
+        call.end_reason = f"transfer to {target}"
+        log.info("call %s: handed to the dialplan: %s", call.id, target)
+
+    async def _release_media(self, call: ActiveCall) -> None:
+        """Hang up our externalMedia channel and destroy the bridge (each at most once)."""
+        media, call.media_channel_id = call.media_channel_id, None
+        bridge, call.bridge_id = call.bridge_id, None
+        if media:
+            await self._quietly(self.ari.hangup(media), call, "hang up media channel")
+        if bridge:
+            await self._quietly(self.ari.destroy_bridge(bridge), call, "destroy bridge")
 
     async def _tear_down(self, call: ActiveCall) -> None:
         call.tearing_down = True
-        steps: list[tuple[str, Any]] = []
-        if call.media_channel_id:
-            steps.append(("hang up media channel", self.ari.hangup(call.media_channel_id)))
-        if call.bridge_id:
-            steps.append(("destroy bridge", self.ari.destroy_bridge(call.bridge_id)))
-        if not call.caller_gone:
-            steps.append(("hang up caller", self.ari.hangup(call.id)))
-        for what, coro in steps:
-            try:
-                await coro
-            except AriNotFoundError:
-                pass  # already gone: the normal race at hangup
-            except AriError as exc:
-                log.warning("call %s: could not %s: %s", call.id, what, exc)
+        await self._release_media(call)
+        if not call.caller_gone and not call.handed_off:
+            await self._quietly(self.ari.hangup(call.id), call, "hang up caller")
         if call.endpoint is not None:
             call.endpoint.close()
         self.calls.pop(call.id, None)
@@ -250,11 +295,15 @@ class CallController:
             log.warning("could not check for orphaned channels/bridges: %s", exc)
 
     @staticmethod
-    async def _quietly(coro: Any) -> None:
+    async def _quietly(coro: Any, call: ActiveCall | None = None, what: str = "") -> None:
         try:
             await coro
         except AriNotFoundError:
-            pass
+            pass  # already gone: the normal race at hangup
+        except AriError as exc:
+            if call is None:
+                raise
+            log.warning("call %s: could not %s: %s", call.id, what, exc)
 
     async def close(self) -> None:
         """Shutdown: end every call (hanging up callers) and wait for the teardowns."""

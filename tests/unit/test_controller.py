@@ -71,7 +71,12 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def harness(
-    answers: list[str], *, rtp_port: int | None = None, tts: ToneTts | None = None
+    answers: list[str],
+    *,
+    rtp_port: int | None = None,
+    tts: ToneTts | None = None,
+    scripts_dir: Path = ROOT / "prompts",
+    default: str = "demo",
 ) -> AsyncIterator[Harness]:
     async with FakeAri(rtp_port=rtp_port) as fake:
         config = Config(
@@ -81,7 +86,7 @@ async def harness(
         )
         asr, tts = ListAsr(answers), tts or ToneTts()
         allocator = PortAllocator("127.0.0.1", 41000, 41019)
-        scripts = ScriptLibrary(ROOT / "prompts", "demo")
+        scripts = ScriptLibrary(scripts_dir, default)
         async with AriClient(config.ari) as ari:
             controller = CallController(config, ari, scripts, SpeechServices(asr, tts), allocator)
             stream = EventStream(config.ari, on_connected=controller.reconcile)
@@ -271,3 +276,49 @@ async def test_a_failing_speech_engine_ends_that_call_with_an_error_and_releases
         assert reason.startswith("error:") and "voice model exploded" in reason
         assert h.fake.channels == {} and h.fake.bridges == {}
         assert h.allocator.in_use == frozenset() and call_tasks() == []
+
+
+async def test_transfer_hands_the_caller_to_the_dialplan_without_hanging_it_up() -> None:
+    async with harness([]) as h:
+        peer = await RtpPeer.open(port=h.fake.rtp_port)
+        try:
+            caller = await h.fake.add_caller(args=["bank"])
+            h.peers[caller] = peer
+            await h.peer_for(caller)
+            await peer.wait_for_packets(5)
+            await h.fake.send_dtmf_event(caller, "0")  # "press 0" for the operator, mid-prompt
+            await h.wait_until(lambda: any(c["call_id"] == caller for c in h.controller.recent))
+            summary = h.controller.recent[-1]
+            assert summary["end_reason"] == "transfer to voicebot-transfer,operator,1"
+            assert "Transferring you to an operator." in h.tts.spoken
+            cont = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/continue")]
+            assert cont == [
+                {"context": "voicebot-transfer", "extension": "operator", "priority": "1"}
+            ]
+            hangups = [p for m, p, _ in h.fake.requests if m == "DELETE" and caller in p]
+            assert hangups == [f"/channels/{MEDIA_CHANNEL_PREFIX}{caller}"]  # never the caller
+            assert h.fake.bridges == {} and h.allocator.in_use == frozenset()
+            assert call_tasks() == []
+        finally:
+            peer.close()
+
+
+async def test_channel_variables_used_by_a_script_are_fetched_for_templating(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "greet.yaml"
+    script.write_text(
+        "start: hello\nstates:\n  hello:\n"
+        '    say: "Hello {caller_id}, you called {called} about {channel.TOPIC}."\n'
+        "    hangup: true\n"
+    )
+    async with harness([], scripts_dir=tmp_path, default="greet") as h:
+        peer = await RtpPeer.open(port=h.fake.rtp_port)
+        try:
+            h.fake.variables["caller-1"] = {"TOPIC": "billing"}
+            caller = await h.fake.add_caller("caller-1", caller_number="5551234", exten="100")
+            h.peers[caller] = peer
+            await h.wait_until(lambda: any(c["call_id"] == caller for c in h.controller.recent))
+            assert h.tts.spoken == ["Hello 5551234, you called 100 about billing."]
+        finally:
+            peer.close()

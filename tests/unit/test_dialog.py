@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from voicebot.dialog.engine import (
     CallStarted,
+    CallWebhook,
     DialogEngine,
     Hangup,
     Heard,
@@ -16,9 +18,14 @@ from voicebot.dialog.engine import (
     NoInput,
     Recognized,
     Say,
+    SlotFilled,
+    Transfer,
+    WebhookDone,
+    WebhookFailed,
 )
 from voicebot.dialog.match import best_match, phrase_score
-from voicebot.dialog.script import ScriptLibrary, load_script, parse_duration
+from voicebot.dialog.script import ScriptLibrary, load_script, parse_duration, parse_script
+from voicebot.dialog.templates import TemplateError, parse_template, render, render_value
 from voicebot.errors import ScriptError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,3 +202,475 @@ def test_library_picks_named_script_and_rejects_unknown_names() -> None:
     assert library.get("demo") is library.get(None)
     with pytest.raises(ScriptError, match="no script named 'nope'"):
         library.get("nope")
+
+
+# -- the full script language (issue #3) ----------------------------------------------------
+
+BANK = """\
+name: Demo Bank
+language: en
+start: main
+defaults:
+  no_input_timeout: 5s        # silence after the prompt ends
+  max_retries: 2              # per state, for no_input and no_match together
+  barge_in: true              # caller speech or a key stops the prompt
+  on_no_input: {say: "Sorry, I didn't hear anything."}
+  on_no_match: {say: "Sorry, I didn't get that."}
+  on_max_retries: {goto: operator}
+states:
+  main:
+    say: "Hello, you've reached Demo Bank. Say balance or operator, or press 1 or 0."
+    expect:
+      balance:  {phrases: ["balance", "how much money", "check my account"], dtmf: "1", goto: account}
+      operator: {phrases: ["operator", "agent", "human", "representative"], dtmf: "0", goto: operator}
+  account:
+    say: "Please say or type your four digit account number."
+    collect: {slot: account, type: digits, length: 4, goto: confirm}
+  confirm:
+    say: "You said {account|digits}. Is that right?"
+    expect:
+      yes: {phrases: ["yes", "correct", "right"], dtmf: "1", goto: report}
+      no:  {phrases: ["no", "wrong"], dtmf: "2", goto: account}
+  report:
+    say: "The balance on account {account|digits} is 42 dollars. Goodbye."
+    hangup: true
+  operator:
+    say: "Transferring you to an operator."
+    transfer: {context: voicebot-transfer, extension: operator}
+"""  # noqa: E501 (the issue's example, verbatim)
+
+ASK_ACCOUNT = "Please say or type your four digit account number."
+TO_OPERATOR = Transfer(context="voicebot-transfer", extension="operator", priority=1, endpoint=None)
+
+
+def bank() -> DialogEngine:
+    engine = DialogEngine(parse_script(BANK, "bank.yaml"))
+    engine.handle(CallStarted({"caller_id": "5551234", "called": "100"}))
+    return engine
+
+
+def engine_for(text: str, variables: dict[str, str] | None = None) -> DialogEngine:
+    engine = DialogEngine(parse_script(text, "t.yaml"))
+    engine.handle(CallStarted(variables or {}))
+    return engine
+
+
+def test_bank_script_happy_path_by_speech() -> None:
+    engine = DialogEngine(parse_script(BANK, "bank.yaml"))
+    actions = engine.handle(CallStarted())
+    assert says(actions) == [
+        "Hello, you've reached Demo Bank. Say balance or operator, or press 1 or 0."
+    ]
+    assert actions[-1] == Listen(
+        5.0,
+        (
+            "balance",
+            "how much money",
+            "check my account",
+            "operator",
+            "agent",
+            "human",
+            "representative",
+        ),
+    )
+    actions = engine.handle(Heard("I'd like to check my account please"))
+    assert actions[0] == Recognized("main", "balance", "I'd like to check my account please")
+    assert says(actions) == [ASK_ACCOUNT]
+    actions = engine.handle(Heard("four two one seven"))
+    assert actions[:2] == [
+        Recognized("account", "account", "four two one seven"),
+        SlotFilled("account", "4217"),
+    ]
+    assert says(actions) == ["You said 4 2 1 7. Is that right?"]
+    actions = engine.handle(Heard("yes"))
+    assert says(actions) == ["The balance on account 4 2 1 7 is 42 dollars. Goodbye."]
+    assert actions[-1] == Hangup() and engine.ended
+    assert engine.variables["account"] == "4217"
+
+
+def test_bank_script_by_keys_and_a_no_that_asks_again() -> None:
+    engine = bank()
+    assert says(engine.handle(KeyPressed("1"))) == [ASK_ACCOUNT]
+    for key in "123":
+        assert engine.handle(KeyPressed(key)) == [Listen(5.0)]
+    assert engine.state is not None and engine.state.keyed == "123"
+    actions = engine.handle(KeyPressed("4"))  # length 4: the 4th key completes
+    assert SlotFilled("account", "1234") in actions
+    assert says(actions) == ["You said 1 2 3 4. Is that right?"]
+    assert says(engine.handle(KeyPressed("2"))) == [ASK_ACCOUNT]
+    assert engine.state is not None and engine.state.keyed == ""
+
+
+def test_bank_operator_transfers_and_ends() -> None:
+    engine = bank()
+    actions = engine.handle(Heard("an agent"))
+    assert actions[1:] == [Say("Transferring you to an operator."), TO_OPERATOR]
+    assert engine.ended
+    assert engine.handle(Heard("hello")) == []
+
+
+def test_bank_max_retries_escape_to_the_operator() -> None:
+    engine = bank()
+    engine.handle(KeyPressed("1"))
+    first = engine.handle(Heard("pizza"))
+    assert first[0] == Recognized("account", None, "pizza")
+    assert says(first) == ["Sorry, I didn't get that.", ASK_ACCOUNT]
+    assert says(engine.handle(NoInput())) == ["Sorry, I didn't hear anything.", ASK_ACCOUNT]
+    assert engine.state is not None and engine.state.retries == 2
+    third = engine.handle(Heard("one two"))  # too short: a no-match, the third miss
+    assert third[-1] == TO_OPERATOR
+
+
+def test_dtmf_mid_prompt_selects_an_intent() -> None:
+    engine = DialogEngine(parse_script(BANK, "bank.yaml"))
+    engine.handle(CallStarted())  # the greeting is still playing
+    actions = engine.handle(KeyPressed("0"))
+    assert actions[0] == Recognized("main", "operator", "0")
+    assert actions[-1] == TO_OPERATOR
+
+
+def test_unknown_key_in_expect_is_a_no_match() -> None:
+    engine = bank()
+    actions = engine.handle(KeyPressed("7"))
+    assert actions[0] == Recognized("main", None, "7")
+    assert says(actions)[0] == "Sorry, I didn't get that."
+
+
+def test_barge_in_flag_is_carried_on_say() -> None:
+    engine = engine_for(
+        """
+start: a
+defaults: {barge_in: false}
+states:
+  a:
+    say: ["Important notice.", "Press 1."]
+    expect: {one: {dtmf: "1", goto: b}}
+  b:
+    say: Bye.
+    barge_in: true
+    hangup: true
+"""
+    )
+    assert engine.handle(NoInput())[1:3] == [
+        Say("Important notice.", barge_in=False),
+        Say("Press 1.", barge_in=False),
+    ]
+    assert engine.handle(KeyPressed("1"))[1] == Say("Bye.", barge_in=True)
+
+
+COLLECT = """
+start: ask
+states:
+  ask:
+    say: Your code?
+    collect: {{slot: code, type: {type}{options}, goto: done}}
+  done:
+    say: "Got {{code}}."
+    hangup: true
+"""
+
+
+def collect_engine(kind: str, options: str = "") -> DialogEngine:
+    return engine_for(COLLECT.format(type=kind, options=options))
+
+
+@pytest.mark.parametrize(
+    ("said", "value"),
+    [("four two one seven", "4217"), ("forty two", "42"), ("4 2 1 7", "4217")],
+)
+def test_digits_by_speech(said: str, value: str) -> None:
+    engine = collect_engine("digits", ", min_length: 2, max_length: 6")
+    actions = engine.handle(Heard(said))
+    assert SlotFilled("code", value) in actions
+    assert says(actions) == [f"Got {value}."]
+
+
+def test_digits_by_speech_of_the_wrong_length_is_a_no_match() -> None:
+    engine = collect_engine("digits", ", length: 4")
+    actions = engine.handle(Heard("forty two"))
+    assert actions[0] == Recognized("ask", None, "forty two")
+    assert says(actions) == ["Sorry, I didn't get that.", "Your code?"]
+
+
+def test_digits_keyed_with_hash_termination() -> None:
+    engine = collect_engine("digits", ", min_length: 2, max_length: 6")
+    for key in "123":
+        assert engine.handle(KeyPressed(key)) == [Listen(5.0)]
+    actions = engine.handle(KeyPressed("#"))
+    assert actions[:2] == [Recognized("ask", "code", "123"), SlotFilled("code", "123")]
+
+
+def test_digits_keyed_max_length_completes_without_hash() -> None:
+    engine = collect_engine("digits", ", min_length: 2, max_length: 3")
+    engine.handle(KeyPressed("9"))
+    engine.handle(KeyPressed("0"))
+    assert SlotFilled("code", "901") in engine.handle(KeyPressed("1"))
+
+
+def test_digits_hash_too_early_is_a_no_match_and_clears_the_entry() -> None:
+    engine = collect_engine("digits", ", min_length: 2, max_length: 6")
+    engine.handle(KeyPressed("5"))
+    actions = engine.handle(KeyPressed("#"))
+    assert actions[0] == Recognized("ask", None, "5")
+    assert says(actions) == ["Sorry, I didn't get that.", "Your code?"]
+    assert engine.state is not None and engine.state.keyed == "" and engine.state.retries == 1
+
+
+def test_digits_silence_after_keys_completes_when_long_enough() -> None:
+    engine = collect_engine("digits", ", min_length: 2")
+    engine.handle(KeyPressed("4"))
+    engine.handle(KeyPressed("2"))
+    assert SlotFilled("code", "42") in engine.handle(NoInput())
+
+
+def test_digits_too_few_keys_then_silence_is_a_no_match() -> None:
+    engine = collect_engine("digits", ", length: 4")
+    engine.handle(KeyPressed("1"))
+    engine.handle(KeyPressed("2"))
+    actions = engine.handle(NoInput())
+    assert says(actions)[0] == "Sorry, I didn't get that."  # not "didn't hear anything"
+    assert engine.state is not None and engine.state.keyed == ""
+
+
+def test_digits_star_starts_the_entry_over() -> None:
+    engine = collect_engine("digits", ", length: 2")
+    engine.handle(KeyPressed("1"))
+    assert engine.handle(KeyPressed("*")) == [Listen(5.0)]
+    engine.handle(KeyPressed("3"))
+    assert SlotFilled("code", "34") in engine.handle(KeyPressed("4"))
+
+
+@pytest.mark.parametrize(
+    ("event", "value"),
+    [
+        (Heard("yes please"), "yes"),
+        (Heard("no"), "no"),
+        (KeyPressed("1"), "yes"),
+        (KeyPressed("2"), "no"),
+    ],
+)
+def test_yes_no(event: Heard | KeyPressed, value: str) -> None:
+    engine = collect_engine("yes_no")
+    assert SlotFilled("code", value) in engine.handle(event)
+
+
+def test_yes_no_listens_for_yes_and_no_and_rejects_other_keys() -> None:
+    engine = DialogEngine(parse_script(COLLECT.format(type="yes_no", options=""), "t.yaml"))
+    assert engine.handle(CallStarted())[-1] == Listen(5.0, ("yes", "no"))
+    assert says(engine.handle(KeyPressed("5")))[0] == "Sorry, I didn't get that."
+    assert says(engine.handle(Heard("maybe")))[0] == "Sorry, I didn't get that."
+
+
+def test_number_by_speech_and_by_keys() -> None:
+    engine = collect_engine("number", ", min: 1, max: 100")
+    assert SlotFilled("code", "42") in engine.handle(Heard("forty two"))
+    engine = collect_engine("number", ", min: 1, max: 100")
+    engine.handle(KeyPressed("0"))
+    engine.handle(KeyPressed("7"))
+    assert SlotFilled("code", "7") in engine.handle(KeyPressed("#"))
+    engine = collect_engine("number")
+    engine.handle(KeyPressed("1"))
+    engine.handle(KeyPressed("5"))
+    assert SlotFilled("code", "15") in engine.handle(NoInput())
+
+
+def test_number_out_of_range_is_a_no_match() -> None:
+    engine = collect_engine("number", ", min: 1, max: 100")
+    assert says(engine.handle(Heard("two hundred")))[0] == "Sorry, I didn't get that."
+
+
+def test_text_takes_any_utterance_but_not_keys() -> None:
+    engine = collect_engine("text")
+    assert says(engine.handle(KeyPressed("1")))[0] == "Sorry, I didn't get that."
+    actions = engine.handle(Heard("My card was stolen."))
+    assert SlotFilled("code", "My card was stolen.") in actions
+    assert says(actions) == ["Got My card was stolen.."]
+
+
+TEMPLATES = """
+start: a
+states:
+  a:
+    say:
+      - "Caller {caller_id|digits} called {called} on line {channel.LINE}."
+      - "{{literal}} {name|upper} {name|lower}"
+    collect: {slot: name, type: text, goto: b}
+  b:
+    say: "Hi {name}."
+    hangup: true
+"""
+
+
+def test_templating_builtins_channel_filters_and_escapes() -> None:
+    engine = DialogEngine(parse_script(TEMPLATES, "t.yaml"))
+    actions = engine.handle(CallStarted({"caller_id": "555", "called": "100", "channel.LINE": "B"}))
+    assert says(actions) == ["Caller 5 5 5 called 100 on line B.", "{literal}  "]
+    assert says(engine.handle(Heard("Ada"))) == ["Hi Ada."]
+
+
+def test_templating_undefined_variables_render_empty() -> None:
+    engine = DialogEngine(parse_script(TEMPLATES, "t.yaml"))
+    assert says(engine.handle(CallStarted()))[0] == "Caller  called  on line ."
+
+
+def test_template_parsing_and_lookup() -> None:
+    template = parse_template("A {x.y.0|upper} {{b}}")
+    assert template.names == ("x.y.0",)
+    assert template.render({"x": {"y": ["q"]}}) == "A Q {b}"
+    assert render("{channel.A.B}", {"channel.A.B": "v"}) == "v"
+    assert render("{r.missing.deeper}", {"r": {"n": 1}}) == ""
+    assert render("{r.flag} {r.n}", {"r": {"flag": True, "n": 2.5}}) == "true 2.5"
+    assert render("{x}", {"x": None}) == ""
+    for bad, problem in [
+        ("{x", "unbalanced braces: '{' without '}'"),
+        ("x}", "unbalanced braces: '}' without '{'"),
+        ("{}", "empty placeholder"),
+        ("{x|shout}", "unknown template filter 'shout' (expected one of digits, lower, upper)"),
+        ("{a b}", "bad variable name 'a b'"),
+    ]:
+        with pytest.raises(TemplateError, match=re.escape(problem)):
+            parse_template(bad)
+
+
+def test_render_value_templates_strings_recursively() -> None:
+    body = {"acct": "{a}", "list": ["{a|digits}", 3, None], "n": True}
+    assert render_value(body, {"a": "12"}) == {"acct": "12", "list": ["1 2", 3, None], "n": True}
+
+
+def test_transfer_to_an_endpoint_with_priority_defaults() -> None:
+    engine = engine_for(
+        """
+start: a
+states:
+  a:
+    transfer: {endpoint: "PJSIP/operator"}
+"""
+    )
+    assert engine.state is not None and engine.state.ended
+    engine = DialogEngine(
+        parse_script(
+            "start: a\nstates:\n  a:\n    transfer: {context: c, extension: 100, priority: 3}\n",
+            "t.yaml",
+        )
+    )
+    assert engine.handle(CallStarted()) == [Transfer("c", "100", 3, None)]
+
+
+WEBHOOK = """
+start: ask
+states:
+  ask:
+    say: Account?
+    collect: {slot: account, type: digits, length: 4, goto: lookup}
+  lookup:
+    say: "One moment."
+    webhook:
+      url: "https://bank.example/accounts/{account}?caller={caller_id}"
+      method: put
+      body: {account: "{account}", nested: ["{caller_id}", 7]}
+      save_as: result
+      timeout: 2s
+      goto: report
+      on_error: {say: "The bank is closed.", goto: ask}
+  report:
+    say: "Your balance is {result.balance} {result.currency.code}."
+    hangup: true
+"""
+
+
+def webhook_engine() -> tuple[DialogEngine, list]:
+    engine = engine_for(WEBHOOK, {"caller_id": "555"})
+    return engine, engine.handle(Heard("one two three four"))
+
+
+def test_webhook_request_is_rendered_and_the_engine_waits() -> None:
+    engine, actions = webhook_engine()
+    assert actions[2:] == [
+        Say("One moment."),
+        CallWebhook(
+            url="https://bank.example/accounts/1234?caller=555",
+            method="PUT",
+            body={"account": "1234", "nested": ["555", 7]},
+            timeout_s=2.0,
+        ),
+    ]
+    assert engine.state is not None and engine.state.waiting
+    assert engine.handle(Heard("hello?")) == []
+    assert engine.handle(NoInput()) == []
+    assert engine.handle(KeyPressed("1")) == []
+    assert engine.state.waiting and engine.state.current == "lookup"
+
+
+def test_webhook_success_saves_the_answer_for_later_templates() -> None:
+    engine, _ = webhook_engine()
+    data = {"balance": 42, "currency": {"code": "USD"}}
+    actions = engine.handle(WebhookDone(data))
+    data["balance"] = 0  # the dialog keeps its own copy
+    assert actions == [Say("Your balance is 42 USD."), Hangup()]
+    assert engine.variables["result"]["currency"]["code"] == "USD"
+    with pytest.raises(TypeError):
+        engine.variables["result"]["balance"] = 1  # type: ignore[index]
+
+
+def test_webhook_failure_runs_on_error() -> None:
+    engine, _ = webhook_engine()
+    actions = engine.handle(WebhookFailed("HTTP 500"))
+    assert says(actions) == ["The bank is closed.", "Account?"]
+    assert engine.state is not None and not engine.state.waiting
+    assert engine.handle(WebhookDone({})) == []  # a late answer is ignored
+
+
+def test_webhook_default_on_error_apologizes_and_hangs_up() -> None:
+    engine = engine_for(
+        """
+start: a
+states:
+  a:
+    webhook: {url: "http://localhost/x", goto: b}
+  b:
+    hangup: true
+"""
+    )
+    assert engine.state is not None and engine.state.waiting
+    assert engine.handle(WebhookFailed("timeout")) == [
+        Say("Sorry, something went wrong."),
+        Hangup(),
+    ]
+    assert engine.ended
+
+
+def test_webhook_get_without_body_and_without_save_as() -> None:
+    script = parse_script(
+        "start: a\nstates:\n  a:\n    webhook: {url: 'http://h/{called}', method: GET, goto: b}\n"
+        "  b:\n    say: done\n    hangup: true\n",
+        "t.yaml",
+    )
+    engine = DialogEngine(script)
+    assert engine.handle(CallStarted({"called": "100"})) == [
+        CallWebhook("http://h/100", "GET", None, 5.0)
+    ]
+    assert engine.handle(WebhookDone({"x": 1})) == [Say("done"), Hangup()]
+    assert "x" not in engine.variables
+
+
+def test_state_variables_are_read_only_copies() -> None:
+    variables = {"caller_id": "1"}
+    engine = engine_for(TEMPLATES, variables)
+    variables["caller_id"] = "2"
+    assert engine.variables["caller_id"] == "1"
+    before = engine.state
+    engine.handle(Heard("Ada"))
+    assert before is not None and "name" not in before.variables
+
+
+def test_script_lists_fixed_prompts_and_channel_variables() -> None:
+    script = parse_script(TEMPLATES, "t.yaml")
+    assert script.channel_variables() == {"LINE"}
+    assert "Sorry, I didn't get that." in script.prompts()
+    assert not any("{" in text for text in script.prompts())
+    bank_prompts = parse_script(BANK, "bank.yaml").prompts()
+    assert ASK_ACCOUNT in bank_prompts
+
+
+def test_demo_script_still_loads() -> None:
+    assert load_script(DEMO).states["main"].expect

@@ -1,24 +1,39 @@
 """The dialog engine: pure ``(state, event) -> (state, actions)``, no audio and no I/O.
 
-The call pipeline turns audio into events (``Heard``, ``NoInput``, ``KeyPressed``) and executes
-the actions (``Say``, ``Listen``, ``Hangup``); tests drive the engine directly.
+The call pipeline turns audio, keys and webhook answers into events (``Heard``, ``NoInput``,
+``KeyPressed``, ``WebhookDone``, ``WebhookFailed``) and executes the actions (``Say``,
+``Listen``, ``Hangup``, ``Transfer``, ``CallWebhook``); tests drive the engine directly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
 
 from ..errors import ScriptError
 from .match import best_match
-from .script import Reaction, Script, State
+from .numbers import parse_digits, parse_number, parse_yes_no
+from .script import Collect, Reaction, Script, State
+from .templates import freeze, render, render_value
 
 # A chain of goto states longer than this is a loop the validator could not see.
 MAX_GOTO_HOPS = 50
+DIGIT_KEYS = frozenset("0123456789")
+YES_NO_PHRASES = ("yes", "no")
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+# -- events ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class CallStarted:
-    pass
+    """The call was answered. ``variables``: ``caller_id``, ``called``, ``channel.NAME``."""
+
+    variables: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -36,11 +51,28 @@ class KeyPressed:
     digit: str
 
 
-Event = CallStarted | Heard | NoInput | KeyPressed
+@dataclass(frozen=True)
+class WebhookDone:
+    """The ``CallWebhook`` succeeded; ``data`` is its parsed (JSON) answer."""
+
+    data: Any = field(hash=False)
+
+
+@dataclass(frozen=True)
+class WebhookFailed:
+    reason: str
+
+
+Event = CallStarted | Heard | NoInput | KeyPressed | WebhookDone | WebhookFailed
+
+
+# -- actions --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Say:
+    """Speak ``text`` (already rendered); ``barge_in``: caller speech or a key stops it."""
+
     text: str
     barge_in: bool = True
 
@@ -59,47 +91,125 @@ class Hangup:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """Blind-transfer the caller (after the prompts): to a dialplan location or an endpoint.
+
+    The dialog has ended.
+    """
+
+    context: str | None
+    extension: str | None
+    priority: int | None
+    endpoint: str | None
+
+
+@dataclass(frozen=True)
+class CallWebhook:
+    """Make an HTTP request, then send ``WebhookDone(data)`` or ``WebhookFailed(reason)``."""
+
+    url: str
+    method: str
+    body: Any = field(hash=False)
+    timeout_s: float
+
+
+@dataclass(frozen=True)
 class Recognized:
-    """Informational: which intent the input matched (for logs and transcripts)."""
+    """Informational: which intent (or collect slot) the input matched, for logs."""
 
     state: str
     intent: str | None
     text: str
 
 
-Action = Say | Listen | Hangup | Recognized
+@dataclass(frozen=True)
+class SlotFilled:
+    """Informational: a collect state stored ``value`` in the variable ``name``."""
+
+    name: str
+    value: str
+
+
+Action = Say | Listen | Hangup | Transfer | CallWebhook | Recognized | SlotFilled
 
 
 @dataclass(frozen=True)
 class DialogState:
+    """Where a call's dialog is. ``variables`` is read-only; every change makes a new state.
+
+    ``keyed``: digits keyed so far in a collect state; ``waiting``: a webhook is pending.
+    """
+
     current: str
     retries: int = 0
     ended: bool = False
+    variables: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, hash=False)
+    keyed: str = ""
+    waiting: bool = False
+
+    def with_variable(self, name: str, value: Any) -> DialogState:
+        return replace(self, variables=MappingProxyType({**self.variables, name: freeze(value)}))
 
 
-def _say(texts: tuple[str, ...], state: State) -> list[Action]:
-    return [Say(text, barge_in=state.settings.barge_in) for text in texts]
+Step = tuple[DialogState, list[Action]]
+
+
+# -- entering states ------------------------------------------------------------------------
+
+
+def _say(texts: tuple[str, ...], state: State, variables: Mapping[str, Any]) -> list[Action]:
+    return [Say(render(text, variables), barge_in=state.settings.barge_in) for text in texts]
 
 
 def _listen(state: State) -> Listen:
     phrases = tuple(p for intent in state.expect for p in intent.phrases)
+    if state.collect is not None and state.collect.type == "yes_no":
+        phrases = YES_NO_PHRASES
     return Listen(timeout_s=state.settings.no_input_timeout_s, phrases=phrases)
 
 
 def enter(
-    script: Script, name: str, prefix: list[Action] | None = None
-) -> tuple[DialogState, list[Action]]:
+    script: Script,
+    name: str,
+    prefix: list[Action] | None = None,
+    *,
+    variables: Mapping[str, Any] = _EMPTY,
+) -> Step:
+    """Enter state ``name``: its prompts, then what it waits for (or how the call ends)."""
     actions: list[Action] = list(prefix or [])
     for _ in range(MAX_GOTO_HOPS):
         state = script.states[name]
-        actions += _say(state.say, state)
+        actions += _say(state.say, state, variables)
         if state.goto:
             name = state.goto
             continue
+        dialog = DialogState(current=name, variables=variables)
         if state.hangup:
-            return DialogState(current=name, ended=True), [*actions, Hangup()]
-        return DialogState(current=name), [*actions, _listen(state)]
+            return replace(dialog, ended=True), [*actions, Hangup()]
+        if state.transfer is not None:
+            t = state.transfer
+            return replace(dialog, ended=True), [
+                *actions,
+                Transfer(t.context, t.extension, t.priority, t.endpoint),
+            ]
+        if state.webhook is not None:
+            hook = state.webhook
+            request = CallWebhook(
+                url=render(hook.url, variables),
+                method=hook.method,
+                body=render_value(hook.body, variables),
+                timeout_s=hook.timeout_s,
+            )
+            return replace(dialog, waiting=True), [*actions, request]
+        return dialog, [*actions, _listen(state)]
     raise ScriptError(f"goto loop through state '{name}' without input", file=script.file)
+
+
+def _enter_from(script: Script, dialog: DialogState, name: str, prefix: list[Action]) -> Step:
+    return enter(script, name, prefix, variables=dialog.variables)
+
+
+# -- retries --------------------------------------------------------------------------------
 
 
 def _react(
@@ -108,53 +218,171 @@ def _react(
     reaction: Reaction,
     *,
     escalated: bool,
-) -> tuple[DialogState, list[Action]]:
+) -> Step:
     state = script.states[dialog.current]
-    actions = _say(reaction.say, state)
+    actions = _say(reaction.say, state, dialog.variables)
     if reaction.goto:
-        return enter(script, reaction.goto, actions)
+        return _enter_from(script, dialog, reaction.goto, actions)
     if reaction.hangup or escalated:
         return replace(dialog, ended=True), [*actions, Hangup()]
     # Reprompt: apologize, then ask the state's question again.
-    return dialog, [*actions, *_say(state.say, state), _listen(state)]
+    return dialog, [*actions, *_say(state.say, state, dialog.variables), _listen(state)]
 
 
-def _miss(
-    script: Script, dialog: DialogState, reaction: Reaction
-) -> tuple[DialogState, list[Action]]:
+def _miss(script: Script, dialog: DialogState, reaction: Reaction) -> Step:
     state = script.states[dialog.current]
-    dialog = replace(dialog, retries=dialog.retries + 1)
+    dialog = replace(dialog, retries=dialog.retries + 1, keyed="")
     if dialog.retries > state.settings.max_retries:
         return _react(script, dialog, state.settings.on_max_retries, escalated=True)
     return _react(script, dialog, reaction, escalated=False)
 
 
-def step(
-    script: Script, dialog: DialogState | None, event: Event
-) -> tuple[DialogState, list[Action]]:
-    """Advance the dialog by one event. ``dialog`` is None before the call started."""
-    if isinstance(event, CallStarted) or dialog is None:
-        return enter(script, script.start)
-    if dialog.ended:
-        return dialog, []
+def _no_match(script: Script, dialog: DialogState, text: str) -> Step:
     state = script.states[dialog.current]
-    if not state.expect:
-        return dialog, []
+    new_dialog, actions = _miss(script, dialog, state.settings.on_no_match)
+    return new_dialog, [Recognized(state.name, None, text), *actions]
+
+
+# -- expect ---------------------------------------------------------------------------------
+
+
+def _expect(script: Script, dialog: DialogState, state: State, event: Event) -> Step:
     if isinstance(event, NoInput):
         return _miss(script, dialog, state.settings.on_no_input)
     if isinstance(event, KeyPressed):
         for intent in state.expect:
             if event.digit in intent.dtmf:
-                return enter(
-                    script, intent.goto, [Recognized(state.name, intent.name, event.digit)]
+                return _enter_from(
+                    script, dialog, intent.goto, [Recognized(state.name, intent.name, event.digit)]
                 )
-        return _miss(script, dialog, state.settings.on_no_match)
+        return _no_match(script, dialog, event.digit)
+    assert isinstance(event, Heard)
     match = best_match(event.text, [(i.name, i.phrases) for i in state.expect])
     if match is None:
-        new_dialog, actions = _miss(script, dialog, state.settings.on_no_match)
-        return new_dialog, [Recognized(state.name, None, event.text), *actions]
+        return _no_match(script, dialog, event.text)
     target = next(i.goto for i in state.expect if i.name == match.intent)
-    return enter(script, target, [Recognized(state.name, match.intent, event.text)])
+    return _enter_from(script, dialog, target, [Recognized(state.name, match.intent, event.text)])
+
+
+# -- collect --------------------------------------------------------------------------------
+
+
+def _value(collect: Collect, text: str, *, keyed: bool) -> str | None:
+    """The slot value for what the caller said (or keyed), or None if it does not fit."""
+    if collect.type == "text":
+        return None if keyed else text.strip() or None
+    if collect.type == "yes_no":
+        if keyed:
+            return {"1": "yes", "2": "no"}.get(text)
+        answer = parse_yes_no(text)
+        return None if answer is None else "yes" if answer else "no"
+    if collect.type == "digits":
+        digits = text if keyed else parse_digits(text)
+        if digits is None or not digits.isdigit():
+            return None
+        too_long = collect.max_length is not None and len(digits) > collect.max_length
+        return None if len(digits) < collect.min_length or too_long else digits
+    number = (int(text) if text.isdigit() else None) if keyed else parse_number(text)
+    if number is None:
+        return None
+    if (collect.min is not None and number < collect.min) or (
+        collect.max is not None and number > collect.max
+    ):
+        return None
+    return str(number)
+
+
+def _fill(script: Script, dialog: DialogState, collect: Collect, text: str, value: str) -> Step:
+    state = script.states[dialog.current]
+    dialog = replace(dialog.with_variable(collect.slot, value), keyed="")
+    return _enter_from(
+        script,
+        dialog,
+        collect.goto,
+        [Recognized(state.name, collect.slot, text), SlotFilled(collect.slot, value)],
+    )
+
+
+def _finish_keyed(script: Script, dialog: DialogState, collect: Collect) -> Step:
+    value = _value(collect, dialog.keyed, keyed=True)
+    if value is None:
+        return _no_match(script, dialog, dialog.keyed)
+    return _fill(script, dialog, collect, dialog.keyed, value)
+
+
+def _collect(script: Script, dialog: DialogState, state: State, event: Event) -> Step:
+    collect = state.collect
+    assert collect is not None
+    accumulates = collect.type in ("digits", "number")
+    if isinstance(event, NoInput):
+        if dialog.keyed:
+            return _finish_keyed(script, dialog, collect)
+        return _miss(script, dialog, state.settings.on_no_input)
+    if isinstance(event, KeyPressed):
+        key = event.digit
+        if not accumulates:
+            value = _value(collect, key, keyed=True)
+            if value is None:
+                return _no_match(script, dialog, key)
+            return _fill(script, dialog, collect, key, value)
+        if key == "#":
+            return _finish_keyed(script, dialog, collect)
+        if key == "*":  # start the entry over
+            return replace(dialog, keyed=""), [_listen(state)]
+        if key not in DIGIT_KEYS:
+            return _no_match(script, dialog, dialog.keyed + key)
+        dialog = replace(dialog, keyed=dialog.keyed + key)
+        if collect.type == "digits" and len(dialog.keyed) == collect.max_length:
+            return _finish_keyed(script, dialog, collect)
+        return dialog, [_listen(state)]
+    assert isinstance(event, Heard)
+    dialog = replace(dialog, keyed="")
+    value = _value(collect, event.text, keyed=False)
+    if value is None:
+        return _no_match(script, dialog, event.text)
+    return _fill(script, dialog, collect, event.text, value)
+
+
+# -- webhooks -------------------------------------------------------------------------------
+
+
+def _webhook_answer(script: Script, dialog: DialogState, state: State, event: Event) -> Step:
+    hook = state.webhook
+    assert hook is not None
+    dialog = replace(dialog, waiting=False)
+    if isinstance(event, WebhookDone):
+        if hook.save_as:
+            dialog = dialog.with_variable(hook.save_as, event.data)
+        return _enter_from(script, dialog, hook.goto, [])
+    reaction = hook.on_error
+    actions = _say(reaction.say, state, dialog.variables)
+    if reaction.goto:
+        return _enter_from(script, dialog, reaction.goto, actions)
+    return replace(dialog, ended=True), [*actions, Hangup()]
+
+
+# -- the step function ----------------------------------------------------------------------
+
+
+def step(script: Script, dialog: DialogState | None, event: Event) -> Step:
+    """Advance the dialog by one event. ``dialog`` is None before the call started."""
+    if isinstance(event, CallStarted) or dialog is None:
+        variables = event.variables if isinstance(event, CallStarted) else {}
+        return enter(script, script.start, variables=MappingProxyType(dict(variables)))
+    if dialog.ended:
+        return dialog, []
+    state = script.states[dialog.current]
+    if isinstance(event, WebhookDone | WebhookFailed):
+        if not dialog.waiting or state.webhook is None:
+            return dialog, []  # a late answer to a request the dialog no longer waits for
+        return _webhook_answer(script, dialog, state, event)
+    if dialog.waiting:
+        return dialog, []  # the caller talks or keys while the webhook runs: ignored
+    if state.expect:
+        return _expect(script, dialog, state, event)
+    if state.collect is not None:
+        return _collect(script, dialog, state, event)
+    return dialog, []
 
 
 class DialogEngine:
@@ -171,3 +399,7 @@ class DialogEngine:
     @property
     def ended(self) -> bool:
         return self.state is not None and self.state.ended
+
+    @property
+    def variables(self) -> Mapping[str, Any]:
+        return self.state.variables if self.state is not None else _EMPTY

@@ -1,30 +1,25 @@
 """Dialog scripts: the YAML IVR language in prompts/, loaded into typed objects and validated.
 
-Every error names ``file:line: key.path: problem`` so authors can jump straight to it.
+Every error names ``file:line: key.path: problem`` so authors can jump straight to it, and
+validation goes on after an error so that one ``voicebot check`` lists all of a file's problems.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, cast
 
 from ..errors import ScriptError
-from .yamlpos import KeyPath, LocatedDocument, load_located_file
+from .templates import TemplateError, parse_template, template_strings
+from .yamlpos import KeyPath, LocatedDocument, load_located, load_located_file
 
-NEXT_STEP_KEYS = ("expect", "goto", "hangup")
-STATE_KEYS = {
-    "say",
-    *NEXT_STEP_KEYS,
-    "no_input_timeout",
-    "max_retries",
-    "barge_in",
-    "on_no_input",
-    "on_no_match",
-    "on_max_retries",
-}
+T = TypeVar("T")
+
+NEXT_STEP_KEYS = ("expect", "collect", "goto", "hangup", "transfer", "webhook")
 SETTING_KEYS = (
     "no_input_timeout",
     "max_retries",
@@ -33,16 +28,34 @@ SETTING_KEYS = (
     "on_no_match",
     "on_max_retries",
 )
+STATE_KEYS = {"say", *NEXT_STEP_KEYS, *SETTING_KEYS}
 TOP_KEYS = {"name", "language", "start", "defaults", "states"}
 REACTION_KEYS = {"say", "goto", "hangup"}
 INTENT_KEYS = {"phrases", "dtmf", "goto"}
+COLLECT_TYPES = ("digits", "number", "text", "yes_no")
+COLLECT_OPTIONS: Mapping[str, frozenset[str]] = {
+    "digits": frozenset({"length", "min_length", "max_length"}),
+    "number": frozenset({"min", "max"}),
+    "text": frozenset(),
+    "yes_no": frozenset(),
+}
+COLLECT_KEYS = {"slot", "type", "goto", *(o for opts in COLLECT_OPTIONS.values() for o in opts)}
+TRANSFER_KEYS = {"context", "extension", "priority", "endpoint"}
+WEBHOOK_KEYS = {"url", "method", "body", "save_as", "timeout", "goto", "on_error"}
+WEBHOOK_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+BUILTIN_VARIABLES = ("caller_id", "called")
 DTMF_KEYS = set("0123456789*#ABCD")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NO_TEXTS: tuple[str, ...] = ()
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+
+CollectType = Literal["digits", "number", "text", "yes_no"]
 
 
 @dataclass(frozen=True)
 class Reaction:
-    """What happens on no-input, no-match or too many retries."""
+    """What happens on no-input, no-match, too many retries or a failed webhook."""
 
     say: tuple[str, ...] = ()
     goto: str | None = None
@@ -68,6 +81,49 @@ class Intent:
 
 
 @dataclass(frozen=True)
+class Collect:
+    """Ask for one value and store it (as text) in the variable ``slot``.
+
+    ``digits``: ``min_length``..``max_length`` digits (``length: N`` sets both; no maximum
+    means ``#`` or silence ends keyed input). ``number``: a whole number in ``min``..``max``.
+    """
+
+    slot: str
+    type: CollectType
+    goto: str
+    min_length: int = 1
+    max_length: int | None = None
+    min: int | None = None
+    max: int | None = None
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Blind transfer: to ``context``/``extension``/``priority`` or to a dial ``endpoint``."""
+
+    context: str | None = None
+    extension: str | None = None
+    priority: int | None = None
+    endpoint: str | None = None
+
+
+DEFAULT_ON_ERROR = Reaction(say=("Sorry, something went wrong.",), hangup=True)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """An HTTP request the call pipeline makes; ``url`` and strings in ``body`` are templates."""
+
+    url: str
+    goto: str
+    method: str = "POST"
+    body: Any = None
+    save_as: str | None = None
+    timeout_s: float = 5.0
+    on_error: Reaction = DEFAULT_ON_ERROR
+
+
+@dataclass(frozen=True)
 class State:
     name: str
     say: tuple[str, ...]
@@ -75,6 +131,14 @@ class State:
     expect: tuple[Intent, ...] = ()
     goto: str | None = None
     hangup: bool = False
+    collect: Collect | None = None
+    transfer: Transfer | None = None
+    webhook: Webhook | None = None
+
+    @property
+    def takes_input(self) -> bool:
+        """Whether the state listens to the caller (and so uses the retry settings)."""
+        return bool(self.expect) or self.collect is not None
 
 
 @dataclass(frozen=True)
@@ -85,18 +149,66 @@ class Script:
     states: Mapping[str, State]
     file: str = ""
 
-    def prompts(self) -> set[str]:
-        """Every text the script can speak: worth synthesizing before the first call."""
-        texts: set[str] = set()
+    def templates(self) -> list[str]:
+        """Every text of the script that is templated at run time (prompts, webhook url/body)."""
+        texts: list[str] = []
         for state in self.states.values():
-            texts.update(state.say)
+            texts += state.say
             for reaction in (
                 state.settings.on_no_input,
                 state.settings.on_no_match,
                 state.settings.on_max_retries,
             ):
-                texts.update(reaction.say)
+                texts += reaction.say
+            if state.webhook is not None:
+                texts.append(state.webhook.url)
+                texts += [text for _, text in template_strings(state.webhook.body)]
+                texts += state.webhook.on_error.say
         return texts
+
+    def channel_variables(self) -> set[str]:
+        """Names of the channel variables the script uses (``{channel.NAME}`` → ``NAME``)."""
+        names: set[str] = set()
+        for text in self.templates():
+            for name in parse_template(text).names:
+                if name.startswith("channel."):
+                    names.add(name.split(".")[1])
+        return names
+
+    def prompts(self) -> set[str]:
+        """Every fixed text the script can speak (templated ones need the call's variables):
+        worth synthesizing before the first call."""
+        texts: set[str] = set()
+        for state in self.states.values():
+            candidates = list(state.say)
+            for reaction in (
+                state.settings.on_no_input,
+                state.settings.on_no_match,
+                state.settings.on_max_retries,
+            ):
+                candidates += reaction.say
+            if state.webhook is not None:
+                candidates += state.webhook.on_error.say
+            for text in candidates:
+                template = parse_template(text)
+                if template.is_constant:
+                    texts.add(template.render({}))
+        return texts
+
+
+class ScriptErrors(ScriptError):
+    """Several problems in one script; ``str()`` lists them one per line, in file order.
+
+    ``file``, ``line``, ``key_path`` and ``problem`` are those of the first one.
+    """
+
+    def __init__(self, errors: Iterable[ScriptError]) -> None:
+        self.errors = tuple(errors)
+        first = self.errors[0]
+        super().__init__(first.problem, file=first.file, line=first.line, key_path=first.key_path)
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
 
 
 def parse_duration(value: Any) -> float:
@@ -116,67 +228,175 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
+@dataclass(frozen=True)
+class _Edge:
+    source: str | None  # None: from defaults, i.e. from every state that takes input
+    target: str
+    path: KeyPath
+    on_input: bool  # a retry reaction: only an edge of states that take input
+
+
 class _Parser:
+    """Builds a ``Script`` and collects every problem instead of stopping at the first."""
+
     def __init__(self, doc: LocatedDocument) -> None:
         self.doc = doc
+        self.errors: list[ScriptError] = []
+        self.edges: list[_Edge] = []
+        self.templates: list[tuple[KeyPath, str]] = []
+        self.slots: set[str] = set()
+        self.results: set[str] = set()
+        self.current: str | None = None  # the state being parsed
+        self.in_reaction = False
+
+    # -- helpers -------------------------------------------------------------------------
 
     def fail(self, path: KeyPath, problem: str) -> ScriptError:
         return self.doc.error(path, problem)
 
+    def report(self, path: KeyPath, problem: str) -> None:
+        self.errors.append(self.fail(path, problem))
+
+    def guard(self, parse: Callable[[], T], default: T) -> T:
+        """Run one parse step; on error record it and go on with ``default``."""
+        try:
+            return parse()
+        except ScriptError as exc:
+            self.errors.append(exc)
+            return default
+
     def mapping(self, value: Any, path: KeyPath, allowed: set[str]) -> dict[str, Any]:
+        """``value`` as a mapping without its unknown keys (each one reported)."""
         if not isinstance(value, dict):
             raise self.fail(path, f"expected a mapping, got {type(value).__name__}")
-        for key in value:
-            if key not in allowed:
-                raise self.fail(
+        known = {}
+        for key, item in value.items():
+            if key in allowed:
+                known[key] = item
+            else:
+                self.report(
                     (*path, key),
                     f"unknown key '{key}' (expected one of {', '.join(sorted(allowed))})",
                 )
-        return value
+        return known
 
     def text(self, value: Any, path: KeyPath) -> str:
         if not isinstance(value, str) or not value.strip():
             raise self.fail(path, "expected non-empty text")
         return value.strip()
 
+    def template(self, value: Any, path: KeyPath) -> str:
+        """A text that may contain ``{variables}``; syntax checked now, names at the end."""
+        text = self.text(value, path)
+        try:
+            parse_template(text)
+        except TemplateError as exc:
+            raise self.fail(path, str(exc)) from None
+        self.templates.append((path, text))
+        return text
+
     def texts(self, value: Any, path: KeyPath) -> tuple[str, ...]:
         if isinstance(value, list):
             if not value:
                 raise self.fail(path, "expected at least one text")
-            return tuple(self.text(item, (*path, str(i))) for i, item in enumerate(value))
-        return (self.text(value, path),)
+            results = [
+                self.guard(partial(self.template, item, (*path, str(i))), "")
+                for i, item in enumerate(value)
+            ]
+            return tuple(results)
+        return (self.template(value, path),)
+
+    def phrases(self, value: Any, path: KeyPath) -> tuple[str, ...]:
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise self.fail(path, "expected at least one text")
+        where = (lambda i: (*path, str(i))) if isinstance(value, list) else (lambda i: path)
+        return tuple(self.text(item, where(i)) for i, item in enumerate(items))
 
     def boolean(self, value: Any, path: KeyPath) -> bool:
         if not isinstance(value, bool):
             raise self.fail(path, f"expected true or false, got {value!r}")
         return value
 
-    def reaction(self, value: Any, path: KeyPath) -> Reaction:
+    def whole(self, value: Any, path: KeyPath, minimum: int | None) -> int:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or (minimum is not None and value < minimum)
+        ):
+            bound = "" if minimum is None else f" ≥ {minimum}"
+            raise self.fail(path, f"expected a whole number{bound}, got {value!r}")
+        return value
+
+    def duration(self, value: Any, path: KeyPath) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise self.fail(path, str(exc)) from None
+
+    def identifier(self, value: Any, path: KeyPath, what: str) -> str:
+        name = self.text(value, path)
+        if not _IDENTIFIER.match(name) or name in BUILTIN_VARIABLES or name == "channel":
+            raise self.fail(
+                path,
+                f"bad {what} '{name}' (letters, digits and _; not caller_id, called or channel)",
+            )
+        return name
+
+    def goto(self, value: Any, path: KeyPath) -> str:
+        target = self.text(value, path)
+        self.edges.append(_Edge(self.current, target, path, self.in_reaction))
+        return target
+
+    # -- pieces --------------------------------------------------------------------------
+
+    def reaction(self, value: Any, path: KeyPath, *, final: bool = False) -> Reaction:
+        """``{say, goto | hangup}``; ``final``: must leave the state (a webhook's on_error)."""
         data = self.mapping(value, path, REACTION_KEYS)
-        say = self.texts(data["say"], (*path, "say")) if "say" in data else ()
-        goto = self.text(data["goto"], (*path, "goto")) if "goto" in data else None
-        hangup = self.boolean(data["hangup"], (*path, "hangup")) if "hangup" in data else False
+        say = (
+            self.guard(lambda: self.texts(data["say"], (*path, "say")), NO_TEXTS)
+            if "say" in data
+            else ()
+        )
+        goto = None
+        if "goto" in data:
+            self.in_reaction = not final
+            try:
+                goto = self.guard(lambda: self.goto(data["goto"], (*path, "goto")), None)
+            finally:
+                self.in_reaction = False
+        hangup = (
+            self.guard(lambda: self.boolean(data["hangup"], (*path, "hangup")), False)
+            if "hangup" in data
+            else False
+        )
+        if "goto" in data and hangup:
+            self.report(path, "has both 'goto' and 'hangup: true' (choose one)")
+        if final and "goto" not in data and not hangup:
+            self.report(path, "needs 'goto' or 'hangup: true'")
         return Reaction(say=say, goto=goto, hangup=hangup)
 
     def settings(self, data: dict[str, Any], path: KeyPath, base: StateSettings) -> StateSettings:
         changes: dict[str, Any] = {}
         if "no_input_timeout" in data:
-            try:
-                changes["no_input_timeout_s"] = parse_duration(data["no_input_timeout"])
-            except ValueError as exc:
-                raise self.fail((*path, "no_input_timeout"), str(exc)) from None
+            changes["no_input_timeout_s"] = self.guard(
+                lambda: self.duration(data["no_input_timeout"], (*path, "no_input_timeout")),
+                base.no_input_timeout_s,
+            )
         if "max_retries" in data:
-            retries = data["max_retries"]
-            if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-                raise self.fail(
-                    (*path, "max_retries"), f"expected a whole number ≥ 0, got {retries!r}"
-                )
-            changes["max_retries"] = retries
+            changes["max_retries"] = self.guard(
+                lambda: self.whole(data["max_retries"], (*path, "max_retries"), 0),
+                base.max_retries,
+            )
         if "barge_in" in data:
-            changes["barge_in"] = self.boolean(data["barge_in"], (*path, "barge_in"))
+            changes["barge_in"] = self.guard(
+                lambda: self.boolean(data["barge_in"], (*path, "barge_in")), base.barge_in
+            )
         for key in ("on_no_input", "on_no_match", "on_max_retries"):
             if key in data:
-                changes[key] = self.reaction(data[key], (*path, key))
+                changes[key] = self.guard(
+                    partial(self.reaction, data[key], (*path, key)), getattr(base, key)
+                )
         return replace(base, **changes)
 
     def dtmf(self, value: Any, path: KeyPath) -> tuple[str, ...]:
@@ -192,126 +412,397 @@ class _Parser:
     def intent(self, name: str, value: Any, path: KeyPath) -> Intent:
         data = self.mapping(value, path, INTENT_KEYS)
         if "goto" not in data:
-            raise self.fail(path, "missing 'goto'")
+            self.report(path, "missing 'goto'")
         if "phrases" not in data and "dtmf" not in data:
-            raise self.fail(path, "needs 'phrases' or 'dtmf'")
-        phrases = self.texts(data["phrases"], (*path, "phrases")) if "phrases" in data else ()
-        dtmf = self.dtmf(data["dtmf"], (*path, "dtmf")) if "dtmf" in data else ()
-        return Intent(
-            name=name, phrases=phrases, dtmf=dtmf, goto=self.text(data["goto"], (*path, "goto"))
+            self.report(path, "needs 'phrases' or 'dtmf'")
+        phrases = (
+            self.guard(lambda: self.phrases(data["phrases"], (*path, "phrases")), NO_TEXTS)
+            if "phrases" in data
+            else ()
+        )
+        dtmf = (
+            self.guard(lambda: self.dtmf(data["dtmf"], (*path, "dtmf")), NO_TEXTS)
+            if "dtmf" in data
+            else ()
+        )
+        goto = (
+            self.guard(lambda: self.goto(data["goto"], (*path, "goto")), "")
+            if "goto" in data
+            else ""
+        )
+        return Intent(name=name, phrases=phrases, dtmf=dtmf, goto=goto)
+
+    def expect(self, value: Any, path: KeyPath) -> tuple[Intent, ...]:
+        if not isinstance(value, dict) or not value:
+            raise self.fail(path, "expects no intent")
+        intents: list[Intent] = []
+        keys: dict[str, str] = {}
+        for name, item in value.items():
+            intent_path = (*path, str(name))
+            intent = self.guard(partial(self.intent, str(name), item, intent_path), None)
+            if intent is None:
+                continue
+            for key in intent.dtmf:
+                if key in keys:
+                    self.report(
+                        (*intent_path, "dtmf"),
+                        f"DTMF key '{key}' is already used by intent '{keys[key]}'",
+                    )
+                keys.setdefault(key, intent.name)
+            intents.append(intent)
+        return tuple(intents)
+
+    def collect(self, value: Any, path: KeyPath) -> Collect:
+        data = self.mapping(value, path, COLLECT_KEYS)
+        for key in ("slot", "type", "goto"):
+            if key not in data:
+                self.report(path, f"missing '{key}'")
+        slot = (
+            self.guard(lambda: self.identifier(data["slot"], (*path, "slot"), "slot name"), "")
+            if "slot" in data
+            else ""
+        )
+        if slot:
+            self.slots.add(slot)
+        goto = (
+            self.guard(lambda: self.goto(data["goto"], (*path, "goto")), "")
+            if "goto" in data
+            else ""
+        )
+        kind = data.get("type", "text")
+        if kind not in COLLECT_TYPES:
+            raise self.fail(
+                (*path, "type"),
+                f"unknown type {kind!r} (expected one of {', '.join(COLLECT_TYPES)})",
+            )
+        for key in data:
+            if key in COLLECT_KEYS - {"slot", "type", "goto"} and key not in COLLECT_OPTIONS[kind]:
+                allowed = ", ".join(sorted(COLLECT_OPTIONS[kind])) or "none"
+                self.report((*path, key), f"'{key}' is not an option of type {kind} ({allowed})")
+        collect = Collect(slot=slot, type=cast(CollectType, kind), goto=goto)
+        if kind == "digits":
+            return self.digit_options(collect, data, path)
+        if kind == "number":
+            low = (
+                self.guard(lambda: self.whole(data["min"], (*path, "min"), None), None)
+                if "min" in data
+                else None
+            )
+            high = (
+                self.guard(lambda: self.whole(data["max"], (*path, "max"), None), None)
+                if "max" in data
+                else None
+            )
+            if low is not None and high is not None and low > high:
+                self.report((*path, "min"), f"min {low} is greater than max {high}")
+            return replace(collect, min=low, max=high)
+        return collect
+
+    def digit_options(self, collect: Collect, data: dict[str, Any], path: KeyPath) -> Collect:
+        def length(key: str) -> int | None:
+            if key not in data:
+                return None
+            return self.guard(lambda: self.whole(data[key], (*path, key), 1), None)
+
+        exact, low, high = length("length"), length("min_length"), length("max_length")
+        if "length" in data and ("min_length" in data or "max_length" in data):
+            self.report(
+                (*path, "length"), "use either 'length' or 'min_length'/'max_length', not both"
+            )
+        if exact is not None:
+            return replace(collect, min_length=exact, max_length=exact)
+        if low is not None and high is not None and low > high:
+            self.report(
+                (*path, "min_length"), f"min_length {low} is greater than max_length {high}"
+            )
+        return replace(collect, min_length=low or 1, max_length=high)
+
+    def transfer(self, value: Any, path: KeyPath) -> Transfer:
+        data = self.mapping(value, path, TRANSFER_KEYS)
+        dialplan = [key for key in ("context", "extension", "priority") if key in data]
+        if "endpoint" in data:
+            if dialplan:
+                raise self.fail(
+                    path,
+                    "use either context/extension/priority or endpoint, not both",
+                )
+            endpoint = self.text(data["endpoint"], (*path, "endpoint"))
+            if "/" not in endpoint:
+                raise self.fail(
+                    (*path, "endpoint"),
+                    f"bad endpoint '{endpoint}' (expected TECH/resource, e.g. PJSIP/operator)",
+                )
+            return Transfer(endpoint=endpoint)
+        if not dialplan:
+            raise self.fail(path, "needs 'context' and 'extension', or 'endpoint'")
+        for key in ("context", "extension"):
+            if key not in data:
+                self.report(path, f"missing '{key}'")
+
+        def name(key: str) -> str | None:
+            if key not in data:
+                return None
+            raw = data[key]
+            text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
+            return self.guard(lambda: self.text(text, (*path, key)), None)
+
+        priority = (
+            self.guard(lambda: self.whole(data["priority"], (*path, "priority"), 1), 1)
+            if "priority" in data
+            else 1
+        )
+        return Transfer(context=name("context"), extension=name("extension"), priority=priority)
+
+    def webhook(self, value: Any, path: KeyPath) -> Webhook:
+        data = self.mapping(value, path, WEBHOOK_KEYS)
+        for key in ("url", "goto"):
+            if key not in data:
+                self.report(path, f"missing '{key}'")
+        url = (
+            self.guard(lambda: self.template(data["url"], (*path, "url")), "")
+            if "url" in data
+            else ""
+        )
+        if url and not url.startswith("{") and not re.match(r"^https?://", url):
+            self.report((*path, "url"), f"bad url '{url}' (expected http:// or https://)")
+        method = "POST"
+        if "method" in data:
+            raw = data["method"]
+            if not isinstance(raw, str) or raw.upper() not in WEBHOOK_METHODS:
+                self.report(
+                    (*path, "method"),
+                    f"bad method {raw!r} (expected one of {', '.join(WEBHOOK_METHODS)})",
+                )
+            else:
+                method = raw.upper()
+        body = data.get("body")
+        for sub_path, text in template_strings(body, (*path, "body")):
+            self.guard(partial(self.template, text, sub_path), "")
+        save_as = None
+        if "save_as" in data:
+            save_as = self.guard(
+                lambda: self.identifier(data["save_as"], (*path, "save_as"), "save_as name"), None
+            )
+            if save_as:
+                self.results.add(save_as)
+        timeout = (
+            self.guard(lambda: self.duration(data["timeout"], (*path, "timeout")), 5.0)
+            if "timeout" in data
+            else 5.0
+        )
+        goto = (
+            self.guard(lambda: self.goto(data["goto"], (*path, "goto")), "")
+            if "goto" in data
+            else ""
+        )
+        on_error = (
+            self.guard(
+                lambda: self.reaction(data["on_error"], (*path, "on_error"), final=True),
+                DEFAULT_ON_ERROR,
+            )
+            if "on_error" in data
+            else DEFAULT_ON_ERROR
+        )
+        return Webhook(
+            url=url,
+            goto=goto,
+            method=method,
+            body=body,
+            save_as=save_as,
+            timeout_s=timeout,
+            on_error=on_error,
         )
 
     def state(self, name: str, value: Any, defaults: StateSettings) -> State:
         path: KeyPath = ("states", name)
-        data = self.mapping(value, path, STATE_KEYS)
+        data = self.mapping(value if value is not None else {}, path, STATE_KEYS)
         steps = [key for key in NEXT_STEP_KEYS if key in data]
-        if len(steps) != 1:
+        if steps == ["hangup"] and data["hangup"] is False:
+            self.report((*path, "hangup"), "hangup: false is not a next step")
+        elif len(steps) != 1:
             problem = (
                 "has no next step" if not steps else f"has several next steps ({', '.join(steps)})"
             )
-            raise self.fail(
+            self.report(
                 path,
                 f"{problem}: a state needs exactly one of "
                 f"{', '.join(NEXT_STEP_KEYS)} (a dead end must say hangup: true)",
             )
-        say = self.texts(data["say"], (*path, "say")) if "say" in data else ()
-        settings = self.settings(data, path, defaults)
+        say = (
+            self.guard(lambda: self.texts(data["say"], (*path, "say")), NO_TEXTS)
+            if "say" in data
+            else ()
+        )
+        state = State(name=name, say=say, settings=self.settings(data, path, defaults))
         if "expect" in data:
-            intents_data = self.mapping(
-                data["expect"], (*path, "expect"), set(data["expect"] or {})
+            state = replace(
+                state, expect=self.guard(lambda: self.expect(data["expect"], (*path, "expect")), ())
             )
-            if not intents_data:
-                raise self.fail((*path, "expect"), "expects no intent")
-            intents = tuple(
-                self.intent(str(k), v, (*path, "expect", str(k))) for k, v in intents_data.items()
+        if "collect" in data:
+            state = replace(
+                state,
+                collect=self.guard(lambda: self.collect(data["collect"], (*path, "collect")), None),
             )
-            return State(name=name, say=say, settings=settings, expect=intents)
         if "goto" in data:
-            return State(
-                name=name, say=say, settings=settings, goto=self.text(data["goto"], (*path, "goto"))
+            state = replace(
+                state, goto=self.guard(lambda: self.goto(data["goto"], (*path, "goto")), None)
             )
-        if self.boolean(data["hangup"], (*path, "hangup")) is not True:
-            raise self.fail((*path, "hangup"), "hangup: false is not a next step")
-        return State(name=name, say=say, settings=settings, hangup=True)
+        if "hangup" in data:
+            state = replace(
+                state,
+                hangup=self.guard(lambda: self.boolean(data["hangup"], (*path, "hangup")), False),
+            )
+        if "transfer" in data:
+            state = replace(
+                state,
+                transfer=self.guard(
+                    lambda: self.transfer(data["transfer"], (*path, "transfer")), None
+                ),
+            )
+        if "webhook" in data:
+            state = replace(
+                state,
+                webhook=self.guard(lambda: self.webhook(data["webhook"], (*path, "webhook")), None),
+            )
+        return state
+
+    # -- the whole script ----------------------------------------------------------------
 
     def script(self) -> Script:
         data = self.mapping(self.doc.data, (), TOP_KEYS)
         for key in ("start", "states"):
             if key not in data:
-                raise self.fail((), f"missing '{key}'")
-        defaults = self.settings(
-            self.mapping(data.get("defaults", {}), ("defaults",), set(SETTING_KEYS)),
-            ("defaults",),
-            StateSettings(),
+                self.report((), f"missing '{key}'")
+        defaults = StateSettings()
+        if "defaults" in data:
+            defaults = self.guard(
+                lambda: self.settings(
+                    self.mapping(data["defaults"], ("defaults",), set(SETTING_KEYS)),
+                    ("defaults",),
+                    StateSettings(),
+                ),
+                defaults,
+            )
+        states: dict[str, State] = {}
+        names: list[str] = []
+        if "states" in data:
+            states_data = data["states"]
+            if not isinstance(states_data, dict) or not states_data:
+                self.report(("states",), "no states")
+                states_data = {}
+            names = [str(k) for k in states_data]
+            for key, value in states_data.items():
+                self.current = str(key)
+                state = self.guard(partial(self.state, str(key), value, defaults), None)
+                if state is not None:
+                    states[str(key)] = state
+            self.current = None
+        start = (
+            self.guard(lambda: self.text(data["start"], ("start",)), "") if "start" in data else ""
         )
-        states_data = self.mapping(data["states"], ("states",), set(data["states"] or {}))
-        if not states_data:
-            raise self.fail(("states",), "no states")
-        states = {str(k): self.state(str(k), v, defaults) for k, v in states_data.items()}
-        start = self.text(data["start"], ("start",))
-        script = Script(
-            name=self.text(data.get("name", Path(self.doc.file).stem), ("name",)),
-            language=self.text(data.get("language", "en"), ("language",)),
-            start=start,
-            states=states,
-            file=self.doc.file,
+        name = self.guard(
+            lambda: self.text(data.get("name", Path(self.doc.file).stem), ("name",)), ""
         )
-        self.check_references(script, defaults)
-        return script
+        language = self.guard(lambda: self.language(data.get("language", "en")), "en")
+        if names:
+            self.check_graph(start, names, states)
+        self.check_variables()
+        if self.errors:
+            unique = {(e.line, str(e)): e for e in self.errors}
+            raise ScriptErrors(unique[k] for k in sorted(unique, key=lambda k: k[0]))
+        return Script(name=name, language=language, start=start, states=states, file=self.doc.file)
 
-    def check_references(self, script: Script, defaults: StateSettings) -> None:
-        def check(target: str | None, path: KeyPath) -> None:
-            if target is not None and target not in script.states:
-                raise self.fail(path, f"unknown state '{target}'")
+    def language(self, value: Any) -> str:
+        text = self.text(value, ("language",))
+        if not _LANGUAGE.match(text):
+            raise self.fail(("language",), f"bad language '{text}' (use a code such as en or de)")
+        return text
 
-        check(script.start, ("start",))
-        for key in ("on_no_input", "on_no_match", "on_max_retries"):
-            check(getattr(defaults, key).goto, ("defaults", key, "goto"))
-        for state in script.states.values():
-            base: KeyPath = ("states", state.name)
-            check(state.goto, (*base, "goto"))
-            for intent in state.expect:
-                check(intent.goto, (*base, "expect", intent.name, "goto"))
-            for key in ("on_no_input", "on_no_match", "on_max_retries"):
-                reaction: Reaction = getattr(state.settings, key)
-                where = base if (*base, key) in self.doc.lines else ("defaults",)
-                check(reaction.goto, (*where, key, "goto"))
-        reachable = _reachable(script)
-        for name in script.states:
-            if name not in reachable:
-                raise self.fail(
-                    ("states", name), f"state '{name}' is unreachable from '{script.start}'"
-                )
+    def check_graph(self, start: str, names: list[str], states: Mapping[str, State]) -> None:
+        known = set(names)
+        if start and start not in known:
+            self.report(("start",), f"unknown state '{start}'")
+        for edge in self.edges:
+            if edge.target not in known:
+                self.report(edge.path, f"unknown state '{edge.target}'")
+        if start not in known:
+            return
+        input_states = {n for n, s in states.items() if s.takes_input}
+        successors: dict[str, set[str]] = {n: set() for n in names}
+        for edge in self.edges:
+            if edge.target not in known:
+                continue
+            sources = {edge.source} if edge.source is not None else input_states
+            for source in sources:
+                if edge.on_input and source not in input_states:
+                    continue
+                successors[source].add(edge.target)
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo.extend(successors[current])
+        for name in names:
+            if name not in seen:
+                self.report(("states", name), f"state '{name}' is unreachable from '{start}'")
+        self.check_goto_loops(names, states)
+
+    def check_goto_loops(self, names: list[str], states: Mapping[str, State]) -> None:
+        reported: set[str] = set()
+        for name in names:
+            chain = [name]
+            current = states.get(name)
+            while current is not None and current.goto and current.goto in states:
+                if current.goto in chain:
+                    loop = chain[chain.index(current.goto) :]
+                    if not reported.intersection(loop):
+                        reported.update(loop)
+                        self.report(
+                            ("states", loop[0], "goto"),
+                            f"goto loop {' → '.join([*loop, loop[0]])} never waits for the caller",
+                        )
+                    break
+                chain.append(current.goto)
+                current = states[current.goto]
+
+    def check_variables(self) -> None:
+        known = [*sorted({*BUILTIN_VARIABLES, *self.slots}), "channel.*"]
+        known += [f"{r}.*" for r in sorted(self.results)]
+        for path, text in self.templates:
+            for name in parse_template(text).names:
+                if not self.defined(name):
+                    self.report(path, f"undefined variable '{name}' (known: {', '.join(known)})")
+
+    def defined(self, name: str) -> bool:
+        if name in BUILTIN_VARIABLES or name in self.slots:
+            return True
+        head, dot, rest = name.partition(".")
+        if head == "channel":
+            return bool(dot and rest)
+        return head in self.results
 
 
-def _successors(state: State) -> Iterable[str]:
-    if state.goto:
-        yield state.goto
-    for intent in state.expect:
-        yield intent.goto
-    if state.expect:
-        for reaction in (
-            state.settings.on_no_input,
-            state.settings.on_no_match,
-            state.settings.on_max_retries,
-        ):
-            if reaction.goto:
-                yield reaction.goto
-
-
-def _reachable(script: Script) -> set[str]:
-    seen, todo = set(), [script.start]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        todo.extend(_successors(script.states[name]))
-    return seen
+def parse_script(text: str, file: str = "<script>") -> Script:
+    """A script from YAML text; :class:`ScriptErrors` lists every problem."""
+    return _Parser(load_located(text, file)).script()
 
 
 def load_script(path: Path) -> Script:
+    """A script file; :class:`ScriptErrors` (a ``ScriptError``) lists every problem."""
     return _Parser(load_located_file(path)).script()
+
+
+def validate_file(path: Path) -> list[ScriptError]:
+    """Every problem of a script file, in file order; empty when it is valid."""
+    try:
+        load_script(path)
+    except ScriptErrors as exc:
+        return list(exc.errors)
+    except ScriptError as exc:  # unreadable file, invalid YAML, duplicate key
+        return [exc]
+    return []
 
 
 class ScriptLibrary:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,30 @@ import yaml
 from ..errors import ScriptError
 
 KeyPath = tuple[str, ...]
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with only ``true``/``false`` as booleans (as in YAML 1.2).
+
+    In a dialog script ``yes``, ``no``, ``on`` and ``off`` are words callers say and intent
+    names (``yes: {phrases: [...]}``), not booleans.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    # The node's tag was resolved by _Loader while composing: constructing it keeps that.
+    return yaml.constructor.SafeConstructor().construct_document(node)
 
 
 @dataclass
@@ -40,7 +65,7 @@ def _to_python(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], doc: s
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
+            key = _scalar(key_node)
             if not isinstance(key, str | int | float | bool):
                 raise ScriptError(
                     "mapping keys must be plain scalars",
@@ -65,12 +90,12 @@ def _to_python(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], doc: s
             _to_python(item, (*path, str(index)), lines, doc)
             for index, item in enumerate(node.value)
         ]
-    return yaml.safe_load(yaml.serialize(node))
+    return _scalar(node)
 
 
 def load_located(text: str, file: str) -> LocatedDocument:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else 1

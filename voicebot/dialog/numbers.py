@@ -1,0 +1,411 @@
+"""What a caller says to an IVR, as the recognizer writes it: digit strings, numbers, yes/no.
+
+Whisper writes the same answer many ways: "4217", "4, 2, 1, 7", "four two one seven",
+"Forty-two.", "for two one seven", "twenty one oh five", "double five", "twenty-one hundred".
+These pure functions turn such text into values; every other word is ignored.
+
+Recognition homophones of digits are read as digits only where the caller is clearly saying
+numbers:
+
+- "oh"/"o" (0), "won" (1) and "ate" (8) when next to a number word or numeral;
+- "for"/"fore" (4) and "to"/"too" (2) when between two numbers, right after "double"/"triple",
+  or in a run of at least three number tokens ("for two one seven" → 4217, but
+  "a table for two" → 2).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+UNITS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+}
+TEENS = {
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+}
+TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fourty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
+HUNDRED = "hundred"
+SCALES = {"thousand": 1_000, "million": 1_000_000}
+REPEATS = {"double": 2, "triple": 3}
+
+# Homophones read as a digit when next to a number.
+ADJACENT_HOMOPHONES = {"oh": "zero", "o": "zero", "won": "one", "ate": "eight"}
+# Homophones that are also common words: only inside a clear run of numbers.
+RUN_HOMOPHONES = {"for": "four", "fore": "four", "to": "two", "too": "two"}
+# A homophone of the second kind needs a run of at least this many number tokens.
+MIN_HOMOPHONE_RUN = 3
+# Hesitations are dropped before anything else, so "four um two" is a run.
+HESITATIONS = frozenset("uh um uhm er erm ah eh hmm mm mhm".split())
+
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+(?:'[a-z]+)?")
+_THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$")
+
+
+def _numeral_tokens(numeral: str) -> list[str]:
+    """A numeral: "2,500" → ["2500"]; "4,2,1,7" → ["4", "2", "1", "7"]; else unchanged."""
+    if _THOUSANDS.match(numeral):
+        return [numeral.replace(",", "")]
+    return numeral.split(",")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words and numerals; hyphens split words ("forty-two" → forty, two)."""
+    tokens: list[str] = []
+    for token in _TOKEN.findall(text.lower()):
+        if token[0].isdigit():
+            tokens.extend(_numeral_tokens(token))
+        elif token not in HESITATIONS:
+            tokens.append(token)
+    return tokens
+
+
+def _is_numeral(token: str) -> bool:
+    return token[:1].isdigit()
+
+
+def _is_number_word(token: str) -> bool:
+    return (
+        _is_numeral(token)
+        or token in UNITS
+        or token in TEENS
+        or token in TENS
+        or token == HUNDRED
+        or token in SCALES
+        or token in REPEATS
+    )
+
+
+def _run_length(tokens: Sequence[str], index: int) -> int:
+    """Number tokens in the run through ``index``, counting ``index`` itself."""
+    length = 1
+    i = index - 1
+    while i >= 0 and _is_number_word(tokens[i]):
+        length, i = length + 1, i - 1
+    i = index + 1
+    while i < len(tokens) and _is_number_word(tokens[i]):
+        length, i = length + 1, i + 1
+    return length
+
+
+def _resolve_homophones(tokens: list[str]) -> list[str]:
+    """Replace digit homophones by their digit word where the context is numeric."""
+    resolved = list(tokens)
+    changed = True
+    while changed:
+        changed = False
+        for i, token in enumerate(resolved):
+            left = resolved[i - 1] if i > 0 else ""
+            right = resolved[i + 1] if i + 1 < len(resolved) else ""
+            left_num = bool(left) and _is_number_word(left)
+            right_num = bool(right) and _is_number_word(right)
+            if token in ADJACENT_HOMOPHONES and (left_num or right_num):
+                resolved[i] = ADJACENT_HOMOPHONES[token]
+                changed = True
+            elif token in RUN_HOMOPHONES and (
+                (left_num and right_num)
+                or left in REPEATS
+                or ((left_num or right_num) and _run_length(resolved, i) >= MIN_HOMOPHONE_RUN)
+            ):
+                resolved[i] = RUN_HOMOPHONES[token]
+                changed = True
+    # "a hundred", "a thousand", "a million": "a" is one.
+    for i, token in enumerate(resolved[:-1]):
+        if token == "a" and (resolved[i + 1] == HUNDRED or resolved[i + 1] in SCALES):
+            resolved[i] = "one"
+    return resolved
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Number tokens ``start:end`` read as ``digits`` (a literal keeps its leading zeros)."""
+
+    start: int
+    end: int
+    digits: str
+    whole: bool = True  # False for a decimal numeral such as "2.5"
+
+
+def _at(tokens: Sequence[str], i: int) -> str:
+    return tokens[i] if i < len(tokens) else ""
+
+
+def _below_hundred(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
+    """1-99 (or zero) in words: "seven", "seventeen", "seventy", "seventy seven"."""
+    token = _at(tokens, i)
+    if token in UNITS:
+        return UNITS[token], i + 1
+    if token in TEENS:
+        return TEENS[token], i + 1
+    if token in TENS:
+        unit = _at(tokens, i + 1)
+        if unit in UNITS and UNITS[unit] > 0:
+            return TENS[token] + UNITS[unit], i + 2
+        return TENS[token], i + 1
+    if _is_numeral(token) and token.isdigit():
+        # A numeral in a worded number only before a multiplier: "5 hundred", "2 million".
+        after = _at(tokens, i + 1)
+        if after == HUNDRED or after in SCALES:
+            return int(token), i + 1
+    return None
+
+
+def _group(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
+    """Below a thousand: "twenty one", "three hundred and five", "twenty one hundred"."""
+    head = _below_hundred(tokens, i)
+    if head is None:
+        return None
+    value, j = head
+    if _at(tokens, j) != HUNDRED:
+        return value, j
+    value, j = value * 100, j + 1
+    start = j + 1 if _at(tokens, j) == "and" else j
+    tail = _below_hundred(tokens, start)
+    if tail is not None and not _is_numeral(_at(tokens, start)):
+        value, j = value + tail[0], tail[1]
+    return value, j
+
+
+def _cardinal(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
+    """A cardinal number in words up to the millions, greedily from ``i``."""
+    first = _group(tokens, i)
+    if first is None:
+        return None
+    group, j = first
+    total, last_scale = 0, None
+    while _at(tokens, j) in SCALES:
+        scale = SCALES[_at(tokens, j)]
+        if last_scale is not None and scale >= last_scale:
+            break
+        total, last_scale, j = total + group * scale, scale, j + 1
+        start = j + 1 if _at(tokens, j) == "and" else j
+        following = _group(tokens, start)
+        if following is None:
+            return total, j
+        group, j = following
+    return total + group, j
+
+
+def _chunk_at(tokens: Sequence[str], i: int) -> _Chunk | None:
+    token = tokens[i]
+    if token in REPEATS:
+        digit = _at(tokens, i + 1)
+        if digit in UNITS:
+            return _Chunk(i, i + 2, str(UNITS[digit]) * REPEATS[token])
+        if _is_numeral(digit) and len(digit) == 1:
+            return _Chunk(i, i + 2, digit * REPEATS[token])
+        return None
+    if _is_numeral(token):
+        after = _at(tokens, i + 1)
+        if token.isdigit() and not (after == HUNDRED or after in SCALES):
+            return _Chunk(i, i + 1, token)
+        if not token.isdigit():
+            return _Chunk(i, i + 1, token.replace(".", ""), whole=False)
+    cardinal = _cardinal(tokens, i)
+    if cardinal is None:
+        return None
+    value, end = cardinal
+    return _Chunk(i, end, str(value))
+
+
+def _chunks(text: str) -> list[_Chunk]:
+    tokens = _resolve_homophones(tokenize(text))
+    chunks: list[_Chunk] = []
+    i = 0
+    while i < len(tokens):
+        chunk = _chunk_at(tokens, i)
+        if chunk is None:
+            i += 1
+        else:
+            chunks.append(chunk)
+            i = chunk.end
+    return chunks
+
+
+def parse_digits(text: str) -> str | None:
+    """Every digit the caller said, in order, as a string; None when there is none.
+
+    "four two one seven", "4, 2, 1, 7" and "for two one seven" → "4217"; "forty two" → "42";
+    "twenty one oh five" → "2105"; "double five" → "55"; "one hundred" → "100". Numbers said
+    as numbers count with their digits ("twenty-one hundred" → "2100"). All other words
+    ("um", "it's", "my number is", "please") are ignored.
+    """
+    digits = "".join(chunk.digits for chunk in _chunks(text))
+    return digits or None
+
+
+def parse_number(text: str) -> int | None:
+    """The first whole number in the text, in words or digits, up to the millions.
+
+    "forty two" → 42, "one hundred and five" → 105, "2,500" → 2500, "three thousand two
+    hundred" → 3200. Number tokens said one after the other read as digits ("four two" → 42,
+    "nineteen eighty four" → 1984). None when there is no number, or when the first one is
+    not whole ("2.5").
+    """
+    chunks = _chunks(text)
+    if not chunks:
+        return None
+    run = [chunks[0]]
+    for chunk in chunks[1:]:
+        if chunk.start != run[-1].end:
+            break
+        run.append(chunk)
+    if not all(chunk.whole for chunk in run):
+        return None
+    return int("".join(chunk.digits for chunk in run))
+
+
+_YES_PHRASES = (
+    "yes",
+    "yeah",
+    "yea",
+    "yep",
+    "yup",
+    "ya",
+    "uh huh",
+    "sure",
+    "correct",
+    "right",
+    "true",
+    "exactly",
+    "affirmative",
+    "absolutely",
+    "definitely",
+    "certainly",
+    "indeed",
+    "of course",
+    "okay",
+    "ok",
+    "no problem",
+    "that is it",
+)
+_NO_PHRASES = (
+    "no",
+    "nope",
+    "nah",
+    "wrong",
+    "incorrect",
+    "negative",
+    "false",
+    "no way",
+    "not at all",
+    "not really",
+    "not quite",
+    "do not think so",
+)
+# Said, but no answer: "I'm not sure", "I don't know".
+_NEUTRAL_PHRASES = ("not sure", "no idea", "do not know", "no clue")
+# "not" before one of these is a no: "not right", "that's not correct", "not it".
+_NEGATABLE = frozenset({"correct", "right", "true", "it", "that", "exactly", "really"})
+# A bare "not" after one of these is a no too: "it is not", "it's not."
+_NEGATED_VERBS = frozenset({"is", "was", "does", "do", "am", "are"})
+_CONTRACTIONS = {
+    "isn't": "is not",
+    "wasn't": "was not",
+    "don't": "do not",
+    "doesn't": "does not",
+    "aren't": "are not",
+    "it's": "it is",
+    "that's": "that is",
+    "i'm": "i am",
+}
+
+
+def _answer_phrases() -> list[tuple[tuple[str, ...], bool | None]]:
+    phrases: list[tuple[tuple[str, ...], bool | None]] = [
+        *((tuple(p.split()), True) for p in _YES_PHRASES),
+        *((tuple(p.split()), False) for p in _NO_PHRASES),
+        *((tuple(p.split()), None) for p in _NEUTRAL_PHRASES),
+    ]
+    # Longest first, so "no problem" wins over "no" and "not sure" over "not".
+    return sorted(phrases, key=lambda item: -len(item[0]))
+
+
+_ANSWERS = _answer_phrases()
+
+
+def _answer_words(text: str) -> list[str]:
+    words: list[str] = []
+    for word in re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower().replace("-", " ")):
+        words.extend(_CONTRACTIONS.get(word, word).split())
+    return words
+
+
+def parse_yes_no(text: str) -> bool | None:
+    """True for yes, False for no, None when the caller said neither.
+
+    Yes: yes, yeah, yep, sure, correct, right, that's right, affirmative, of course, okay …
+    No: no, nope, wrong, incorrect, not right, that's not correct, negative, it isn't …
+    When the text holds both, the **last** clear answer counts, because callers correct
+    themselves ("no, wait, yes" → True; "yes… no, that's wrong" → False). Multi-word phrases
+    are matched as a whole: "no problem" is a yes; "not sure" and "I don't know" are no answer.
+    """
+    words = _answer_words(text)
+    answer: bool | None = None
+    i = 0
+    while i < len(words):
+        for phrase, value in _ANSWERS:
+            if tuple(words[i : i + len(phrase)]) == phrase:
+                if value is not None:
+                    answer = value
+                i += len(phrase)
+                break
+        else:
+            if words[i] == "not":
+                after = words[i + 1] if i + 1 < len(words) else ""
+                if after in _NEGATABLE:
+                    answer, i = False, i + 1
+                elif i > 0 and words[i - 1] in _NEGATED_VERBS:
+                    answer = False
+            i += 1
+    return answer
+
+
+_SPOKEN_SYMBOLS = {"+": "plus", "*": "star", "#": "pound"}
+
+
+def speak_digits(value: str) -> str:
+    """Text for the synthesizer to read digit by digit: "4217" → "4 2 1 7".
+
+    Letters are read one by one too ("ab12" → "A B 1 2"); ``+``, ``*`` and ``#`` are spoken
+    ("plus", "star", "pound"); any other character (space, ``-``, ``.``, ``/``, brackets)
+    separates groups, read with a short pause: "555-0100" → "5 5 5, 0 1 0 0".
+    """
+    groups: list[list[str]] = [[]]
+    for char in value:
+        if char.isdigit() or char.isalpha():
+            groups[-1].append(char.upper())
+        elif char in _SPOKEN_SYMBOLS:
+            groups[-1].append(_SPOKEN_SYMBOLS[char])
+        elif groups[-1]:
+            groups.append([])
+    return ", ".join(" ".join(group) for group in groups if group)

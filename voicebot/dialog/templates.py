@@ -1,0 +1,214 @@
+"""Prompt templating: ``{name}``, ``{name|filter}`` and ``{{``/``}}`` for literal braces.
+
+Names are looked up in the dialog's variables: collected slots, ``caller_id``, ``called``,
+``channel.NAME`` and webhook results, whose fields are reached with dots
+(``{result.balance}``, ``{result.items.0.name}``). Parsing happens when a script is loaded, so
+every template error names its line there; rendering never fails: an undefined name renders as
+the empty text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
+
+from .numbers import speak_digits
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$")
+
+FILTERS: Mapping[str, Callable[[str], str]] = MappingProxyType(
+    {"digits": speak_digits, "lower": str.lower, "upper": str.upper}
+)
+
+
+class TemplateError(ValueError):
+    """A template text is malformed; ``str()`` is the problem, ready for a script error."""
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """One ``{name|filter}`` of a template."""
+
+    name: str
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed template: literal texts and placeholders in order."""
+
+    source: str
+    parts: tuple[str | Placeholder, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The variable names the template uses, in order of appearance."""
+        return tuple(p.name for p in self.parts if isinstance(p, Placeholder))
+
+    @property
+    def is_constant(self) -> bool:
+        return not self.names
+
+    def render(self, variables: Mapping[str, Any]) -> str:
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = to_text(lookup(variables, part.name))
+            if part.filter is not None and value:
+                value = FILTERS[part.filter](value)
+            out.append(value)
+        return "".join(out)
+
+
+def _placeholder(body: str, source: str) -> Placeholder:
+    name, bar, filter_name = body.partition("|")
+    name = name.strip()
+    if not name:
+        raise TemplateError(f"empty placeholder '{{{body}}}' in {source!r}")
+    if not _NAME.match(name):
+        raise TemplateError(f"bad variable name '{name}' in {source!r}")
+    if not bar:
+        return Placeholder(name)
+    filter_name = filter_name.strip()
+    if filter_name not in FILTERS:
+        raise TemplateError(
+            f"unknown template filter '{filter_name}' "
+            f"(expected one of {', '.join(sorted(FILTERS))})"
+        )
+    return Placeholder(name, filter_name)
+
+
+@lru_cache(maxsize=1024)
+def parse_template(text: str) -> Template:
+    """Split ``text`` into literals and placeholders; :class:`TemplateError` if malformed."""
+    parts: list[str | Placeholder] = []
+    literal: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in "{}" and text[i + 1 : i + 2] == char:
+            literal.append(char)
+            i += 2
+            continue
+        if char == "}":
+            raise TemplateError(f"unbalanced braces: '}}' without '{{' in {text!r}")
+        if char == "{":
+            end = text.find("}", i + 1)
+            nested = text.find("{", i + 1)
+            if end < 0 or (0 <= nested < end):
+                raise TemplateError(
+                    f"unbalanced braces: '{{' without '}}' in {text!r} (write {{{{ for a "
+                    "literal brace)"
+                )
+            if literal:
+                parts.append("".join(literal))
+                literal = []
+            parts.append(_placeholder(text[i + 1 : end], text))
+            i = end + 1
+            continue
+        literal.append(char)
+        i += 1
+    if literal:
+        parts.append("".join(literal))
+    return Template(source=text, parts=tuple(parts))
+
+
+def lookup(variables: Mapping[str, Any], name: str) -> Any:
+    """The value of a dotted ``name``, or None when any part of it is missing.
+
+    The longest leading part that is a variable wins (``channel.LANG`` is one variable);
+    the rest walks into mappings by key and into lists by index.
+    """
+    pieces = name.split(".")
+    for cut in range(len(pieces), 0, -1):
+        head = ".".join(pieces[:cut])
+        if head in variables:
+            value: Any = variables[head]
+            for piece in pieces[cut:]:
+                value = _child(value, piece)
+                if value is None:
+                    return None
+            return value
+    return None
+
+
+def _child(value: Any, key: str) -> Any:
+    if isinstance(value, Mapping):
+        return value.get(key)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        try:
+            return value[int(key)]
+        except (ValueError, IndexError):
+            return None
+    return None
+
+
+def to_text(value: Any) -> str:
+    """How a variable reads inside a prompt: None is empty, JSON booleans stay lower-case."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(thaw(value), ensure_ascii=False)
+    return str(value)
+
+
+def render(text: str, variables: Mapping[str, Any]) -> str:
+    """Render ``text``; a malformed template (not possible in a loaded script) stays as is."""
+    try:
+        return parse_template(text).render(variables)
+    except TemplateError:
+        return text
+
+
+def render_value(value: Any, variables: Mapping[str, Any]) -> Any:
+    """Render every string inside ``value`` (a webhook body: any YAML), keeping its shape."""
+    if isinstance(value, str):
+        return render(value, variables)
+    if isinstance(value, Mapping):
+        return {str(k): render_value(v, variables) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [render_value(v, variables) for v in value]
+    return value
+
+
+def template_strings(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """Every string inside ``value`` with its key path (for validating webhook bodies)."""
+    if isinstance(value, str):
+        return [(path, value)]
+    found: list[tuple[tuple[str, ...], str]] = []
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            found += template_strings(v, (*path, str(k)))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found += template_strings(v, (*path, str(i)))
+    return found
+
+
+def freeze(value: Any) -> Any:
+    """A read-only deep copy: mappings become ``MappingProxyType``, lists become tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """The plain ``dict``/``list`` form of a frozen value (for JSON)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(v) for v in value]
+    return value
