@@ -143,7 +143,9 @@ def piper(text: str) -> np.ndarray:
     voice = PiperVoice.load(str(bundled_piper_voice()))
     # Piper's noise is random on every run; without it the output is the same every time.
     no_noise = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    pcm = np.concatenate([chunk.audio_int16_array for chunk in voice.synthesize(text, syn_config=no_noise)])
+    pcm = np.concatenate(
+        [chunk.audio_int16_array for chunk in voice.synthesize(text, syn_config=no_noise)]
+    )
     rate = int(voice.config.sample_rate)
     raw = ["-t", "raw", "-r", str(rate), "-e", "signed", "-b", "16", "-c", "1"]
     done = subprocess.run(
@@ -200,7 +202,10 @@ def main() -> int:
             print(f"{'ok     ' if same else 'DIFFERS'} {path.name:18} {fixture.text!r}")
             continue
         path.write_bytes(data)
-        print(f"wrote {path.relative_to(REPO)} ({seconds:.2f} s): {fixture.text!r} <- {fixture.source}")
+        print(
+            f"wrote {path.relative_to(REPO)} ({seconds:.2f} s): {fixture.text!r}"
+            f" <- {fixture.source}"
+        )
     return 1 if differ else 0
 
 

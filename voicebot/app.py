@@ -18,7 +18,7 @@ from .call import SpeechServices
 from .config import Config
 from .controller import CallController
 from .dialog.script import ScriptLibrary
-from .errors import ScriptError
+from .errors import ScriptError, VoicebotError
 from .media.endpoint import PortAllocator
 from .speech.asr.whisper import WhisperEngine
 from .speech.tts.piper import CachedTts, PiperTts
@@ -43,29 +43,31 @@ def check_languages(scripts: ScriptLibrary) -> None:
             )
 
 
-async def load_services(config: Config, scripts: ScriptLibrary) -> SpeechServices:
-    """Load the shared models once and pre-synthesize every fixed prompt of every script."""
+async def load_services(config: Config) -> SpeechServices:
+    """Load the shared models once (a few seconds)."""
     started = time.monotonic()
     asr = WhisperEngine(config.asr)
     tts = CachedTts(PiperTts(config.tts), config.tts.cache_size)
     await asyncio.gather(asr.load(), tts.load())
-    loaded = time.monotonic()
-    prompts = sorted(
-        {
-            text
-            for script in scripts.scripts.values()
-            for text in script.prompts()
-            if "{" not in text
-        }
-    )
-    await tts.warm(prompts)
-    log.info(
-        "models loaded in %.1f s; %d fixed prompts synthesized in %.1f s",
-        loaded - started,
-        len(prompts),
-        time.monotonic() - loaded,
-    )
+    log.info("models loaded in %.1f s", time.monotonic() - started)
     return SpeechServices(asr=asr, tts=tts)
+
+
+def fixed_prompts(scripts: ScriptLibrary) -> list[str]:
+    """Every text the scripts can say that needs no templating."""
+    texts = {t for script in scripts.scripts.values() for t in script.prompts() if "{" not in t}
+    return sorted(texts)
+
+
+async def warm_prompts(tts: CachedTts, prompts: list[str]) -> None:
+    """Synthesize fixed prompts ahead of time so answering them costs nothing."""
+    started = time.monotonic()
+    try:
+        await tts.warm(prompts)
+    except VoicebotError as exc:
+        log.error("could not pre-synthesize prompts (they will be synthesized on demand): %s", exc)
+        return
+    log.info("%d fixed prompts synthesized in %.1f s", len(prompts), time.monotonic() - started)
 
 
 def status_app(controller: CallController, stream: EventStream) -> web.Application:
@@ -98,7 +100,13 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
     )
     check_languages(scripts)
     log.info("scripts: %s (default %s)", ", ".join(sorted(scripts.scripts)), scripts.default)
-    services = await load_services(config, scripts)
+    services = await load_services(config)
+    # Calls are answered while the prompt cache fills: a prompt not cached yet is synthesized
+    # on demand (streamed), so start-up does not wait for every script's prompts.
+    assert isinstance(services.tts, CachedTts)
+    warming = asyncio.create_task(
+        warm_prompts(services.tts, fixed_prompts(scripts)), name="warm-prompts"
+    )
     allocator = PortAllocator(config.media.bind_host, config.media.port_min, config.media.port_max)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -136,10 +144,11 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
             log.info("stopping: hanging up %d active call(s)", len(controller.calls))
         finally:
             stopper.cancel()
+            warming.cancel()
             await controller.close()
             await stream.close()
             consumer.cancel()
-            await asyncio.gather(consumer, stopper, return_exceptions=True)
+            await asyncio.gather(consumer, stopper, warming, return_exceptions=True)
             if runner is not None:
                 await runner.cleanup()
             await services.asr.close()

@@ -283,6 +283,7 @@ def test_bank_script_happy_path_by_speech() -> None:
     ]
     assert says(actions) == ["You said 4 2 1 7. Is that right?"]
     actions = engine.handle(Heard("yes"))
+    assert actions[0] == Recognized("confirm", "yes", "yes")  # `yes:` is a name, not true
     assert says(actions) == ["The balance on account 4 2 1 7 is 42 dollars. Goodbye."]
     assert actions[-1] == Hangup() and engine.ended
     assert engine.variables["account"] == "4217"

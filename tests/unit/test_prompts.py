@@ -28,7 +28,9 @@ SCRIPTS = sorted(PROMPTS.glob("*.yaml"))
 
 def _maker() -> ModuleType:
     """scripts/make-caller-audio.py: its FIXTURES list is the source of truth."""
-    spec = importlib.util.spec_from_file_location("make_caller_audio", ROOT / "scripts" / "make-caller-audio.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_caller_audio", ROOT / "scripts" / "make-caller-audio.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault(spec.name, module)
@@ -38,8 +40,7 @@ def _maker() -> ModuleType:
 
 FIXTURES = {f.name: f.text for f in _maker().FIXTURES}
 NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate("zero one two three four five six seven eight nine".split())
+    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())
 } | {"oh": "0"}
 ARTICLES = {"a", "an", "the"}  # whisper may drop them ("an appointment" -> "appointment.")
 
@@ -100,4 +101,6 @@ async def test_whisper_hears_the_fixture_text(name: str, whisper: WhisperEngine)
     transcript = await whisper.transcribe(resample(pcm, 8000, whisper.sample_rate))
     heard = heard_words(transcript.text)
     for word in set(heard_words(FIXTURES[name])) - ARTICLES:
-        assert word in heard, f"{name}.wav: expected {FIXTURES[name]!r}, whisper heard {transcript.text!r}"
+        assert word in heard, (
+            f"{name}.wav: expected {FIXTURES[name]!r}, whisper heard {transcript.text!r}"
+        )

@@ -1,0 +1,431 @@
+"""Real calls through Asterisk to the shipped example scripts (prompts/bank.yaml, clinic.yaml,
+delivery.yaml on extensions 102-104): speech and DTMF navigation, slot collection, transfers
+into the dialplan, no-input escalation and webhooks served by this test process.
+
+The caller (sipp) speaks the fixtures in tests/fixtures/audio/ and presses RFC 4733 keys; what
+the caller heard is transcribed with whisper, cut at the moments the caller acted, so each
+piece is the bot's answer to one caller action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiohttp import web
+
+from tests.e2e.conftest import AsteriskSandbox, RunningBot
+from voicebot.config import AsrConfig
+from voicebot.media.codecs import resample
+from voicebot.sipcaller import (
+    CallResult,
+    Dtmf,
+    Pause,
+    Play,
+    Step,
+    WaitForBye,
+    place_call,
+    read_wav_8k,
+)
+from voicebot.speech.asr.whisper import WhisperEngine
+
+pytestmark = pytest.mark.slow
+AUDIO = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
+RATE = 8000
+# Each greeting lasts about 5-8 s; the caller lets it finish (barge-in is tested elsewhere).
+BANK_GREETING_S = 7.0
+CLINIC_GREETING_S = 10.5
+DELIVERY_GREETING_S = 8.0
+WEBHOOK_PORT = 18099  # the scripts' webhook URLs point here
+
+
+def say(name: str) -> Play:
+    return Play(read_wav_8k(AUDIO / f"{name}.wav"))
+
+
+@pytest.fixture
+async def whisper() -> AsyncIterator[WhisperEngine]:
+    engine = WhisperEngine(AsrConfig())
+    await engine.load()
+    yield engine
+    await engine.close()
+
+
+# ---- what the caller heard -------------------------------------------------------------
+
+NUMBER_WORDS = {
+    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())
+}
+
+
+def words(text: str) -> str:
+    """Lower case, punctuation to spaces, apostrophes kept ("didn't")."""
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower().replace("’", "'")))
+
+
+def digit_string(text: str) -> str:
+    """All digits in order, number words included: "4, 2, one 7" -> "4217"."""
+    out = []
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        word = NUMBER_WORDS.get(word, word)
+        if word.isdigit():
+            out.append(word)
+    return "".join(out)
+
+
+async def heard_per_step(result: CallResult, asr: WhisperEngine) -> list[str]:
+    """What the caller heard before its first action, then after each action (Play or Dtmf),
+    in order: one text per piece, "" where the bot said nothing."""
+    audio = result.received_audio
+    start = result.received_start_time
+    if start is None or audio.size == 0:
+        return []
+    acted = sorted(t for t in [*result.sent_start_time, *result.dtmf_sent_time] if t is not None)
+    cuts = [0, *(min(max(int((t - start) * RATE), 0), audio.size) for t in acted), audio.size]
+    texts = []
+    for begin, end in pairwise(cuts):
+        texts.append(await transcribe_long(audio[begin:end], asr))
+    return texts
+
+
+async def transcribe_long(audio: np.ndarray, asr: WhisperEngine) -> str:
+    """Whisper reads 30 s at most: cut long audio at its pauses (>= 0.5 s quiet)."""
+    frame = RATE // 50
+    count = audio.size // frame
+    if count == 0:
+        return ""
+    rms = np.sqrt(np.mean(audio[: count * frame].reshape(count, frame).astype(np.float64) ** 2, 1))
+    loud = rms > 200.0
+    pieces: list[tuple[int, int]] = []
+    begin: int | None = None
+    quiet = 0
+    for index, is_loud in enumerate(loud):
+        if is_loud:
+            if begin is None:
+                begin = index
+            quiet = 0
+        elif begin is not None:
+            quiet += 1
+            if quiet >= 25:  # 0.5 s
+                pieces.append((begin, index - quiet + 1))
+                begin, quiet = None, 0
+    if begin is not None:
+        pieces.append((begin, count))
+    texts = []
+    for first, last in pieces:
+        chunk = audio[max(first - 10, 0) * frame : min(last + 10, count) * frame]
+        if chunk.size >= RATE // 5:
+            transcript = await asr.transcribe(resample(chunk, RATE, asr.sample_rate))
+            if transcript.text:
+                texts.append(transcript.text)
+    return " ".join(texts)
+
+
+# ---- Asterisk and bot state ------------------------------------------------------------
+
+
+def ari_get(sandbox: AsteriskSandbox, path: str) -> list[dict[str, Any]]:
+    request = urllib.request.Request(sandbox.ari_url + "/ari" + path)
+    auth = base64.b64encode(f"{sandbox.user}:{sandbox.password}".encode()).decode()
+    request.add_header("Authorization", "Basic " + auth)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return list(json.loads(response.read()))
+
+
+async def wait_for(condition: Callable[[], bool], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not await asyncio.to_thread(condition):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def assert_all_released(sandbox: AsteriskSandbox, bot: RunningBot) -> None:
+    await wait_for(
+        lambda: not ari_get(sandbox, "/channels") and not ari_get(sandbox, "/bridges"),
+        10, "Asterisk channels and bridges to go away",
+    )  # fmt: skip
+    await wait_for(lambda: bot.get("/health")["active_calls"] == 0, 10, "the bot to end the call")
+    assert bot.get("/health")["ports_in_use"] == 0
+
+
+def last_call(bot: RunningBot) -> dict[str, Any]:
+    return dict(bot.get("/calls")["recent"][-1])
+
+
+def caller_intents(call: dict[str, Any]) -> list[str | None]:
+    return [line.get("intent") for line in call["transcript"] if line["who"] == "caller"]
+
+
+def transfer_landed(sandbox: AsteriskSandbox, call_id: str, key: str = "transfer") -> str:
+    """The dialplan's record of a landed transfer (voicebot-test/<key>/<Call-ID>), or ""."""
+    out = sandbox.cli(f"database get voicebot-test/{key} {call_id}")
+    match = re.search(r"Value:\s*(\S+)", out)
+    return match.group(1) if match else ""
+
+
+async def watch_transfer(sandbox: AsteriskSandbox, extension: str) -> dict[str, Any]:
+    """Wait until a channel runs the dialplan at voicebot-transfer,<extension>; then, while the
+    caller is still there (listening to the hold prompt), wait until the bot's own objects are
+    gone: no bridge and no externalMedia (UnicastRTP) channel. Returns the caller's channel."""
+
+    def landed() -> dict[str, Any] | None:
+        for channel in ari_get(sandbox, "/channels"):
+            plan = channel.get("dialplan", {})
+            if plan.get("context") == "voicebot-transfer" and plan.get("exten") == extension:
+                return channel
+        return None
+
+    found: dict[str, Any] = {}
+
+    def check() -> bool:
+        channel = landed()
+        if channel:
+            found.update(channel)
+        return channel is not None
+
+    await wait_for(check, 60, f"a channel in voicebot-transfer,{extension}")
+
+    def bot_gone() -> bool:
+        names = [c["name"] for c in ari_get(sandbox, "/channels")]
+        return not ari_get(sandbox, "/bridges") and not any("UnicastRTP" in n for n in names)
+
+    await wait_for(bot_gone, 3, "the bot's bridge and media channel to go while the caller stays")
+    assert landed() is not None, "the caller left the dialplan before the bot released"
+    return found
+
+
+# ---- (a) bank by speech ----------------------------------------------------------------
+
+
+async def test_bank_by_speech_balance_account_digits_confirm_report(
+    asterisk: AsteriskSandbox, bot: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    result = await place_call(
+        extension="102", workdir=tmp_path, timeout_s=120,
+        steps=[Pause(BANK_GREETING_S), say("balance"), Pause(5.0),
+               say("digits-4217"), Pause(6.0), say("yes"), WaitForBye(timeout_s=25)],
+    )  # fmt: skip
+    heard = await heard_per_step(result, whisper)
+    assert len(heard) == 4, heard
+    greeting, account, confirm, report = (words(t) for t in heard)
+    assert "demo bank" in greeting and "balance" in greeting, heard
+    assert "account number" in account, heard
+    assert "4217" in digit_string(confirm) and "right" in confirm, heard
+    assert "4217" in digit_string(report) and "42 dollars" in report, heard
+    assert result.hangup_by == "remote"  # the bot said goodbye and hung up
+
+    await assert_all_released(asterisk, bot)
+    call = last_call(bot)
+    assert call["end_reason"] == "bot-hangup"
+    assert caller_intents(call)[0] == "balance"
+    assert caller_intents(call)[-1] == "yes"
+
+
+# ---- (b) bank by DTMF ------------------------------------------------------------------
+
+
+async def test_bank_by_dtmf_only(
+    asterisk: AsteriskSandbox, bot: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    result = await place_call(
+        extension="102", workdir=tmp_path, timeout_s=120,
+        steps=[Pause(BANK_GREETING_S), Dtmf("1"), Pause(4.5), Dtmf("4217"), Pause(5.5),
+               Dtmf("1"), WaitForBye(timeout_s=25)],
+    )  # fmt: skip
+    heard = [words(t) for t in await heard_per_step(result, whisper)]
+    # Pieces: greeting | after "1" | after "4217" (cut where its first key was sent) | after
+    # the last "1".
+    assert len(heard) == 4, heard
+    greeting, account, confirm, report = heard
+    assert "demo bank" in greeting, heard
+    assert "account number" in account, heard
+    assert "4217" in digit_string(confirm), heard
+    assert "4217" in digit_string(report) and "42 dollars" in report, heard
+    assert result.hangup_by == "remote"
+    await assert_all_released(asterisk, bot)
+    assert last_call(bot)["end_reason"] == "bot-hangup"
+
+
+# ---- (c) operator transfer -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["dtmf", "speech"])
+async def test_bank_operator_transfer_lands_in_dialplan_and_bot_lets_go(
+    how: str, asterisk: AsteriskSandbox, bot: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    choice: Step = Dtmf("0") if how == "dtmf" else say("operator")
+    call = asyncio.create_task(place_call(
+        extension="102", workdir=tmp_path, timeout_s=90,
+        steps=[Pause(BANK_GREETING_S), choice, WaitForBye(timeout_s=40)],
+    ))  # fmt: skip
+    try:
+        caller_channel = await watch_transfer(asterisk, "operator")
+    finally:
+        result = await call
+    assert caller_channel["name"].startswith("PJSIP/")
+    # The dialplan (not the bot) ended the call, after its hold prompt.
+    assert result.hangup_by == "remote"
+    assert transfer_landed(asterisk, result.call_id), asterisk.cli("database show voicebot-test")
+    heard = words(" ".join(await heard_per_step(result, whisper)))
+    assert "transferring" in heard and "operator" in heard, heard
+    assert "please hold" in heard, heard  # Allison's pls-hold-while-try, from the dialplan
+
+    await assert_all_released(asterisk, bot)
+    record = last_call(bot)
+    assert record["end_reason"].startswith("transfer"), record["end_reason"]
+    assert caller_intents(record) == ["operator"]
+
+
+# ---- (d) no input ----------------------------------------------------------------------
+
+
+async def test_bank_silent_caller_is_reprompted_twice_then_transferred(
+    asterisk: AsteriskSandbox, bot: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    # greeting ~6 s + 3 x 5 s silence + 2 reprompts (~8 s each) + the transfer line.
+    result = await place_call(
+        extension="102", workdir=tmp_path, timeout_s=150, steps=[WaitForBye(timeout_s=120)]
+    )
+    heard = words(await transcribe_long(result.received_audio, whisper))
+    assert heard.count("hear anything") == 2, heard
+    assert heard.count("demo bank") >= 2, heard  # greeting + the menu again after each
+    assert "transferring" in heard and "please hold" in heard, heard
+    assert transfer_landed(asterisk, result.call_id)
+    await assert_all_released(asterisk, bot)
+    record = last_call(bot)
+    assert record["end_reason"].startswith("transfer"), record["end_reason"]
+
+
+# ---- (e) delivery with a webhook -------------------------------------------------------
+
+
+class ParcelApi:
+    """The parcel system the delivery script calls, served on 127.0.0.1:18099."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.requests: list[tuple[str, str]] = []
+
+    async def parcel(self, request: web.Request) -> web.Response:
+        self.requests.append((request.method, request.path))
+        if self.status != 200:
+            return web.json_response({"error": "database down"}, status=self.status)
+        return web.json_response({"status": "out for delivery", "eta": "this afternoon"})
+
+    async def redelivery(self, request: web.Request) -> web.Response:
+        self.requests.append((request.method, request.path))
+        return web.json_response({"date": "Thursday"})
+
+
+@pytest.fixture
+async def parcel_api() -> AsyncIterator[ParcelApi]:
+    api = ParcelApi()
+    app = web.Application()
+    app.router.add_get("/parcels/{tracking}", api.parcel)
+    app.router.add_post("/parcels/{tracking}/redelivery", api.redelivery)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", WEBHOOK_PORT)
+    await site.start()
+    try:
+        yield api
+    finally:
+        await runner.cleanup()
+
+
+async def test_delivery_status_from_webhook(
+    asterisk: AsteriskSandbox, bot: RunningBot, whisper: WhisperEngine, parcel_api: ParcelApi,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    result = await place_call(
+        extension="104", workdir=tmp_path, timeout_s=120,
+        steps=[Pause(DELIVERY_GREETING_S), say("tracking"), Pause(5.0), Dtmf("123456#"),
+               Pause(16.0), Dtmf("2"), WaitForBye(timeout_s=20)],
+    )  # fmt: skip
+    assert parcel_api.requests == [("GET", "/parcels/123456")]
+    heard = [words(t) for t in await heard_per_step(result, whisper)]
+    assert len(heard) == 4, heard
+    greeting, tracking, status, goodbye = heard
+    assert "parcel express" in greeting, heard
+    assert "tracking number" in tracking, heard
+    assert "out for delivery" in status and "this afternoon" in status, heard
+    assert "123456" in digit_string(status), heard
+    assert "goodbye" in goodbye, heard
+    assert result.hangup_by == "remote"
+    await assert_all_released(asterisk, bot)
+    assert last_call(bot)["end_reason"] == "bot-hangup"
+
+
+async def test_delivery_webhook_error_apologises_and_transfers(
+    asterisk: AsteriskSandbox, bot: RunningBot, whisper: WhisperEngine, parcel_api: ParcelApi,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    parcel_api.status = 500
+    result = await place_call(
+        extension="104", workdir=tmp_path, timeout_s=120,
+        steps=[Pause(DELIVERY_GREETING_S), Dtmf("1"), Pause(4.5), Dtmf("1234567#"),
+               WaitForBye(timeout_s=40)],
+    )  # fmt: skip
+    assert parcel_api.requests == [("GET", "/parcels/1234567")]
+    heard = [words(t) for t in await heard_per_step(result, whisper)]
+    after_number = heard[-1]
+    assert "sorry" in after_number and "operator" in after_number, heard
+    assert "out for delivery" not in after_number, heard
+    assert "please hold" in after_number, heard  # landed in voicebot-transfer,operator
+    assert result.hangup_by == "remote"
+    assert transfer_landed(asterisk, result.call_id)
+    await assert_all_released(asterisk, bot)
+    assert last_call(bot)["end_reason"].startswith("transfer")
+
+
+# ---- clinic: booking through a webhook, by speech and keys -------------------------------
+
+
+class ClinicApi:
+    def __init__(self) -> None:
+        self.bookings: list[dict[str, Any]] = []
+
+    async def book(self, request: web.Request) -> web.Response:
+        self.bookings.append(dict(await request.json()))
+        return web.json_response({"day": "Monday", "time": "10:30", "reference": "5521"})
+
+
+async def test_clinic_books_an_appointment_through_the_webhook(
+    asterisk: AsteriskSandbox, bot: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    api = ClinicApi()
+    app = web.Application()
+    app.router.add_post("/appointments", api.book)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", WEBHOOK_PORT).start()
+    try:
+        result = await place_call(
+            extension="103", workdir=tmp_path, timeout_s=150,
+            steps=[Pause(CLINIC_GREETING_S), say("appointment"), Pause(7.0), say("monday"),
+                   Pause(4.5), Dtmf("250613"), Pause(9.0), say("yes"), Pause(12.0),
+                   Dtmf("2"), WaitForBye(timeout_s=20)],
+        )  # fmt: skip
+    finally:
+        await runner.cleanup()
+    assert len(api.bookings) == 1, api.bookings
+    booking = api.bookings[0]
+    assert booking["patient"] == "250613" and "monday" in booking["day"].lower(), booking
+    heard = [words(t) for t in await heard_per_step(result, whisper)]
+    assert "sunny clinic" in heard[0], heard
+    booked = heard[-2]
+    assert "booked" in booked and "monday" in booked and "5521" in digit_string(booked), heard
+    assert "goodbye" in heard[-1], heard
+    assert result.hangup_by == "remote"
+    await assert_all_released(asterisk, bot)
