@@ -73,14 +73,27 @@ def words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9']+", text.lower().replace("’", "'")))
 
 
+# Whisper writes a spoken digit as its homophone now and then ("account for two one seven");
+# next to another digit it is that digit.
+HOMOPHONES = {"for": "4", "to": "2", "too": "2", "won": "1", "ate": "8", "oh": "0"}
+
+
 def digit_string(text: str) -> str:
     """All digits in order, number words included: "4, 2, one 7" -> "4217"."""
+    tokens = [NUMBER_WORDS.get(w, w) for w in re.findall(r"[a-z0-9]+", text.lower())]
     out = []
-    for word in re.findall(r"[a-z0-9]+", text.lower()):
-        word = NUMBER_WORDS.get(word, word)
+    for index, word in enumerate(tokens):
+        if word in HOMOPHONES:
+            near = tokens[max(index - 1, 0) : index] + tokens[index + 1 : index + 2]
+            if any(n.isdigit() for n in near):
+                word = HOMOPHONES[word]
         if word.isdigit():
             out.append(word)
     return "".join(out)
+
+
+def says_42_dollars(text: str) -> bool:
+    return "42 dollars" in text or "forty two dollars" in text
 
 
 async def heard_per_step(result: CallResult, asr: WhisperEngine) -> list[str]:
@@ -222,7 +235,7 @@ async def test_bank_by_speech_balance_account_digits_confirm_report(
     assert "demo bank" in greeting and "balance" in greeting, heard
     assert "account number" in account, heard
     assert "4217" in digit_string(confirm) and "right" in confirm, heard
-    assert "4217" in digit_string(report) and "42 dollars" in report, heard
+    assert "4217" in digit_string(report) and says_42_dollars(report), heard
     assert result.hangup_by == "remote"  # the bot said goodbye and hung up
 
     await assert_all_released(asterisk, bot)
@@ -251,7 +264,7 @@ async def test_bank_by_dtmf_only(
     assert "demo bank" in greeting, heard
     assert "account number" in account, heard
     assert "4217" in digit_string(confirm), heard
-    assert "4217" in digit_string(report) and "42 dollars" in report, heard
+    assert "4217" in digit_string(report) and says_42_dollars(report), heard
     assert result.hangup_by == "remote"
     await assert_all_released(asterisk, bot)
     assert last_call(bot)["end_reason"] == "bot-hangup"
