@@ -675,3 +675,8 @@ def test_script_lists_fixed_prompts_and_channel_variables() -> None:
 
 def test_demo_script_still_loads() -> None:
     assert load_script(DEMO).states["main"].expect
+
+
+@pytest.mark.parametrize(("heard", "phrase"), [("Yeah.", "yes"), ("Yep!", "yes"), ("Nope", "no")])
+def test_colloquial_yes_and_no_match_the_plain_words(heard: str, phrase: str) -> None:
+    assert phrase_score(phrase, heard) == 1.0

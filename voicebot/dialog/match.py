@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 FILLER_WORDS = frozenset(
-    "uh um er ah eh hmm mm please ok okay so well like yeah i i'd i'm want would to the a an "
+    "uh um er ah eh hmm mm please ok okay so well like i i'd i'm want would to the a an "
     "my me just can you could".split()
 )
 _WORD = re.compile(r"[a-z0-9']+")
@@ -21,9 +21,13 @@ _WORD = re.compile(r"[a-z0-9']+")
 WORD_SIMILARITY = 0.8
 
 
+# What recognizers write for a spoken "yes"/"no" more often than the word itself.
+SAME_WORD = {"yeah": "yes", "yep": "yes", "yup": "yes", "yah": "yes", "nope": "no", "nah": "no"}
+
+
 def normalize(text: str) -> list[str]:
-    """Lower-case words without punctuation."""
-    return _WORD.findall(text.lower())
+    """Lower-case words without punctuation, colloquial yes/no spelled as "yes"/"no"."""
+    return [SAME_WORD.get(word, word) for word in _WORD.findall(text.lower())]
 
 
 def _content_words(words: Sequence[str]) -> list[str]:
