@@ -20,7 +20,6 @@ SOUNDS = Path("/usr/share/asterisk/sounds/en")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not SOUNDS.is_dir(), reason="asterisk-core-sounds-en-wav missing"),
 ]
 
 
@@ -89,3 +88,14 @@ async def test_phrase_hint_echo_is_discarded(engine: WhisperEngine) -> None:
     rec = engine.recognizer(["one", "two", "three"])
     await rec.feed(np.random.default_rng(0).normal(0, 2000, 16000).astype(np.int16))
     assert (await rec.finish()).text == ""
+
+
+async def test_long_audio_with_pauses_is_transcribed_to_the_end(engine: WhisperEngine) -> None:
+    # A bot turn as a caller heard it on a real call (15 s, pauses between sentences): the
+    # fast short-window path once stopped at the first pause and returned one sentence.
+    fixture = Path(__file__).parents[1] / "fixtures" / "captures" / "bot-turn-with-pauses.wav"
+    with wave.open(str(fixture), "rb") as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    audio = soxr.resample(pcm, 8000, 16000).astype(np.int16)
+    text = (await engine.transcribe(audio)).text.lower()
+    assert "moment" in text and "out for delivery" in text and "afternoon" in text, text

@@ -273,7 +273,6 @@ def test_wav_round_trip_and_stereo(tmp_path: Path) -> None:
         read_wav(tmp_path / "junk.wav")
 
 
-@pytest.mark.skipif(not HELLO_WORLD.exists(), reason="asterisk-core-sounds-en-wav not installed")
 @pytest.mark.parametrize("codec_name", ["ulaw", "alaw"])
 def test_allison_hello_world_survives_pcap(tmp_path: Path, codec_name: str) -> None:
     pcm, rate = read_wav(HELLO_WORLD)

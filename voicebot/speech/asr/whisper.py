@@ -42,6 +42,10 @@ _MIN_WINDOW_FRAMES = 1000
 _WINDOW_MARGIN_FRAMES = 100
 # A word said this many times in a row is a decoder loop, not speech: redo with the full window.
 _LOOP_REPEATS = 4
+# On longer audio with pauses the short window sometimes ends the transcript at the first pause
+# (seen: 15 s of prompts came back as its first sentence), so only short answers, the common
+# case at an IVR, take the fast path.
+_SHORT_WINDOW_MAX_S = 5.0
 
 
 class WhisperEngine(AsrEngine):
@@ -122,7 +126,7 @@ class WhisperEngine(AsrEngine):
 
     def _transcribe(self, samples: np.ndarray, prompt: str | None) -> tuple[str, float | None]:
         # Runs in the worker thread.
-        if prompt is None:
+        if prompt is None and len(samples) <= _SHORT_WINDOW_MAX_S * self.sample_rate:
             short = self._transcribe_short_window(samples)
             if short is not None:
                 return short
