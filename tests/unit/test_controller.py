@@ -322,3 +322,19 @@ async def test_channel_variables_used_by_a_script_are_fetched_for_templating(
             assert h.tts.spoken == ["Hello 5551234, you called 100 about billing."]
         finally:
             peer.close()
+
+
+async def test_transfer_to_an_endpoint_goes_through_the_dial_context(tmp_path: Path) -> None:
+    (tmp_path / "dial.yaml").write_text(
+        "start: out\nstates:\n  out:\n    say: Connecting you.\n"
+        "    transfer: {endpoint: PJSIP/operator}\n"
+    )
+    async with harness([], scripts_dir=tmp_path, default="dial") as h:
+        caller = await h.fake.add_caller()
+        await h.wait_until(lambda: any(c["call_id"] == caller for c in h.controller.recent))
+        assert h.controller.recent[-1]["end_reason"] == "transfer to endpoint PJSIP/operator"
+        sets = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/variable")]
+        assert {"variable": "VOICEBOT_DIAL", "value": "PJSIP/operator"} in sets
+        cont = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/continue")]
+        assert cont == [{"context": "voicebot-dial", "extension": "s", "priority": "1"}]
+        assert f"/channels/{caller}" not in [p for m, p, _ in h.fake.requests if m == "DELETE"]
