@@ -109,6 +109,10 @@ class FakeAri:
         self.events_sent: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.ws_connects = 0
+        # Channels that have entered the app (externalMedia ones only after a short delay).
+        self.in_stasis: set[str] = set()
+        self.media_stasis_delay_s = 0.05
+        self._background: set[asyncio.Task[None]] = set()
         self.auth_failures = 0
 
         self._sockets: dict[web.WebSocketResponse, set[str]] = {}
@@ -210,6 +214,7 @@ class FakeAri:
             exten=exten,
             app_data=",".join([self.app, *(args or [])]),
         )
+        self.in_stasis.add(str(channel["id"]))
         await self.emit({"type": "StasisStart", "args": list(args or []), "channel": channel})
         return str(channel["id"])
 
@@ -256,6 +261,11 @@ class FakeAri:
         """Wait until ``count`` WebSocket connections were accepted in total."""
         async with asyncio.timeout(within_s), self._ws_changed:
             await self._ws_changed.wait_for(lambda: self.ws_connects >= count)
+
+    async def settle(self) -> None:
+        """Wait for the events the fake sends a moment after answering (StasisStart…)."""
+        while self._background:
+            await asyncio.gather(*self._background)
 
     @property
     def open_websockets(self) -> int:
@@ -371,6 +381,7 @@ class FakeAri:
         for bridge in self._bridges_of(channel_id):
             bridge["channels"].remove(channel_id)
             await self.emit({"type": "ChannelLeftBridge", "bridge": bridge, "channel": channel})
+        self.in_stasis.discard(channel_id)
         await self.emit({"type": "StasisEnd", "channel": channel})
         channel = {**channel, "state": "Down"}
         del self.channels[channel_id]
@@ -461,6 +472,7 @@ class FakeAri:
         result = dict(channel)
         if self.originate_answers and q.get("app"):
             channel["state"] = "Up"
+            self.in_stasis.add(str(channel["id"]))
             args = q.get("appArgs", "")
             await self.emit(
                 {
@@ -493,9 +505,20 @@ class FakeAri:
         # What real Asterisk sets: where *it* listens, i.e. where the bot must send RTP.
         self.variables[channel_id]["UNICASTRTP_LOCAL_ADDRESS"] = self.rtp_host
         self.variables[channel_id]["UNICASTRTP_LOCAL_PORT"] = str(self.rtp_port)
-        await self.emit(
-            {"type": "StasisStart", "application": q["app"], "args": [], "channel": channel}
-        )
+
+        # Like Asterisk, answer first and let the channel enter Stasis a moment later: it can
+        # only join a bridge after its StasisStart.
+        async def enter_stasis() -> None:
+            await asyncio.sleep(self.media_stasis_delay_s)
+            if channel_id in self.channels:
+                self.in_stasis.add(channel_id)
+                await self.emit(
+                    {"type": "StasisStart", "application": q["app"], "args": [], "channel": channel}
+                )
+
+        task = asyncio.create_task(enter_stasis())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         return web.json_response(channel)
 
     def _set_body_variables(self, channel_id: str, request: web.Request) -> None:
@@ -551,6 +574,7 @@ class FakeAri:
         dialplan["exten"] = q.get("extension", dialplan["exten"])
         dialplan["priority"] = int(q.get("priority", 1))
         # The channel lives on in the dialplan, outside our app.
+        self.in_stasis.discard(str(channel["id"]))
         await self.emit({"type": "StasisEnd", "channel": channel})
         return web.Response(status=204)
 
@@ -624,6 +648,8 @@ class FakeAri:
         # Real Asterisk answers 400 (not 404) for an unknown channel in the query string.
         if any(c not in self.channels for c in ids):
             return _error(400, "Channel not found")
+        if any(c not in self.in_stasis for c in ids):
+            return _error(422, "Channel not in Stasis application")
         for channel_id in ids:
             if channel_id not in bridge["channels"]:
                 bridge["channels"].append(channel_id)

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 MEDIA_CHANNEL_PREFIX = "voicebot-media-"
 BRIDGE_NAME_PREFIX = "voicebot-"
 RECENT_CALLS = 50
+MEDIA_STASIS_TIMEOUT_S = 5.0
 # Dialplan context that dials ${VOICEBOT_DIAL} for `transfer: {endpoint: ...}`.
 DIAL_CONTEXT = "voicebot-dial"
 
@@ -99,6 +100,7 @@ class CallController:
         self.allocator = allocator
         self.codec = get_codec(config.media.format)
         self.calls: dict[str, ActiveCall] = {}
+        self._media_in_stasis: dict[str, asyncio.Event] = {}
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
         self.calls_total = 0
         self.calls_failed = 0
@@ -108,7 +110,11 @@ class CallController:
     def dispatch(self, event: Event) -> None:
         if isinstance(event, StasisStart):
             if event.channel.id.startswith(MEDIA_CHANNEL_PREFIX):
-                return  # our own externalMedia channel entering the app
+                # Our externalMedia channel entered the app: only now can it join a bridge.
+                ready = self._media_in_stasis.get(event.channel.id)
+                if ready is not None:
+                    ready.set()
+                return
             self._start_call(event.channel, list(event.args))
         elif isinstance(event, StasisEnd | ChannelHangupRequest | ChannelDestroyed):
             self._channel_gone(event.channel)
@@ -188,13 +194,27 @@ class CallController:
         call.endpoint = await RtpEndpoint.open(self.allocator, media.bind_host)
         bridge = await self.ari.create_bridge("mixing", name=f"{BRIDGE_NAME_PREFIX}{call.id}")
         call.bridge_id = bridge.id
-        media_channel = await self.ari.external_media(
-            self.config.ari.app,
-            f"{media.advertise_host}:{call.endpoint.local_port}",
-            self.codec.name,
-            channel_id=f"{MEDIA_CHANNEL_PREFIX}{call.id}",
-        )
-        call.media_channel_id = media_channel.id
+        media_id = f"{MEDIA_CHANNEL_PREFIX}{call.id}"
+        in_stasis = self._media_in_stasis[media_id] = asyncio.Event()
+        try:
+            media_channel = await self.ari.external_media(
+                self.config.ari.app,
+                f"{media.advertise_host}:{call.endpoint.local_port}",
+                self.codec.name,
+                channel_id=media_id,
+            )
+            call.media_channel_id = media_channel.id
+            # Asterisk answers the REST call before the channel has entered Stasis; adding it
+            # to the bridge earlier fails with 422 "Channel not in Stasis application".
+            try:
+                await asyncio.wait_for(in_stasis.wait(), MEDIA_STASIS_TIMEOUT_S)
+            except TimeoutError:
+                raise MediaError(
+                    f"externalMedia channel {media_id} did not enter Stasis within "
+                    f"{MEDIA_STASIS_TIMEOUT_S:g} s"
+                ) from None
+        finally:
+            self._media_in_stasis.pop(media_id, None)
         # Asterisk sends from (and expects our RTP at) this address; nothing else is accepted.
         host = await self.ari.get_variable(media_channel.id, "UNICASTRTP_LOCAL_ADDRESS")
         port = await self.ari.get_variable(media_channel.id, "UNICASTRTP_LOCAL_PORT")

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import socket
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
+from tests.fakeari import FakeAri
 from voicebot.ari.client import AriClient
 from voicebot.ari.models import Bridge, Channel
 from voicebot.config import AriConfig
 from voicebot.errors import AriAuthError, AriConnectionError, AriHttpError, AriNotFoundError
-
-try:
-    from tests.fakeari import FakeAri
-except ImportError:  # the repo root is not on sys.path unless pytest is told so
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.fakeari import FakeAri
 
 
 @pytest.fixture
@@ -98,6 +91,12 @@ async def test_call_setup_sequence(fake: FakeAri, ari: AriClient) -> None:
     assert bridge.bridge_type == "mixing"
     media = await ari.external_media("voicebot", "127.0.0.1:40002", "ulaw")
     assert media.name.startswith("UnicastRTP/127.0.0.1:40002-")
+    # Like Asterisk, the media channel can join a bridge only once it has entered Stasis.
+    with pytest.raises(AriHttpError) as early:
+        await ari.add_channel(bridge.id, [caller, media.id])
+    assert early.value.status == 422 and "not in Stasis" in early.value.message
+    await fake.settle()
+    assert media.id in fake.in_stasis
     await ari.add_channel(bridge.id, [caller, media.id])
 
     assert (await ari.get_channel(caller)).state == "Up"
@@ -110,12 +109,13 @@ async def test_call_setup_sequence(fake: FakeAri, ari: AriClient) -> None:
         "/bridges",
         "/channels/externalMedia",
         f"/bridges/{bridge.id}/addChannel",
+        f"/bridges/{bridge.id}/addChannel",
         f"/channels/{caller}",
         f"/channels/{caller}",
         "/bridges",
         "/channels",
     ]
-    assert fake.requests[3][2] == {"channel": f"{caller},{media.id}"}
+    assert fake.requests[4][2] == {"channel": f"{caller},{media.id}"}
 
     await ari.remove_channel(bridge.id, media.id)
     await ari.hangup(media.id)

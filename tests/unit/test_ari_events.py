@@ -6,13 +6,12 @@ import asyncio
 import logging
 import re
 import socket
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fakeari import FakeAri
 from voicebot.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
@@ -28,12 +27,6 @@ from voicebot.ari.events import (
 )
 from voicebot.config import AriConfig
 from voicebot.errors import AriAuthError
-
-try:
-    from tests.fakeari import FakeAri
-except ImportError:  # the repo root is not on sys.path unless pytest is told so
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.fakeari import FakeAri
 
 TS = "2024-10-01T09:15:02.481+0000"
 CHANNEL: dict[str, Any] = {
