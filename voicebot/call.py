@@ -272,7 +272,9 @@ class CallSession:
                 self._ignore_utterance = True
             else:
                 # Barge-in acts here, not in the queue, so the prompt stops within a frame or two.
-                self._interrupt_prompt()
+                if self._interrupt_prompt():
+                    log.info("call %s: barge-in %.0f ms after the caller's speech onset",
+                             self.call_id, (stream_time - event.stream_time) * 1000)  # fmt: skip
         elif self._ignore_utterance:
             self._ignore_utterance = False
             log.info("call %s: ignored speech during a prompt without barge-in", self.call_id)
@@ -282,17 +284,21 @@ class CallSession:
             voice_end = now - (stream_time - event.end_time)
             self._events.put_nowait(_Utterance(event, voice_end=voice_end, decided=now))
 
-    def _interrupt_prompt(self) -> None:
+    def _interrupt_prompt(self) -> bool:
+        """Stop the prompt now (barge-in); True when something was playing."""
         if self._ending is not None:
-            return  # the goodbye or transfer announcement is not interruptible
+            return False  # the goodbye or transfer announcement is not interruptible
         if self._speaking():
             assert self._speaker is not None
             self._speaker.cancel()
             dropped = self.pacer.flush()
             self.stats.barge_ins += 1
-            log.info("call %s: barge-in, dropped %d queued frames", self.call_id, dropped)
-        elif self.pacer.is_playing:
+            log.info("call %s: prompt stopped, dropped %d queued frames", self.call_id, dropped)
+            return True
+        if self.pacer.is_playing:
             self.pacer.flush()
+            return True
+        return False
 
     async def _on_key(self, key: KeyPressed) -> None:
         if self._speaking() and not self._barge_in:

@@ -98,6 +98,45 @@ def caller_to_bot_ms(result: CallResult, step: int, duration_s: float) -> float 
     return None if answered is None else (answered - ended) * 1000
 
 
+# Received audio quieter than this (RMS of a 20 ms frame) is not the bot talking.
+VOICED_RMS = 300.0
+# No packet for this long (they come every 20 ms while the bot talks) means it stopped.
+PROMPT_STOPPED_GAP_S = 0.1
+
+
+def _rms(pcm: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if pcm.size else 0.0
+
+
+def speech_onset_s(pcm: np.ndarray, rate: int = RECEIVED_RATE) -> float:
+    """Offset of the first voiced 20 ms frame of a recording."""
+    frame = rate // 50
+    for start in range(0, pcm.size - frame + 1, frame):
+        if _rms(pcm[start : start + frame]) > VOICED_RMS:
+            return start / rate
+    return 0.0
+
+
+def barge_in_stop_ms(result: CallResult, step: int, pcm: np.ndarray) -> float | None:
+    """How long the bot kept talking after the caller started speaking over it (step
+    ``step`` plays ``pcm``), both measured at the caller: onset of the caller's voice on the
+    wire → the last packet of the bot's prompt. The bot sends nothing while it is silent, so
+    the prompt ends where the packets stop (its own pauses still come as quiet packets)."""
+    sent = result.sent_start_time[step] if step < len(result.sent_start_time) else None
+    if sent is None:
+        return None
+    onset = sent + speech_onset_s(pcm)
+    last: float | None = None
+    for received in result.received_packets:
+        if received.arrival_time < onset:
+            last = received.arrival_time
+            continue
+        if last is not None and received.arrival_time - last > PROMPT_STOPPED_GAP_S:
+            break  # the prompt stopped; what follows is the answer
+        last = received.arrival_time
+    return None if last is None else max(0.0, last - onset) * 1000
+
+
 def wire_pacing(result: CallResult) -> str:
     """How evenly the bot's audio reached the caller, packet by packet."""
     stats = PacingStats(ULAW.name, ULAW.bytes_per_frame())

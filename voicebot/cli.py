@@ -124,6 +124,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from .modelstore import run_fetch, run_list
+
+    if args.models_command == "fetch":
+        return run_fetch(args.name, args.models_dir, force=args.force, mirror=args.mirror)
+    return run_list(args.models_dir, args.scripts)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicebot", description=__doc__)
     parser.add_argument(
@@ -177,6 +185,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("--workdir", type=Path, default=Path(".state/calls"))
     call.set_defaults(func=cmd_call)
+
+    models = sub.add_parser(
+        "models", help="show installed speech models and what scripts need; download more"
+    )
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_list = models_sub.add_parser(
+        "list",
+        help="installed models, models available to fetch, and the ASR/TTS each script would use",
+    )
+    models_list.add_argument("--models-dir", type=Path, default=Path("models"))
+    models_list.add_argument("--scripts", type=Path, default=Path("prompts"), help="scripts dir")
+    fetch = models_sub.add_parser(
+        "fetch", help="download a model from the catalogue into models/<lang>/{vosk,piper}/"
+    )
+    fetch.add_argument("name", help="catalogue name, e.g. vosk-model-small-de-0.15")
+    fetch.add_argument("--models-dir", type=Path, default=Path("models"))
+    fetch.add_argument("--force", action="store_true", help="download and replace even if there")
+    fetch.add_argument(
+        "--mirror",
+        default=None,
+        metavar="URL",
+        help="download every file as URL/FILENAME instead (default: $VOICEBOT_MODELS_MIRROR)",
+    )
+    models.set_defaults(func=cmd_models)
     return parser
 
 
