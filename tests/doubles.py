@@ -85,3 +85,24 @@ class BrokenTts(ToneTts):
     async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
         raise RuntimeError("voice model exploded")
         yield np.zeros(0, dtype=np.int16)  # pragma: no cover - makes this an async generator
+
+
+class StreamingListAsr(ListAsr):
+    """Like ListAsr, but fed while the caller speaks, as a streaming engine (Vosk) is."""
+
+    name = "streaming-list"
+    streaming = True
+
+    def __init__(self, answers: Sequence[str]) -> None:
+        super().__init__(answers)
+        self.feeds = 0
+
+    def recognizer(self, phrases: Sequence[str] | None = None) -> Recognizer:
+        engine = self
+
+        class _Streaming(_ListRecognizer):
+            async def feed(self, pcm: np.ndarray) -> Transcript | None:
+                engine.feeds += 1
+                return await super().feed(pcm)
+
+        return _Streaming(self)

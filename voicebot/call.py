@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import numpy as np
 
 from .config import VadConfig
 from .dialog.engine import (
@@ -42,7 +43,7 @@ from .media.codecs import Codec, reply_codec, resample
 from .media.endpoint import RtpEndpoint
 from .media.inbound import SPEECH_RATE, FrameAssembler
 from .media.pacer import Pacer
-from .speech.asr.base import AsrEngine
+from .speech.asr.base import AsrEngine, Recognizer, Transcript
 from .speech.tts.base import TtsEngine
 from .speech.vad import Endpointer, SpeechEnded, SpeechStarted
 from .webhook import call_webhook
@@ -56,10 +57,15 @@ RECEIVE_GAP_S = 0.1
 
 @dataclass
 class SpeechServices:
-    """Models shared by all calls (loaded once at start-up)."""
+    """Models shared by all calls (loaded once at start-up): the default pair, and one per
+    script language when the scripts speak several."""
 
     asr: AsrEngine
     tts: TtsEngine
+    by_language: dict[str, tuple[AsrEngine, TtsEngine]] = field(default_factory=dict)
+
+    def for_language(self, language: str) -> tuple[AsrEngine, TtsEngine]:
+        return self.by_language.get(language, (self.asr, self.tts))
 
 
 @dataclass
@@ -114,6 +120,8 @@ class _Utterance:
     ended: SpeechEnded
     voice_end: float
     decided: float
+    # Streaming engines were fed during the speech; this task gives the final transcript.
+    streamed: asyncio.Task[Transcript] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +187,9 @@ class CallSession:
         self._deferred_keys: list[KeyPressed] = []
         self._ending: Hangup | Transfer | None = None
         self._pending_turn: TurnTiming | None = None
+        self._stream: asyncio.Queue[np.ndarray | None] | None = None
+        self._stream_task: asyncio.Task[Transcript] | None = None
+        self.asr, self.tts = services.for_language(script.language)
         self._started = time.monotonic()
         self.reply_codec = reply_codec(codec)
         self.pacer = Pacer(endpoint.send, self.reply_codec, self.reply_codec.payload_type)
@@ -261,13 +272,18 @@ class CallSession:
                     self.pacer.payload_type = packet.payload_type
                 frames = assembler.push_payload(packet.payload)
             for frame in frames:
-                for event in endpointer.feed(frame):
+                events = endpointer.feed(frame)
+                if self._stream is not None and endpointer.in_speech and not events:
+                    self._stream.put_nowait(frame)
+                for event in events:
                     self._on_vad_event(event, endpointer.stream_time)
 
     def _on_vad_event(self, event: SpeechStarted | SpeechEnded, stream_time: float) -> None:
         now = time.monotonic()
         if isinstance(event, SpeechStarted):
             self._cancel_timer()
+            if self.asr.streaming:
+                self._start_stream(event.audio)
             if self._speaking() and not self._barge_in:
                 self._ignore_utterance = True
             else:
@@ -276,13 +292,46 @@ class CallSession:
                     log.info("call %s: barge-in %.0f ms after the caller's speech onset",
                              self.call_id, (stream_time - event.stream_time) * 1000)  # fmt: skip
         elif self._ignore_utterance:
+            self._end_stream()
             self._ignore_utterance = False
             log.info("call %s: ignored speech during a prompt without barge-in", self.call_id)
             if not self._speaking():
                 self._start_no_input_timer()
         else:
             voice_end = now - (stream_time - event.end_time)
-            self._events.put_nowait(_Utterance(event, voice_end=voice_end, decided=now))
+            streamed = self._end_stream()
+            self._events.put_nowait(
+                _Utterance(event, voice_end=voice_end, decided=now, streamed=streamed)
+            )
+
+    def _start_stream(self, so_far: np.ndarray) -> None:
+        """Open a recognizer for this utterance and feed it while the caller speaks: the
+        final result is nearly ready when the speech ends, and CPU is spent only on speech."""
+        self._end_stream()
+        frames: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
+        frames.put_nowait(so_far)
+        recognizer = self.asr.recognizer(self._listen.phrases if self._listen else None)
+        self._stream = frames
+        self._stream_task = self._spawn(self._feed_stream(recognizer, frames), "asr")
+
+    def _end_stream(self) -> asyncio.Task[Transcript] | None:
+        task, self._stream_task = self._stream_task, None
+        if self._stream is not None:
+            self._stream.put_nowait(None)
+            self._stream = None
+        return task
+
+    async def _feed_stream(
+        self, recognizer: Recognizer, frames: asyncio.Queue[np.ndarray | None]
+    ) -> Transcript:
+        try:
+            while (pcm := await frames.get()) is not None:
+                partial = await recognizer.feed(pcm)
+                if partial is not None and partial.text:
+                    log.debug("call %s: partial %r", self.call_id, partial.text)
+            return await recognizer.finish()
+        finally:
+            recognizer.close()
 
     def _interrupt_prompt(self) -> bool:
         """Stop the prompt now (barge-in); True when something was playing."""
@@ -315,12 +364,15 @@ class CallSession:
             voice_end=utterance.voice_end,
             speech_end=utterance.decided,
         )
-        recognizer = self.services.asr.recognizer(self._listen.phrases if self._listen else None)
-        try:
-            await recognizer.feed(utterance.ended.audio)
-            transcript = await recognizer.finish()
-        finally:
-            recognizer.close()
+        if utterance.streamed is not None:
+            transcript = await utterance.streamed
+        else:
+            recognizer = self.asr.recognizer(self._listen.phrases if self._listen else None)
+            try:
+                await recognizer.feed(utterance.ended.audio)
+                transcript = await recognizer.finish()
+            finally:
+                recognizer.close()
         turn.asr_done = time.monotonic()
         text = transcript.text.strip()
         turn.text = text
@@ -382,12 +434,10 @@ class CallSession:
                 await after
         for text in texts:
             self._record("bot", text)
-            async for chunk in self.services.tts.stream(text):
+            async for chunk in self.tts.stream(text):
                 if self._pending_turn is not None and self._pending_turn.first_audio is None:
                     self._pending_turn.first_audio = time.monotonic()
-                self.pacer.play(
-                    resample(chunk, self.services.tts.sample_rate, self.reply_codec.sample_rate)
-                )
+                self.pacer.play(resample(chunk, self.tts.sample_rate, self.reply_codec.sample_rate))
         self.pacer.end_of_stream()
         await self.pacer.wait_idle()
         kind = "end" if self._ending is not None else "spoken"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.doubles import BrokenTts, ListAsr, ToneTts
+from tests.doubles import BrokenTts, ListAsr, StreamingListAsr, ToneTts
 from tests.fakeari import FakeAri
 from voicebot.ari.client import AriClient
 from voicebot.ari.events import EventStream
@@ -75,6 +75,7 @@ async def harness(
     *,
     rtp_port: int | None = None,
     tts: ToneTts | None = None,
+    asr: ListAsr | None = None,
     scripts_dir: Path = ROOT / "prompts",
     default: str = "demo",
 ) -> AsyncIterator[Harness]:
@@ -84,7 +85,7 @@ async def harness(
             media=MediaConfig(port_min=41000, port_max=41019),
             vad=VadConfig(hang_time_ms=400),
         )
-        asr, tts = ListAsr(answers), tts or ToneTts()
+        asr, tts = asr or ListAsr(answers), tts or ToneTts()
         allocator = PortAllocator("127.0.0.1", 41000, 41019)
         scripts = ScriptLibrary(scripts_dir, default)
         async with AriClient(config.ari) as ari:
@@ -338,3 +339,23 @@ async def test_transfer_to_an_endpoint_goes_through_the_dial_context(tmp_path: P
         cont = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/continue")]
         assert cont == [{"context": "voicebot-dial", "extension": "s", "priority": "1"}]
         assert f"/channels/{caller}" not in [p for m, p, _ in h.fake.requests if m == "DELETE"]
+
+
+async def test_a_streaming_recognizer_is_fed_while_the_caller_speaks() -> None:
+    asr = StreamingListAsr(["hours"])
+    async with harness([], asr=asr) as h:
+        peer = await RtpPeer.open(port=h.fake.rtp_port)
+        try:
+            caller = await h.fake.add_caller()
+            h.peers[caller] = peer
+            await h.peer_for(caller)
+            await peer.wait_quiet()
+            await peer.send_speech(allison("hours"))
+            fed_while_speaking = asr.feeds
+            await h.wait_until(lambda: "Monday" in " ".join(h.tts.spoken))
+            # Preroll + onset in one piece, then frame by frame while the word went on.
+            assert fed_while_speaking > 10
+            # Only speech (plus preroll and the trailing hang time) reached the recognizer.
+            assert 0.8 < sum(asr.audio_seconds) < 0.88 + 0.3 + 0.7
+        finally:
+            peer.close()

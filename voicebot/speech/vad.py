@@ -33,11 +33,13 @@ _FLOOR_FALL = 0.1
 _FLOOR_RISE = 0.01
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SpeechStarted:
-    """Speech onset confirmed. ``stream_time`` is where the voice began (seconds of stream)."""
+    """Speech onset confirmed. ``stream_time`` is where the voice began (seconds of stream);
+    ``audio`` is the preroll plus the speech so far, for recognizers fed while it goes on."""
 
     stream_time: float
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16), repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,7 +175,8 @@ class Endpointer:
         if self._voiced_count < self._min_speech_frames:
             return []
         self._started = True
-        events: list[VadEvent] = [SpeechStarted(self._onset_sample / self._rate)]
+        so_far = np.concatenate([*self._before, *self._frames])
+        events: list[VadEvent] = [SpeechStarted(self._onset_sample / self._rate, so_far)]
         # With a tiny max_utterance_s the onset itself may already hit the limit.
         if len(self._frames) >= self._max_frames:
             events.append(self._end(cut=True))

@@ -44,6 +44,9 @@ class AsrEngine(abc.ABC):
 
     name: str
     sample_rate: int = 16000
+    # True: feed audio while the caller speaks (partials, little work left at the end);
+    # False: hand over the whole utterance when it has ended.
+    streaming: bool = False
 
     @abc.abstractmethod
     async def load(self) -> None:
