@@ -83,6 +83,8 @@ class Listen:
 
     timeout_s: float
     phrases: tuple[str, ...] = ()
+    # Restrict recognition to ``phrases`` (the script's ``grammar: true``).
+    grammar: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,11 @@ def _listen(state: State) -> Listen:
     phrases = tuple(p for intent in state.expect for p in intent.phrases)
     if state.collect is not None and state.collect.type == "yes_no":
         phrases = YES_NO_PHRASES
-    return Listen(timeout_s=state.settings.no_input_timeout_s, phrases=phrases)
+    return Listen(
+        timeout_s=state.settings.no_input_timeout_s,
+        phrases=phrases,
+        grammar=state.settings.grammar and bool(phrases),
+    )
 
 
 def enter(

@@ -24,6 +24,7 @@ SETTING_KEYS = (
     "no_input_timeout",
     "max_retries",
     "barge_in",
+    "grammar",
     "on_no_input",
     "on_no_match",
     "on_max_retries",
@@ -67,6 +68,8 @@ class StateSettings:
     no_input_timeout_s: float = 5.0
     max_retries: int = 2
     barge_in: bool = True
+    # Recognize only the state's expected phrases (engines that support it: Vosk).
+    grammar: bool = False
     on_no_input: Reaction = Reaction(say=("Sorry, I didn't hear anything.",))
     on_no_match: Reaction = Reaction(say=("Sorry, I didn't get that.",))
     on_max_retries: Reaction = Reaction(say=("Goodbye.",), hangup=True)
@@ -388,10 +391,11 @@ class _Parser:
                 lambda: self.whole(data["max_retries"], (*path, "max_retries"), 0),
                 base.max_retries,
             )
-        if "barge_in" in data:
-            changes["barge_in"] = self.guard(
-                lambda: self.boolean(data["barge_in"], (*path, "barge_in")), base.barge_in
-            )
+        for flag in ("barge_in", "grammar"):
+            if flag in data:
+                changes[flag] = self.guard(
+                    partial(self.boolean, data[flag], (*path, flag)), getattr(base, flag)
+                )
         for key in ("on_no_input", "on_no_match", "on_max_retries"):
             if key in data:
                 changes[key] = self.guard(
