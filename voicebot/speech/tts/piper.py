@@ -1,13 +1,16 @@
-"""Piper TTS, streamed sentence by sentence, and an LRU cache for fixed prompts."""
+"""Piper TTS, streamed sentence by sentence."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +19,9 @@ from ...config import TtsConfig
 from ...errors import ModelError
 from ...models import resolve_piper_voice
 from .base import TtsEngine, split_sentences
+from .cache import CachedTts as CachedTts  # re-exported: its old home
+
+__all__ = ["CachedTts", "PiperTts"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,7 @@ class PiperTts(TtsEngine):
         self._rate = 0
         self._executor: ThreadPoolExecutor | None = None
         self.voice = config.voice or "bundled"
+        self._fingerprint = ""
         # Sentences actually run through the model; tests use it to see cancellation work.
         self.sentences_synthesized = 0
 
@@ -43,6 +50,12 @@ class PiperTts(TtsEngine):
         if not self._rate:
             raise RuntimeError("PiperTts.load() must be awaited before sample_rate is known")
         return self._rate
+
+    @property
+    def cache_fingerprint(self) -> str:
+        """Exactly which voice and settings produce this engine's audio (for ``CachedTts``);
+        empty until ``load``."""
+        return self._fingerprint
 
     async def load(self) -> None:
         if self._voice is not None:
@@ -53,6 +66,7 @@ class PiperTts(TtsEngine):
         loop = asyncio.get_running_loop()
         try:
             self._voice = await loop.run_in_executor(self._executor, _load_voice, str(path))
+            self._fingerprint = await loop.run_in_executor(self._executor, _fingerprint, path)
         except Exception as exc:
             await self.close()
             raise ModelError(f"cannot load Piper voice {path}: {exc}") from exc
@@ -63,6 +77,7 @@ class PiperTts(TtsEngine):
     async def close(self) -> None:
         executor, self._executor = self._executor, None
         self._voice = None
+        self._fingerprint = ""
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
 
@@ -120,70 +135,24 @@ def _load_voice(path: str) -> Any:
     return voice
 
 
-class CachedTts(TtsEngine):
-    """In-memory LRU of whole synthesized texts in front of another engine.
-
-    Meant for fixed prompts that every call plays: a hit costs no synthesis at all. A stream
-    that is cancelled before its end is not stored, so the cache never holds cut-off audio.
-    """
-
-    def __init__(self, inner: TtsEngine, max_entries: int = 256) -> None:
-        self._inner = inner
-        self._max = max_entries
-        self._entries: OrderedDict[tuple[str, str, str], tuple[np.ndarray, ...]] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self._inner.name
-
-    @property
-    def voice(self) -> str:  # type: ignore[override]
-        return self._inner.voice
-
-    @property
-    def sample_rate(self) -> int:
-        return self._inner.sample_rate
-
-    async def load(self) -> None:
-        await self._inner.load()
-
-    async def close(self) -> None:
-        self._entries.clear()
-        await self._inner.close()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
-        key = (self._inner.name, self._inner.voice, text)
-        cached = self._entries.get(key)
-        if cached is not None:
-            self.hits += 1
-            self._entries.move_to_end(key)
-            for chunk in cached:
-                yield chunk
-            return
-        self.misses += 1
-        chunks: list[np.ndarray] = []
-        async for chunk in self._inner.stream(text):
-            chunk.setflags(write=False)  # shared by every later caller: must not be edited
-            chunks.append(chunk)
-            yield chunk
-        self._store(key, tuple(chunks))
-
-    async def warm(self, texts: Iterable[str]) -> None:
-        """Synthesize fixed prompts now (at startup) so the first caller hears them at once."""
-        for text in texts:
-            if (self._inner.name, self._inner.voice, text) not in self._entries:
-                async for _chunk in self.stream(text):
-                    pass
-
-    def _store(self, key: tuple[str, str, str], chunks: tuple[np.ndarray, ...]) -> None:
-        if self._max <= 0:
-            return
-        self._entries[key] = chunks
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+def _fingerprint(path: Path) -> str:
+    """The model file's identity, a hash of its JSON config, the piper version and our own
+    synthesis settings: if any of them changes, cached audio no longer matches."""
+    stat = path.stat()
+    config = Path(f"{path}.json")  # where PiperVoice.load looks for it
+    try:
+        piper_version = metadata.version("piper-tts")
+    except metadata.PackageNotFoundError:
+        piper_version = "unknown"
+    return json.dumps(
+        {
+            "model": str(path.resolve()),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
+            "piper": piper_version,
+            "synthesis": "default",
+            "sentence_pause_s": _SENTENCE_PAUSE_S,
+        },
+        sort_keys=True,
+    )

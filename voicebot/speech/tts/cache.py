@@ -1,0 +1,347 @@
+"""Prompt cache in front of a TTS engine: an in-memory LRU plus, for fixed prompts, a disk cache.
+
+Which texts reach the disk
+    Only *fixed* texts: those passed to ``warm()`` or ``mark_fixed()`` (the scripts' prompts that
+    need no templating). Everything else the dialog renders — texts that may carry a caller's
+    name, number or booking — is cached in memory only and never written to disk, and the disk
+    is not even consulted for it.
+
+Disk layout
+    One file per (engine, voice fingerprint, sample rate, text), named ``<sha256 of key>.pcm``:
+    a magic line, a little-endian u32 header length, a JSON header (key, text, rate, chunk
+    lengths, crc32 of the audio) and then the raw int16 PCM at the engine's rate. A file whose
+    magic, key, rate, length or checksum does not match is ignored, and the prompt is
+    synthesized again and the file rewritten. Writes go to a temporary file and are renamed
+    into place (``os.replace``), so a reader never sees half a file, even from another process.
+    All file I/O runs on one worker thread, never on the event loop.
+
+Size bound
+    After each write the directory is trimmed to ``disk_max_bytes`` by deleting the files with
+    the oldest mtime; a disk hit refreshes its file's mtime, so this is least-recently-used.
+
+The voice must be identified exactly, or another voice's audio could be played: the disk layer
+is used only when the inner engine implements ``Fingerprinted`` (``PiperTts`` does: model path,
+size, mtime, a hash of its JSON config, the piper version and the synthesis settings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import struct
+import tempfile
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .base import TtsEngine
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DISK_MAX_BYTES = 200 * 1024 * 1024
+# Bump when the file layout or anything else that changes the audio without changing the
+# engine's fingerprint is altered; old files then simply stop matching and age out.
+_FORMAT = 1
+_MAGIC = b"VOICEBOT-TTS-CACHE\n"
+_SUFFIX = ".pcm"
+_TMP_PREFIX = ".tmp-"
+# A temporary file older than this was left by a writer that died; eviction removes it.
+_STALE_TMP_S = 600.0
+
+_Chunks = tuple[np.ndarray, ...]
+
+
+@runtime_checkable
+class Fingerprinted(Protocol):
+    """An engine that can name its exact voice and synthesis settings (empty: not known yet)."""
+
+    @property
+    def cache_fingerprint(self) -> str: ...
+
+
+class CachedTts(TtsEngine):
+    """In-memory LRU of whole synthesized texts, backed by a disk cache for fixed prompts.
+
+    ``stream(text)`` serves, in order: the memory LRU; the disk (fixed texts only; loads the
+    file, fills memory, never calls the inner engine); else the inner engine, handing each chunk
+    on as soon as it arrives. Audio is stored only when the inner stream ran to its end, so a
+    barge-in (cancelled or closed stream) never leaves cut-off audio in either cache.
+
+    ``cache_dir=None`` (or ``""``) disables the disk layer.
+    """
+
+    def __init__(
+        self,
+        inner: TtsEngine,
+        max_entries: int = 256,
+        cache_dir: str | os.PathLike[str] | None = None,
+        disk_max_bytes: int = DEFAULT_DISK_MAX_BYTES,
+    ) -> None:
+        self._inner = inner
+        self._max = max_entries
+        self._dir = Path(cache_dir) if cache_dir else None
+        self._disk_max = disk_max_bytes
+        self._entries: OrderedDict[str, _Chunks] = OrderedDict()
+        self._fixed: set[str] = set()
+        self._io: ThreadPoolExecutor | None = None
+        self._writes: set[asyncio.Task[None]] = set()
+        self.memory_hits = 0
+        self.disk_hits = 0
+        self.misses = 0
+
+    # -- TtsEngine ------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self._inner.name
+
+    @property
+    def voice(self) -> str:  # type: ignore[override]
+        return self._inner.voice
+
+    @property
+    def sample_rate(self) -> int:
+        return self._inner.sample_rate
+
+    async def load(self) -> None:
+        await self._inner.load()
+
+    async def close(self) -> None:
+        await self.flush()
+        io, self._io = self._io, None
+        if io is not None:
+            io.shutdown(wait=True)
+        self._entries.clear()
+        await self._inner.close()
+
+    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+        key = self._key(text)
+        cached = self._entries.get(key)
+        if cached is not None:
+            self.memory_hits += 1
+            self._entries.move_to_end(key)
+            for chunk in cached:
+                yield chunk
+            return
+        if self._disk_enabled(text):
+            cached = await self._read_disk(key)
+            if cached is not None:
+                self.disk_hits += 1
+                self._store_memory(key, cached)
+                for chunk in cached:
+                    yield chunk
+                return
+        self.misses += 1
+        chunks: list[np.ndarray] = []
+        async for chunk in self._inner.stream(text):
+            chunk.setflags(write=False)  # shared by every later caller: must not be edited
+            chunks.append(chunk)
+            yield chunk
+        # Only reached when the inner stream ended by itself: the audio is the whole text.
+        complete = tuple(chunks)
+        self._store_memory(key, complete)
+        if self._disk_enabled(text):
+            # In the background: the caller's prompt is over and must not wait for the disk.
+            task = asyncio.create_task(self._write_quietly(key, text, complete))
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
+
+    # -- cache control --------------------------------------------------------------------
+
+    @property
+    def hits(self) -> int:
+        """Memory and disk hits together: streams that did not call the inner engine."""
+        return self.memory_hits + self.disk_hits
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def mark_fixed(self, texts: Iterable[str]) -> None:
+        """Allow these texts on disk (they are script constants, never personal data)."""
+        self._fixed.update(texts)
+
+    async def warm(self, texts: Iterable[str]) -> None:
+        """Mark ``texts`` fixed and get each into memory now (at startup) — from disk when it
+        was synthesized by an earlier run, else by synthesizing it — so the first caller hears
+        it at once. Returns once the disk copies are written."""
+        texts = list(texts)
+        self.mark_fixed(texts)
+        for text in texts:
+            if self._key(text) not in self._entries:
+                async for _chunk in self.stream(text):
+                    pass
+                await self.flush()  # one prompt at a time: keeps disk use and LRU order simple
+
+    async def flush(self) -> None:
+        """Wait for disk writes still in progress."""
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _fingerprint(self) -> str | None:
+        inner = self._inner
+        return (inner.cache_fingerprint or None) if isinstance(inner, Fingerprinted) else None
+
+    def _key(self, text: str) -> str:
+        fingerprint = self._fingerprint()
+        return json.dumps(
+            {
+                "format": _FORMAT,
+                "engine": self._inner.name,
+                "voice": self._inner.voice if fingerprint is None else fingerprint,
+                "rate": self._inner.sample_rate,
+                "text": text,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+
+    def _disk_enabled(self, text: str) -> bool:
+        return self._dir is not None and text in self._fixed and self._fingerprint() is not None
+
+    def _store_memory(self, key: str, chunks: _Chunks) -> None:
+        if self._max <= 0:
+            return
+        self._entries[key] = chunks
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # One thread: writes and evictions of this process never race each other.
+        if self._io is None:
+            self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts-cache")
+        return self._io
+
+    async def _read_disk(self, key: str) -> _Chunks | None:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor(), self._read, key)
+        except Exception as exc:  # the disk is an optimisation: synthesize instead
+            log.warning("tts cache: cannot read: %s", exc)
+            return None
+
+    async def _write_quietly(self, key: str, text: str, chunks: _Chunks) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor(), self._write, key, text, chunks)
+        except Exception as exc:  # a full or read-only disk must never break a call
+            log.warning("tts cache: cannot write %r: %s", text, exc)
+
+    def _path(self, key: str) -> Path:
+        assert self._dir is not None
+        return self._dir / (hashlib.sha256(key.encode()).hexdigest() + _SUFFIX)
+
+    # The methods below run on the cache's worker thread.
+
+    def _read(self, key: str) -> _Chunks | None:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("tts cache: cannot read %s: %s", path, exc)
+            return None
+        chunks = self._decode(data, key)
+        if chunks is None:
+            log.warning("tts cache: ignoring corrupt or foreign file %s", path)
+            return None
+        with contextlib.suppress(OSError):
+            _touch(path)  # recently used: evicted last
+        return chunks
+
+    def _decode(self, data: bytes, key: str) -> _Chunks | None:
+        if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 4:
+            return None
+        start = len(_MAGIC) + 4
+        (header_len,) = struct.unpack("<I", data[len(_MAGIC) : start])
+        try:
+            header = json.loads(data[start : start + header_len].decode())
+            lengths = [int(n) for n in header["chunks"]]
+            ok = (
+                header["key"] == key
+                and header["rate"] == self._inner.sample_rate
+                and header["crc32"] == zlib.crc32(data[start + header_len :])
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+        pcm = data[start + header_len :]
+        if not ok or min(lengths, default=0) < 0 or sum(lengths) * 2 != len(pcm):
+            return None
+        audio = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+        audio.setflags(write=False)
+        bounds = np.cumsum(lengths)[:-1]
+        return tuple(np.split(audio, bounds)) if lengths else ()
+
+    def _write(self, key: str, text: str, chunks: _Chunks) -> None:
+        assert self._dir is not None
+        pcm = b"".join(np.asarray(c, dtype="<i2").tobytes() for c in chunks)
+        header = json.dumps(
+            {
+                "key": key,
+                "text": text,
+                "rate": self._inner.sample_rate,
+                "chunks": [len(c) for c in chunks],
+                "crc32": zlib.crc32(pcm),
+            },
+            ensure_ascii=False,
+        ).encode()
+        data = _MAGIC + struct.pack("<I", len(header)) + header + pcm
+        if len(data) > self._disk_max:
+            return
+        self._dir.mkdir(parents=True, exist_ok=True)
+        path = self._path(key)
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_SUFFIX, dir=self._dir)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _touch(path)
+        self._evict()
+
+    def _evict(self) -> None:
+        assert self._dir is not None
+        now = time.time()
+        files: list[tuple[int, int, Path]] = []
+        for entry in os.scandir(self._dir):
+            if not entry.is_file(follow_symlinks=False) or not entry.name.endswith(_SUFFIX):
+                continue
+            try:
+                stat = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # removed by another process meanwhile
+                continue
+            if entry.name.startswith(_TMP_PREFIX):
+                if now - stat.st_mtime > _STALE_TMP_S:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                continue
+            files.append((stat.st_mtime_ns, stat.st_size, Path(entry.path)))
+        total = sum(size for _mtime, size, _path in files)
+        for _mtime, size, path in sorted(files):
+            if total <= self._disk_max:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            total -= size
+
+
+def _touch(path: Path) -> None:
+    # An explicit time: the file system's own timestamps can be coarser than successive uses.
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
