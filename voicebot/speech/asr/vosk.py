@@ -16,9 +16,9 @@ Grammar mode (the script's ``grammar: true``: the call then passes the state's p
 when the dialog passes the answers it expects, the recognizer only recognizes those phrases,
 plus the model's unknown-word token for anything else, reported as ``[unk]``. Vosk's grammar
 is a loop over the phrases' words, so the recognizer maps its output back to whole phrases:
-anything that is not a complete phrase becomes ``[unk]``. Words the model does not know are split into known pieces
-where possible (the Korean model knows "반갑" and "습니다" but not "반갑습니다"); the transcript
-gives the phrase back as it was written.
+anything that is not a complete phrase becomes ``[unk]``. Words the model does not know are
+split into known pieces where possible (the Korean model knows "반갑" and "습니다" but not
+"반갑습니다"); the transcript gives the phrase back as it was written.
 """
 
 from __future__ import annotations
