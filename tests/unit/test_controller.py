@@ -19,6 +19,7 @@ from voicebot.capture.pcap import read_wav
 from voicebot.config import Config, MediaConfig, VadConfig
 from voicebot.controller import MEDIA_CHANNEL_PREFIX, CallController
 from voicebot.dialog.script import ScriptLibrary
+from voicebot.media.codecs import resample
 from voicebot.media.endpoint import PortAllocator
 from voicebot.media.peer import RtpPeer
 
@@ -359,3 +360,51 @@ async def test_a_streaming_recognizer_is_fed_while_the_caller_speaks() -> None:
             assert 0.8 < sum(asr.audio_seconds) < 0.88 + 0.3 + 0.7
         finally:
             peer.close()
+
+
+async def test_a_korean_script_runs_on_the_real_vosk_model_through_the_call(tmp_path: Path) -> None:
+    """The Vosk path end to end in one call: streamed recognition of real (espeak) speech,
+    grammar from the state's phrases, the dialog following the recognized answer."""
+    from voicebot.config import AsrConfig
+    from voicebot.models import find_vosk_model
+    from voicebot.speech.asr.vosk import VoskEngine
+
+    (tmp_path / "ko.yaml").write_text(
+        "language: ko\nstart: ask\nstates:\n  ask:\n    say: Yes or no?\n    grammar: true\n"
+        "    expect:\n      yes: {phrases: ['네'], goto: done}\n"
+        "      no: {phrases: ['아니요'], goto: done}\n"
+        "  done:\n    say: Thank you.\n    hangup: true\n"
+    )
+    wav = tmp_path / "ne.wav"
+    espeak = await asyncio.create_subprocess_exec("espeak-ng", "-v", "ko", "-s", "140", "-w",
+                                                  str(wav), "네")  # fmt: skip
+    assert await espeak.wait() == 0
+    pcm, rate = read_wav(wav)
+    model = find_vosk_model("ko")
+    assert model is not None
+    vosk = VoskEngine(AsrConfig(engine="vosk"), model, "ko")
+    await vosk.load()
+    try:
+        async with harness([], asr=vosk, scripts_dir=tmp_path, default="ko") as h:  # type: ignore[arg-type]
+            peer = await RtpPeer.open(port=h.fake.rtp_port)
+            try:
+                caller = await h.fake.add_caller()
+                h.peers[caller] = peer
+                await h.peer_for(caller)
+                await peer.wait_quiet()
+                await peer.send_speech(
+                    np.concatenate([resample(pcm, rate, 8000), np.zeros(4000, dtype=np.int16)])
+                )
+                await h.wait_until(
+                    lambda: any(c["call_id"] == caller for c in h.controller.recent), within_s=15
+                )
+                summary = h.controller.recent[-1]
+                heard = [
+                    (t["text"], t["intent"]) for t in summary["transcript"] if t["who"] == "caller"
+                ]
+                assert heard == [("네", "yes")]
+                assert summary["end_reason"] == "bot-hangup"
+            finally:
+                peer.close()
+    finally:
+        await vosk.close()

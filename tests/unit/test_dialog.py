@@ -680,3 +680,9 @@ def test_demo_script_still_loads() -> None:
 @pytest.mark.parametrize(("heard", "phrase"), [("Yeah.", "yes"), ("Yep!", "yes"), ("Nope", "no")])
 def test_colloquial_yes_and_no_match_the_plain_words(heard: str, phrase: str) -> None:
     assert phrase_score(phrase, heard) == 1.0
+
+
+def test_phrases_in_other_scripts_match() -> None:
+    assert phrase_score("네", "네.") == 1.0
+    assert phrase_score("до свидания", "До свидания!") == 1.0
+    assert phrase_score("grüß gott", "Grüß Gott") == 1.0

@@ -16,7 +16,8 @@ FILLER_WORDS = frozenset(
     "uh um er ah eh hmm mm please ok okay so well like i i'd i'm want would to the a an "
     "my me just can you could".split()
 )
-_WORD = re.compile(r"[a-z0-9']+")
+# Any script's letters and digits: phrases may be in Korean, Russian, German…
+_WORD = re.compile(r"[\w']+")
 # Word-level similarity at or above this counts as the same word (one or two letters off).
 WORD_SIMILARITY = 0.8
 
