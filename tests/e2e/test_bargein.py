@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import AsteriskSandbox, RunningBot
-from tests.e2e.test_calls import allison, assert_all_released, last_call, whisper, words
+from tests.e2e.helpers import allison, assert_all_released, last_call, words
 from voicebot.callprobe import barge_in_stop_ms, transcribe_received
 from voicebot.sipcaller import Hangup, Pause, Play, place_call
 from voicebot.speech.asr.whisper import WhisperEngine
 
 pytestmark = pytest.mark.slow
-__all__ = ["whisper"]  # the fixture, re-exported for this module
 
 # The demo greeting lasts about 6 s; the caller starts talking 1.5 s into it.
 TALK_OVER_AT_S = 1.5

@@ -7,12 +7,10 @@ transcribed with whisper and compared with the demo script's lines.
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import subprocess
 import time
-import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,67 +23,17 @@ from tests.e2e.conftest import (
     run_bot,
     start_bot,
 )
+from tests.e2e.helpers import allison, assert_all_released, last_call, wait_for, words
 from voicebot.callprobe import transcribe_received
-from voicebot.config import AsrConfig
 from voicebot.media.g711 import ulaw_encode
 from voicebot.media.rtp import RtpPacket
-from voicebot.sipcaller import CallResult, Hangup, Pause, Play, WaitForBye, place_call, read_wav_8k
+from voicebot.sipcaller import CallResult, Hangup, Pause, Play, WaitForBye, place_call
 from voicebot.speech.asr.whisper import WhisperEngine
 
 pytestmark = pytest.mark.slow
 SOUNDS = Path("/usr/share/asterisk/sounds/en")
 GREETING_S = 8.0  # the demo greeting lasts about 6 s
 ANSWER_S = 7.5
-
-
-def allison(name: str) -> np.ndarray:
-    return read_wav_8k(SOUNDS / f"{name}.wav")
-
-
-@pytest.fixture
-async def whisper() -> AsyncIterator[WhisperEngine]:
-    engine = WhisperEngine(AsrConfig())
-    await engine.load()
-    yield engine
-    await engine.close()
-
-
-def ari_get(sandbox: AsteriskSandbox, path: str) -> list[dict[str, object]]:
-    request = urllib.request.Request(sandbox.ari_url + "/ari" + path)
-    auth = f"{sandbox.user}:{sandbox.password}".encode()
-    import base64
-
-    request.add_header("Authorization", "Basic " + base64.b64encode(auth).decode())
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return list(json.loads(response.read()))
-
-
-async def wait_for(condition: Callable[[], bool], within_s: float, what: str) -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
-
-
-async def assert_all_released(sandbox: AsteriskSandbox, bot: RunningBot) -> None:
-    """ARI lists no channel or bridge, and the bot holds no call and no port."""
-    await wait_for(
-        lambda: not ari_get(sandbox, "/channels") and not ari_get(sandbox, "/bridges"),
-        10,
-        "Asterisk channels and bridges to go away",
-    )
-    await wait_for(lambda: bot.get("/health")["active_calls"] == 0, 10, "the bot to end the call")
-    health = bot.get("/health")
-    assert health["ports_in_use"] == 0, health
-
-
-def last_call(bot: RunningBot) -> dict[str, object]:
-    return dict(bot.get("/calls")["recent"][-1])
-
-
-def words(text: str) -> str:
-    return text.lower().replace(",", " ").replace(".", " ")
 
 
 async def test_call_hears_greeting_answers_spoken_choice_and_cleans_up(

@@ -10,12 +10,8 @@ piece is the bot's answer to one caller action.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import re
-import time
-import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -25,7 +21,14 @@ import pytest
 from aiohttp import web
 
 from tests.e2e.conftest import AsteriskSandbox, RunningBot
-from voicebot.config import AsrConfig
+from tests.e2e.helpers import (
+    ari_get,
+    assert_all_released,
+    caller_intents,
+    last_call,
+    wait_for,
+    words,
+)
 from voicebot.media.codecs import resample
 from voicebot.sipcaller import (
     CallResult,
@@ -53,24 +56,11 @@ def say(name: str) -> Play:
     return Play(read_wav_8k(AUDIO / f"{name}.wav"))
 
 
-@pytest.fixture
-async def whisper() -> AsyncIterator[WhisperEngine]:
-    engine = WhisperEngine(AsrConfig())
-    await engine.load()
-    yield engine
-    await engine.close()
-
-
 # ---- what the caller heard -------------------------------------------------------------
 
 NUMBER_WORDS = {
     w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())
 }
-
-
-def words(text: str) -> str:
-    """Lower case, punctuation to spaces, apostrophes kept ("didn't")."""
-    return " ".join(re.findall(r"[a-z0-9']+", text.lower().replace("’", "'")))
 
 
 # Whisper writes a spoken digit as its homophone now and then ("account for two one seven");
@@ -145,39 +135,6 @@ async def transcribe_long(audio: np.ndarray, asr: WhisperEngine) -> str:
 
 
 # ---- Asterisk and bot state ------------------------------------------------------------
-
-
-def ari_get(sandbox: AsteriskSandbox, path: str) -> list[dict[str, Any]]:
-    request = urllib.request.Request(sandbox.ari_url + "/ari" + path)
-    auth = base64.b64encode(f"{sandbox.user}:{sandbox.password}".encode()).decode()
-    request.add_header("Authorization", "Basic " + auth)
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return list(json.loads(response.read()))
-
-
-async def wait_for(condition: Callable[[], bool], within_s: float, what: str) -> None:
-    deadline = time.monotonic() + within_s
-    while not await asyncio.to_thread(condition):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def assert_all_released(sandbox: AsteriskSandbox, bot: RunningBot) -> None:
-    await wait_for(
-        lambda: not ari_get(sandbox, "/channels") and not ari_get(sandbox, "/bridges"),
-        10, "Asterisk channels and bridges to go away",
-    )  # fmt: skip
-    await wait_for(lambda: bot.get("/health")["active_calls"] == 0, 10, "the bot to end the call")
-    assert bot.get("/health")["ports_in_use"] == 0
-
-
-def last_call(bot: RunningBot) -> dict[str, Any]:
-    return dict(bot.get("/calls")["recent"][-1])
-
-
-def caller_intents(call: dict[str, Any]) -> list[str | None]:
-    return [line.get("intent") for line in call["transcript"] if line["who"] == "caller"]
 
 
 def transfer_landed(sandbox: AsteriskSandbox, call_id: str, key: str = "transfer") -> str:

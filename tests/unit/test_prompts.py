@@ -7,13 +7,11 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from voicebot.config import AsrConfig
 from voicebot.dialog.script import ScriptLibrary, load_script
 from voicebot.media.codecs import resample
 from voicebot.media.g711 import ulaw_decode, ulaw_encode
@@ -84,14 +82,6 @@ def test_every_fixture_file_is_made_by_the_script_and_vice_versa() -> None:
 def test_fixture_is_small_8k_mono_16bit(name: str) -> None:
     pcm = read_wav_8k(AUDIO / f"{name}.wav")  # raises unless 8 kHz 16-bit
     assert 0.3 < pcm.size / 8000 < 5.0
-
-
-@pytest.fixture
-async def whisper() -> AsyncIterator[WhisperEngine]:
-    engine = WhisperEngine(AsrConfig())
-    await engine.load()
-    yield engine
-    await engine.close()
 
 
 @pytest.mark.slow

@@ -1,0 +1,66 @@
+"""Helpers for real-call tests: ARI checks, the bot's own records, what the caller heard."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tests.e2e.conftest import AsteriskSandbox, RunningBot
+from voicebot.sipcaller import read_wav_8k
+
+SOUNDS = Path("/usr/share/asterisk/sounds/en")
+
+
+def allison(name: str) -> np.ndarray:
+    """One of Allison's recorded prompts (real human speech), 8 kHz."""
+    return read_wav_8k(SOUNDS / f"{name}.wav")
+
+
+def words(text: str) -> str:
+    """Lower case, punctuation to spaces, apostrophes kept ("didn't")."""
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower().replace("’", "'")))
+
+
+def ari_get(sandbox: AsteriskSandbox, path: str) -> list[dict[str, Any]]:
+    request = urllib.request.Request(sandbox.ari_url + "/ari" + path)
+    auth = base64.b64encode(f"{sandbox.user}:{sandbox.password}".encode()).decode()
+    request.add_header("Authorization", "Basic " + auth)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return list(json.loads(response.read()))
+
+
+async def wait_for(condition: Callable[[], bool], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not await asyncio.to_thread(condition):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def assert_all_released(sandbox: AsteriskSandbox, bot: RunningBot) -> None:
+    """ARI lists no channel or bridge, and the bot holds no call and no port."""
+    await wait_for(
+        lambda: not ari_get(sandbox, "/channels") and not ari_get(sandbox, "/bridges"),
+        10, "Asterisk channels and bridges to go away",
+    )  # fmt: skip
+    await wait_for(lambda: bot.get("/health")["active_calls"] == 0, 10, "the bot to end the call")
+    health = bot.get("/health")
+    assert health["ports_in_use"] == 0, health
+
+
+def last_call(bot: RunningBot) -> dict[str, Any]:
+    """The bot's own record of its most recent call (GET /calls)."""
+    return dict(bot.get("/calls")["recent"][-1])
+
+
+def caller_intents(call: dict[str, Any]) -> list[str | None]:
+    return [line.get("intent") for line in call["transcript"] if line["who"] == "caller"]
