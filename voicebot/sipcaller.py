@@ -768,9 +768,17 @@ def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
 
 
+# Within a talkspurt packets arrive 20 ms apart give or take jitter; a disagreement beyond
+# this between timestamp and arrival is a pause the timestamps did not count.
+REANCHOR_SAMPLES = SAMPLE_RATE // 8  # 125 ms
+
+
 def _assemble_audio(received: list[ReceivedRtp]) -> tuple[Pcm, float | None]:
-    """Lay PCMU payloads out on one timeline: by RTP timestamp within a stream (SSRC),
-    by arrival time across a change of SSRC or an implausible timestamp jump."""
+    """Lay PCMU payloads out on one timeline: by RTP timestamp within a stream (SSRC), by
+    arrival time across a change of SSRC or where the timestamps disagree with the arrival
+    times. Asterisk does not advance its timestamps over the pauses between the bot's prompts,
+    so a timeline kept by timestamps alone drifts earlier with every pause (seen: a prompt
+    landing seconds early, on top of the one before)."""
     audio_pkts = [r for r in received if r.packet.payload_type == PT_PCMU]
     if not audio_pkts:
         return np.zeros(0, dtype=np.int16), None
@@ -786,7 +794,7 @@ def _assemble_audio(received: list[ReceivedRtp]) -> tuple[Pcm, float | None]:
         if delta >= TIMESTAMP_MODULUS // 2:
             delta -= TIMESTAMP_MODULUS
         pos = anchor_pos + delta
-        if pkt.ssrc != ssrc or abs(pos - by_arrival) > 2 * SAMPLE_RATE:
+        if pkt.ssrc != ssrc or abs(pos - by_arrival) > REANCHOR_SAMPLES:
             ssrc = pkt.ssrc
             anchor_pos, anchor_ts, pos = by_arrival, pkt.timestamp, by_arrival
         if pos < 0:
