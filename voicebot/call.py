@@ -8,7 +8,6 @@ ARI: the controller hands it a connected RTP endpoint and tells it about keys an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -441,8 +440,13 @@ class CallSession:
         self, texts: list[str], speaker: int, after: asyncio.Task[None] | None
     ) -> None:
         if after is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await after
+            try:
+                # Waits without taking on ``after``'s outcome; our own cancellation (barge-in)
+                # still arrives here, and then the prompt queued before us must stop too.
+                await asyncio.wait([after])
+            except asyncio.CancelledError:
+                after.cancel()
+                raise
         for text in texts:
             self._record("bot", text)
             async for chunk in self.tts.stream(text):

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 
 from tests.doubles import BrokenTts, ListAsr, StreamingListAsr, ToneTts
@@ -89,8 +90,10 @@ async def harness(
         asr, tts = asr or ListAsr(answers), tts or ToneTts()
         allocator = PortAllocator("127.0.0.1", 41000, 41019)
         scripts = ScriptLibrary(scripts_dir, default)
-        async with AriClient(config.ari) as ari:
-            controller = CallController(config, ari, scripts, SpeechServices(asr, tts), allocator)
+        async with AriClient(config.ari) as ari, aiohttp.ClientSession() as http:
+            controller = CallController(
+                config, ari, scripts, SpeechServices(asr, tts), allocator, http
+            )
             stream = EventStream(config.ari, on_connected=controller.reconcile)
 
             async def consume() -> None:
@@ -408,3 +411,50 @@ async def test_a_korean_script_runs_on_the_real_vosk_model_through_the_call(tmp_
                 peer.close()
     finally:
         await vosk.close()
+
+
+async def test_barge_in_also_stops_a_prompt_queued_behind_the_playing_one(tmp_path: Path) -> None:
+    """A webhook answer is queued behind "one moment please"; talking over that prompt must
+    stop both, not just the one playing."""
+    from aiohttp import web
+
+    async def lookup(_: web.Request) -> web.Response:
+        return web.json_response({"status": "out for delivery"})
+
+    app = web.Application()
+    app.router.add_get("/parcel", lookup)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    result_text = "Your parcel is {parcel.status}. " + "Here are many more details. " * 8
+    (tmp_path / "wait.yaml").write_text(
+        "start: lookup\nstates:\n  lookup:\n"
+        "    say: One moment please while I look that up for you, it can take a while.\n"
+        f"    webhook: {{url: 'http://127.0.0.1:{port}/parcel', method: GET, save_as: parcel,"
+        " goto: result}\n"
+        f"  result:\n    say: '{result_text}'\n"
+        "    expect:\n      done: {phrases: [hours], goto: bye}\n"
+        "  bye:\n    say: Bye.\n    hangup: true\n"
+    )
+    tts = ToneTts(seconds_per_char=0.03)  # "one moment …" lasts about 2 s
+    try:
+        async with harness(["hours"], tts=tts, scripts_dir=tmp_path, default="wait") as h:
+            peer = await RtpPeer.open(port=h.fake.rtp_port)
+            try:
+                caller = await h.fake.add_caller()
+                h.peers[caller] = peer
+                await h.peer_for(caller)
+                await peer.wait_for_packets(10)  # "one moment please" is playing
+                await peer.send_speech(allison("hours"))
+                await h.wait_until(
+                    lambda: any(c["call_id"] == caller for c in h.controller.recent), within_s=15
+                )
+                assert h.controller.recent[-1]["end_reason"] == "bot-hangup"
+                assert not any(text.startswith("Your parcel") for text in h.tts.spoken)
+                assert h.tts.spoken[-1] == "Bye."
+            finally:
+                peer.close()
+    finally:
+        await runner.cleanup()
