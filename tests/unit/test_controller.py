@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -58,6 +59,18 @@ class Harness:
                 return
             await asyncio.sleep(0.02)
         raise AssertionError("condition not reached")
+
+    @contextlib.asynccontextmanager
+    async def call(self, *args: Any, **kwargs: Any) -> AsyncIterator[tuple[str, RtpPeer]]:
+        """A caller (FakeAri.add_caller arguments) whose RTP the test plays, once bridged."""
+        peer = await RtpPeer.open(port=self.fake.rtp_port)
+        try:
+            caller = await self.fake.add_caller(*args, **kwargs)
+            self.peers[caller] = peer
+            await self.peer_for(caller)
+            yield caller, peer
+        finally:
+            peer.close()
 
     async def peer_for(self, caller_id: str) -> RtpPeer:
         await self.wait_until(
@@ -118,11 +131,7 @@ def call_tasks() -> list[str]:
 
 async def test_call_set_up_in_order_converses_and_tears_down_on_caller_hangup() -> None:
     async with harness(["hours"]) as h:
-        peer = await RtpPeer.open(port=h.fake.rtp_port)
-        try:
-            caller = await h.fake.add_caller(args=[])
-            h.peers[caller] = peer
-            await h.peer_for(caller)
+        async with h.call(args=[]) as (caller, peer):
             paths = [f"{m} {p}" for m, p, _ in h.fake.requests if not p.endswith("/events")]
             answer = paths.index(f"POST /channels/{caller}/answer")
             bridge = paths.index("POST /bridges")
@@ -154,17 +163,11 @@ async def test_call_set_up_in_order_converses_and_tears_down_on_caller_hangup() 
             summary = h.controller.recent[-1]
             assert summary["end_reason"] == "caller hangup"
             assert [line["who"] for line in summary["transcript"]][:2] == ["bot", "caller"]
-        finally:
-            peer.close()
 
 
 async def test_hangup_while_bot_speaks_leaves_nothing_behind_and_next_call_works() -> None:
     async with harness([]) as h:
-        peer = await RtpPeer.open(port=h.fake.rtp_port)
-        try:
-            first = await h.fake.add_caller()
-            h.peers[first] = peer
-            await h.peer_for(first)
+        async with h.call() as (first, peer):
             await peer.wait_for_packets(5)  # mid-greeting
             await h.fake.caller_hangup(first)
             await h.wait_until(lambda: not h.controller.calls)
@@ -178,17 +181,11 @@ async def test_hangup_while_bot_speaks_leaves_nothing_behind_and_next_call_works
             h.peers[second] = peer
             await h.peer_for(second)
             await peer.wait_for_packets(count + 10)
-        finally:
-            peer.close()
 
 
 async def test_bot_hangup_hangs_up_caller_and_releases_everything() -> None:
     async with harness(["goodbye"]) as h:
-        peer = await RtpPeer.open(port=h.fake.rtp_port)
-        try:
-            caller = await h.fake.add_caller()
-            h.peers[caller] = peer
-            await h.peer_for(caller)
+        async with h.call() as (_caller, peer):
             await peer.wait_quiet()
             await peer.send_speech(allison("goodbye"))
             await h.wait_until(lambda: not h.controller.calls, within_s=15)
@@ -196,25 +193,17 @@ async def test_bot_hangup_hangs_up_caller_and_releases_everything() -> None:
             assert h.fake.channels == {} and h.fake.bridges == {}
             assert h.controller.recent[-1]["end_reason"] == "bot-hangup"
             assert call_tasks() == []
-        finally:
-            peer.close()
 
 
 async def test_unknown_script_ends_that_call_with_a_clear_reason_only() -> None:
     async with harness([]) as h:
-        peer = await RtpPeer.open(port=h.fake.rtp_port)
-        try:
-            good = await h.fake.add_caller()
-            h.peers[good] = peer
-            await h.peer_for(good)
+        async with h.call() as (good, _peer):
             bad = await h.fake.add_caller(args=["nosuchscript"])
             await h.wait_until(lambda: any(c["call_id"] == bad for c in h.controller.recent))
             assert bad not in h.fake.channels  # the bot hung the caller up
             reason = next(c["end_reason"] for c in h.controller.recent if c["call_id"] == bad)
             assert "no script named 'nosuchscript'" in reason
             assert good in h.controller.calls  # the other call is untouched
-        finally:
-            peer.close()
 
 
 async def test_rtp_from_a_foreign_address_is_dropped_and_counted() -> None:
@@ -285,11 +274,7 @@ async def test_a_failing_speech_engine_ends_that_call_with_an_error_and_releases
 
 async def test_transfer_hands_the_caller_to_the_dialplan_without_hanging_it_up() -> None:
     async with harness([]) as h:
-        peer = await RtpPeer.open(port=h.fake.rtp_port)
-        try:
-            caller = await h.fake.add_caller(args=["bank"])
-            h.peers[caller] = peer
-            await h.peer_for(caller)
+        async with h.call(args=["bank"]) as (caller, peer):
             await peer.wait_for_packets(5)
             await h.fake.send_dtmf_event(caller, "0")  # "press 0" for the operator, mid-prompt
             await h.wait_until(lambda: any(c["call_id"] == caller for c in h.controller.recent))
@@ -304,8 +289,6 @@ async def test_transfer_hands_the_caller_to_the_dialplan_without_hanging_it_up()
             assert hangups == [f"/channels/{MEDIA_CHANNEL_PREFIX}{caller}"]  # never the caller
             assert h.fake.bridges == {} and h.allocator.in_use == frozenset()
             assert call_tasks() == []
-        finally:
-            peer.close()
 
 
 async def test_channel_variables_used_by_a_script_are_fetched_for_templating(
@@ -348,11 +331,7 @@ async def test_transfer_to_an_endpoint_goes_through_the_dial_context(tmp_path: P
 async def test_a_streaming_recognizer_is_fed_while_the_caller_speaks() -> None:
     asr = StreamingListAsr(["hours"])
     async with harness([], asr=asr) as h:
-        peer = await RtpPeer.open(port=h.fake.rtp_port)
-        try:
-            caller = await h.fake.add_caller()
-            h.peers[caller] = peer
-            await h.peer_for(caller)
+        async with h.call() as (_caller, peer):
             await peer.wait_quiet()
             await peer.send_speech(allison("hours"))
             fed_while_speaking = asr.feeds
@@ -361,8 +340,6 @@ async def test_a_streaming_recognizer_is_fed_while_the_caller_speaks() -> None:
             assert fed_while_speaking > 10
             # Only speech (plus preroll and the trailing hang time) reached the recognizer.
             assert 0.8 < sum(asr.audio_seconds) < 0.88 + 0.3 + 0.7
-        finally:
-            peer.close()
 
 
 async def test_a_korean_script_runs_on_the_real_vosk_model_through_the_call(tmp_path: Path) -> None:
@@ -389,11 +366,7 @@ async def test_a_korean_script_runs_on_the_real_vosk_model_through_the_call(tmp_
     await vosk.load()
     try:
         async with harness([], asr=vosk, scripts_dir=tmp_path, default="ko") as h:  # type: ignore[arg-type]
-            peer = await RtpPeer.open(port=h.fake.rtp_port)
-            try:
-                caller = await h.fake.add_caller()
-                h.peers[caller] = peer
-                await h.peer_for(caller)
+            async with h.call() as (caller, peer):
                 await peer.wait_quiet()
                 await peer.send_speech(
                     np.concatenate([resample(pcm, rate, 8000), np.zeros(4000, dtype=np.int16)])
@@ -407,8 +380,6 @@ async def test_a_korean_script_runs_on_the_real_vosk_model_through_the_call(tmp_
                 ]
                 assert heard == [("네", "yes")]
                 assert summary["end_reason"] == "bot-hangup"
-            finally:
-                peer.close()
     finally:
         await vosk.close()
 
@@ -441,11 +412,7 @@ async def test_barge_in_also_stops_a_prompt_queued_behind_the_playing_one(tmp_pa
     tts = ToneTts(seconds_per_char=0.03)  # "one moment …" lasts about 2 s
     try:
         async with harness(["hours"], tts=tts, scripts_dir=tmp_path, default="wait") as h:
-            peer = await RtpPeer.open(port=h.fake.rtp_port)
-            try:
-                caller = await h.fake.add_caller()
-                h.peers[caller] = peer
-                await h.peer_for(caller)
+            async with h.call() as (caller, peer):
                 await peer.wait_for_packets(10)  # "one moment please" is playing
                 await peer.send_speech(allison("hours"))
                 await h.wait_until(
@@ -454,7 +421,5 @@ async def test_barge_in_also_stops_a_prompt_queued_behind_the_playing_one(tmp_pa
                 assert h.controller.recent[-1]["end_reason"] == "bot-hangup"
                 assert not any(text.startswith("Your parcel") for text in h.tts.spoken)
                 assert h.tts.spoken[-1] == "Bye."
-            finally:
-                peer.close()
     finally:
         await runner.cleanup()
