@@ -172,7 +172,6 @@ class CallSession:
         self.endpoint = endpoint
         self.codec = codec
         self.script = script
-        self.services = services
         self.engine = DialogEngine(script)
         self.transcript: list[TranscriptLine] = []
         self.stats = CallStats()
