@@ -99,3 +99,14 @@ async def test_long_audio_with_pauses_is_transcribed_to_the_end(engine: WhisperE
     audio = soxr.resample(pcm, 8000, 16000).astype(np.int16)
     text = (await engine.transcribe(audio)).text.lower()
     assert "moment" in text and "out for delivery" in text and "afternoon" in text, text
+
+
+async def test_long_audio_after_silence_is_transcribed_to_the_end(engine: WhisperEngine) -> None:
+    # A real bot turn starting with 1.6 s of silence: decoded without timestamps, whisper
+    # stopped after the first sentence.
+    fixture = Path(__file__).parents[1] / "fixtures" / "captures" / "bot-turn-after-silence.wav"
+    with wave.open(str(fixture), "rb") as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    audio = soxr.resample(pcm, 8000, 16000).astype(np.int16)
+    text = (await engine.transcribe(audio)).text.lower()
+    assert "moment" in text and "out for delivery" in text and "afternoon" in text, text

@@ -171,7 +171,10 @@ class WhisperEngine(AsrEngine):
             samples,
             language=self._language,
             beam_size=1,
-            without_timestamps=True,
+            # With timestamps whisper ends segments itself and goes on after each one; without,
+            # an early end-of-text after a pause dropped the rest of a long utterance (a 17 s
+            # turn came back as its first sentence).
+            without_timestamps=False,
             condition_on_previous_text=False,
             vad_filter=False,
             initial_prompt=prompt,
