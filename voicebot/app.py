@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from .ari.events import EventStream
 from .call import SpeechServices
 from .config import Config
 from .controller import CallController
-from .dialog.script import ScriptLibrary
+from .dialog.script import Script, ScriptLibrary
 from .errors import ModelError, VoicebotError
 from .media.endpoint import PortAllocator
 from .speech.asr.base import AsrEngine
@@ -33,13 +34,17 @@ log = logging.getLogger(__name__)
 
 
 async def load_services(
-    config: Config, scripts: ScriptLibrary, models_dir: Path = Path("models")
+    config: Config,
+    scripts: Mapping[str, Script],
+    default: str,
+    models_dir: Path = Path("models"),
 ) -> SpeechServices:
     """Load, once, the recognizer and voice each script language needs (``asr.engine`` auto:
     Vosk when a Vosk model for the language is present, else whisper). Models shared by
-    several languages are loaded once. Raises ``ModelError`` naming what is missing."""
+    several languages are loaded once; ``default`` names the script whose language is the
+    default. Raises ``ModelError`` naming what is missing."""
     started = time.monotonic()
-    languages = sorted({script.language for script in scripts.scripts.values()})
+    languages = sorted({script.language for script in scripts.values()})
     asr_by_model: dict[Path, AsrEngine] = {}
     tts_by_voice: dict[Path, CachedTts] = {}
     by_language: dict[str, tuple[AsrEngine, TtsEngine]] = {}
@@ -48,9 +53,7 @@ async def load_services(
             choice = choose_asr(config.asr, language, models_dir)
             voice = choose_voice(config.tts, language, models_dir)
         except ModelError as exc:
-            users = ", ".join(
-                sorted(n for n, s in scripts.scripts.items() if s.language == language)
-            )
+            users = ", ".join(sorted(n for n, s in scripts.items() if s.language == language))
             raise ModelError(f"script(s) {users}: {exc}") from None
         if choice.model not in asr_by_model:
             asr_by_model[choice.model] = (
@@ -71,30 +74,31 @@ async def load_services(
         *(tts.load() for tts in tts_by_voice.values()),
     )
     log.info("models loaded in %.1f s", time.monotonic() - started)
-    default_asr, default_tts = by_language[scripts.get(None).language]
+    default_asr, default_tts = by_language[scripts[default].language]
     return SpeechServices(asr=default_asr, tts=default_tts, by_language=by_language)
 
 
-def fixed_prompts(scripts: ScriptLibrary) -> list[str]:
-    """Every text the scripts can say that needs no templating."""
-    texts = {t for script in scripts.scripts.values() for t in script.prompts() if "{" not in t}
-    return sorted(texts)
+def fixed_prompts(script: Script) -> list[str]:
+    """Every text the script can say that needs no templating."""
+    return sorted({t for t in script.prompts() if "{" not in t})
 
 
-async def warm_prompts(services: SpeechServices, scripts: ScriptLibrary) -> None:
+async def warm_prompts(services: SpeechServices, scripts: Iterable[Script]) -> None:
     """Synthesize fixed prompts ahead of time (or load them from the disk cache) so answering
     them costs nothing."""
     started = time.monotonic()
-    prompts = fixed_prompts(scripts)
+    warmed = 0
     try:
-        for script in scripts.scripts.values():
+        for script in scripts:
             _, tts = services.for_language(script.language)
             assert isinstance(tts, CachedTts)
-            await tts.warm(sorted({t for t in script.prompts() if "{" not in t}))
+            prompts = fixed_prompts(script)
+            await tts.warm(prompts)
+            warmed += len(prompts)
     except VoicebotError as exc:
         log.error("could not pre-synthesize prompts (they will be synthesized on demand): %s", exc)
         return
-    log.info("%d fixed prompts synthesized in %.1f s", len(prompts), time.monotonic() - started)
+    log.info("%d fixed prompts synthesized in %.1f s", warmed, time.monotonic() - started)
 
 
 def status_app(controller: CallController, stream: EventStream) -> web.Application:
@@ -126,10 +130,12 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
         scripts_dir or Path(config.dialog.scripts_dir), config.dialog.default_script
     )
     log.info("scripts: %s (default %s)", ", ".join(sorted(scripts.scripts)), scripts.default)
-    services = await load_services(config, scripts)
+    services = await load_services(config, scripts.scripts, scripts.default)
     # Calls are answered while the prompt cache fills: a prompt not cached yet is synthesized
     # on demand (streamed), so start-up does not wait for every script's prompts.
-    warming = asyncio.create_task(warm_prompts(services, scripts), name="warm-prompts")
+    warming = asyncio.create_task(
+        warm_prompts(services, scripts.scripts.values()), name="warm-prompts"
+    )
     allocator = PortAllocator(config.media.bind_host, config.media.port_min, config.media.port_max)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -25,7 +25,7 @@ from .app import load_services, warm_prompts
 from .call import CallEnd, CallSession, SpeechServices, TurnTiming
 from .capture.pcap import read_wav
 from .config import Config
-from .dialog.script import ScriptLibrary
+from .dialog.script import Script, load_script
 from .errors import VoicebotError
 from .media.codecs import Codec, get_codec, reply_codec, resample
 from .media.endpoint import PortAllocator, RtpEndpoint
@@ -307,8 +307,7 @@ async def _one_round(
     number: int,
     config: Config,
     codec: Codec,
-    script_library: ScriptLibrary,
-    script_name: str,
+    script: Script,
     services: SpeechServices,
     allocator: PortAllocator,
     utterance: Path,
@@ -327,7 +326,7 @@ async def _one_round(
             call_id=f"bench-{number}",
             endpoint=endpoint,
             codec=codec,
-            script=script_library.get(script_name),
+            script=script,
             services=services,
             vad=config.vad,
         )
@@ -411,11 +410,11 @@ async def bench_turns(
         raise BenchError("at least one utterance is needed")
     codec = get_codec(config.media.format)
     audio = [_load_utterance(path, codec) for path in utterances]
-    library = ScriptLibrary(script.parent, script.stem)
+    loaded = load_script(script)
     machine = machine_facts(config)  # load average before our own work starts
     started = time.monotonic()
-    services = await load_services(config, library)
-    await warm_prompts(services, library)
+    services = await load_services(config, {script.stem: loaded}, script.stem)
+    await warm_prompts(services, [loaded])
     load_s = time.monotonic() - started
     allocator = PortAllocator(config.media.bind_host, *ports)
     pacing = PacingStats(codec.name, reply_codec(codec).bytes_per_frame(FRAME_MS))
@@ -428,8 +427,7 @@ async def bench_turns(
                     n + 1,
                     config,
                     codec,
-                    library,
-                    script.stem,
+                    loaded,
                     services,
                     allocator,
                     utterances[i],

@@ -85,6 +85,7 @@ class TurnTiming:
     first_audio: float | None = None  # first TTS chunk ready
     first_packet: float | None = None  # first RTP packet of the answer on the wire
     text: str = ""
+    answer: str = ""  # the first text of the answer, recorded when it reaches the wire
 
     def as_dict(self) -> dict[str, Any]:
         def ms(a: float | None, b: float | None) -> float | None:
@@ -118,6 +119,12 @@ class TranscriptLine:
     t: float  # seconds since the call started
     state: str | None = None
     intent: str | None = None
+    # On the bot's answer to a caller turn: where the time went (TurnTiming.as_dict()).
+    latency_ms: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, without the fields that do not apply to this line."""
+        return {k: v for k, v in vars(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,8 @@ class CallSession:
         self._deferred_keys: list[KeyPressed] = []
         self._ending: Hangup | Transfer | None = None
         self._pending_turn: TurnTiming | None = None
+        # Caller utterances from speech onset until handled (or dismissed).
+        self._open_utterances = 0
         self._stream: asyncio.Queue[np.ndarray | None] | None = None
         self._stream_task: asyncio.Task[Transcript] | None = None
         self.asr, self.tts = services.for_language(script.language)
@@ -203,6 +212,17 @@ class CallSession:
 
     def key_pressed(self, digit: str) -> None:
         self._events.put_nowait(KeyPressed(digit))
+
+    def awaiting_caller(self) -> bool:
+        """The bot has said its piece and listens: nothing playing or queued, no caller
+        speech being recognized, no webhook pending (a replay ends on this)."""
+        return (
+            self._listen is not None
+            and not self._speaking()
+            and not self.pacer.is_playing
+            and self._events.empty()
+            and not self._open_utterances
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -225,7 +245,10 @@ class CallSession:
                         return CallEnd("bot-hangup")
                     self._prompt_finished()
                 elif isinstance(item, _Utterance):
-                    await self._on_utterance(item)
+                    try:
+                        await self._on_utterance(item)
+                    finally:
+                        self._open_utterances -= 1
                 elif isinstance(item, KeyPressed):
                     await self._on_key(item)
                 else:
@@ -285,6 +308,7 @@ class CallSession:
     def _on_vad_event(self, event: SpeechStarted | SpeechEnded, stream_time: float) -> None:
         now = time.monotonic()
         if isinstance(event, SpeechStarted):
+            self._open_utterances += 1
             self._cancel_timer()
             if self.asr.streaming:
                 self._start_stream(event.audio)
@@ -298,6 +322,7 @@ class CallSession:
         elif self._ignore_utterance:
             self._end_stream()
             self._ignore_utterance = False
+            self._open_utterances -= 1
             log.info("call %s: ignored speech during a prompt without barge-in", self.call_id)
             if not self._speaking():
                 self._start_no_input_timer()
@@ -349,6 +374,7 @@ class CallSession:
         if self._speaking():
             assert self._speaker is not None
             self._speaker.cancel()
+            self._pending_turn = None  # its answer, if not on the wire yet, never will be
             dropped = self.pacer.flush()
             self.stats.barge_ins += 1
             log.info("call %s: prompt stopped, dropped %d queued frames", self.call_id, dropped)
@@ -362,10 +388,9 @@ class CallSession:
         if self._speaking() and not self._barge_in:
             self._deferred_keys.append(key)
             return
-        self._record("caller", f"#{key.digit}")
         self._interrupt_prompt()
         self._cancel_timer()
-        await self._execute(self.engine.handle(key))
+        await self._execute(self._handle_caller(key, f"#{key.digit}"))
 
     async def _on_utterance(self, utterance: _Utterance) -> None:
         turn = TurnTiming(
@@ -390,13 +415,24 @@ class CallSession:
             if not self._speaking():
                 self._start_no_input_timer()
             return
-        self._record("caller", text)
-        actions = self.engine.handle(Heard(text))
+        actions = self._handle_caller(Heard(text), text)
         turn.dialog_done = time.monotonic()
         if any(isinstance(a, Say) for a in actions):
             self._pending_turn = turn
         self.stats.turns.append(turn)
         await self._execute(actions)
+
+    def _handle_caller(self, event: Heard | KeyPressed, text: str) -> list[Action]:
+        """The dialog's answer to the caller's words or key, after recording them with the
+        state that heard them and the intent it matched."""
+        state = self.engine.state.current if self.engine.state else None
+        actions = self.engine.handle(event)
+        recognized = next((a for a in actions if isinstance(a, Recognized)), None)
+        if recognized is not None:
+            self._record("caller", text, state=recognized.state, intent=recognized.intent)
+        else:
+            self._record("caller", text, state=state)
+        return actions
 
     # -- bot output -----------------------------------------------------------------------
 
@@ -421,9 +457,6 @@ class CallSession:
             elif isinstance(action, Recognized):
                 log.info("call %s: state %s heard %r → %s", self.call_id, action.state,
                          action.text, action.intent or "(no match)")  # fmt: skip
-                if self.transcript and self.transcript[-1].who == "caller":
-                    self.transcript[-1].state = action.state
-                    self.transcript[-1].intent = action.intent
             elif isinstance(action, SlotFilled):
                 log.info("call %s: %s = %r", self.call_id, action.name, action.value)
         self._listen = listen
@@ -447,10 +480,17 @@ class CallSession:
                 after.cancel()
                 raise
         for text in texts:
-            self._record("bot", text)
+            started = False
             async for chunk in self.tts.stream(text):
-                if self._pending_turn is not None and self._pending_turn.first_audio is None:
-                    self._pending_turn.first_audio = time.monotonic()
+                if not started:
+                    started = True
+                    turn = self._pending_turn
+                    if turn is not None and turn.first_audio is None:
+                        # The answer to a turn is recorded with its latency as it goes out.
+                        turn.first_audio = time.monotonic()
+                        turn.answer = text
+                    else:
+                        self._record("bot", text)
                 self.pacer.play(resample(chunk, self.tts.sample_rate, self.reply_codec.sample_rate))
         self.pacer.end_of_stream()
         await self.pacer.wait_idle()
@@ -469,10 +509,11 @@ class CallSession:
 
     def _on_packet_sent(self, sent_at: float, first_of_talkspurt: bool) -> None:
         turn = self._pending_turn
-        if turn is not None and turn.first_packet is None:
+        if turn is not None and turn.first_packet is None and turn.first_audio is not None:
             turn.first_packet = sent_at
             self._pending_turn = None
             log.info("call %s: %s", self.call_id, turn.log_line())
+            self._record("bot", turn.answer, latency_ms=turn.as_dict())
 
     # -- webhooks -------------------------------------------------------------------------
 
@@ -509,10 +550,19 @@ class CallSession:
         await asyncio.sleep(seconds)
         self._events.put_nowait(NoInput())
 
-    def _record(self, who: str, text: str) -> None:
-        state = self.engine.state.current if self.engine.state else None
+    def _record(
+        self,
+        who: str,
+        text: str,
+        *,
+        state: str | None = None,
+        intent: str | None = None,
+        latency_ms: dict[str, Any] | None = None,
+    ) -> None:
+        if state is None and self.engine.state is not None:
+            state = self.engine.state.current
         line = TranscriptLine(who=who, text=text, t=round(time.monotonic() - self._started, 3),
-                              state=state)  # fmt: skip
+                              state=state, intent=intent, latency_ms=latency_ms)  # fmt: skip
         self.transcript.append(line)
         if self._on_transcript is not None:
             self._on_transcript(line)

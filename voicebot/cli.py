@@ -124,6 +124,73 @@ def cmd_chat(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _ssrc(text: str) -> int:
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a hex SSRC such as 0x1a2b3c4d, got {text!r}"
+        ) from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"SSRC {text} is out of 32-bit range")
+    return value
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .capture.impair import Impairments
+    from .capture.replay import replay_command
+    from .dialog.chat import chat_variables
+
+    config = _config(args)
+    _setup_logging(args.log_level or "WARNING")
+    try:
+        impairments = Impairments(
+            loss_pct=args.loss,
+            jitter_ms=args.jitter,
+            reorder_pct=args.reorder,
+            duplicate_pct=args.duplicate,
+            ssrc_change_at_s=args.ssrc_change_at,
+            truncate_pct=args.truncate,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        print(f"voicebot replay: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    variables = chat_variables(args.caller_id, args.called, args.var)
+    if isinstance(variables, str):
+        print(f"voicebot replay: {variables}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        return asyncio.run(
+            replay_command(
+                config,
+                capture=args.capture,
+                script=args.script,
+                out=args.out,
+                impairments=impairments,
+                speed=args.speed,
+                ssrc=args.ssrc,
+                source=args.source,
+                event_payload_type=args.dtmf_pt,
+                variables=variables,
+                tail_s=args.tail,
+            )
+        )
+    except ScriptError as exc:
+        print(f"voicebot replay: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except VoicebotError as exc:
+        print(f"voicebot replay: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .modelstore import run_fetch, run_list
 
@@ -185,6 +252,88 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("--workdir", type=Path, default=Path(".state/calls"))
     call.set_defaults(func=cmd_call)
+
+    replay = sub.add_parser(
+        "replay",
+        help="feed the caller's side of a packet capture into the bot (real pipeline and "
+        "dialog, no Asterisk) and write what the bot said",
+    )
+    replay.add_argument("capture", type=Path, help="pcap or pcapng file")
+    replay.add_argument(
+        "--script", required=True, help="script name (in dialog.scripts_dir) or YAML file path"
+    )
+    replay.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where bot.wav, caller.wav, transcript.jsonl and summary.json go "
+        "(default: .state/replays/<capture name>)",
+    )
+    replay.add_argument(
+        "--speed", type=float, default=1.0, help="play the capture this many times faster"
+    )
+    replay.add_argument(
+        "--ssrc", type=_ssrc, default=None, help="the caller's stream by SSRC (hex, 0x...)"
+    )
+    replay.add_argument(
+        "--from",
+        dest="source",
+        type=_address,
+        default=None,
+        metavar="HOST:PORT",
+        help="the caller's stream by its source address",
+    )
+    replay.add_argument(
+        "--dtmf-pt",
+        type=int,
+        default=None,
+        metavar="PT",
+        help="telephone-event payload type (default: from the capture's SDP, else 101)",
+    )
+    impair = replay.add_argument_group("network trouble (seeded, reproducible)")
+    impair.add_argument("--loss", type=float, default=0.0, metavar="PCT", help="drop packets")
+    impair.add_argument(
+        "--jitter", type=float, default=0.0, metavar="MS", help="delay each packet 0..MS ms"
+    )
+    impair.add_argument(
+        "--reorder", type=float, default=0.0, metavar="PCT", help="swap a packet with the next"
+    )
+    impair.add_argument(
+        "--duplicate", type=float, default=0.0, metavar="PCT", help="send packets twice"
+    )
+    impair.add_argument(
+        "--ssrc-change-at",
+        type=float,
+        default=None,
+        metavar="S",
+        help="new SSRC, sequence and timestamp base from S seconds into the capture",
+    )
+    impair.add_argument(
+        "--truncate",
+        type=float,
+        default=0.0,
+        metavar="PCT",
+        help="cut packets short at a random byte (malformed RTP)",
+    )
+    impair.add_argument("--seed", type=int, default=0, help="random seed for the above")
+    replay.add_argument(
+        "--tail",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="after the capture, end once the bot has listened this long with nothing to do",
+    )
+    replay.add_argument("--caller-id", default="", help="caller_id for templates")
+    replay.add_argument("--called", default="", help="called for templates")
+    replay.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a channel variable for templates as channel.NAME; repeatable",
+    )
+    replay.add_argument("--log-level", default=None, help="e.g. INFO to see each turn")
+    replay.set_defaults(func=cmd_replay)
 
     models = sub.add_parser(
         "models", help="show installed speech models and what scripts need; download more"

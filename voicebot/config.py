@@ -91,6 +91,18 @@ class DialogConfig:
 
 
 @dataclass(frozen=True)
+class RecordConfig:
+    # Each call's RTP, both directions, to DIR/<UTC time>-<call id>.pcap and its transcript
+    # (JSONL) beside it. A script's `record: true|false` wins over this.
+    enabled: bool = False
+    dir: str = ".state/recordings"
+    # Bounds checked as each recording starts: the oldest recordings (a .pcap and its .jsonl)
+    # are deleted so at most max_files remain, and any older than max_days.
+    max_files: int = 100
+    max_days: float = 7.0
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     # Health and recent-call transcripts (GET /health, GET /calls); port 0 disables it.
     host: str = "127.0.0.1"
@@ -106,6 +118,7 @@ class Config:
     tts: TtsConfig = field(default_factory=TtsConfig)
     dialog: DialogConfig = field(default_factory=DialogConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    record: RecordConfig = field(default_factory=RecordConfig)
     log_level: str = "INFO"
 
     def validate(self) -> Config:
@@ -126,6 +139,10 @@ class Config:
             raise ConfigError(f"vad.aggressiveness: {self.vad.aggressiveness} is not 0..3")
         if self.vad.frame_ms not in (10, 20, 30):
             raise ConfigError(f"vad.frame_ms: {self.vad.frame_ms} is not 10, 20 or 30")
+        if self.record.max_files < 1:
+            raise ConfigError(f"record.max_files: {self.record.max_files} must be at least 1")
+        if self.record.max_days <= 0:
+            raise ConfigError(f"record.max_days: {self.record.max_days:g} must be more than 0")
         if not self.ari.url.startswith(("http://", "https://")):
             raise ConfigError(f"ari.url: {self.ari.url!r} must start with http:// or https://")
         return self

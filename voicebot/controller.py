@@ -29,6 +29,7 @@ from .ari.events import (
 )
 from .ari.models import Channel
 from .call import CallEnd, CallSession, SpeechServices, TranscriptLine
+from .capture.record import CallRecorder
 from .config import Config
 from .dialog.script import Script, ScriptLibrary
 from .errors import AriError, AriNotFoundError, MediaError, VoicebotError
@@ -62,10 +63,16 @@ class ActiveCall:
     tearing_down: bool = False
     end_reason: str = ""
     transcript: list[TranscriptLine] = field(default_factory=list)
+    recorder: CallRecorder | None = None
 
     @property
     def id(self) -> str:
         return self.caller.id
+
+    def add_line(self, line: TranscriptLine) -> None:
+        self.transcript.append(line)
+        if self.recorder is not None:
+            self.recorder.line(line.as_dict())
 
     def summary(self) -> dict[str, Any]:
         session = self.session
@@ -79,6 +86,7 @@ class ActiveCall:
             "turns": [turn.as_dict() for turn in session.stats.turns] if session else [],
             "rtp_port": self.endpoint.local_port if self.endpoint else None,
             "rtp": vars(self.endpoint.stats) if self.endpoint else {},
+            "recording": str(self.recorder.pcap_path) if self.recorder else None,
         }
 
 
@@ -122,6 +130,8 @@ class CallController:
             call = self.calls.get(event.channel.id)
             if call is not None and call.session is not None:
                 call.session.key_pressed(event.digit)
+                if call.recorder is not None:
+                    call.recorder.key(event.digit, event.duration_ms)
 
     def _start_call(self, channel: Channel, args: list[str]) -> None:
         if channel.id in self.calls:
@@ -191,7 +201,9 @@ class CallController:
         script = self.scripts.get(call.script_name)
         await self.ari.answer(call.id)
         media = self.config.media
-        call.endpoint = await RtpEndpoint.open(self.allocator, media.bind_host)
+        call.endpoint = await RtpEndpoint.open(
+            self.allocator, media.bind_host, audio_payload_type=self.codec.payload_type
+        )
         bridge = await self.ari.create_bridge("mixing", name=f"{BRIDGE_NAME_PREFIX}{call.id}")
         call.bridge_id = bridge.id
         media_id = f"{MEDIA_CHANNEL_PREFIX}{call.id}"
@@ -222,6 +234,8 @@ class CallController:
             call.endpoint.set_remote(host, int(port))
         except ValueError:
             raise MediaError(f"Asterisk reported a bad RTP address {host!r}:{port!r}") from None
+        if script.record if script.record is not None else self.config.record.enabled:
+            self._start_recording(call)
         await self.ari.add_channel(bridge.id, [call.id, media_channel.id])
         call.session = CallSession(
             call_id=call.id,
@@ -232,12 +246,25 @@ class CallController:
             vad=self.config.vad,
             variables=await self._call_variables(call, script),
             http=self.http,
-            on_transcript=call.transcript.append,
+            on_transcript=call.add_line,
         )
         end = await call.session.run()
         call.end_reason = end.reason
         if end.transfer is not None:
             await self._hand_off(call, end)
+
+    def _start_recording(self, call: ActiveCall) -> None:
+        endpoint = call.endpoint
+        assert endpoint is not None and endpoint.remote is not None
+        bot = (self.config.media.advertise_host, endpoint.local_port)
+        try:
+            call.recorder = CallRecorder.start(self.config.record, call.id, endpoint.remote, bot)
+        except (OSError, ValueError) as exc:
+            # The caller is still served; only the recording is missing.
+            log.error("call %s: not recorded: %s", call.id, exc)
+            return
+        endpoint.tap = call.recorder
+        log.info("call %s: recording to %s", call.id, call.recorder.pcap_path)
 
     async def _call_variables(self, call: ActiveCall, script: Script) -> dict[str, str]:
         """What scripts can template: caller_id, called and the channel variables they use."""
@@ -284,6 +311,8 @@ class CallController:
             await self._quietly(self.ari.hangup(call.id), call, "hang up caller")
         if call.endpoint is not None:
             call.endpoint.close()
+        if call.recorder is not None:
+            call.recorder.close()
         self.calls.pop(call.id, None)
         self.recent.append(call.summary())
         stats = call.endpoint.stats if call.endpoint else None

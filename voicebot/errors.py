@@ -60,3 +60,7 @@ class AriAuthError(AriHttpError):
 
 class AriNotFoundError(AriHttpError):
     """HTTP 404: the channel/bridge is gone (often a normal race at hangup)."""
+
+
+class CaptureError(VoicebotError):
+    """A packet capture cannot be read or replayed (no caller stream, unknown audio format)."""

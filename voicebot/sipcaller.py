@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .capture.pcap import UdpDatagram, read_pcap, read_wav, rtp_stream_from_pcm, write_pcap
+from .capture.timeline import lay_out_audio
 from .errors import VoicebotError
 from .media.codecs import ULAW
 from .media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS, RtpPacket
@@ -737,7 +738,7 @@ def _collect(
         else:
             dtmf_times.append(when)
 
-    audio, start = _assemble_audio(received)
+    audio, start = lay_out_audio(received, ULAW)
     trace = _parse_trace(messages)
     return CallResult(
         call_id=trace.call_id or call_id,
@@ -766,45 +767,6 @@ def _read_text(path: Path) -> str:
 
 def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
-
-
-# Within a talkspurt packets arrive 20 ms apart give or take jitter; a disagreement beyond
-# this between timestamp and arrival is a pause the timestamps did not count.
-REANCHOR_SAMPLES = SAMPLE_RATE // 8  # 125 ms
-
-
-def _assemble_audio(received: list[ReceivedRtp]) -> tuple[Pcm, float | None]:
-    """Lay PCMU payloads out on one timeline: by RTP timestamp within a stream (SSRC), by
-    arrival time across a change of SSRC or where the timestamps disagree with the arrival
-    times. Asterisk does not advance its timestamps over the pauses between the bot's prompts,
-    so a timeline kept by timestamps alone drifts earlier with every pause (seen: a prompt
-    landing seconds early, on top of the one before)."""
-    audio_pkts = [r for r in received if r.packet.payload_type == PT_PCMU]
-    if not audio_pkts:
-        return np.zeros(0, dtype=np.int16), None
-    start = audio_pkts[0].arrival_time
-    placed: list[tuple[int, Pcm]] = []
-    anchor_pos = 0
-    anchor_ts = audio_pkts[0].packet.timestamp
-    ssrc = audio_pkts[0].packet.ssrc
-    for r in audio_pkts:
-        pkt = r.packet
-        by_arrival = round((r.arrival_time - start) * SAMPLE_RATE)
-        delta = (pkt.timestamp - anchor_ts) % TIMESTAMP_MODULUS
-        if delta >= TIMESTAMP_MODULUS // 2:
-            delta -= TIMESTAMP_MODULUS
-        pos = anchor_pos + delta
-        if pkt.ssrc != ssrc or abs(pos - by_arrival) > REANCHOR_SAMPLES:
-            ssrc = pkt.ssrc
-            anchor_pos, anchor_ts, pos = by_arrival, pkt.timestamp, by_arrival
-        if pos < 0:
-            continue
-        placed.append((pos, ULAW.decode(pkt.payload)))
-    length = max(pos + len(samples) for pos, samples in placed)
-    audio = np.zeros(length, dtype=np.int16)
-    for pos, samples in placed:
-        audio[pos : pos + len(samples)] = samples
-    return audio, start
 
 
 _TRACE_HEADER = re.compile(

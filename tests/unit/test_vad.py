@@ -17,7 +17,6 @@ RATE = 16000
 FRAME = 320  # 20 ms at 16 kHz
 
 
-
 def load_16k(name: str) -> np.ndarray:
     with wave.open(str(SOUNDS / name), "rb") as w:
         pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)

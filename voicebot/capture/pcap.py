@@ -10,8 +10,10 @@ import ipaddress
 import struct
 import wave
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
 
 import numpy as np
 
@@ -45,6 +47,7 @@ LINKTYPE_MASK = 0xFFFF
 ETHERTYPE_IPV4 = 0x0800
 ETHERTYPES_VLAN = (0x8100, 0x88A8, 0x9100)
 ETHERNET_HEADER_SIZE = 14
+ETHERNET_ADDRESS_SIZE = 6
 VLAN_TAG_SIZE = 4
 SLL_HEADER_SIZE = 16
 SLL2_HEADER_SIZE = 20
@@ -76,6 +79,9 @@ class UdpDatagram:
     src: tuple[str, int]
     dst: tuple[str, int]
     payload: bytes
+    # The Ethernet source address, when the capture has one (our recordings mark the direction
+    # of each packet with it); written as SRC_MAC when None.
+    link_src: bytes | None = field(default=None, compare=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,24 +114,68 @@ def _frame(datagram: UdpDatagram, ident: int) -> bytes:
     header = _IPV4_HEADER.pack(*fields, _ipv4_checksum(header), src, dst)
     # UDP checksum 0 means "not computed", which IPv4 allows and every reader accepts.
     udp = _UDP_HEADER.pack(datagram.src[1], datagram.dst[1], udp_length, 0)
-    ethernet = DST_MAC + SRC_MAC + struct.pack("!H", ETHERTYPE_IPV4)
+    source_mac = datagram.link_src if datagram.link_src is not None else SRC_MAC
+    if len(source_mac) != ETHERNET_ADDRESS_SIZE:
+        raise ValueError(f"Ethernet address must be 6 bytes, got {len(source_mac)}")
+    ethernet = DST_MAC + source_mac + struct.pack("!H", ETHERTYPE_IPV4)
     return ethernet + header + udp + datagram.payload
 
 
-def write_pcap(path: str | Path, datagrams: Iterable[UdpDatagram]) -> None:
-    """Write classic little-endian microsecond pcap, one Ethernet/IPv4/UDP frame each."""
-    parts = [
-        struct.pack(
-            "<IHHiIII", PCAP_MAGIC_MICRO, *PCAP_VERSION, 0, 0, PCAP_SNAPLEN, LINKTYPE_ETHERNET
+class PcapWriter:
+    """Classic little-endian microsecond pcap, one Ethernet/IPv4/UDP frame per datagram,
+    written as datagrams come (a call being recorded). ``close()`` flushes; a writer killed
+    before that leaves a file that ``read_pcap(truncated_ok=True)`` reads up to the cut."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file: BinaryIO | None = self.path.open("wb")
+        self._ident = 0
+        self.written = 0
+        self._file.write(
+            struct.pack(
+                "<IHHiIII", PCAP_MAGIC_MICRO, *PCAP_VERSION, 0, 0, PCAP_SNAPLEN, LINKTYPE_ETHERNET
+            )
         )
-    ]
-    for ident, datagram in enumerate(datagrams):
-        frame = _frame(datagram, ident & 0xFFFF)
-        micros = round(datagram.time * 1_000_000)
-        seconds, micros = divmod(micros, 1_000_000)
-        parts.append(struct.pack("<IIII", seconds, micros, len(frame), len(frame)))
-        parts.append(frame)
-    Path(path).write_bytes(b"".join(parts))
+
+    @property
+    def closed(self) -> bool:
+        return self._file is None
+
+    def write(self, datagram: UdpDatagram) -> None:
+        if self._file is None:
+            raise ValueError(f"{self.path}: pcap writer is closed")
+        frame = _frame(datagram, self._ident)
+        self._ident = (self._ident + 1) & 0xFFFF
+        seconds, micros = divmod(round(datagram.time * 1_000_000), 1_000_000)
+        self._file.write(struct.pack("<IIII", seconds, micros, len(frame), len(frame)) + frame)
+        self.written += 1
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> PcapWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def write_pcap(path: str | Path, datagrams: Iterable[UdpDatagram]) -> None:
+    """Write a whole capture at once (see ``PcapWriter``)."""
+    with PcapWriter(path) as writer:
+        for datagram in datagrams:
+            writer.write(datagram)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +205,12 @@ def _udp_from_ipv4(packet: bytes, time: float) -> UdpDatagram | None:
     src = str(ipaddress.IPv4Address(packet[12:16]))
     dst = str(ipaddress.IPv4Address(packet[16:20]))
     return UdpDatagram(time, (src, src_port), (dst, dst_port), bytes(packet[start:end]))
+
+
+def _link_source(linktype: int, frame: bytes) -> bytes | None:
+    if linktype == LINKTYPE_ETHERNET and len(frame) >= ETHERNET_HEADER_SIZE:
+        return bytes(frame[ETHERNET_ADDRESS_SIZE : 2 * ETHERNET_ADDRESS_SIZE])
+    return None
 
 
 def _ipv4_payload(linktype: int, frame: bytes) -> bytes | None:
@@ -339,6 +395,7 @@ def read_pcap(path: str | Path, *, truncated_ok: bool = False) -> list[UdpDatagr
             ip = _ipv4_payload(linktype, frame)
             datagram = _udp_from_ipv4(ip, stamp) if ip is not None else None
             if datagram is not None:
+                datagram.link_src = _link_source(linktype, frame)
                 datagrams.append(datagram)
     except PcapTruncatedError:
         if not truncated_ok:

@@ -30,7 +30,7 @@ SETTING_KEYS = (
     "on_max_retries",
 )
 STATE_KEYS = {"say", *NEXT_STEP_KEYS, *SETTING_KEYS}
-TOP_KEYS = {"name", "language", "start", "defaults", "states"}
+TOP_KEYS = {"name", "language", "start", "defaults", "states", "record"}
 REACTION_KEYS = {"say", "goto", "hangup"}
 INTENT_KEYS = {"phrases", "dtmf", "goto"}
 COLLECT_TYPES = ("digits", "number", "text", "yes_no")
@@ -151,6 +151,8 @@ class Script:
     start: str
     states: Mapping[str, State]
     file: str = ""
+    # Record this script's calls (RTP pcap + transcript): None follows the `record` config.
+    record: bool | None = None
 
     def templates(self) -> list[str]:
         """Every text of the script that is templated at run time (prompts, webhook url/body)."""
@@ -708,13 +710,25 @@ class _Parser:
             lambda: self.text(data.get("name", Path(self.doc.file).stem), ("name",)), ""
         )
         language = self.guard(lambda: self.language(data.get("language", "en")), "en")
+        record = (
+            self.guard(partial(self.boolean, data["record"], ("record",)), None)
+            if "record" in data
+            else None
+        )
         if names:
             self.check_graph(start, names, states)
         self.check_variables()
         if self.errors:
             unique = {(e.line, str(e)): e for e in self.errors}
             raise ScriptErrors(unique[k] for k in sorted(unique, key=lambda k: k[0]))
-        return Script(name=name, language=language, start=start, states=states, file=self.doc.file)
+        return Script(
+            name=name,
+            language=language,
+            start=start,
+            states=states,
+            file=self.doc.file,
+            record=record,
+        )
 
     def language(self, value: Any) -> str:
         text = self.text(value, ("language",))

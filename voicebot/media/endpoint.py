@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..errors import MediaError
 from .jitter import DEFAULT_DEPTH, ReorderBuffer
@@ -23,6 +24,16 @@ DTMF_QUEUE_MAX = 100
 MALFORMED_LOG_INTERVAL_S = 5.0
 
 Address = tuple[str, int]
+# RFC 3551: 96-127 are bound per session, so their number is whatever the sender picked.
+FIRST_DYNAMIC_PAYLOAD_TYPE = 96
+
+
+class RtpTap(Protocol):
+    """Sees every datagram exchanged with the remote (a call recorder)."""
+
+    def inbound(self, data: bytes, source: Address) -> None: ...
+
+    def outbound(self, data: bytes, destination: Address) -> None: ...
 
 
 class PortAllocator:
@@ -83,6 +94,8 @@ class EndpointStats:
     accepted: int = 0
     foreign_dropped: int = 0
     malformed_dropped: int = 0
+    # Audio in a payload type other than the call's (it would decode as noise).
+    wrong_payload_type_dropped: int = 0
     overflow_dropped: int = 0
     duplicates: int = 0
     late: int = 0
@@ -137,11 +150,15 @@ class RtpEndpoint:
         *,
         event_payload_types: frozenset[int],
         reorder_depth: int,
+        audio_payload_type: int | None = None,
     ) -> None:
         self._transport = transport
         self._allocator = allocator
         self.local_port = local_port
         self.event_payload_types = event_payload_types
+        # None: whatever audio comes first sets the call's payload type.
+        self.audio_payload_type = audio_payload_type
+        self.tap: RtpTap | None = None
         self.stats = EndpointStats()
         self.remote: Address | None = None
         self.remote_payload_type: int | None = None
@@ -162,6 +179,7 @@ class RtpEndpoint:
         *,
         event_payload_types: Iterable[int] = DEFAULT_EVENT_PAYLOAD_TYPES,
         reorder_depth: int = DEFAULT_DEPTH,
+        audio_payload_type: int | None = None,
     ) -> RtpEndpoint:
         transport, protocol, port = await allocator.open_endpoint(_RtpProtocol, bind_host)
         assert isinstance(protocol, _RtpProtocol)
@@ -171,6 +189,7 @@ class RtpEndpoint:
             port,
             event_payload_types=frozenset(event_payload_types),
             reorder_depth=reorder_depth,
+            audio_payload_type=audio_payload_type,
         )
         protocol.endpoint = endpoint
         return endpoint
@@ -190,28 +209,50 @@ class RtpEndpoint:
         if self.remote is None or (addr[0], addr[1]) != self.remote:
             self.stats.foreign_dropped += 1
             return
+        if self.tap is not None:
+            self.tap.inbound(data, self.remote)
         try:
             packet = RtpPacket.parse(data)
         except ValueError as exc:
             self._note_malformed(exc)
             return
-        self.stats.accepted += 1
         if packet.payload_type in self.event_payload_types:
+            self.stats.accepted += 1
             self.stats.dtmf += 1
             _put_dropping_oldest(self.dtmf_queue, packet)
             return
-        if self.remote_payload_type is None:
-            self.remote_payload_type = packet.payload_type
+        if not self._is_call_audio(packet.payload_type):
+            self._note_malformed(
+                ValueError(
+                    f"payload type {packet.payload_type}, the call's is {self.remote_payload_type}"
+                ),
+                wrong_payload_type=True,
+            )
+            return
+        self.stats.accepted += 1
+        self.remote_payload_type = packet.payload_type
         self._enqueue(self._reorder.push(packet))
 
-    def _note_malformed(self, exc: ValueError) -> None:
-        self.stats.malformed_dropped += 1
+    def _is_call_audio(self, payload_type: int) -> bool:
+        if self.remote_payload_type is not None:
+            return payload_type == self.remote_payload_type
+        expected = self.audio_payload_type
+        if expected is None or payload_type == expected:
+            return True
+        # A dynamic type's number is the sender's choice: take any dynamic one for a dynamic one.
+        return expected >= FIRST_DYNAMIC_PAYLOAD_TYPE and payload_type >= FIRST_DYNAMIC_PAYLOAD_TYPE
+
+    def _note_malformed(self, exc: ValueError, *, wrong_payload_type: bool = False) -> None:
+        if wrong_payload_type:
+            self.stats.wrong_payload_type_dropped += 1
+        else:
+            self.stats.malformed_dropped += 1
         now = time.monotonic()
         if now - self._malformed_logged_at < MALFORMED_LOG_INTERVAL_S:
             self._malformed_unlogged += 1
             return
         logger.debug(
-            "dropping malformed RTP on port %d: %s (%d more suppressed)",
+            "dropping bad RTP on port %d: %s (%d more suppressed)",
             self.local_port,
             exc,
             self._malformed_unlogged,
@@ -257,8 +298,11 @@ class RtpEndpoint:
         if self.remote is None or self._closed:
             self.stats.send_dropped += 1
             return
-        self._transport.sendto(packet.serialize(), self.remote)
+        data = packet.serialize()
+        self._transport.sendto(data, self.remote)
         self.stats.sent += 1
+        if self.tap is not None:
+            self.tap.outbound(data, self.remote)
 
     def close(self) -> None:
         """Stop receiving and sending, and give the port back to the allocator."""
