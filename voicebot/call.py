@@ -297,7 +297,7 @@ class CallSession:
                 ):
                     # Asterisk only plays back the payload type it sends us.
                     self.pacer.payload_type = packet.payload_type
-                frames = assembler.push_payload(packet.payload)
+                frames = assembler.push_packet(packet)
             for frame in frames:
                 events = endpointer.feed(frame)
                 if self._stream is not None and endpointer.in_speech and not events:

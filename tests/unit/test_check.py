@@ -16,8 +16,10 @@ from voicebot.errors import ScriptError
 HERE = Path(__file__).resolve().parent
 
 EXPECTED: dict[str, list[str]] = {
+    "bad_record.yaml": ["2: record: expected true or false, got 'yes'"],
     "unknown_keys.yaml": [
-        "3: title: unknown key 'title' (expected one of defaults, language, name, start, states)",
+        "3: title: unknown key 'title' (expected one of defaults, language, name, record, start,"
+        " states)",
         "6: states.main.sya: unknown key 'sya' (expected one of barge_in, collect, expect, goto,"
         " grammar, hangup, max_retries, no_input_timeout, on_max_retries, on_no_input,"
         " on_no_match, say, transfer, webhook)",

@@ -152,12 +152,15 @@ def find_caller_stream(
         chosen_by = f"the flow with the most PCMU/PCMA packets ({_where(flow[0])})"
 
     events = event_payload_type if event_payload_type is not None else _sdp_event_type(datagrams)
-    audio_types = Counter(
-        p.payload_type for _, p in stream if p is not None and p.payload_type != events
-    )
-    if not audio_types:
-        raise CaptureError(f"{name}: the chosen stream ({chosen_by}) carries no audio")
-    audio_type = audio_types.most_common(1)[0][0]
+    answer = flows.get((flow[1], flow[0]), [])
+    # A caller who only pressed keys sent no audio: the answer's format is the call's then.
+    for side in (stream, answer):
+        audio_types = Counter(
+            p.payload_type for _, p in side if p is not None and p.payload_type != events
+        )
+        if audio_types:
+            break
+    audio_type = audio_types.most_common(1)[0][0] if audio_types else ULAW.payload_type
     codec = AUDIO_CODECS.get(audio_type)
     if codec is None:
         known = ", ".join(f"{c.name} {pt}" for pt, c in AUDIO_CODECS.items())
@@ -165,7 +168,6 @@ def find_caller_stream(
             f"{name}: the caller's audio is RTP payload type {audio_type}, which voicebot "
             f"cannot decode (known: {known})"
         )
-    answer = flows.get((flow[1], flow[0]), [])
     media = [d.time for d, p in [*stream, *answer] if p is not None]
     return CallerStream(
         datagrams=[d for d, _ in stream],
@@ -460,7 +462,7 @@ async def replay_command(
 ) -> int:
     """``voicebot replay``: replay, print what happened, write the outputs; 0 unless the call
     failed."""
-    from ..app import load_services  # the models layer; imported late to keep the CLI fast
+    from ..app import load_services, warm_prompts  # the models; imported late: a fast CLI
 
     loaded = resolve_script(script, Path(config.dialog.scripts_dir))
     stream, warning = load_caller_stream(
@@ -473,6 +475,7 @@ async def replay_command(
     if warning:
         print(f"warning: {warning}")
     services = await load_services(config, {"replay": loaded}, "replay")
+    await warm_prompts(services, [loaded])  # as `voicebot run` does: fixed prompts are cached
     try:
         async with aiohttp.ClientSession() as http:
             result = await replay_call(

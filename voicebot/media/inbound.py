@@ -2,6 +2,8 @@
 
 The caller's audio only arrives while the caller's phone sends packets, so the assembler also
 makes silence on request: the call feeds it wall-clock gaps and the VAD keeps counting time.
+A few packets lost in the middle of a stream are concealed with silence of their length (from
+the RTP timestamps), so speech keeps its timing and the end-of-turn wait stays honest.
 """
 
 from __future__ import annotations
@@ -9,8 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from .codecs import Codec, Resampler
+from .rtp import TIMESTAMP_MODULUS, RtpPacket
 
 SPEECH_RATE = 16000
+# Longer gaps are not loss: the phone paused, or the stream restarted.
+MAX_CONCEALED_MS = 100
 
 
 class FrameAssembler:
@@ -21,12 +26,27 @@ class FrameAssembler:
         self.frame_samples = out_rate * frame_ms // 1000
         self._resampler = Resampler(codec.sample_rate, out_rate)
         self._pending = np.zeros(0, dtype=np.int16)
+        self._max_concealed = codec.sample_rate * MAX_CONCEALED_MS // 1000
+        self._expected: tuple[int, int] | None = None  # (ssrc, timestamp of the next packet)
+        self.concealed_samples = 0  # at the codec's rate
 
-    def push_payload(self, payload: bytes) -> list[np.ndarray]:
-        return self._cut(self._resampler.process(self.codec.decode(payload)))
+    def push_packet(self, packet: RtpPacket) -> list[np.ndarray]:
+        """The packet's audio as whole frames (the remainder waits for the next packet), with
+        silence first where packets just before this one were lost."""
+        pcm = self.codec.decode(packet.payload)
+        gap = 0
+        if self._expected is not None and self._expected[0] == packet.ssrc:
+            gap = (packet.timestamp - self._expected[1]) % TIMESTAMP_MODULUS
+        self._expected = (packet.ssrc, (packet.timestamp + len(pcm)) % TIMESTAMP_MODULUS)
+        if 0 < gap <= self._max_concealed:
+            self.concealed_samples += gap
+            pcm = np.concatenate([np.zeros(gap, dtype=np.int16), pcm])
+        return self._cut(self._resampler.process(pcm))
 
     def silence(self, seconds: float) -> list[np.ndarray]:
-        """Whole frames of silence covering ``seconds`` (for gaps with no packets)."""
+        """Whole frames of silence covering ``seconds`` (for gaps with no packets). The next
+        packet's timestamp gap is then not concealed again."""
+        self._expected = None
         count = int(seconds * 1000) // (1000 * self.frame_samples // SPEECH_RATE)
         return [np.zeros(self.frame_samples, dtype=np.int16) for _ in range(count)]
 
