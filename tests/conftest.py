@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.replaying import Replayer
 from voicebot.config import AsrConfig
 from voicebot.speech.asr.whisper import WhisperEngine
 
@@ -17,3 +18,11 @@ async def whisper() -> AsyncIterator[WhisperEngine]:
     await engine.load()
     yield engine
     await engine.close()
+
+
+@pytest.fixture
+async def replay() -> AsyncIterator[Replayer]:
+    """Replay a capture through the real pipeline and dialog (see tests/replaying.py)."""
+    replayer = Replayer()
+    yield replayer
+    await replayer.close()

@@ -297,7 +297,11 @@ class CallSession:
                 ):
                     # Asterisk only plays back the payload type it sends us.
                     self.pacer.payload_type = packet.payload_type
-                frames = assembler.push_packet(packet)
+                try:
+                    frames = assembler.push_packet(packet)
+                except ValueError as exc:  # e.g. an odd-length linear payload
+                    self.endpoint.note_undecodable(exc)
+                    continue
             for frame in frames:
                 events = endpointer.feed(frame)
                 if self._stream is not None and endpointer.in_speech and not events:

@@ -242,6 +242,11 @@ class RtpEndpoint:
         # A dynamic type's number is the sender's choice: take any dynamic one for a dynamic one.
         return expected >= FIRST_DYNAMIC_PAYLOAD_TYPE and payload_type >= FIRST_DYNAMIC_PAYLOAD_TYPE
 
+    def note_undecodable(self, exc: ValueError) -> None:
+        """A packet that parsed but whose payload the codec cannot decode: malformed too."""
+        self.stats.accepted -= 1
+        self._note_malformed(exc)
+
     def _note_malformed(self, exc: ValueError, *, wrong_payload_type: bool = False) -> None:
         if wrong_payload_type:
             self.stats.wrong_payload_type_dropped += 1

@@ -1,0 +1,78 @@
+"""Replaying captures in tests: the real pipeline and dialog, a few lines per test.
+
+    async def test_x(replay: Replayer) -> None:
+        result = await replay(CAPTURES / "demo-hours-goodbye.pcap", "demo",
+                              impairments=Impairments(loss_pct=5, seed=1))
+        assert result.states == ["main", "hours", "goodbye"]
+
+Latencies are printed (``pytest -s`` shows them), never asserted: the machines are noisy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from voicebot.app import load_services, warm_prompts
+from voicebot.call import SpeechServices
+from voicebot.capture.impair import Impairments
+from voicebot.capture.replay import ReplayResult, load_caller_stream, replay_call, resolve_script
+from voicebot.config import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMPTS = ROOT / "prompts"
+CAPTURES = ROOT / "tests" / "fixtures" / "captures"
+
+
+def recorded_transcript(capture: Path) -> list[dict[str, Any]]:
+    """The transcript the bot wrote beside its recording (NAME.jsonl for NAME.pcap)."""
+    lines = capture.with_suffix(".jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def recorded_bot_lines(capture: Path) -> list[str]:
+    return [line["text"] for line in recorded_transcript(capture) if line["who"] == "bot"]
+
+
+class Replayer:
+    """Replays captures with the real models (whisper, Piper), loaded once per language."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self._services: dict[str, SpeechServices] = {}
+
+    async def __call__(
+        self,
+        capture: Path,
+        script: str | Path,
+        *,
+        impairments: Impairments | None = None,
+        tail_s: float = 1.0,
+        **selection: Any,
+    ) -> ReplayResult:
+        loaded = resolve_script(str(script), PROMPTS)
+        stream, warning = load_caller_stream(capture, **selection)
+        services = self._services.get(loaded.language)
+        if services is None:
+            services = await load_services(self.config, {"replay": loaded}, "replay")
+            self._services[loaded.language] = services
+        await warm_prompts(services, [loaded])
+        result = await replay_call(
+            stream, loaded, services, vad=self.config.vad, impairments=impairments,
+            tail_s=tail_s,
+        )  # fmt: skip
+        if warning:
+            result.warnings.append(warning)
+        totals = [t["total_ms"] for t in result.turns]
+        print(
+            f"replay {capture.name} ({(impairments or Impairments()).describe()}): "
+            f"{result.end}, states {' → '.join(result.states)}, "
+            f"latency per turn (end of speech → first RTP) {totals} ms"
+        )
+        return result
+
+    async def close(self) -> None:
+        for services in self._services.values():
+            await services.close()
+        self._services.clear()
