@@ -141,7 +141,7 @@ class Config:
             raise ConfigError(f"vad.frame_ms: {self.vad.frame_ms} is not 10, 20 or 30")
         if self.record.max_files < 1:
             raise ConfigError(f"record.max_files: {self.record.max_files} must be at least 1")
-        if self.record.max_days <= 0:
+        if not self.record.max_days > 0:  # also refuses nan
             raise ConfigError(f"record.max_days: {self.record.max_days:g} must be more than 0")
         if not self.ari.url.startswith(("http://", "https://")):
             raise ConfigError(f"ari.url: {self.ari.url!r} must start with http:// or https://")

@@ -10,6 +10,7 @@ never disturbs the others.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections import deque
@@ -47,6 +48,17 @@ MEDIA_STASIS_TIMEOUT_S = 5.0
 DIAL_CONTEXT = "voicebot-dial"
 
 
+def _ipv4_or(*hosts: str) -> str:
+    """The first IPv4 literal among ``hosts`` (a pcap names the bot by address), else 0.0.0.0."""
+    for host in hosts:
+        try:
+            if isinstance(ipaddress.ip_address(host), ipaddress.IPv4Address):
+                return host
+        except ValueError:
+            continue
+    return "0.0.0.0"
+
+
 @dataclass
 class ActiveCall:
     caller: Channel
@@ -82,7 +94,7 @@ class ActiveCall:
             "script": self.script_name,
             "started": self.started,
             "end_reason": self.end_reason,
-            "transcript": [vars(line) for line in self.transcript],
+            "transcript": [line.as_dict() for line in self.transcript],
             "turns": [turn.as_dict() for turn in session.stats.turns] if session else [],
             "rtp_port": self.endpoint.local_port if self.endpoint else None,
             "rtp": vars(self.endpoint.stats) if self.endpoint else {},
@@ -256,9 +268,13 @@ class CallController:
     def _start_recording(self, call: ActiveCall) -> None:
         endpoint = call.endpoint
         assert endpoint is not None and endpoint.remote is not None
-        bot = (self.config.media.advertise_host, endpoint.local_port)
+        bot = (_ipv4_or(self.config.media.advertise_host, self.config.media.bind_host),
+               endpoint.local_port)  # fmt: skip
+        recording = {c.recorder.stem for c in self.calls.values() if c.recorder is not None}
         try:
-            call.recorder = CallRecorder.start(self.config.record, call.id, endpoint.remote, bot)
+            call.recorder = CallRecorder.start(
+                self.config.record, call.id, endpoint.remote, bot, in_progress=recording
+            )
         except (OSError, ValueError) as exc:
             # The caller is still served; only the recording is missing.
             log.error("call %s: not recorded: %s", call.id, exc)

@@ -18,7 +18,7 @@ from voicebot.ari.client import AriClient
 from voicebot.ari.events import EventStream
 from voicebot.call import SpeechServices
 from voicebot.capture.pcap import read_wav
-from voicebot.config import Config, MediaConfig, VadConfig
+from voicebot.config import Config, MediaConfig, RecordConfig, VadConfig
 from voicebot.controller import MEDIA_CHANNEL_PREFIX, CallController
 from voicebot.dialog.script import ScriptLibrary
 from voicebot.media.codecs import resample
@@ -93,12 +93,14 @@ async def harness(
     asr: ListAsr | None = None,
     scripts_dir: Path = ROOT / "prompts",
     default: str = "demo",
+    record: RecordConfig | None = None,
 ) -> AsyncIterator[Harness]:
     async with FakeAri(rtp_port=rtp_port) as fake:
         config = Config(
             ari=fake.config(retry_initial_s=0.05, retry_max_s=0.2),
             media=MediaConfig(port_min=41000, port_max=41019),
             vad=VadConfig(hang_time_ms=400),
+            record=record or RecordConfig(),
         )
         asr, tts = asr or ListAsr(answers), tts or ToneTts()
         allocator = PortAllocator("127.0.0.1", 41000, 41019)

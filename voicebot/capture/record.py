@@ -19,11 +19,17 @@ import logging
 import random
 import re
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Any
 
 from ..config import RecordConfig
-from ..media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE, EVENT_CLOCK_RATE, dtmf_packets
+from ..media.dtmf import (
+    DEFAULT_EVENT_PAYLOAD_TYPE,
+    EVENT_CLOCK_RATE,
+    MAX_DURATION,
+    dtmf_packets,
+)
 from ..media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS
 from .pcap import PcapWriter, UdpDatagram
 
@@ -34,6 +40,7 @@ CALLER_MAC = bytes.fromhex("027662000001")
 BOT_MAC = bytes.fromhex("027662000002")
 FLUSH_INTERVAL_S = 1.0
 SECONDS_PER_DAY = 86400
+MAX_EVENT_DURATION_MS = MAX_DURATION * 1000 // EVENT_CLOCK_RATE
 # 2026-11-26T06:15:00Z-1764137700.42.pcap: sortable by time, and the call's Asterisk id.
 _NAME = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9._-]+$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -48,11 +55,21 @@ def recording_stem(call_id: str, started: float) -> str:
     return f"{stamp}-{_UNSAFE.sub('_', call_id) or 'call'}"
 
 
-def prune_recordings(directory: Path, *, keep: int, max_age_s: float, now: float) -> list[str]:
+def prune_recordings(
+    directory: Path,
+    *,
+    keep: int,
+    max_age_s: float,
+    now: float,
+    in_progress: Collection[str] = (),
+) -> list[str]:
     """Delete recordings older than ``max_age_s`` and the oldest beyond ``keep``; the stems
-    deleted. Only files named like our recordings are touched."""
+    deleted. Only files named like our recordings are touched, never those ``in_progress``
+    (calls still being recorded: they count towards ``keep``)."""
     stems: dict[str, float] = {}
     for path in directory.iterdir():
+        if path.stem in in_progress:
+            continue
         if path.suffix in (PCAP_SUFFIX, TRANSCRIPT_SUFFIX) and _NAME.match(path.stem):
             try:
                 mtime = path.stat().st_mtime
@@ -60,7 +77,8 @@ def prune_recordings(directory: Path, *, keep: int, max_age_s: float, now: float
                 continue
             stems[path.stem] = max(stems.get(path.stem, 0.0), mtime)
     newest_first = sorted(stems, key=lambda stem: (stems[stem], stem), reverse=True)
-    doomed = [s for n, s in enumerate(newest_first) if n >= keep or now - stems[s] > max_age_s]
+    room = max(keep - len(in_progress), 0)
+    doomed = [s for n, s in enumerate(newest_first) if n >= room or now - stems[s] > max_age_s]
     for stem in doomed:
         for suffix in (PCAP_SUFFIX, TRANSCRIPT_SUFFIX):
             (directory / f"{stem}{suffix}").unlink(missing_ok=True)
@@ -89,10 +107,16 @@ class CallRecorder:
 
     @classmethod
     def start(
-        cls, config: RecordConfig, call_id: str, caller: Address, bot: Address
+        cls,
+        config: RecordConfig,
+        call_id: str,
+        caller: Address,
+        bot: Address,
+        in_progress: Collection[str] = (),
     ) -> CallRecorder:
-        """Make room (``max_files``, ``max_days``) and open the call's files. Raises
-        ``OSError`` when the directory cannot be written, ``ValueError`` for IPv6 media."""
+        """Make room (``max_files``, ``max_days``; never deleting the recordings of calls
+        ``in_progress``, by stem) and open the call's files. Raises ``OSError`` when the
+        directory cannot be written, ``ValueError`` for IPv6 media."""
         for host, _ in (caller, bot):
             if not isinstance(ipaddress.ip_address(host), ipaddress.IPv4Address):
                 raise ValueError(f"only IPv4 media can be recorded, this call uses {host}")
@@ -104,6 +128,7 @@ class CallRecorder:
             keep=config.max_files - 1,
             max_age_s=config.max_days * SECONDS_PER_DAY,
             now=now,
+            in_progress=in_progress,
         )
         if pruned:
             log.info("recordings: deleted the %d oldest (%s)", len(pruned), ", ".join(pruned))
@@ -112,6 +137,10 @@ class CallRecorder:
     @property
     def closed(self) -> bool:
         return self._pcap is None
+
+    @property
+    def stem(self) -> str:
+        return self.pcap_path.stem
 
     # -- RtpTap -----------------------------------------------------------------------------
 
@@ -135,7 +164,8 @@ class CallRecorder:
                 first_sequence=self._key_sequence,
                 timestamp=timestamp,
                 payload_type=DEFAULT_EVENT_PAYLOAD_TYPE,
-                duration_ms=max(duration_ms, 20),
+                # One event's duration field holds at most ~8 s; a longer press is still a key.
+                duration_ms=min(max(duration_ms, 20), MAX_EVENT_DURATION_MS),
             )
         except ValueError as exc:
             log.warning("recording %s: key not recorded: %s", self.pcap_path.name, exc)
