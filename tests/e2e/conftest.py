@@ -155,6 +155,10 @@ def run_bot(env: dict[str, str], log_path: Path, http_port: int) -> Iterator[Run
 def bot(
     asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningBot]:
-    yield from run_bot(
-        bot_environment(asterisk), tmp_path_factory.mktemp("bot") / "voicebot.log", BOT_HTTP_PORT
+    """The bot most real-call tests call; it records every call (tests/e2e/test_recording.py
+    replays them), which also keeps recording exercised by every kind of call."""
+    workdir = tmp_path_factory.mktemp("bot")
+    env = bot_environment(
+        asterisk, VOICEBOT_RECORD_ENABLED="true", VOICEBOT_RECORD_DIR=str(workdir / "recordings")
     )
+    yield from run_bot(env, workdir / "voicebot.log", BOT_HTTP_PORT)
