@@ -17,8 +17,11 @@ from typing import Any
 from voicebot.app import load_services, warm_prompts
 from voicebot.call import SpeechServices
 from voicebot.capture.impair import Impairments
+from voicebot.capture.pcap import UdpDatagram
 from voicebot.capture.replay import ReplayResult, load_caller_stream, replay_call, resolve_script
 from voicebot.config import Config
+from voicebot.media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE, DtmfDetector
+from voicebot.media.rtp import RtpPacket
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ROOT / "prompts"
@@ -33,6 +36,19 @@ def recorded_transcript(capture: Path) -> list[dict[str, Any]]:
 
 def recorded_bot_lines(capture: Path) -> list[str]:
     return [line["text"] for line in recorded_transcript(capture) if line["who"] == "bot"]
+
+
+def keys_in(datagrams: list[UdpDatagram]) -> list[str]:
+    """The key presses in a capture's telephone-event packets, each once."""
+    detector = DtmfDetector()
+    digits = []
+    for datagram in datagrams:
+        packet = RtpPacket.parse(datagram.payload)
+        if packet.payload_type == DEFAULT_EVENT_PAYLOAD_TYPE:
+            digit = detector.push(packet)
+            if digit is not None:
+                digits.append(digit)
+    return digits
 
 
 class Replayer:

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from tests.doubles import ToneTts
+from tests.replaying import keys_in
 from tests.unit.test_controller import Harness, allison, harness
-from voicebot.capture.pcap import UdpDatagram, read_pcap
+from voicebot.capture.pcap import read_pcap
 from voicebot.capture.record import BOT_MAC, CALLER_MAC
 from voicebot.config import RecordConfig
 from voicebot.controller import _ipv4_or
-from voicebot.media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE, DtmfDetector
+from voicebot.media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE
 from voicebot.media.rtp import RtpPacket
 
 # Short prompts keep each call quick: the demo greeting lasts about a quarter of a second.
@@ -68,18 +69,6 @@ def summary_of(h: Harness, caller: str) -> dict[str, Any]:
 async def ended(h: Harness, caller: str) -> dict[str, Any]:
     await h.wait_until(lambda: any(c["call_id"] == caller for c in h.controller.recent))
     return summary_of(h, caller)
-
-
-def keys_in(datagrams: list[UdpDatagram]) -> list[str]:
-    detector = DtmfDetector()
-    digits = []
-    for datagram in datagrams:
-        packet = RtpPacket.parse(datagram.payload)
-        if packet.payload_type == DEFAULT_EVENT_PAYLOAD_TYPE:
-            digit = detector.push(packet)
-            if digit is not None:
-                digits.append(digit)
-    return digits
 
 
 async def test_calls_are_not_recorded_by_default(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.replaying import keys_in
 from voicebot.capture import record
 from voicebot.capture.pcap import PcapWriter, UdpDatagram, read_pcap
 from voicebot.capture.record import (
@@ -24,7 +25,6 @@ from voicebot.capture.record import (
 )
 from voicebot.config import RecordConfig, load_config
 from voicebot.errors import ConfigError
-from voicebot.media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE, DtmfDetector
 from voicebot.media.rtp import RtpPacket
 
 CALLER = ("10.0.0.1", 4000)  # Asterisk's side of the externalMedia stream
@@ -38,19 +38,6 @@ def rtp(sequence: int, payload: bytes = b"\xff" * 160, payload_type: int = 0) ->
 
 def recorder(directory: Path, stem: str = "20260101T000000Z-call") -> CallRecorder:
     return CallRecorder(directory, stem, CALLER, BOT)
-
-
-def keys_in(datagrams: list[UdpDatagram]) -> list[str]:
-    """The key presses in a capture's telephone-event packets, each once."""
-    detector = DtmfDetector()
-    digits = []
-    for datagram in datagrams:
-        packet = RtpPacket.parse(datagram.payload)
-        if packet.payload_type == DEFAULT_EVENT_PAYLOAD_TYPE:
-            digit = detector.push(packet)
-            if digit is not None:
-                digits.append(digit)
-    return digits
 
 
 class Clock:

@@ -149,6 +149,10 @@ def test_captures_without_phone_audio_or_in_an_unknown_codec_are_refused() -> No
     g722 = [UdpDatagram(0, PHONE, PBX, RtpPacket(9, 1, 1, 7, bytes(160)).serialize())]
     with pytest.raises(CaptureError, match="RTP payload type 9, which voicebot cannot decode"):
         find_caller_stream(g722, ssrc=7)
+    # A caller who only pressed keys: the call's format is the one the bot answered in.
+    keys_only = [*keys("1", 1.0), *answer_start()]
+    keys_only[-1].payload = RtpPacket(11, 1, 1, 5, bytes(320)).serialize()  # L16 answer
+    assert find_caller_stream(keys_only, source=PHONE).codec is SLIN8
 
 
 def test_the_key_payload_type_comes_from_the_captures_sdp() -> None:

@@ -25,7 +25,7 @@ from ..call import CallSession, SpeechServices, TranscriptLine
 from ..config import Config, VadConfig
 from ..dialog.script import Script, load_script
 from ..errors import CaptureError, ScriptError, VoicebotError
-from ..media.codecs import ALAW, SLIN16, ULAW, Codec
+from ..media.codecs import ALAW, SLIN8, SLIN16, ULAW, Codec
 from ..media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE, DtmfDetector
 from ..media.endpoint import EndpointStats, PortAllocator, RtpEndpoint
 from ..media.g711 import PcmArray
@@ -36,9 +36,9 @@ from .pcap import PcapTruncatedError, UdpDatagram, read_pcap, write_wav
 from .record import CALLER_MAC
 from .timeline import lay_out_audio
 
-# Payload types a capture's audio may use: PCMU and PCMA as any phone sends them, and slin16
-# as Asterisk sends it on externalMedia (our own slin16 recordings).
-AUDIO_CODECS: dict[int, Codec] = {c.payload_type: c for c in (ULAW, ALAW, SLIN16)}
+# Payload types a capture's audio may use: PCMU and PCMA as any phone sends them, slin16 as
+# Asterisk sends it on externalMedia and L16 as the bot answers it (our own recordings).
+AUDIO_CODECS: dict[int, Codec] = {c.payload_type: c for c in (ULAW, ALAW, SLIN16, SLIN8)}
 # Other captures are searched for the usual telephone audio only.
 PHONE_AUDIO_PAYLOAD_TYPES = frozenset({ULAW.payload_type, ALAW.payload_type})
 _SDP_TELEPHONE_EVENT = re.compile(rb"a=rtpmap:(\d+) telephone-event/", re.IGNORECASE)
