@@ -5,6 +5,7 @@ test_replay_fixtures.py."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -322,3 +323,20 @@ def test_command_line_replays_and_writes_its_outputs(
         "bot.wav", "caller.wav", "transcript.jsonl", "summary.json",
     }  # fmt: skip
     assert json.loads((out / "transcript.jsonl").read_text())["text"] == "Hello there."
+
+
+def test_a_pcapng_made_by_wiresharks_editcap_gives_the_same_stream(tmp_path: Path) -> None:
+    # Wireshark and tshark write pcapng by default; the replay must not care.
+    recording = ROOT / "tests" / "fixtures" / "captures" / "demo-hours-goodbye.pcap"
+    converted = tmp_path / "call.pcapng"
+    subprocess.run(
+        ["editcap", "-F", "pcapng", str(recording), str(converted)], check=True, timeout=60
+    )
+    assert converted.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+    classic, _ = load_caller_stream(recording)
+    ng, _ = load_caller_stream(converted)
+    assert ng.chosen_by == classic.chosen_by == "the caller's side of a voicebot recording"
+    assert [(d.time, d.payload) for d in ng.datagrams] == [
+        (pytest.approx(d.time, abs=1e-6), d.payload) for d in classic.datagrams
+    ]
+    assert ng.start_time == pytest.approx(classic.start_time, abs=1e-6)
