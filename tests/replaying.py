@@ -5,12 +5,16 @@
                               impairments=Impairments(loss_pct=5, seed=1))
         assert result.states == ["main", "hours", "goodbye"]
 
-Latencies are printed (``pytest -s`` shows them), never asserted: the machines are noisy.
+Latencies are reported, never asserted (the machines are shared and noisy): each replay
+prints them (``pytest -s`` shows it), and an answer slower than the bound (``latency_bound_ms``,
+300 ms from the end of the caller's speech to the first RTP packet) becomes a
+``SlowAnswerWarning`` in pytest's warnings summary.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +55,21 @@ def keys_in(datagrams: list[UdpDatagram]) -> list[str]:
     return digits
 
 
+class SlowAnswerWarning(UserWarning):
+    """A replayed answer took longer than the bound (reported, not a failure)."""
+
+
+DEFAULT_LATENCY_BOUND_MS = 300.0
+
+
 class Replayer:
     """Replays captures with the real models (whisper, Piper), loaded once per language."""
 
-    def __init__(self, config: Config | None = None) -> None:
+    def __init__(
+        self, config: Config | None = None, latency_bound_ms: float = DEFAULT_LATENCY_BOUND_MS
+    ) -> None:
         self.config = config or Config()
+        self.latency_bound_ms = latency_bound_ms
         self._services: dict[str, SpeechServices] = {}
 
     async def __call__(
@@ -81,11 +95,19 @@ class Replayer:
         if warning:
             result.warnings.append(warning)
         totals = [t["total_ms"] for t in result.turns]
+        what = f"replay {capture.name} ({(impairments or Impairments()).describe()})"
         print(
-            f"replay {capture.name} ({(impairments or Impairments()).describe()}): "
-            f"{result.end}, states {' → '.join(result.states)}, "
+            f"{what}: {result.end}, states {' → '.join(result.states)}, "
             f"latency per turn (end of speech → first RTP) {totals} ms"
         )
+        slow = [t for t in totals if t is None or t > self.latency_bound_ms]
+        if slow:
+            warnings.warn(
+                f"{what}: {len(slow)} of {len(totals)} answers over "
+                f"{self.latency_bound_ms:g} ms: {slow}",
+                SlowAnswerWarning,
+                stacklevel=2,
+            )
         return result
 
     async def close(self) -> None:
