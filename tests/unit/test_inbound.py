@@ -61,3 +61,17 @@ def test_concealment_across_timestamp_wrap_and_at_16_khz() -> None:
     wide.push_packet(RtpPacket(118, 0, 0, 9, payload))
     wide.push_packet(RtpPacket(118, 2, 640, 9, payload))
     assert wide.concealed_samples == 320
+
+
+def test_a_pause_in_the_packets_first_releases_what_the_resampler_held_back() -> None:
+    # A phone that stops sending when the caller stops talking: the end of the last word
+    # must reach the VAD before the silence, not when the phone sends again.
+    assembler = FrameAssembler(ULAW)
+    words = samples([f for n in range(25) for f in assembler.push_packet(packet(n))])
+    assert words.size < 25 * 320  # soxr keeps some back while it waits for more input
+    flushed = assembler.silence(0.1)
+    out = samples(flushed)
+    assert words.size + out.size >= 25 * 320 + 5 * 320  # all the words, then the silence
+    loud = np.flatnonzero(np.abs(out) > 4000)
+    assert loud.size and loud[-1] < out.size - 4 * 320  # the held words come first
+    assert assembler.silence(0.1) and len(assembler.silence(0.1)) == 5  # nothing left inside
