@@ -23,7 +23,6 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import time
 import uuid
 from collections.abc import Sequence
@@ -39,20 +38,13 @@ from .capture.pcap import UdpDatagram, read_pcap, read_wav, rtp_stream_from_pcm,
 from .capture.timeline import lay_out_audio
 from .errors import VoicebotError
 from .media.codecs import ULAW
+from .media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE, DTMF_DIGITS, dtmf_packets
 from .media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS, RtpPacket
 
 SAMPLE_RATE = ULAW.sample_rate
 FRAME_SAMPLES = ULAW.samples_per_frame()  # 20 ms of PCMU per RTP packet
 PT_PCMU = ULAW.payload_type
-PT_TELEPHONE_EVENT = 101
-DTMF_EVENTS = {str(d): d for d in range(10)} | {
-    "*": 10,
-    "#": 11,
-    "A": 12,
-    "B": 13,
-    "C": 14,
-    "D": 15,
-}
+PT_TELEPHONE_EVENT = DEFAULT_EVENT_PAYLOAD_TYPE
 
 Pcm = NDArray[np.int16]
 
@@ -108,7 +100,7 @@ class Dtmf:
     gap_ms: int = 120
 
     def __post_init__(self) -> None:
-        if not self.digits or any(d.upper() not in DTMF_EVENTS for d in self.digits):
+        if not self.digits or any(d.upper() not in DTMF_DIGITS for d in self.digits):
             raise ValueError(f"Dtmf digits must be from 0-9*#A-D, got {self.digits!r}")
         if self.tone_ms < 40 or self.gap_ms < 20:
             raise ValueError("Dtmf needs tone_ms >= 40 and gap_ms >= 20")
@@ -534,29 +526,21 @@ def _build_media(
 def _dtmf_datagrams(
     step: Dtmf, src: tuple[str, int], dst: tuple[str, int], ssrc: int, seq: int, ts: int
 ) -> list[UdpDatagram]:
-    """RFC 4733 telephone-events for each digit: updates every 20 ms while the tone lasts,
-    then the end packet three times. Each digit has its own timestamp (start of its tone)."""
+    """RFC 4733 telephone-events for each digit, as a phone sends them (``dtmf_packets``);
+    each digit has its own timestamp (the start of its tone)."""
     out: list[UdpDatagram] = []
-    tone = step.tone_ms * SAMPLE_RATE // 1000
-    n_updates = max(1, tone // FRAME_SAMPLES)
     for index, digit in enumerate(step.digits.upper()):
-        event = DTMF_EVENTS[digit]
         period_ms = index * (step.tone_ms + step.gap_ms)
         start = _PCAP_BASE_TIME + period_ms / 1000.0
-        timestamp = (ts + period_ms * SAMPLE_RATE // 1000) % TIMESTAMP_MODULUS
-        bodies = [
-            (start + k * 0.02, struct.pack("!BBH", event, 10, min(tone, (k + 1) * FRAME_SAMPLES)))
-            for k in range(n_updates)
-        ]
-        end = start + n_updates * 0.02
-        # The end packet, sent three times (RFC 4733 2.5.1.4).
-        bodies += [(end + k * 0.005, struct.pack("!BBH", event, 0x80 | 10, tone)) for k in range(3)]
-        for k, (when, body) in enumerate(bodies):
-            pkt = RtpPacket(
-                payload_type=PT_TELEPHONE_EVENT, sequence=(seq + len(out)) % SEQUENCE_MODULUS,
-                timestamp=timestamp, ssrc=ssrc, payload=body, marker=k == 0,
-            )  # fmt: skip
-            out.append(UdpDatagram(when, src, dst, pkt.serialize()))
+        packets = dtmf_packets(
+            digit,
+            ssrc=ssrc,
+            first_sequence=(seq + len(out)) % SEQUENCE_MODULUS,
+            timestamp=(ts + period_ms * SAMPLE_RATE // 1000) % TIMESTAMP_MODULUS,
+            payload_type=PT_TELEPHONE_EVENT,
+            duration_ms=step.tone_ms,
+        )
+        out += [UdpDatagram(start + offset, src, dst, p.serialize()) for offset, p in packets]
     return out
 
 
