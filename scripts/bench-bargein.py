@@ -23,12 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from voicebot.callprobe import barge_in_stop_ms
 from voicebot.errors import VoicebotError
 from voicebot.sipcaller import Hangup, Pause, Play, place_call, read_wav_8k
-
-UTTERANCE = Path("/usr/share/asterisk/sounds/en/hours.wav")
+from voicebot.sounds import allison_prompt
 
 
 async def run(rounds: int, extension: str) -> list[float]:
-    pcm = read_wav_8k(UTTERANCE)
+    pcm = read_wav_8k(allison_prompt("hours"))
     results: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-bargein-") as workdir:
         for index in range(rounds):

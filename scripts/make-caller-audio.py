@@ -4,7 +4,7 @@
 .venv/bin/python scripts/make-caller-audio.py [--check]
 
 Real human speech where it exists: Allison Smith's Asterisk prompts (Debian package
-asterisk-core-sounds-en-wav, /usr/share/asterisk/sounds/en). Words she never recorded
+asterisk-core-sounds-en-wav, /usr/share/asterisk/sounds/en_US_f_Allison). Words she never recorded
 ("balance", "operator", "yes", ...) are synthesized with espeak-ng, a voice nothing like the
 bot's. whisper tiny.en mishears several espeak words ("balance" -> "Madeline", "reception" ->
 "with action"), so each such word uses the espeak voice/phrase that whisper reliably gets,
@@ -32,9 +32,11 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from voicebot.sounds import ALLISON_DIR, ALLISON_PACKAGE
+
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "tests" / "fixtures" / "audio"
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
+SOUNDS = ALLISON_DIR
 RATE = 8000
 # Silence kept before and after the speech, and between joined words (a caller reading out
 # digits pauses briefly; well under the bot's 600 ms end-of-turn silence).
@@ -189,7 +191,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="compare only, write nothing")
     args = parser.parse_args()
     if not SOUNDS.is_dir():
-        raise SystemExit(f"{SOUNDS} missing (Debian: apt-get install asterisk-core-sounds-en-wav)")
+        raise SystemExit(f"{SOUNDS} missing (Debian: apt-get install {ALLISON_PACKAGE})")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     differ = 0
     for fixture in FIXTURES:

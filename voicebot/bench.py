@@ -31,10 +31,10 @@ from .media.codecs import Codec, get_codec, reply_codec, resample
 from .media.endpoint import PortAllocator, RtpEndpoint
 from .media.peer import Arrival, RtpPeer
 from .media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS
+from .sounds import ALLISON_DIR, missing_sound_message
 
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
 # Allison's recordings matching the demo script's intents: "hours" → hours, "goodbye" → goodbye.
-DEFAULT_UTTERANCES = (SOUNDS / "hours.wav", SOUNDS / "goodbye.wav")
+DEFAULT_UTTERANCES = (ALLISON_DIR / "hours.wav", ALLISON_DIR / "goodbye.wav")
 DEFAULT_SCRIPT = Path(__file__).resolve().parents[1] / "prompts" / "demo.yaml"
 
 FRAME_MS = 20
@@ -297,7 +297,7 @@ def _load_utterance(path: Path, codec: Codec) -> np.ndarray:
     try:
         pcm, rate = read_wav(path)
     except FileNotFoundError:
-        raise BenchError(f"utterance not found: {path}") from None
+        raise BenchError(missing_sound_message(path)) from None
     except ValueError as exc:
         raise BenchError(str(exc)) from None
     return resample(pcm, rate, codec.sample_rate)

@@ -23,10 +23,11 @@ from .errors import VoicebotError
 from .media.codecs import ULAW, resample
 from .media.peer import Arrival
 from .sipcaller import CallResult, Hangup, Pause, Play, Step, WaitForBye, place_call, read_wav_8k
+from .sounds import ALLISON_DIR, missing_sound_message
 from .speech.asr.whisper import WhisperEngine
 
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
-DEFAULT_UTTERANCES = (SOUNDS / "hours.wav", SOUNDS / "goodbye.wav")
+# Allison's recordings matching the demo script's intents: "hours" → hours, "goodbye" → goodbye.
+DEFAULT_UTTERANCES = (ALLISON_DIR / "hours.wav", ALLISON_DIR / "goodbye.wav")
 # Time to let the bot finish its greeting / answer before the caller speaks.
 GREETING_WAIT_S = 8.0
 ANSWER_WAIT_S = 7.0
@@ -153,6 +154,31 @@ def wire_pacing(result: CallResult) -> str:
     )
 
 
+async def bot_is_answering(config: Config) -> str | None:
+    """Why a test call would find no bot (None when its /health says it is connected)."""
+    if not config.http.port:
+        return None  # the status server is off: nothing to ask
+    url = f"http://{config.http.host}:{config.http.port}/health"
+    timeout = aiohttp.ClientTimeout(total=3)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url) as response,
+        ):
+            health = await response.json()
+    except (aiohttp.ClientError, OSError, ValueError, TimeoutError):
+        return (
+            f"no voicebot is running here (nothing answered at {url}): start it with "
+            "`make run` in another terminal, then call again"
+        )
+    if not health.get("ari_connected", True):
+        return (
+            f"the bot is running but not connected to Asterisk at {config.ari.url}: is Asterisk "
+            "up? (`make run` starts the sandbox's; the bot's log says why it cannot connect)"
+        )
+    return None
+
+
 async def recent_call_summary(config: Config, since: float) -> dict[str, Any] | None:
     """The bot's own record of the newest call that started after ``since`` (or None)."""
     if not config.http.port:
@@ -172,7 +198,7 @@ def load_utterances(utterances: Sequence[str] | None) -> list[tuple[str, np.ndar
     paths = [Path(u) for u in utterances] if utterances else list(DEFAULT_UTTERANCES)
     for path in paths:
         if not path.is_file():
-            raise VoicebotError(f"utterance file not found: {path}")
+            raise VoicebotError(missing_sound_message(path))
     return [(path.name, read_wav_8k(path)) for path in paths]
 
 
@@ -188,6 +214,9 @@ async def run_probe_call(
     """Call, print the conversation; ``workdir`` must exist. Returns the exit code."""
     pcms = [pcm for _, pcm in utterances]
     names = [name for name, _ in utterances]
+    not_answering = await bot_is_answering(config)
+    if not_answering is not None:
+        raise VoicebotError(not_answering)
     asr = WhisperEngine(config.asr)
     await asr.load()
     try:

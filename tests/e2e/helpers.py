@@ -9,20 +9,18 @@ import re
 import time
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tests.audio import ALLISON
 from tests.e2e.conftest import AsteriskSandbox, RunningBot
 from voicebot.sipcaller import read_wav_8k
-
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
 
 
 def allison(name: str) -> np.ndarray:
     """One of Allison's recorded prompts (real human speech), 8 kHz."""
-    return read_wav_8k(SOUNDS / f"{name}.wav")
+    return read_wav_8k(ALLISON / f"{name}.wav")
 
 
 def words(text: str) -> str:

@@ -31,7 +31,6 @@ from voicebot.sipcaller import CallResult, Hangup, Pause, Play, WaitForBye, plac
 from voicebot.speech.asr.whisper import WhisperEngine
 
 pytestmark = pytest.mark.slow
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
 GREETING_S = 8.0  # the demo greeting lasts about 6 s
 ANSWER_S = 7.5
 

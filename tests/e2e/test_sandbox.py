@@ -16,6 +16,7 @@ import aiohttp
 import numpy as np
 import pytest
 
+from tests.audio import ALLISON
 from voicebot.sipcaller import (
     Dtmf,
     Hangup,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.asterisk
 
 SANDBOX = Path(__file__).resolve().parents[2] / "scripts" / "asterisk-sandbox.sh"
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
 FRAME = 160  # 20 ms at 8 kHz
 
 
@@ -95,7 +95,7 @@ async def test_caller_hears_hello_world(asterisk: AsteriskSandbox, tmp_path: Pat
     assert result.sipp_returncode == 0
     assert result.hangup_by == "remote"
     assert result.answered_time is not None
-    reference = read_wav_8k(SOUNDS / "hello-world.wav")
+    reference = read_wav_8k(ALLISON / "hello-world.wav")
     heard = result.received_audio
     assert 1.1 < heard.size / 8000 < 2.5, f"received {heard.size / 8000:.2f} s of audio"
     expected = voiced_seconds(reference)
@@ -120,12 +120,12 @@ async def test_dtmf_reaches_asterisk(
     assert f"Value: {stored}" in out, out
     # 902 answers 1234 with "beep" and anything else with "beeperr".
     prompt = "beep" if stored == "1234" else "beeperr"
-    reference = read_wav_8k(SOUNDS / f"{prompt}.wav")
+    reference = read_wav_8k(ALLISON / f"{prompt}.wav")
     assert envelope_similarity(result.received_audio, reference) > 0.8
 
 
 async def test_echo_round_trip_and_send_times(asterisk: AsteriskSandbox, tmp_path: Path) -> None:
-    speech = read_wav_8k(SOUNDS / "hello-world.wav")
+    speech = read_wav_8k(ALLISON / "hello-world.wav")
     result = await place_call(
         extension="901", steps=[Pause(0.3), Play(speech), Pause(0.5), Hangup()], workdir=tmp_path
     )

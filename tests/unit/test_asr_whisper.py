@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 import soxr
 
+from tests.audio import ALLISON
 from voicebot.config import AsrConfig
 from voicebot.errors import ModelError
 from voicebot.models import resolve_whisper_model
 from voicebot.speech.asr.whisper import WhisperEngine
-
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,7 +23,7 @@ pytestmark = [
 
 
 def load_16k(name: str) -> np.ndarray:
-    with wave.open(str(SOUNDS / name), "rb") as w:
+    with wave.open(str(ALLISON / name), "rb") as w:
         pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
         rate = w.getframerate()
     return soxr.resample(pcm, rate, 16000).astype(np.int16)

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from tests.audio import ALLISON
 from tests.doubles import BrokenTts, ListAsr, StreamingListAsr, ToneTts
 from tests.fakeari import FakeAri
 from voicebot.ari.client import AriClient
@@ -26,11 +27,10 @@ from voicebot.media.endpoint import PortAllocator
 from voicebot.media.peer import RtpPeer
 
 ROOT = Path(__file__).resolve().parents[2]
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
 
 
 def allison(name: str) -> np.ndarray:
-    pcm, rate = read_wav(SOUNDS / f"{name}.wav")
+    pcm, rate = read_wav(ALLISON / f"{name}.wav")
     assert rate == 8000
     return pcm
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.audio import ALLISON
 from voicebot.capture.pcap import (
     PcapTruncatedError,
     UdpDatagram,
@@ -19,7 +20,7 @@ from voicebot.capture.pcap import (
 from voicebot.media.codecs import get_codec
 from voicebot.media.rtp import RtpPacket
 
-HELLO_WORLD = Path("/usr/share/asterisk/sounds/en/hello-world.wav")
+HELLO_WORLD = ALLISON / "hello-world.wav"
 SRC = ("10.0.0.1", 4000)
 DST = ("192.168.1.20", 40002)
 

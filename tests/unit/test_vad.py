@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soxr
 
+from tests.audio import ALLISON
 from voicebot.config import VadConfig
 from voicebot.speech.vad import Endpointer, SpeechEnded, SpeechStarted, VadEvent
 
-SOUNDS = Path("/usr/share/asterisk/sounds/en")
 RATE = 16000
 FRAME = 320  # 20 ms at 16 kHz
 
 
 def load_16k(name: str) -> np.ndarray:
-    with wave.open(str(SOUNDS / name), "rb") as w:
+    with wave.open(str(ALLISON / name), "rb") as w:
         pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
         rate = w.getframerate()
     return soxr.resample(pcm, rate, RATE).astype(np.int16)
