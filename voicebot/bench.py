@@ -49,14 +49,15 @@ BENCH_PORTS = (47000, 47099)
 GAP_TOLERANCE_MS = 2.0
 
 STAGES: tuple[tuple[str, str], ...] = (
-    ("endpointing", "endpointing wait (voice end → VAD decision)"),
-    ("asr", "asr (VAD decision → transcript)"),
-    ("dialog", "dialog (transcript → actions)"),
+    ("pause", "pause seen (voice end → decode starts, vad.pause_ms)"),
+    ("asr", "asr (decode of the turn)"),
+    ("wait", "turn taken (voice end → decision)"),
+    ("dialog", "dialog (decision → actions)"),
     ("tts", "tts first chunk (actions → first audio)"),
     ("send", "send (first audio → first RTP packet)"),
-    ("total", "total: VAD decision → first RTP packet"),
+    ("total", "total: decision → first RTP packet"),
     ("total_from_voice_end", "total: voice end → first RTP packet"),
-    ("peer_silence_to_decision", "peer: last packet sent → VAD decision"),
+    ("peer_silence_to_decision", "peer: last packet sent → decision"),
     ("peer_silence_to_answer", "peer: last packet sent → first answer packet"),
 )
 
@@ -249,14 +250,15 @@ def _stages(
         return None if a is None or b is None else round((b - a) * 1000, 1)
 
     return {
-        "endpointing": ms(t.voice_end, t.speech_end),
-        "asr": ms(t.speech_end, t.asr_done),
-        "dialog": ms(t.asr_done, t.dialog_done),
+        "pause": ms(t.voice_end, t.paused),
+        "asr": ms(t.paused, t.transcribed),
+        "wait": ms(t.voice_end, t.decided),
+        "dialog": ms(t.decided, t.dialog_done),
         "tts": ms(t.dialog_done, t.first_audio),
         "send": ms(t.first_audio, t.first_packet),
-        "total": ms(t.speech_end, t.first_packet),
+        "total": ms(t.decided, t.first_packet),
         "total_from_voice_end": ms(t.voice_end, t.first_packet),
-        "peer_silence_to_decision": ms(stopped_at, t.speech_end),
+        "peer_silence_to_decision": ms(stopped_at, t.decided),
         "peer_silence_to_answer": ms(stopped_at, answer_heard),
     }
 

@@ -90,12 +90,14 @@ async def transcribe_received(
 TALKSPURT_SPLIT_MS = 200.0
 
 
-def caller_to_bot_ms(result: CallResult, step: int, duration_s: float) -> float | None:
-    """From the end of the caller's ``step``-th utterance to the bot's first voiced packet."""
+def voice_to_voice_ms(result: CallResult, step: int, pcm: np.ndarray) -> float | None:
+    """What the caller lives, at the phone: from the last voiced frame of the caller's
+    ``step``-th utterance (``pcm``, as sent) to the first voiced frame of the bot's answer.
+    Not from the end of the file: recordings carry silence after the last word."""
     if step >= len(result.sent_start_time) or result.sent_start_time[step] is None:
         return None
-    ended = result.sent_start_time[step] + duration_s  # type: ignore[operator]
-    answered = result.first_voiced_after(ended)
+    ended = result.sent_start_time[step] + speech_end_s(pcm)  # type: ignore[operator]
+    answered = result.first_voiced_after(ended, VOICED_RMS)
     return None if answered is None else (answered - ended) * 1000
 
 
@@ -116,6 +118,15 @@ def speech_onset_s(pcm: np.ndarray, rate: int = RECEIVED_RATE) -> float:
         if _rms(pcm[start : start + frame]) > VOICED_RMS:
             return start / rate
     return 0.0
+
+
+def speech_end_s(pcm: np.ndarray, rate: int = RECEIVED_RATE) -> float:
+    """Offset of the end of the last voiced 20 ms frame of a recording."""
+    frame = rate // 50
+    for end in range(pcm.size - pcm.size % frame, 0, -frame):
+        if _rms(pcm[end - frame : end]) > VOICED_RMS:
+            return end / rate
+    return pcm.size / rate
 
 
 def barge_in_stop_ms(result: CallResult, step: int, pcm: np.ndarray) -> float | None:
@@ -249,15 +260,16 @@ async def run_probe_call(
     else:
         for turn in summary.get("turns", []):
             print(
-                f"  latency turn {turn['turn']}: {turn['total_ms']} ms end of speech → first "
-                f"RTP (asr {turn['asr_ms']}, tts {turn['tts_ms']}, send {turn['send_ms']})"
+                f"  bot's view, turn {turn['turn']}: {turn['total_ms']} ms voice end → first RTP "
+                f"(turn taken after {turn['wait_ms']}: pause {turn['pause_ms']}, asr "
+                f"{turn['asr_ms']}; tts {turn['tts_ms']}, send {turn['send_ms']})"
             )
     for index, pcm in enumerate(pcms):
-        heard_after = caller_to_bot_ms(result, index, len(pcm) / RECEIVED_RATE)
+        heard_after = voice_to_voice_ms(result, index, pcm)
         if heard_after is not None:
             print(
-                f"  caller's line {index + 1} ended → bot audio at the phone: {heard_after:.0f} ms "
-                "(includes the end-of-turn wait, vad.hang_time_ms)"
+                f"  voice to voice, turn {index + 1}: {heard_after:.0f} ms at the phone (the "
+                "caller's last voiced frame → the bot's first voiced frame)"
             )
     print(f"  {wire_pacing(result)}")
     print(f"\nfiles (capture, sipp logs): {result.workdir}")

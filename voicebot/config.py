@@ -48,13 +48,16 @@ class MediaConfig:
 class VadConfig:
     aggressiveness: int = 2
     frame_ms: int = 20
-    # Silence after speech before the utterance counts as finished.
-    hang_time_ms: int = 600
-    # Shorter voiced bursts (a cough, a click) are not speech.
-    min_speech_ms: int = 120
+    # Voice this long is the caller speaking up: a prompt under it pauses.
+    onset_ms: int = 40
+    # Voice this long is speech, not a cough or a click: a paused prompt stops for good.
+    # (Shorter voice that the recognizer finds words in stops it too.)
+    min_speech_ms: int = 400
+    # Silence after voice before what was said is decoded and the end of turn is judged.
+    pause_ms: int = 200
     # Audio kept from before speech onset so the first syllable is not lost.
     preroll_ms: int = 300
-    # Longest utterance before it is cut and recognized anyway.
+    # Longest stretch of voice without a pause before it is looked at anyway.
     max_utterance_s: float = 15.0
 
 
@@ -103,6 +106,13 @@ class RecordConfig:
 
 
 @dataclass(frozen=True)
+class TurnConfig:
+    # The end-of-turn model: empty for Smart Turn v3.2 as scripts/fetch-smart-turn.py installs
+    # it (models/smart-turn/), a path to another copy, or "none" for the silence rule alone.
+    model: str = ""
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     # Health and recent-call transcripts (GET /health, GET /calls); port 0 disables it.
     host: str = "127.0.0.1"
@@ -114,6 +124,7 @@ class Config:
     ari: AriConfig = field(default_factory=AriConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     vad: VadConfig = field(default_factory=VadConfig)
+    turn: TurnConfig = field(default_factory=TurnConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     dialog: DialogConfig = field(default_factory=DialogConfig)
@@ -139,6 +150,17 @@ class Config:
             raise ConfigError(f"vad.aggressiveness: {self.vad.aggressiveness} is not 0..3")
         if self.vad.frame_ms not in (10, 20, 30):
             raise ConfigError(f"vad.frame_ms: {self.vad.frame_ms} is not 10, 20 or 30")
+        for key in ("onset_ms", "min_speech_ms", "pause_ms", "preroll_ms"):
+            if getattr(self.vad, key) < self.vad.frame_ms:
+                raise ConfigError(
+                    f"vad.{key}: {getattr(self.vad, key)} is shorter than one frame "
+                    f"(vad.frame_ms = {self.vad.frame_ms})"
+                )
+        if self.vad.onset_ms > self.vad.min_speech_ms:
+            raise ConfigError(
+                f"vad.onset_ms: {self.vad.onset_ms} is longer than vad.min_speech_ms "
+                f"({self.vad.min_speech_ms}): speech would be confirmed before it began"
+            )
         if self.record.max_files < 1:
             raise ConfigError(f"record.max_files: {self.record.max_files} must be at least 1")
         if not self.record.max_days > 0:  # also refuses nan

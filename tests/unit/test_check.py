@@ -16,12 +16,18 @@ from voicebot.errors import ScriptError
 HERE = Path(__file__).resolve().parent
 
 EXPECTED: dict[str, list[str]] = {
+    "end_of_turn.yaml": [
+        "5: defaults.end_of_turn.pause: unknown key 'pause' (expected one of digit_timeout,"
+        " max_silence, silence, turn_model)",
+        "9: states.a.end_of_turn.turn_model: expected true or false, got 'maybe'",
+        "9: states.a.end_of_turn: silence (2 s) is longer than max_silence (1.2 s)",
+    ],
     "bad_record.yaml": ["2: record: expected true or false, got 'yes'"],
     "unknown_keys.yaml": [
         "3: title: unknown key 'title' (expected one of defaults, language, name, record, start,"
         " states)",
-        "6: states.main.sya: unknown key 'sya' (expected one of barge_in, collect, expect, goto,"
-        " grammar, hangup, max_retries, no_input_timeout, on_max_retries, on_no_input,"
+        "6: states.main.sya: unknown key 'sya' (expected one of barge_in, collect, end_of_turn,"
+        " expect, goto, grammar, hangup, max_retries, no_input_timeout, on_max_retries, on_no_input,"
         " on_no_match, say, transfer, webhook)",
         "7: states.main.collect.retries: unknown key 'retries' (expected one of goto, length,"
         " max, max_length, min, min_length, slot, type)",

@@ -99,7 +99,7 @@ async def harness(
         config = Config(
             ari=fake.config(retry_initial_s=0.05, retry_max_s=0.2),
             media=MediaConfig(port_min=41000, port_max=41019),
-            vad=VadConfig(hang_time_ms=400),
+            vad=VadConfig(),
             record=record or RecordConfig(),
         )
         asr, tts = asr or ListAsr(answers), tts or ToneTts()

@@ -23,6 +23,7 @@ from voicebot.dialog.engine import (
     WebhookDone,
     WebhookFailed,
 )
+from voicebot.dialog.expectation import AnswerKind, Expectation
 from voicebot.dialog.match import best_match, phrase_score
 from voicebot.dialog.script import ScriptLibrary, load_script, parse_duration, parse_script
 from voicebot.dialog.templates import TemplateError, parse_template, render, render_value
@@ -30,6 +31,9 @@ from voicebot.errors import ScriptError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "prompts" / "demo.yaml"
+
+
+FOUR_DIGITS = Expectation(AnswerKind.DIGITS, min_length=4, max_length=4)
 
 
 def says(actions: list) -> list[str]:
@@ -261,16 +265,23 @@ def test_bank_script_happy_path_by_speech() -> None:
     assert says(actions) == [
         "Hello, you've reached Demo Bank. Say balance or operator, or press 1 or 0."
     ]
-    assert actions[-1] == Listen(
-        5.0,
-        (
-            "balance",
-            "how much money",
-            "check my account",
-            "operator",
-            "agent",
-            "human",
-            "representative",
+    listen = actions[-1]
+    assert isinstance(listen, Listen) and listen.timeout_s == 5.0
+    assert listen.phrases == (
+        "balance",
+        "how much money",
+        "check my account",
+        "operator",
+        "agent",
+        "human",
+        "representative",
+    )
+    # The turn taker learns what would complete the answer: one of the intents' phrases.
+    assert listen.expectation == Expectation(
+        AnswerKind.MENU,
+        intents=(
+            ("balance", ("balance", "how much money", "check my account")),
+            ("operator", ("operator", "agent", "human", "representative")),
         ),
     )
     actions = engine.handle(Heard("I'd like to check my account please"))
@@ -293,7 +304,7 @@ def test_bank_script_by_keys_and_a_no_that_asks_again() -> None:
     engine = bank()
     assert says(engine.handle(KeyPressed("1"))) == [ASK_ACCOUNT]
     for key in "123":
-        assert engine.handle(KeyPressed(key)) == [Listen(5.0)]
+        assert engine.handle(KeyPressed(key)) == [Listen(5.0, expectation=FOUR_DIGITS)]
     assert engine.state is not None and engine.state.keyed == "123"
     actions = engine.handle(KeyPressed("4"))  # length 4: the 4th key completes
     assert SlotFilled("account", "1234") in actions
@@ -395,8 +406,9 @@ def test_digits_by_speech_of_the_wrong_length_is_a_no_match() -> None:
 
 def test_digits_keyed_with_hash_termination() -> None:
     engine = collect_engine("digits", ", min_length: 2, max_length: 6")
+    two_to_six = Expectation(AnswerKind.DIGITS, min_length=2, max_length=6)
     for key in "123":
-        assert engine.handle(KeyPressed(key)) == [Listen(5.0)]
+        assert engine.handle(KeyPressed(key)) == [Listen(5.0, expectation=two_to_six)]
     actions = engine.handle(KeyPressed("#"))
     assert actions[:2] == [Recognized("ask", "code", "123"), SlotFilled("code", "123")]
 
@@ -436,7 +448,8 @@ def test_digits_too_few_keys_then_silence_is_a_no_match() -> None:
 def test_digits_star_starts_the_entry_over() -> None:
     engine = collect_engine("digits", ", length: 2")
     engine.handle(KeyPressed("1"))
-    assert engine.handle(KeyPressed("*")) == [Listen(5.0)]
+    two = Expectation(AnswerKind.DIGITS, min_length=2, max_length=2)
+    assert engine.handle(KeyPressed("*")) == [Listen(5.0, expectation=two)]
     engine.handle(KeyPressed("3"))
     assert SlotFilled("code", "34") in engine.handle(KeyPressed("4"))
 
@@ -457,7 +470,9 @@ def test_yes_no(event: Heard | KeyPressed, value: str) -> None:
 
 def test_yes_no_listens_for_yes_and_no_and_rejects_other_keys() -> None:
     engine = DialogEngine(parse_script(COLLECT.format(type="yes_no", options=""), "t.yaml"))
-    assert engine.handle(CallStarted())[-1] == Listen(5.0, ("yes", "no"))
+    assert engine.handle(CallStarted())[-1] == Listen(
+        5.0, ("yes", "no"), expectation=Expectation(AnswerKind.YES_NO)
+    )
     assert says(engine.handle(KeyPressed("5")))[0] == "Sorry, I didn't get that."
     assert says(engine.handle(Heard("maybe")))[0] == "Sorry, I didn't get that."
 

@@ -59,7 +59,7 @@ states:
 """,
     "replay-test.yaml",
 )
-VAD = VadConfig(hang_time_ms=300)
+VAD = VadConfig()
 
 
 def speech(

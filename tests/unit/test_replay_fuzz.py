@@ -24,7 +24,7 @@ from voicebot.media.dtmf import DtmfDetector
 from voicebot.media.endpoint import PortAllocator, RtpEndpoint
 from voicebot.media.inbound import FrameAssembler
 from voicebot.media.rtp import RtpPacket
-from voicebot.speech.vad import Endpointer
+from voicebot.speech.vad import VoiceSegmenter
 
 PHONE = ("10.0.0.5", 4000)
 PBX = ("10.0.0.1", 10000)
@@ -125,8 +125,8 @@ def test_any_capture_through_stream_choice_impairments_and_the_receive_path(
         audio_payload_type=stream.codec.payload_type,
     )
     endpoint.set_remote(*stream.source)
-    assembler = FrameAssembler(stream.codec)
-    endpointer = Endpointer(VadConfig(), 16000)
+    assembler = FrameAssembler(stream.codec, out_rate=stream.codec.sample_rate)
+    segmenter = VoiceSegmenter(VadConfig(), stream.codec.sample_rate)
     detector = DtmfDetector()
     for datagram in impaired:
         endpoint._on_datagram(datagram.payload, datagram.src)
@@ -139,7 +139,7 @@ def test_any_capture_through_stream_choice_impairments_and_the_receive_path(
             endpoint.note_undecodable(ValueError("odd"))
             continue
         for frame in frames:
-            endpointer.feed(frame)
+            segmenter.feed(frame)
     while not endpoint.dtmf_queue.empty():
         try:
             detector.push(endpoint.dtmf_queue.get_nowait())

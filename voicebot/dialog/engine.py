@@ -13,9 +13,10 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import ScriptError
+from .expectation import AnswerKind, Expectation
 from .match import best_match
 from .numbers import parse_digits, parse_number, parse_yes_no
-from .script import Collect, Reaction, Script, State
+from .script import Collect, EndOfTurn, Reaction, Script, State
 from .templates import freeze, render, render_value
 
 # A chain of goto states longer than this is a loop the validator could not see.
@@ -85,6 +86,9 @@ class Listen:
     phrases: tuple[str, ...] = ()
     # Restrict recognition to ``phrases`` (the script's ``grammar: true``).
     grammar: bool = False
+    # What would complete the answer, and how long to wait when it is not complete.
+    expectation: Expectation = field(default_factory=lambda: Expectation(AnswerKind.TEXT))
+    end_of_turn: EndOfTurn = field(default_factory=EndOfTurn)
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,22 @@ def _listen(state: State) -> Listen:
         timeout_s=state.settings.no_input_timeout_s,
         phrases=phrases,
         grammar=state.settings.grammar and bool(phrases),
+        expectation=expectation(state),
+        end_of_turn=state.settings.end_of_turn,
     )
+
+
+def expectation(state: State) -> Expectation:
+    """The shape of the answer ``state`` waits for."""
+    collect = state.collect
+    if collect is None:
+        intents = tuple((i.name, i.phrases) for i in state.expect)
+        return Expectation(AnswerKind.MENU, intents=intents)
+    if collect.type == "digits":
+        return Expectation(
+            AnswerKind.DIGITS, min_length=collect.min_length, max_length=collect.max_length
+        )
+    return Expectation(AnswerKind(collect.type))
 
 
 def enter(

@@ -28,7 +28,9 @@ SETTING_KEYS = (
     "on_no_input",
     "on_no_match",
     "on_max_retries",
+    "end_of_turn",
 )
+END_OF_TURN_KEYS = {"silence", "max_silence", "digit_timeout", "turn_model"}
 STATE_KEYS = {"say", *NEXT_STEP_KEYS, *SETTING_KEYS}
 TOP_KEYS = {"name", "language", "start", "defaults", "states", "record"}
 REACTION_KEYS = {"say", "goto", "hangup"}
@@ -64,6 +66,22 @@ class Reaction:
 
 
 @dataclass(frozen=True)
+class EndOfTurn:
+    """When the caller's turn is over, once they fall silent (docs/scripts.md, end_of_turn).
+
+    An answer that completes what the state expects is taken at once. Otherwise the turn model
+    (when installed and ``turn_model``) judges; without a verdict the bot waits ``silence``, and
+    never longer than ``max_silence``. A digits answer short of its length waits
+    ``digit_timeout`` for more digits.
+    """
+
+    silence_s: float = 0.6
+    max_silence_s: float = 1.2
+    digit_timeout_s: float = 2.0
+    turn_model: bool = True
+
+
+@dataclass(frozen=True)
 class StateSettings:
     no_input_timeout_s: float = 5.0
     max_retries: int = 2
@@ -73,6 +91,7 @@ class StateSettings:
     on_no_input: Reaction = Reaction(say=("Sorry, I didn't hear anything.",))
     on_no_match: Reaction = Reaction(say=("Sorry, I didn't get that.",))
     on_max_retries: Reaction = Reaction(say=("Goodbye.",), hangup=True)
+    end_of_turn: EndOfTurn = EndOfTurn()
 
 
 @dataclass(frozen=True)
@@ -403,7 +422,33 @@ class _Parser:
                 changes[key] = self.guard(
                     partial(self.reaction, data[key], (*path, key)), getattr(base, key)
                 )
+        if "end_of_turn" in data:
+            changes["end_of_turn"] = self.end_of_turn(
+                data["end_of_turn"], (*path, "end_of_turn"), base.end_of_turn
+            )
         return replace(base, **changes)
+
+    def end_of_turn(self, value: Any, path: KeyPath, base: EndOfTurn) -> EndOfTurn:
+        empty: dict[str, Any] = {}
+        data = self.guard(lambda: self.mapping(value, path, END_OF_TURN_KEYS), empty)
+        changes: dict[str, Any] = {}
+        for key in ("silence", "max_silence", "digit_timeout"):
+            if key in data:
+                changes[f"{key}_s"] = self.guard(
+                    partial(self.duration, data[key], (*path, key)), getattr(base, f"{key}_s")
+                )
+        if "turn_model" in data:
+            changes["turn_model"] = self.guard(
+                partial(self.boolean, data["turn_model"], (*path, "turn_model")), base.turn_model
+            )
+        result = replace(base, **changes)
+        if result.silence_s > result.max_silence_s:
+            self.report(
+                path,
+                f"silence ({result.silence_s:g} s) is longer than max_silence "
+                f"({result.max_silence_s:g} s)",
+            )
+        return result
 
     def dtmf(self, value: Any, path: KeyPath) -> tuple[str, ...]:
         keys = value if isinstance(value, list) else [value]

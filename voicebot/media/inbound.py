@@ -24,6 +24,7 @@ class FrameAssembler:
     def __init__(self, codec: Codec, frame_ms: int = 20, out_rate: int = SPEECH_RATE) -> None:
         self.codec = codec
         self.frame_samples = out_rate * frame_ms // 1000
+        self.frame_ms = frame_ms
         self._resampler = Resampler(codec.sample_rate, out_rate)
         self._pending = np.zeros(0, dtype=np.int16)
         self._max_concealed = codec.sample_rate * MAX_CONCEALED_MS // 1000
@@ -59,7 +60,7 @@ class FrameAssembler:
             if self._pending.size:
                 frames.append(np.pad(self._pending, (0, self.frame_samples - self._pending.size)))
                 self._pending = np.zeros(0, dtype=np.int16)
-        count = int(seconds * 1000) // (1000 * self.frame_samples // SPEECH_RATE)
+        count = int(seconds * 1000) // self.frame_ms
         return [*frames, *(np.zeros(self.frame_samples, dtype=np.int16) for _ in range(count))]
 
     def _cut(self, pcm: np.ndarray) -> list[np.ndarray]:

@@ -120,6 +120,7 @@ class Pacer:
         self._t0: float | None = None
         self._frame_index = 0
         self._next_deadline: float | None = None
+        self._paused = False
 
     @property
     def payload_type(self) -> int:
@@ -136,6 +137,22 @@ class Pacer:
     @property
     def queued_frames(self) -> int:
         return len(self._frames)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop sending at the next frame boundary, keeping what is queued (soft barge-in)."""
+        if not self._paused:
+            self._paused = True
+            self._end_talkspurt()
+
+    def resume(self) -> None:
+        """Go on from where ``pause`` stopped, as a new talkspurt."""
+        if self._paused:
+            self._paused = False
+            self._notify()
 
     def play(self, pcm: PcmArray, last: bool = False) -> None:
         """Queue audio at the codec rate; ``last=True`` pads the final partial frame."""
@@ -168,6 +185,7 @@ class Pacer:
         self.stats.frames_flushed += dropped
         # Audio after a barge-in is discontinuous: it must start a new talkspurt.
         self._end_talkspurt()
+        self._paused = False
         self._idle.set()
         return dropped
 
@@ -193,7 +211,8 @@ class Pacer:
     def _notify(self) -> None:
         if self._frames:
             self._idle.clear()
-            self._wakeup.set()
+            if not self._paused:
+                self._wakeup.set()
 
     def _end_talkspurt(self) -> None:
         if self._t0 is not None:
@@ -215,8 +234,9 @@ class Pacer:
 
     async def _run(self) -> None:
         while True:
-            if not self._frames:
-                self._idle.set()
+            if not self._frames or self._paused:
+                if not self._frames:
+                    self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 # Audio arriving after the next frame's slot (plus one frame of grace) is
@@ -230,8 +250,8 @@ class Pacer:
             deadline = self._deadline()
             if deadline > now:
                 await self._sleep(deadline - now)
-                if self._t0 is None or not self._frames:
-                    continue  # flushed while we slept
+                if self._t0 is None or not self._frames or self._paused:
+                    continue  # flushed or paused while we slept
                 now = self._clock()
             self._send_frame(now, deadline)
 

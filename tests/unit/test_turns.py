@@ -1,0 +1,366 @@
+"""The pure turn-taking core: inputs in, commands out, no sockets and no clock.
+
+Each case is a table: the inputs a call would see, stamped with their times, and the commands
+the core must answer with (only the kinds named in ``keep`` are compared, so a case says
+what it is about).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from voicebot.call.turns import (
+    Begin,
+    CancelTimer,
+    CloseTurn,
+    Command,
+    Decode,
+    EndCall,
+    JudgeTurn,
+    KeyInput,
+    Note,
+    PausePlayback,
+    PlaybackDone,
+    Record,
+    ResumePlayback,
+    Speak,
+    StartTimer,
+    StopPlayback,
+    TimerFired,
+    Transcribed,
+    TurnInput,
+    TurnJudged,
+    TurnPolicy,
+    TurnTaken,
+    TurnTaker,
+    VoiceConfirmed,
+    VoicePaused,
+    VoiceStarted,
+    WebhookAnswered,
+)
+from voicebot.dialog.engine import CallWebhook
+from voicebot.dialog.expectation import AnswerKind, Completion, Expectation
+from voicebot.dialog.script import parse_script
+
+SCRIPT = parse_script(
+    """
+name: turns
+language: en
+start: main
+defaults:
+  no_input_timeout: 5s
+  on_no_match: {say: "Sorry?"}
+  end_of_turn: {silence: 600ms, max_silence: 1.2s, digit_timeout: 2s}
+states:
+  main:
+    say: "Say balance or operator."
+    expect:
+      balance: {phrases: ["my balance", "balance"], dtmf: "1", goto: account}
+      operator: {phrases: ["operator"], goto: bye}
+      careful: {phrases: ["carefully"], goto: strict}
+  account:
+    say: "Your three digit code?"
+    collect: {slot: code, type: digits, length: 3, goto: lookup}
+  lookup:
+    say: "One moment."
+    webhook: {url: "http://example.invalid/x", goto: told}
+  told:
+    say: "Done."
+    collect: {slot: note, type: text, goto: bye}
+  strict:
+    say: "Listen carefully."
+    barge_in: false
+    expect:
+      balance: {phrases: ["balance"], dtmf: "1", goto: account}
+  bye:
+    say: "Goodbye."
+    hangup: true
+""",
+    "turns.yaml",
+)
+AUDIO = np.zeros(1600, dtype=np.int16)
+
+
+def taker(state: str = "main", *, model: bool = False, playing: bool = False) -> TurnTaker:
+    """A core that has entered ``state`` and played its prompt out (unless ``playing``)."""
+    core = TurnTaker(SCRIPT, TurnPolicy(turn_model=model))
+    core.handle(Begin(0.0))
+    if state != "main":
+        from voicebot.dialog.engine import enter
+
+        core.dialog, actions = enter(SCRIPT, state)
+        core._apply(actions, 0.0, queued=False)
+    if not playing:
+        core.handle(PlaybackDone(0.5, core.prompt))
+    return core
+
+
+def run(core: TurnTaker, inputs: Sequence[TurnInput]) -> list[Command]:
+    out: list[Command] = []
+    for item in inputs:
+        out += core.handle(item)
+    return out
+
+
+def kinds(commands: list[Command], *keep: type) -> list[Command]:
+    return [c for c in commands if isinstance(c, keep)]
+
+
+def timers(commands: list[Command]) -> list[tuple[str, float, int]]:
+    return [(c.name, round(c.at, 6), c.token) for c in commands if isinstance(c, StartTimer)]
+
+
+def said(commands: list[Command]) -> list[str]:
+    return [t for c in commands if isinstance(c, Speak) for t in c.texts]
+
+
+def turn(start: float, end: float, text: str, audio: int) -> list[TurnInput]:
+    """The caller speaks from ``start`` to ``end``, falls silent, and ``text`` is decoded."""
+    return [
+        VoiceStarted(start),
+        VoicePaused(end + 0.2, end, AUDIO),
+        Transcribed(end + 0.35, audio, text),
+    ]
+
+
+# -- expectation -------------------------------------------------------------------------
+
+MENU = Expectation(AnswerKind.MENU, intents=(("balance", ("my balance",)), ("op", ("operator",))))
+
+
+@pytest.mark.parametrize(
+    ("expectation", "text", "completion"),
+    [
+        (MENU, "my balance", Completion.COMPLETE),
+        (MENU, "I would like my balance please", Completion.COMPLETE),
+        (MENU, "I would like", Completion.UNKNOWN),
+        (MENU, "", Completion.UNKNOWN),
+        (Expectation(AnswerKind.YES_NO), "yes please", Completion.COMPLETE),
+        (Expectation(AnswerKind.YES_NO), "well", Completion.UNKNOWN),
+        (Expectation(AnswerKind.DIGITS, min_length=3, max_length=3), "four", Completion.PARTIAL),
+        (Expectation(AnswerKind.DIGITS, min_length=3, max_length=3), "4, 2", Completion.PARTIAL),
+        (Expectation(AnswerKind.DIGITS, min_length=3, max_length=3), "4 2 1", Completion.COMPLETE),
+        (Expectation(AnswerKind.DIGITS, min_length=4, max_length=4), "421", Completion.PARTIAL),
+        (Expectation(AnswerKind.DIGITS, min_length=1), "421", Completion.PARTIAL),
+        (Expectation(AnswerKind.DIGITS, min_length=3, max_length=3), "hello", Completion.UNKNOWN),
+        (Expectation(AnswerKind.NUMBER), "one hundred", Completion.UNKNOWN),
+        (Expectation(AnswerKind.TEXT), "my card is lost", Completion.UNKNOWN),
+    ],
+)
+def test_what_completes_an_answer(
+    expectation: Expectation, text: str, completion: Completion
+) -> None:
+    assert expectation.completion(text) is completion
+
+
+# -- end of turn ---------------------------------------------------------------------------
+
+
+def test_a_complete_menu_answer_is_taken_as_soon_as_it_is_decoded() -> None:
+    core = taker()
+    out = run(core, turn(1.0, 1.5, "my balance", 1))
+    assert kinds(out, Decode, TurnTaken) == [Decode(1, AUDIO), TurnTaken("my balance", 1.5, 1.85)]
+    assert said(out) == ["Your three digit code?"]
+    assert core.state_name == "account"
+
+
+def test_a_start_of_an_answer_waits_and_a_resumed_caller_drops_the_speculative_result() -> None:
+    core = taker()
+    out = run(
+        core,
+        [
+            *turn(1.0, 1.6, "I would like", 1),  # no intent matches: the caller may go on
+            VoiceStarted(2.1),  # the caller goes on 0.5 s later
+            TimerFired(2.2, "turn", 1),  # the (cancelled) timer of the first part, late
+            VoicePaused(2.9, 2.7, AUDIO),
+            Transcribed(2.95, 1, "I would like"),  # a late result for the old audio
+            Transcribed(3.05, 2, "I would like my balance"),
+        ],
+    )
+    assert timers(out) == [
+        ("turn", 2.8, 1),  # the ceiling, max_silence after the voice ended: it waits that long
+        ("turn", 3.9, 2),
+    ]
+    assert kinds(out, TurnTaken) == [TurnTaken("I would like my balance", 2.7, 3.05)]
+    assert CancelTimer("turn") in out
+    assert said(out) == ["Your three digit code?"]
+
+
+def test_an_unmatched_menu_answer_is_taken_at_the_ceiling() -> None:
+    core = taker(model=True)
+    out = run(core, turn(1.0, 1.6, "something else", 1))
+    assert kinds(out, JudgeTurn) == []  # menus are judged by their words, not the model
+    out = run(core, [TimerFired(2.8, "turn", 1)])
+    assert kinds(out, TurnTaken) == [TurnTaken("something else", 1.6, 2.8)]
+    assert said(out) == ["Sorry?", "Say balance or operator."]
+
+
+def test_free_text_without_a_turn_model_waits_the_silence_rule() -> None:
+    core = taker("told")
+    out = run(core, turn(1.0, 2.0, "I lost my card", 1))
+    assert timers(out)[-1] == ("turn", 2.6, 1)
+    out = run(core, [TimerFired(2.6, "turn", 1)])
+    assert kinds(out, TurnTaken) == [TurnTaken("I lost my card", 2.0, 2.6)]
+
+
+def test_the_turn_model_takes_a_complete_turn_and_waits_on_an_incomplete_one() -> None:
+    core = taker("told", model=True)
+    out = run(core, turn(1.0, 2.0, "I lost my card", 1))
+    (judge,) = kinds(out, JudgeTurn)
+    assert judge.turn_audio == 1 and judge.trailing_s == pytest.approx(0.2)
+    assert run(core, [TurnJudged(2.5, 1, 0.2)]) == []  # incomplete: the 1.2 s ceiling stays
+    out = run(core, [TimerFired(3.2, "turn", 1)])
+    assert kinds(out, TurnTaken) == [TurnTaken("I lost my card", 2.0, 3.2)]
+
+    core = taker("told", model=True)
+    out = run(core, [*turn(1.0, 2.0, "I lost my card", 1), TurnJudged(2.45, 1, 0.9)])
+    assert kinds(out, TurnTaken) == [TurnTaken("I lost my card", 2.0, 2.45)]
+
+
+def test_digits_across_pauses_fill_the_slot_in_one_turn() -> None:
+    core = taker("account")
+    out = run(
+        core,
+        [
+            *turn(1.0, 1.4, "four", 1),
+            VoiceStarted(2.1),  # 0.7 s later
+            VoicePaused(2.7, 2.5, AUDIO),
+            Transcribed(2.8, 2, "4, 2"),
+            VoiceStarted(3.2),
+            VoicePaused(3.8, 3.6, AUDIO),
+            Transcribed(3.9, 3, "4, 2, 1."),
+        ],
+    )
+    assert kinds(out, TurnTaken) == [TurnTaken("4, 2, 1.", 3.6, 3.9)]
+    assert [c for c in out if isinstance(c, Record)] == [
+        Record("caller", "4, 2, 1.", "account", "code")
+    ]
+    assert core.dialog is not None and core.dialog.variables["code"] == "421"
+
+
+def test_too_few_digits_are_judged_after_the_digit_timeout() -> None:
+    core = taker("account")
+    out = run(core, [*turn(1.0, 1.4, "four two", 1), TimerFired(3.4, "turn", 1)])
+    # A first timer (the 2 s ceiling) and the digit timeout, both 2 s after the last word.
+    assert timers(out)[-1] == ("turn", 3.4, 1)
+    assert kinds(out, TurnTaken) == [TurnTaken("four two", 1.4, 3.4)]
+    assert said(out) == ["Sorry?", "Your three digit code?"]
+
+
+def test_a_ceiling_before_the_transcript_takes_the_turn_when_it_arrives() -> None:
+    core = taker()
+    out = run(
+        core,
+        [VoiceStarted(1.0), VoicePaused(1.8, 1.6, AUDIO), TimerFired(2.8, "turn", 1)],
+    )
+    assert kinds(out, TurnTaken) == []
+    out = run(core, [Transcribed(3.0, 1, "hmm")])
+    assert kinds(out, TurnTaken) == [TurnTaken("hmm", 1.6, 3.0)]
+
+
+def test_words_in_a_menu_state_never_wait_longer_than_the_ceiling() -> None:
+    core = taker()
+    out = run(core, [*turn(1.0, 1.6, "uh", 1), TimerFired(2.8, "turn", 1)])
+    assert kinds(out, TurnTaken) == [TurnTaken("uh", 1.6, 2.8)]
+
+
+def test_voice_without_words_is_not_a_turn() -> None:
+    core = taker()
+    out = run(core, turn(1.0, 1.25, "", 1))
+    assert kinds(out, TurnTaken, Speak) == []
+    assert Note("noise") in out and timers(out)[-1] == ("no_input", 6.6, 0)
+    assert core.awaiting_caller()
+
+
+# -- barge-in ------------------------------------------------------------------------------
+
+
+def test_voice_onset_pauses_the_prompt_and_a_cough_resumes_it() -> None:
+    core = taker(playing=True)
+    out = run(core, [VoiceStarted(1.0)])
+    assert kinds(out, PausePlayback, StopPlayback) == [PausePlayback()]
+    out = run(core, [VoicePaused(1.45, 1.25, AUDIO), Transcribed(1.6, 1, "")])
+    assert kinds(out, ResumePlayback, StopPlayback, Speak, Record) == [ResumePlayback()]
+    assert core.playing and not core.paused
+    # The prompt then ends normally, and only then does the no-input wait begin.
+    out = run(core, [PlaybackDone(4.0, core.prompt)])
+    assert out == [StartTimer("no_input", 9.0)]
+
+
+def test_confirmed_speech_stops_the_prompt_then_is_a_turn() -> None:
+    core = taker(playing=True)
+    out = run(core, [VoiceStarted(1.0), VoiceConfirmed(1.4)])
+    assert kinds(out, PausePlayback, StopPlayback) == [PausePlayback(), StopPlayback()]
+    stale = core.prompt - 1
+    assert run(core, [PlaybackDone(1.45, stale)]) == []  # the stopped prompt reports late
+    out = run(core, [VoicePaused(1.9, 1.7, AUDIO), Transcribed(2.0, 1, "operator")])
+    assert said(out) == ["Goodbye."]
+
+
+def test_words_confirm_a_short_barge_in() -> None:
+    core = taker(playing=True)
+    out = run(core, [VoiceStarted(1.0), VoicePaused(1.5, 1.3, AUDIO), Transcribed(1.6, 1, "op")])
+    assert kinds(out, StopPlayback, ResumePlayback) == [StopPlayback()]
+    assert said(out) == []  # "op" is not complete: the silence rule waits
+    out = run(core, [TimerFired(1.9, "turn", 1)])
+    assert said(out) == ["Sorry?", "Say balance or operator."]
+
+
+def test_barge_in_during_a_queued_prompt_stops_both() -> None:
+    core = taker("lookup", playing=True)  # "One moment." plays, the webhook runs
+    out = run(core, [WebhookAnswered(0.3, True, {})])
+    assert kinds(out, Speak) == [Speak(core.prompt, ("Done.",), queued=True)]
+    out = run(core, [VoiceStarted(0.6), VoiceConfirmed(1.0)])
+    assert kinds(out, PausePlayback, StopPlayback) == [PausePlayback(), StopPlayback()]
+    assert not core.playing
+
+
+def test_speech_during_a_pending_webhook_is_recorded_and_ignored() -> None:
+    core = taker("lookup")
+    assert not core.awaiting_caller()
+    out = run(core, turn(1.0, 1.5, "hello", 1))
+    assert kinds(out, Record, Speak, CallWebhook) == [Record("caller", "hello", "lookup")]
+    out = run(core, [WebhookAnswered(2.0, True, {"x": 1})])
+    assert said(out) == ["Done."]
+    assert core.state_name == "told"
+
+
+def test_speech_over_a_prompt_without_barge_in_is_ignored_and_keys_wait() -> None:
+    core = taker("strict", playing=True)
+    out = run(core, [VoiceStarted(0.2), VoiceConfirmed(0.6), VoicePaused(1.0, 0.8, AUDIO)])
+    assert kinds(out, PausePlayback, StopPlayback, Decode) == []
+    assert run(core, [KeyInput(1.1, "1")]) == []
+    out = run(core, [PlaybackDone(2.0, core.prompt)])
+    assert said(out) == ["Your three digit code?"]
+    assert core.state_name == "account"
+
+
+def test_a_key_stops_the_prompt_and_drops_the_speech_in_progress() -> None:
+    core = taker(playing=True)
+    out = run(core, [VoiceStarted(1.0), KeyInput(1.1, "1")])
+    assert kinds(out, StopPlayback, CloseTurn) == [CloseTurn(), StopPlayback()]
+    assert said(out) == ["Your three digit code?"]
+    assert kinds(out, Record) == [Record("caller", "#1", "main", "balance")]
+
+
+# -- no input and the end ------------------------------------------------------------------
+
+
+def test_no_input_after_the_prompt_and_a_stale_timer_during_speech() -> None:
+    core = taker()
+    assert kinds(run(core, [VoiceStarted(5.0), TimerFired(5.5, "no_input")]), Speak) == []
+    core = taker()
+    out = run(core, [TimerFired(5.5, "no_input")])
+    assert said(out)[-1] == "Say balance or operator."
+
+
+def test_the_call_ends_after_the_goodbye_has_played() -> None:
+    core = taker()
+    out = run(core, turn(1.0, 1.5, "operator", 1))
+    assert said(out) == ["Goodbye."]
+    assert run(core, [VoiceStarted(2.0)]) == []  # the goodbye is not interruptible
+    assert run(core, [PlaybackDone(3.0, core.prompt)]) == [EndCall(None)]
+    assert run(core, [KeyInput(3.1, "1")]) == []

@@ -1,0 +1,186 @@
+"""The caller's side of a call: RTP in → voice activity and the turn's audio, and decodes.
+
+The listener only does I/O and bookkeeping: it turns packets into the turn core's voice
+inputs, keeps the audio of the turn in progress at the recognizer's rate, and runs the
+decodes and turn-model judgements the core asks for, off the event loop. What any of it
+means is the core's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..config import VadConfig
+from ..media.codecs import Codec, Resampler, resample
+from ..media.endpoint import RtpEndpoint
+from ..media.inbound import FrameAssembler
+from ..speech.asr.base import AsrEngine, Transcript
+from ..speech.turn.base import TurnDetector
+from ..speech.vad import SpeechConfirmed, VoiceBegan, VoicePaused, VoiceSegmenter
+from . import turns
+
+log = logging.getLogger(__name__)
+
+# No packet for this long means the caller's phone went quiet: count it as silence so the
+# segmenter can still see the pause.
+RECEIVE_GAP_S = 0.1
+
+Deliver = Callable[[turns.TurnInput], None]
+
+
+class Listener:
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        endpoint: RtpEndpoint,
+        codec: Codec,
+        vad: VadConfig,
+        asr: AsrEngine,
+        turn_detector: TurnDetector | None,
+        deliver: Deliver,
+        spawn: Callable[..., asyncio.Task[Any]],
+        on_payload_type: Callable[[int], None] | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.endpoint = endpoint
+        self.asr = asr
+        self.turn_detector = turn_detector
+        self._deliver = deliver
+        self._spawn = spawn
+        self._on_payload_type = on_payload_type
+        # The VAD hears the caller's own samples (8 kHz for G.711): nothing held back.
+        self._assembler = FrameAssembler(codec, vad.frame_ms, out_rate=codec.sample_rate)
+        self._segmenter = VoiceSegmenter(vad, codec.sample_rate)
+        # The recognizer gets its own rate, from a resampler beside the VAD.
+        self._to_asr = Resampler(codec.sample_rate, asr.sample_rate)
+        preroll_frames = max(1, vad.preroll_ms // vad.frame_ms)
+        self._preroll: deque[np.ndarray] = deque(maxlen=preroll_frames)
+        self._turn_audio: list[np.ndarray] | None = None  # the turn in progress, ASR rate
+        self.phrases: Sequence[str] | None = None  # recognizer hint/grammar for the state
+        # Streaming engines (Vosk) are fed while the caller speaks: little is left to do at
+        # the pause, and CPU is spent only on speech.
+        self._stream: asyncio.Queue[np.ndarray | None] | None = None
+        self._stream_task: asyncio.Task[Transcript] | None = None
+
+    # -- the receive loop (one task per call) -------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            packet = await self.endpoint.receive(timeout=RECEIVE_GAP_S)
+            if packet is None:
+                frames = self._assembler.silence(RECEIVE_GAP_S)
+            else:
+                if self._on_payload_type is not None:
+                    self._on_payload_type(packet.payload_type)
+                try:
+                    frames = self._assembler.push_packet(packet)
+                except ValueError as exc:  # e.g. an odd-length linear payload
+                    self.endpoint.note_undecodable(exc)
+                    continue
+            for frame in frames:
+                self._frame(frame)
+
+    def _frame(self, frame: np.ndarray) -> None:
+        events = self._segmenter.feed(frame)
+        asr_audio = self._to_asr.process(frame)
+        if self._turn_audio is not None:
+            self._turn_audio.append(asr_audio)
+            if self._stream is not None:
+                self._stream.put_nowait(asr_audio)
+        else:
+            self._preroll.append(asr_audio)
+        if not events:
+            return
+        now = time.monotonic()
+        behind = self._segmenter.stream_time
+        for event in events:
+            if isinstance(event, VoiceBegan):
+                if self._turn_audio is None:
+                    self._turn_audio = list(self._preroll)
+                    self._preroll.clear()
+                if self.asr.streaming and self._stream is None:
+                    self._start_stream()
+                self._deliver(turns.VoiceStarted(now - (behind - event.stream_time)))
+            elif isinstance(event, SpeechConfirmed):
+                self._deliver(turns.VoiceConfirmed(now))
+            elif isinstance(event, VoicePaused):
+                audio = self.turn_audio()
+                voice_end = now - (behind - event.voice_end)
+                self._deliver(turns.VoicePaused(now, voice_end, audio))
+
+    @property
+    def in_voice(self) -> bool:
+        return self._segmenter.in_voice
+
+    def turn_audio(self) -> np.ndarray:
+        if not self._turn_audio:
+            return np.zeros(0, dtype=np.int16)
+        return np.concatenate(self._turn_audio)
+
+    # -- commands from the core ---------------------------------------------------------
+
+    def close_turn(self) -> None:
+        """The turn is handled or dropped: the next voice starts a new one."""
+        self._turn_audio = None
+        self._end_stream()
+
+    async def decode(self, turn_audio: int, audio: np.ndarray) -> None:
+        """Transcribe ``audio`` (one task per decode; a result for old audio is dropped by
+        the core, so nothing here needs cancelling when the caller goes on)."""
+        streamed = self._end_stream()
+        if streamed is not None:
+            # The stream has heard the same audio, as it came: its final result is the text.
+            transcript = await streamed
+        else:
+            recognizer = self.asr.recognizer(self.phrases)
+            try:
+                await recognizer.feed(audio)
+                transcript = await recognizer.finish()
+            finally:
+                recognizer.close()
+        self._deliver(turns.Transcribed(time.monotonic(), turn_audio, transcript.text))
+
+    def _start_stream(self) -> None:
+        """A recognizer for the turn, fed what the turn holds so far, then frame by frame.
+        After a pause the caller may go on: a new stream then hears the turn from its start."""
+        frames: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
+        frames.put_nowait(self.turn_audio())
+        self._stream = frames
+        self._stream_task = self._spawn(self._feed_stream(frames), "asr-stream")
+
+    def _end_stream(self) -> asyncio.Task[Transcript] | None:
+        task, self._stream_task = self._stream_task, None
+        if self._stream is not None:
+            self._stream.put_nowait(None)
+            self._stream = None
+        return task
+
+    async def _feed_stream(self, frames: asyncio.Queue[np.ndarray | None]) -> Transcript:
+        recognizer = self.asr.recognizer(self.phrases)
+        try:
+            while (pcm := await frames.get()) is not None:
+                if pcm.size:
+                    partial = await recognizer.feed(pcm)
+                    if partial is not None and partial.text:
+                        log.debug("call %s: partial %r", self.call_id, partial.text)
+            return await recognizer.finish()
+        finally:
+            recognizer.close()
+
+    async def judge(self, turn_audio: int, audio: np.ndarray, trailing_s: float) -> None:
+        assert self.turn_detector is not None
+        trailing = min(int(trailing_s * self.asr.sample_rate), audio.size)
+        audio = audio[: audio.size - trailing]
+        if self.asr.sample_rate != self.turn_detector.sample_rate:
+            audio = resample(audio, self.asr.sample_rate, self.turn_detector.sample_rate)
+        complete = await self.turn_detector.probability_complete(audio)
+        log.debug("call %s: turn model says %.2f complete", self.call_id, complete)
+        self._deliver(turns.TurnJudged(time.monotonic(), turn_audio, complete))

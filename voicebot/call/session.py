@@ -1,0 +1,403 @@
+"""One call's conversation: RTP in → VAD → ASR → dialog → TTS → RTP out.
+
+A ``CallSession`` owns every task it starts (receive loop, speaker, no-input timer, pacer);
+``run()`` cancels and awaits all of them whichever way the call ends. It knows nothing about
+ARI: the controller hands it a connected RTP endpoint and tells it about keys and hangups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from ..config import VadConfig
+from ..dialog.engine import CallWebhook, Transfer
+from ..dialog.script import Script
+from ..errors import MediaError
+from ..media.codecs import Codec, reply_codec
+from ..media.endpoint import RtpEndpoint
+from ..media.pacer import Pacer
+from ..speech.asr.base import AsrEngine
+from ..speech.tts.base import TtsEngine
+from ..speech.turn.base import TurnDetector
+from ..webhook import call_webhook
+from . import turns
+from .listener import Listener
+from .speaker import Speaker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SpeechServices:
+    """Models shared by all calls (loaded once at start-up): the default pair, and one per
+    script language when the scripts speak several."""
+
+    asr: AsrEngine
+    tts: TtsEngine
+    by_language: dict[str, tuple[AsrEngine, TtsEngine]] = field(default_factory=dict)
+    # The end-of-turn model (Smart Turn), None when not installed: the silence rule decides.
+    turn: TurnDetector | None = None
+
+    def for_language(self, language: str) -> tuple[AsrEngine, TtsEngine]:
+        return self.by_language.get(language, (self.asr, self.tts))
+
+    async def close(self) -> None:
+        engines = {id(e): e for pair in [(self.asr, self.tts), *self.by_language.values()]
+                   for e in pair}  # fmt: skip
+        for engine in engines.values():
+            await engine.close()
+        if self.turn is not None:
+            await self.turn.close()
+
+
+@dataclass
+class TurnTiming:
+    """Monotonic timestamps of one caller turn, from the caller's last voiced frame to the
+    bot's first packet of the answer."""
+
+    turn: int
+    voice_end: float  # the end of the caller's last voiced frame, as the bot heard it
+    paused: float  # the pause was noticed (vad.pause_ms later): the decode began
+    transcribed: float  # the decode of the final audio came back
+    decided: float  # the turn was taken (complete answer, turn model, or a timeout)
+    dialog_done: float = 0.0
+    first_audio: float | None = None  # first TTS chunk ready
+    first_packet: float | None = None  # first RTP packet of the answer on the wire
+    text: str = ""
+    answer: str = ""  # the first text of the answer, recorded when it reaches the wire
+
+    def as_dict(self) -> dict[str, Any]:
+        def ms(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else round((b - a) * 1000, 1)
+
+        return {
+            "turn": self.turn,
+            "text": self.text,
+            "total_ms": ms(self.voice_end, self.first_packet),
+            "pause_ms": ms(self.voice_end, self.paused),
+            "asr_ms": ms(self.paused, self.transcribed),
+            "wait_ms": ms(self.voice_end, self.decided),
+            "dialog_ms": ms(self.decided, self.dialog_done),
+            "tts_ms": ms(self.dialog_done, self.first_audio),
+            "send_ms": ms(self.first_audio, self.first_packet),
+        }
+
+    def log_line(self) -> str:
+        d = self.as_dict()
+        return (
+            f"turn {d['turn']} latency: {d['total_ms']} ms caller's voice end → first RTP "
+            f"(pause {d['pause_ms']} ms, asr {d['asr_ms']} ms, turn taken after "
+            f"{d['wait_ms']} ms; dialog {d['dialog_ms']} ms, tts {d['tts_ms']} ms, "
+            f"send {d['send_ms']} ms) heard {len(self.text)} characters"
+        )
+
+
+@dataclass
+class TranscriptLine:
+    who: str  # "bot" | "caller"
+    text: str
+    t: float  # seconds since the call started
+    state: str | None = None
+    intent: str | None = None
+    # On the bot's answer to a caller turn: where the time went (TurnTiming.as_dict()).
+    latency_ms: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, without the fields that do not apply to this line."""
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class CallEnd:
+    """How the conversation ended: the bot hung up, or hands the caller to ``transfer``."""
+
+    reason: str  # "bot-hangup" | "transfer"
+    transfer: Transfer | None = None
+
+
+@dataclass
+class CallStats:
+    turns: list[TurnTiming] = field(default_factory=list)
+    barge_ins: int = 0
+    webhooks: int = 0
+
+
+
+
+class CallSession:
+    """Runs one call: every input goes through one queue to the turn core, and the session
+    carries out the commands it answers with. Owns its tasks (receive loop, speaker,
+    decodes, timers, webhooks) and cancels and awaits them whichever way the call ends."""
+
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        endpoint: RtpEndpoint,
+        codec: Codec,
+        script: Script,
+        services: SpeechServices,
+        vad: VadConfig,
+        variables: Mapping[str, str] | None = None,
+        http: aiohttp.ClientSession | None = None,
+        on_transcript: Callable[[TranscriptLine], None] | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.endpoint = endpoint
+        self.codec = codec
+        self.script = script
+        self.asr, self.tts = services.for_language(script.language)
+        turn_model = services.turn if script.language.startswith("en") else None
+        self.core = turns.TurnTaker(script, turns.TurnPolicy(turn_model=turn_model is not None))
+        self.transcript: list[TranscriptLine] = []
+        self.stats = CallStats()
+        self._variables = dict(variables or {})
+        self._http = http
+        self._on_transcript = on_transcript
+        self._inputs: asyncio.Queue[turns.TurnInput | _Failure] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._started = time.monotonic()
+        self.reply_codec = reply_codec(codec)
+        self.pacer = Pacer(endpoint.send, self.reply_codec, self.reply_codec.payload_type)
+        self.pacer.on_sent = self._on_packet_sent
+        self.listener = Listener(
+            call_id=call_id,
+            endpoint=endpoint,
+            codec=codec,
+            vad=vad,
+            asr=self.asr,
+            turn_detector=turn_model,
+            deliver=self._inputs.put_nowait,
+            spawn=self._spawn,
+            on_payload_type=self._follow_payload_type,
+        )
+        self.speaker = Speaker(
+            call_id=call_id,
+            tts=self.tts,
+            pacer=self.pacer,
+            codec=self.reply_codec,
+            deliver=self._inputs.put_nowait,
+            spawn=self._spawn,
+            on_first_audio=self._on_first_audio,
+        )
+        # Times the session saw, per decoded audio, for the turn's latency breakdown.
+        self._paused_at: dict[int, float] = {}
+        self._last_pause = 0.0
+        self._transcribed_at: dict[int, float] = {}
+        self._pending_turn: TurnTiming | None = None
+        self._end: CallEnd | None = None
+
+    @property
+    def engine(self) -> turns.TurnTaker:
+        """The dialog's holder (``.state`` is the dialog state), for replays and tests."""
+        return self.core
+
+    # -- inputs from the controller -------------------------------------------------------
+
+    def key_pressed(self, digit: str) -> None:
+        self._inputs.put_nowait(turns.KeyInput(time.monotonic(), digit))
+
+    def awaiting_caller(self) -> bool:
+        """The bot has said its piece and listens: nothing playing or queued, no caller
+        speech being decided, no webhook pending (a replay ends on this)."""
+        return (
+            self.core.awaiting_caller()
+            and self._inputs.empty()
+            and not self.pacer.is_playing
+            and not self.listener.in_voice
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> CallEnd:
+        """Converse until the dialog hangs up or transfers, or until cancelled."""
+        self.pacer.start()
+        self._spawn(self.listener.run(), "rx")
+        try:
+            self._execute(self.core.handle(turns.Begin(time.monotonic(), self._variables)))
+            while self._end is None:
+                item = await self._inputs.get()
+                if isinstance(item, _Failure):
+                    raise MediaError(f"call {self.call_id}: {item.detail}")
+                self._observe(item)
+                self._execute(self.core.handle(item))
+            return self._end
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        tasks = {*self._tasks, *self._timers.values()}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.pacer.aclose()
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=f"call-{self.call_id}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A dead receive loop, speaker or decode would leave a call that neither hears
+            # nor talks: end the call (only this one) instead.
+            exc = task.exception()
+            log.error("call %s: task %s failed", self.call_id, task.get_name(), exc_info=exc)
+            self._inputs.put_nowait(_Failure(f"{task.get_name()} failed: {exc!r}"))
+
+    def _follow_payload_type(self, payload_type: int) -> None:
+        # Asterisk only plays back the payload type it sends us.
+        if self.reply_codec is self.codec and payload_type != self.pacer.payload_type:
+            self.pacer.payload_type = payload_type
+
+    # -- carrying out the core's commands -------------------------------------------------
+
+    def _observe(self, item: turns.TurnInput) -> None:
+        if isinstance(item, turns.VoicePaused):
+            self._last_pause = item.at
+        elif isinstance(item, turns.Transcribed):
+            self._transcribed_at[item.turn_audio] = item.at
+
+    def _execute(self, commands: list[turns.Command]) -> None:
+        for command in commands:
+            if isinstance(command, turns.Speak):
+                self.speaker.say(command.prompt, command.texts, queued=command.queued)
+            elif isinstance(command, turns.PausePlayback):
+                self.speaker.pause()
+            elif isinstance(command, turns.ResumePlayback):
+                self.speaker.resume()
+                log.info("call %s: a sound without words: the prompt goes on", self.call_id)
+            elif isinstance(command, turns.StopPlayback):
+                dropped = self.speaker.stop()
+                self._pending_turn = None  # its answer, if not on the wire yet, never will be
+                log.info("call %s: prompt stopped, dropped %d queued frames", self.call_id,
+                         dropped)  # fmt: skip
+            elif isinstance(command, turns.Decode):
+                self._paused_at[command.turn_audio] = self._last_pause
+                self._spawn(self.listener.decode(command.turn_audio, command.audio), "asr")
+            elif isinstance(command, turns.JudgeTurn):
+                self._spawn(self.listener.judge(command.turn_audio, command.audio,
+                                                command.trailing_s), "turn")  # fmt: skip
+            elif isinstance(command, turns.CloseTurn):
+                self.listener.close_turn()
+            elif isinstance(command, turns.StartTimer):
+                self._start_timer(command)
+            elif isinstance(command, turns.CancelTimer):
+                timer = self._timers.pop(command.name, None)
+                if timer is not None:
+                    timer.cancel()
+            elif isinstance(command, turns.TurnTaken):
+                self._turn_taken(command)
+            elif isinstance(command, turns.Record):
+                self._record(command.who, command.text, state=command.state,
+                             intent=command.intent)  # fmt: skip
+            elif isinstance(command, turns.Note):
+                if command.kind == "barge-in":
+                    self.stats.barge_ins += 1
+                log.info("call %s: %s %s", self.call_id, command.kind, command.detail)
+            elif isinstance(command, CallWebhook):
+                self.stats.webhooks += 1
+                self._spawn(self._webhook(command), "webhook")
+            elif isinstance(command, turns.EndCall):
+                transfer = command.transfer
+                self._end = CallEnd("transfer", transfer) if transfer else CallEnd("bot-hangup")
+        listen = self.core.listen
+        self.listener.phrases = listen.phrases if listen is not None and listen.grammar else None
+        if self._pending_turn is not None and not self._pending_turn.dialog_done:
+            self._pending_turn.dialog_done = time.monotonic()
+
+    def _turn_taken(self, command: turns.TurnTaken) -> None:
+        audio = max(self._paused_at, default=0)
+        turn = TurnTiming(
+            turn=len(self.stats.turns) + 1,
+            voice_end=command.voice_end,
+            paused=self._paused_at.get(audio, command.at),
+            transcribed=self._transcribed_at.get(audio, command.at),
+            decided=command.at,
+            text=command.text,
+        )
+        self.stats.turns.append(turn)
+        self._pending_turn = turn
+
+    def _start_timer(self, command: turns.StartTimer) -> None:
+        previous = self._timers.pop(command.name, None)
+        if previous is not None:
+            previous.cancel()
+
+        async def fire() -> None:
+            await asyncio.sleep(max(0.0, command.at - time.monotonic()))
+            self._timers.pop(command.name, None)
+            self._inputs.put_nowait(turns.TimerFired(time.monotonic(), command.name,
+                                                     command.token))  # fmt: skip
+
+        self._timers[command.name] = asyncio.create_task(
+            fire(), name=f"call-{self.call_id}-timer-{command.name}"
+        )
+
+    # -- bot output -----------------------------------------------------------------------
+
+    def _on_first_audio(self, text: str) -> None:
+        turn = self._pending_turn
+        if turn is not None and turn.first_audio is None:
+            # The answer to a turn is recorded with its latency as it goes out.
+            turn.first_audio = time.monotonic()
+            turn.answer = text
+        else:
+            self._record("bot", text)
+
+    def _on_packet_sent(self, sent_at: float, first_of_talkspurt: bool) -> None:
+        turn = self._pending_turn
+        if turn is not None and turn.first_packet is None and turn.first_audio is not None:
+            turn.first_packet = sent_at
+            self._pending_turn = None
+            log.info("call %s: %s", self.call_id, turn.log_line())
+            self._record("bot", turn.answer, latency_ms=turn.as_dict())
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    async def _webhook(self, action: CallWebhook) -> None:
+        if self._http is None:
+            ok, result = False, "no HTTP client available for webhooks"
+        else:
+            ok, result = await call_webhook(
+                self._http, action.method, action.url, action.body, action.timeout_s
+            )
+        if ok:
+            log.info("call %s: webhook %s %s answered", self.call_id, action.method, action.url)
+        else:
+            log.warning("call %s: webhook failed: %s", self.call_id, result)
+        self._inputs.put_nowait(turns.WebhookAnswered(time.monotonic(), ok, result))
+
+    def _record(
+        self,
+        who: str,
+        text: str,
+        *,
+        state: str | None = None,
+        intent: str | None = None,
+        latency_ms: dict[str, Any] | None = None,
+    ) -> None:
+        if state is None:
+            state = self.core.state_name
+        line = TranscriptLine(who=who, text=text, t=round(time.monotonic() - self._started, 3),
+                              state=state, intent=intent, latency_ms=latency_ms)  # fmt: skip
+        self.transcript.append(line)
+        if self._on_transcript is not None:
+            self._on_transcript(line)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A task of the call died: the call ends."""
+
+    detail: str

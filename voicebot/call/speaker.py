@@ -1,0 +1,88 @@
+"""The bot's side of a call: prompts → TTS → the pacer, with pause, resume and stop.
+
+Each ``say`` is one prompt task; a queued prompt waits for the one before it. When a prompt
+has been played out the speaker tells the session (``PlaybackDone``), which is how the
+turn core learns that the caller may answer now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from ..media.codecs import Codec, resample
+from ..media.pacer import Pacer
+from ..speech.tts.base import TtsEngine
+from . import turns
+
+log = logging.getLogger(__name__)
+
+
+class Speaker:
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        tts: TtsEngine,
+        pacer: Pacer,
+        codec: Codec,
+        deliver: Callable[[turns.TurnInput], None],
+        spawn: Callable[..., asyncio.Task[None]],
+        on_first_audio: Callable[[str], None],
+    ) -> None:
+        self.call_id = call_id
+        self.tts = tts
+        self.pacer = pacer
+        self.codec = codec
+        self._deliver = deliver
+        self._spawn = spawn
+        # Called with a prompt's text when its first audio is ready (timing, transcript).
+        self._on_first_audio = on_first_audio
+        self._current: asyncio.Task[None] | None = None
+
+    @property
+    def speaking(self) -> bool:
+        return self._current is not None and not self._current.done()
+
+    def say(self, prompt: int, texts: Sequence[str], *, queued: bool) -> None:
+        previous = self._current if queued and self.speaking else None
+        if not queued:
+            self.stop()
+        self._current = self._spawn(self._play(prompt, tuple(texts), previous), "speaker")
+
+    def pause(self) -> None:
+        self.pacer.pause()
+
+    def resume(self) -> None:
+        self.pacer.resume()
+
+    def stop(self) -> int:
+        """Cancel the prompt (and any queued behind it) and drop its audio; frames dropped."""
+        if self._current is not None and not self._current.done():
+            self._current.cancel()
+        self._current = None
+        return self.pacer.flush()
+
+    async def _play(
+        self, prompt: int, texts: tuple[str, ...], after: asyncio.Task[None] | None
+    ) -> None:
+        if after is not None:
+            try:
+                # Waits without taking on ``after``'s outcome; our own cancellation (a barge-in)
+                # still arrives here, and then the prompt queued before us must stop too.
+                await asyncio.wait([after])
+            except asyncio.CancelledError:
+                after.cancel()
+                raise
+        for text in texts:
+            started = False
+            async for chunk in self.tts.stream(text):
+                if not started:
+                    started = True
+                    self._on_first_audio(text)
+                self.pacer.play(resample(chunk, self.tts.sample_rate, self.codec.sample_rate))
+        self.pacer.end_of_stream()
+        await self.pacer.wait_idle()
+        self._deliver(turns.PlaybackDone(time.monotonic(), prompt))
