@@ -199,3 +199,12 @@ def test_speak_digits(value: str, spoken: str) -> None:
 @given(st.text(alphabet="0123456789", min_size=1, max_size=20))
 def test_speak_digits_round_trips(digits: str) -> None:
     assert parse_digits(speak_digits(digits)) == digits
+
+
+@pytest.mark.parametrize(
+    ("text", "n"),
+    [("100 and 20", 120), ("100, and 20.", 120), ("2,000 and 5", 2005), ("100 and 200", 100)],
+)
+def test_whisper_style_round_number_and_a_smaller_one_is_one_number(text: str, n: int) -> None:
+    # whisper writes "one hundred and twenty" as "100 and 20"
+    assert parse_number(text) == n

@@ -146,7 +146,11 @@ MENU = Expectation(AnswerKind.MENU, intents=(("balance", ("my balance",)), ("op"
         (Expectation(AnswerKind.DIGITS, min_length=4, max_length=4), "421", Completion.PARTIAL),
         (Expectation(AnswerKind.DIGITS, min_length=1), "421", Completion.PARTIAL),
         (Expectation(AnswerKind.DIGITS, min_length=3, max_length=3), "hello", Completion.UNKNOWN),
-        (Expectation(AnswerKind.NUMBER), "one hundred", Completion.UNKNOWN),
+        (Expectation(AnswerKind.NUMBER), "one hundred", Completion.PARTIAL),
+        (Expectation(AnswerKind.NUMBER), "100.", Completion.PARTIAL),
+        (Expectation(AnswerKind.NUMBER), "forty two and", Completion.PARTIAL),
+        (Expectation(AnswerKind.NUMBER), "120", Completion.UNKNOWN),
+        (Expectation(AnswerKind.NUMBER), "hello", Completion.UNKNOWN),
         (Expectation(AnswerKind.TEXT), "my card is lost", Completion.UNKNOWN),
     ],
 )
@@ -265,6 +269,16 @@ def test_words_in_a_menu_state_never_wait_longer_than_the_ceiling() -> None:
     core = taker()
     out = run(core, [*turn(1.0, 1.6, "uh", 1), TimerFired(2.8, "turn", 1)])
     assert kinds(out, TurnTaken) == [TurnTaken("uh", 1.6, 2.8)]
+
+
+@pytest.mark.parametrize(
+    ("text", "confidence"), [("", None), (".", 0.03), ("You", 0.009), ("...", None)]
+)
+def test_what_whisper_writes_for_a_cough_is_no_word(text: str, confidence: float | None) -> None:
+    core = taker(playing=True)
+    out = run(core, [VoiceStarted(1.0), VoicePaused(1.45, 1.25, AUDIO),
+                     Transcribed(1.6, 1, text, confidence)])  # fmt: skip
+    assert kinds(out, ResumePlayback, StopPlayback, Record) == [ResumePlayback()]
 
 
 def test_voice_without_words_is_not_a_turn() -> None:

@@ -28,9 +28,10 @@ from . import turns
 
 log = logging.getLogger(__name__)
 
-# No packet for this long means the caller's phone went quiet: count it as silence so the
-# segmenter can still see the pause.
-RECEIVE_GAP_S = 0.1
+# No packet for this long means the caller's phone went quiet (many phones send nothing in
+# silence): count it as silence so the segmenter still sees the pause. Three frames: jitter
+# rarely holds a packet that long, and a late one only adds a little silence to the turn.
+RECEIVE_GAP_S = 0.06
 
 Deliver = Callable[[turns.TurnInput], None]
 
@@ -146,7 +147,9 @@ class Listener:
                 transcript = await recognizer.finish()
             finally:
                 recognizer.close()
-        self._deliver(turns.Transcribed(time.monotonic(), turn_audio, transcript.text))
+        self._deliver(
+            turns.Transcribed(time.monotonic(), turn_audio, transcript.text, transcript.confidence)
+        )
 
     def _start_stream(self) -> None:
         """A recognizer for the turn, fed what the turn holds so far, then frame by frame.

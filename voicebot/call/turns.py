@@ -52,6 +52,10 @@ from ..dialog.script import Script
 
 # A turn model's P(complete) above this takes the turn.
 COMPLETE_THRESHOLD = 0.5
+# Whisper writes something for a cough or a breath: "." or, at a tiny score, "You". Measured
+# on tests/fixtures/turns: noise scored 0.009-0.09 with no letters but for that one "You";
+# the lowest real word 0.05. Text without letters or digits, or scored below this, is no word.
+MIN_WORD_CONFIDENCE = 0.02
 # Answers whose words cannot tell whether they are over: the turn model judges these.
 OPEN_ANSWERS = frozenset({AnswerKind.TEXT, AnswerKind.NUMBER})
 
@@ -96,6 +100,7 @@ class Transcribed:
     at: float
     turn_audio: int
     text: str
+    confidence: float | None = None  # the engine's 0..1 score, when it gives one
 
 
 @dataclass(frozen=True)
@@ -262,6 +267,12 @@ Command = (
 # -- state ----------------------------------------------------------------------------------
 
 
+def has_words(text: str, confidence: float | None) -> bool:
+    if not any(c.isalnum() for c in text):
+        return False
+    return confidence is None or confidence >= MIN_WORD_CONFIDENCE
+
+
 def now_silence(turn: _Turn) -> float:
     """How much silence ends the turn's audio: from the last voiced frame to the pause."""
     return max(0.0, turn.paused_at - turn.voice_end)
@@ -420,7 +431,7 @@ class TurnTaker:
         turn = self.turn
         if turn is None or event.turn_audio != turn.audio_number or not turn.silent:
             return []  # the caller spoke again meanwhile: this was about old audio
-        text = event.text.strip()
+        text = event.text.strip() if has_words(event.text, event.confidence) else ""
         turn.text = text
         if turn.barge and not turn.confirmed:
             if not text:
@@ -445,8 +456,11 @@ class TurnTaker:
             return self._take(now)
         settings = listen.end_of_turn
         if completion is Completion.PARTIAL:
-            wait = max(settings.digit_timeout_s, settings.silence_s)
-            return [StartTimer("turn", turn.voice_end + wait, turn.audio_number)]
+            # Digits wait for the next digit; a round number ("one hundred") for its rest.
+            digits = listen.expectation.kind is AnswerKind.DIGITS
+            wait = settings.digit_timeout_s if digits else settings.max_silence_s
+            return [StartTimer("turn", turn.voice_end + max(wait, settings.silence_s),
+                               turn.audio_number)]  # fmt: skip
         if listen.expectation.kind not in OPEN_ANSWERS:
             # A menu, yes/no or digits answer that fits nothing yet is most likely a caller
             # still on their way to it ("I would like … my balance"): cutting them off costs a

@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .match import best_match
-from .numbers import parse_digits, parse_yes_no
+from .match import best_match, normalize
+from .numbers import parse_digits, parse_number, parse_yes_no
 
 
 class AnswerKind(enum.StrEnum):
@@ -25,7 +25,7 @@ class AnswerKind(enum.StrEnum):
 
 class Completion(enum.Enum):
     COMPLETE = "complete"  # the answer is whole: take the turn now
-    PARTIAL = "partial"  # a correct start (too few digits): wait for the rest
+    PARTIAL = "partial"  # a correct start (too few digits, "one hundred"): wait for the rest
     UNKNOWN = "unknown"  # cannot tell from the words: the turn model or the silence decides
 
 
@@ -51,5 +51,21 @@ class Expectation:
             if self.max_length is not None and len(digits) >= self.max_length:
                 return Completion.COMPLETE
             return Completion.PARTIAL
-        # Numbers ("one hundred … and twenty") and free text can always go on.
+        if self.kind is AnswerKind.NUMBER:
+            return _number_completion(text)
+        # Free text can always go on: the turn model judges it.
         return Completion.UNKNOWN
+
+
+# A number ending like this is most likely on its way ("one hundred … and twenty").
+_CONTINUING = frozenset({"and", "hundred", "thousand", "million"})
+
+
+def _number_completion(text: str) -> Completion:
+    number = parse_number(text)
+    if number is None:
+        return Completion.UNKNOWN
+    last = normalize(text)[-1:]
+    if (last and last[0] in _CONTINUING) or (number >= 100 and number % 100 == 0):
+        return Completion.PARTIAL
+    return Completion.UNKNOWN

@@ -263,6 +263,17 @@ def parse_digits(text: str) -> str | None:
     return digits or None
 
 
+# Whisper writes "one hundred and twenty" as "100 and 20": a round number, "and", and a
+# smaller one are one number, as the words were.
+_ROUND_AND = re.compile(r"(?<![\d,.])(\d*[1-9](?:0{2,}|,000))[,.]?\s+and\s+(\d+)(?![\d,])")
+
+
+def _join_round_and(match: re.Match[str]) -> str:
+    big, small = int(match.group(1).replace(",", "")), int(match.group(2))
+    zeros = len(str(big)) - len(str(big).rstrip("0"))
+    return str(big + small) if small < 10**zeros else match.group(0)
+
+
 def parse_number(text: str) -> int | None:
     """The first whole number in the text, in words or digits, up to the millions.
 
@@ -271,7 +282,7 @@ def parse_number(text: str) -> int | None:
     "nineteen eighty four" → 1984). None when there is no number, or when the first one is
     not whole ("2.5").
     """
-    chunks = _chunks(text)
+    chunks = _chunks(_ROUND_AND.sub(_join_round_and, text))
     if not chunks:
         return None
     run = [chunks[0]]

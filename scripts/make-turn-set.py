@@ -1,0 +1,754 @@
+#!/usr/bin/env python3
+"""Regenerate the labelled caller-turn set in tests/fixtures/turns/ (8 kHz mono 16-bit WAV).
+
+.venv/bin/python scripts/make-turn-set.py [--check]
+
+The endpointing benchmark plays these to the bot on real calls and measures voice-to-voice
+latency (the caller's last voiced frame -> the bot's first voiced frame) and false cut-offs
+(the bot answering inside a mid-turn pause), and plays the noise bursts and barge-in speech
+over a prompt. Each file is built from trimmed clips with exact digital silence between
+them, so ``labels.json`` can say from the construction where the speech starts, where the
+caller's voice really ends and where the mid-turn pauses are.
+
+Speech is Allison Smith's Asterisk prompts (Debian asterisk-core-sounds-en-wav, real human
+speech, CC BY-SA 3.0) where she has the words, else espeak-ng (``-s 140``, 22.05 kHz resampled
+to 8 kHz with soxr) in the voices whisper tiny.en hears correctly (checked by the slow test in
+tests/unit/test_turn_set.py). Noise bursts are synthesized from a numpy RNG with a fixed seed.
+
+How a file is made: every clip is scaled by the turn's gain (peak of the whole turn -> -3 dBFS),
+then trimmed to its 10 ms frames whose RMS exceeds SPEECH_RMS (about -44 dBFS) at that level,
+with a 3 ms fade where a cut goes through sound; the clips are joined with zeros (JOIN_S inside
+a phrase, the listed pauses between phrases) and MARGIN_S of zeros goes before and after. All
+clip edges fall on the 10 ms frame grid. The list below is the single source of truth:
+labels.json and README.md are written from it. ``--check`` only reports what differs from what
+this script would write (exit 1 if anything does), without writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import subprocess
+import sys
+import wave
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from voicebot.sounds import ALLISON_DIR, ALLISON_PACKAGE  # noqa: E402
+
+OUT_DIR = REPO / "tests" / "fixtures" / "turns"
+RATE = 8000
+FRAME = RATE // 100  # 10 ms
+MARGIN_S = 0.1  # zeros before the first and after the last voiced frame
+JOIN_S = 0.05  # zeros between the words of one fluent phrase joined from clips
+DIGIT_GAP_S = 0.25  # a caller reading out digits fluently
+SPEECH_RMS = 200.0  # about -44 dBFS: a frame above this (at the file's level) is voiced
+PEAK = 0.7 * 32767  # -3 dBFS
+FADE_S = 0.003
+ESPEAK_SPEED = 140
+SEED = 20240611
+# A gap between clips counts as a mid-turn pause (listed in pauses_s) from this long.
+MIN_PAUSE_S = 0.2
+
+DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+
+# ---- the set -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One source recording: Allison's ``allison`` (relative to ALLISON_DIR) or espeak-ng
+    saying ``text`` with ``voice``, or a synthesized noise ``noise``."""
+
+    text: str
+    allison: str | None = None
+    voice: str | None = None
+    noise: str | None = None
+
+    def describe(self) -> str:
+        if self.allison is not None:
+            return f"{self.allison}.wav"
+        if self.voice is not None:
+            return f"espeak-ng -v {self.voice} {self.text!r}"
+        return f"synthesized {self.noise}"
+
+
+# group -> kind; a group ending in "-pause" holds a deliberate mid-turn hesitation.
+GROUP_KINDS = {
+    "menu": "menu",
+    "menu-pause": "menu",
+    "yes-no": "yes_no",
+    "digits": "digits",
+    "digits-pause": "digits",
+    "number": "number",
+    "number-pause": "number",
+    "text": "text",
+    "text-pause": "text",
+    "noise": "noise",
+    "barge": "barge",
+}
+
+
+@dataclass(frozen=True)
+class Turn:
+    name: str  # file name without .wav
+    group: str  # a key of GROUP_KINDS
+    answer: str | None
+    clips: tuple[Clip, ...]
+    gaps_s: tuple[float, ...] = ()  # silence between consecutive clips (speech to speech)
+    about: str = ""  # extra words for the source description
+    peak: float = PEAK  # target peak (noise bursts use their own level)
+
+    def __post_init__(self) -> None:
+        if len(self.gaps_s) != len(self.clips) - 1:
+            raise ValueError(f"{self.name}: {len(self.clips)} clips, {len(self.gaps_s)} gaps")
+
+    @property
+    def kind(self) -> str:
+        return GROUP_KINDS[self.group]
+
+    @property
+    def said(self) -> str:
+        return " ".join(c.text for c in self.clips if c.text)
+
+    @property
+    def source(self) -> str:
+        if all(c.noise for c in self.clips):
+            return self.about
+        if all(c.allison for c in self.clips):
+            head = "Allison (asterisk-core-sounds-en): " + " + ".join(
+                c.describe() for c in self.clips
+            )
+        else:
+            voices = sorted({c.voice for c in self.clips if c.voice})
+            head = f"espeak-ng -v {'/'.join(voices)} -s {ESPEAK_SPEED}"
+        pauses = [g for g in self.gaps_s if g >= MIN_PAUSE_S]
+        if len(set(self.gaps_s)) == 1 and len(self.gaps_s) > 1 and pauses:
+            head += f", {pauses[0]:g} s apart"
+        elif pauses:
+            head += ", " + " and ".join(f"{g:g} s" for g in pauses) + " pause"
+        return head
+
+
+def al(rel: str, text: str) -> Clip:
+    return Clip(text, allison=rel)
+
+
+def allison_turn(
+    name: str, group: str, answer: str, *clips: Clip, gaps_s: tuple[float, ...] = ()
+) -> Turn:
+    return Turn(name, group, answer, clips, gaps_s or (JOIN_S,) * (len(clips) - 1))
+
+
+def phrase(name: str, group: str, answer: str, text: str, voice: str) -> Turn:
+    """espeak-ng saying ``text`` in one go."""
+    return Turn(name, group, answer, (Clip(text, voice=voice),))
+
+
+def paused(
+    name: str, group: str, answer: str, voice: str, first: str, rest: str, pause_s: float
+) -> Turn:
+    """espeak-ng saying ``first``, a pause, then ``rest`` (two utterances)."""
+    clips = (Clip(first, voice=voice), Clip(rest, voice=voice))
+    return Turn(name, group, answer, clips, (pause_s,))
+
+
+def digits(digit_string: str, gap_s: float) -> Turn:
+    """Allison's digits, ``gap_s`` apart."""
+    clips = tuple(al(f"digits/{d}", DIGIT_WORDS[int(d)]) for d in digit_string)
+    if gap_s == DIGIT_GAP_S:
+        name, group = f"digits-{digit_string}", "digits"
+    else:
+        name, group = f"digits-pause{round(gap_s * 1000)}-{digit_string}", "digits-pause"
+    return Turn(name, group, digit_string, clips, (gap_s,) * (len(clips) - 1))
+
+
+def noise(name: str, about: str, peak_dbfs: float) -> Turn:
+    peak = 32767 * 10 ** (peak_dbfs / 20)
+    return Turn(name, "noise", None, (Clip("", noise=name),), about=about, peak=peak)
+
+
+# whisper tiny.en is fragile on espeak: each phrase/voice below is one it heard in every
+# condition tried (as is, with 0.2 s more silence, 8 dB quieter, both, 0.5 s + 1 s more
+# silence). Misheard, and so not used: "an operator" ("the radar", "not the radar", "an hour
+# for mango", in every voice), "opening hours" in en-gb ("so, opening our land"), "check my
+# balance" in en-gb ("check my mountains") and en-us ("I can't my balance"), "an extension
+# please" ("an extension clean"), "extension" alone ("expansion").
+MENU = [
+    allison_turn("menu-hours-allison", "menu", "hours", al("hours", "hours")),
+    allison_turn("menu-extension-allison", "menu", "extension", al("extension", "extension")),
+    phrase("menu-hours-en-us-m3", "menu", "hours", "opening hours", "en-us+m3"),
+    phrase("menu-hours-en-us-f2", "menu", "hours", "opening hours", "en-us+f2"),
+    phrase("menu-balance-en-gb", "menu", "balance", "my balance", "en-gb"),
+    phrase("menu-balance-en-gb-x-rp", "menu", "balance", "my balance", "en-gb-x-rp"),
+    phrase("menu-balance-check-en-us-f3", "menu", "balance", "check my balance", "en-us+f3"),
+    phrase("menu-operator-en-gb", "menu", "operator", "operator", "en-gb"),
+    phrase("menu-operator-the-en-gb-f2", "menu", "operator", "the operator", "en-gb+f2"),
+    phrase("menu-operator-need-en-us", "menu", "operator", "I need an operator", "en-us"),
+    phrase("menu-extension-need-en-us-f2", "menu", "extension", "I need an extension", "en-us+f2"),
+    phrase(
+        "menu-extension-number-en-gb-x-rp", "menu", "extension", "an extension number", "en-gb-x-rp"
+    ),
+]
+
+# intent -> (first words, the rest, voice) for the pauses PAUSES_MS. espeak's "hours" on its
+# own is heard as "hour", so the hours turns end in "hours please" or "opening hours" (in
+# en-us+f3, the one voice whisper hears there).
+PAUSES_MS = (300, 500, 700, 900)
+MENU_PAUSES = {
+    "balance": [("I would like", "my balance", "en-gb")] * 4,
+    "hours": [
+        ("opening", "hours please", "en-us+f3"),
+        ("what are your", "opening hours", "en-us+f3"),
+        ("opening", "hours please", "en-us+f3"),
+        ("what are your", "opening hours", "en-us+f3"),
+    ],
+    "operator": [
+        ("I want to speak to", "an operator", "en-gb"),
+        ("I want to speak to", "an operator", "en-gb-x-rp"),
+        ("I want to speak to", "an operator", "en-gb+f2"),
+        ("I want to speak to", "an operator", "en-gb-x-rp"),
+    ],
+    "extension": [
+        ("I would like", "an extension", "en-us"),
+        ("I would like", "an extension", "en-gb"),
+        ("I would like", "an extension", "en-us"),
+        ("I would like", "an extension", "en-gb"),
+    ],
+}
+MENU_PAUSED = [
+    paused(f"menu-pause{ms}-{intent}", "menu-pause", intent, voice, first, rest, ms / 1000)
+    for intent, rows in MENU_PAUSES.items()
+    for ms, (first, rest, voice) in zip(PAUSES_MS, rows, strict=True)
+]
+
+YES_NO = [
+    phrase("yesno-yes-en-us", "yes-no", "yes", "yes", "en-us"),
+    phrase("yesno-yes-en-gb", "yes-no", "yes", "yes", "en-gb"),
+    allison_turn("yesno-no-allison", "yes-no", "no", al("vm-no", "no")),
+    phrase("yesno-no-en-us", "yes-no", "no", "no", "en-us"),
+    phrase("yesno-yes-please-en-gb", "yes-no", "yes", "yes please", "en-gb"),
+    phrase("yesno-yes-please-en-us", "yes-no", "yes", "yes please", "en-us"),
+    phrase("yesno-no-thanks-en-us", "yes-no", "no", "no thanks", "en-us"),
+    phrase("yesno-no-thanks-en-gb", "yes-no", "no", "no thanks", "en-gb"),
+]
+
+DIGITS = [
+    *(digits(s, DIGIT_GAP_S) for s in ("421", "907", "583", "4217", "3580", "1234")),
+    *(digits(s, 0.7) for s in ("421", "907", "4217", "3580", "1234")),
+    digits("852", 0.5),
+    digits("6093", 0.5),
+    digits("738", 0.9),
+    digits("2046", 0.9),
+]
+
+ONE_HUNDRED_AND_TWENTY = (
+    al("digits/1", "one"),
+    al("digits/hundred", "hundred"),
+    al("vm-and", "and"),
+    al("digits/20", "twenty"),
+)
+NUMBERS = [
+    allison_turn(
+        "number-42-allison", "number", "42", al("digits/40", "forty"), al("digits/2", "two")
+    ),
+    phrase("number-42-en-us", "number", "42", "forty two", "en-us"),
+    allison_turn("number-120-allison", "number", "120", *ONE_HUNDRED_AND_TWENTY),
+    phrase("number-120-en-us-f2", "number", "120", "one hundred and twenty", "en-us+f2"),
+    paused(
+        "number-pause600-120-en-us-f2",
+        "number-pause",
+        "120",
+        "en-us+f2",
+        "one hundred",
+        "and twenty",
+        0.6,
+    ),
+    allison_turn(
+        "number-pause700-120-allison",
+        "number-pause",
+        "120",
+        *ONE_HUNDRED_AND_TWENTY,
+        gaps_s=(JOIN_S, 0.7, JOIN_S),
+    ),
+]
+
+CARD = "I lost my card yesterday"
+# whisper hears espeak's "my parcel has not arrived" as "my powerful to not arrive" or "my
+# parcel turned not arrived" in every voice tried; "did not arrive" it gets.
+PARCEL = "my parcel did not arrive"
+TEXTS = [
+    phrase("text-card-en-us", "text", CARD, CARD, "en-us"),
+    phrase("text-card-en-us-f3", "text", CARD, CARD, "en-us+f3"),
+    phrase("text-parcel-en-gb", "text", PARCEL, PARCEL, "en-gb"),
+    phrase("text-parcel-en-gb-x-rp", "text", PARCEL, PARCEL, "en-gb-x-rp"),
+    paused(
+        "text-pause600-card-en-us-f3",
+        "text-pause",
+        CARD,
+        "en-us+f3",
+        "I lost my card",
+        "yesterday",
+        0.6,
+    ),
+    paused(
+        "text-pause800-card-en-us-f3",
+        "text-pause",
+        CARD,
+        "en-us+f3",
+        "I lost my card",
+        "yesterday",
+        0.8,
+    ),
+    paused(
+        "text-pause600-parcel-en-gb-f2",
+        "text-pause",
+        PARCEL,
+        "en-gb+f2",
+        "my parcel",
+        "did not arrive",
+        0.6,
+    ),
+    paused(
+        "text-pause800-parcel-en-gb",
+        "text-pause",
+        PARCEL,
+        "en-gb",
+        "my parcel",
+        "did not arrive",
+        0.8,
+    ),
+]
+
+NOISES = [
+    noise(
+        "noise-cough",
+        "synthesized cough: 300-3000 Hz band-passed noise, 8 ms attack, "
+        "exponential decay (~250 ms)",
+        -4.0,
+    ),
+    noise(
+        "noise-cough-double",
+        "synthesized double cough: two band-passed bursts "
+        "(250-2500 Hz, 200-3000 Hz) 150 ms apart, the second weaker",
+        -3.5,
+    ),
+    noise("noise-click", "synthesized click: 8 ms impulse with a 2 kHz ring", -6.0),
+    noise(
+        "noise-crackle",
+        "synthesized line crackle: 600 ms of random pops (about 40 a second) over faint hiss",
+        -9.0,
+    ),
+    noise("noise-hiss", "synthesized hiss: 400 ms of 300-3400 Hz noise, 20 ms fades", -15.0),
+    noise(
+        "noise-breath",
+        "synthesized breath: 150-1800 Hz noise, a 550 ms rise-and-fall envelope",
+        -19.0,
+    ),
+]
+
+BARGE = [
+    allison_turn("barge-hours-allison", "barge", "hours", al("hours", "hours")),
+    phrase("barge-operator-en-gb", "barge", "operator", "operator please", "en-gb"),
+]
+
+TURNS: tuple[Turn, ...] = (
+    *MENU,
+    *MENU_PAUSED,
+    *YES_NO,
+    *DIGITS,
+    *NUMBERS,
+    *TEXTS,
+    *NOISES,
+    *BARGE,
+)
+
+# ---- sources -------------------------------------------------------------------------------
+
+
+def read_wav(data: bytes | Path) -> tuple[np.ndarray, int]:
+    source = io.BytesIO(data) if isinstance(data, bytes) else str(data)
+    with wave.open(source, "rb") as w:
+        if w.getsampwidth() != 2:
+            raise SystemExit(f"{data if isinstance(data, Path) else 'espeak'}: not 16-bit PCM")
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+        if w.getnchannels() > 1:
+            pcm = pcm.reshape(-1, w.getnchannels()).mean(axis=1)
+        return pcm, w.getframerate()
+
+
+def to_8k(pcm: np.ndarray, rate: int) -> np.ndarray:
+    if rate == RATE:
+        return pcm
+    return soxr.resample(pcm.astype(np.float32), rate, RATE, quality="VHQ").astype(np.float64)
+
+
+@cache
+def espeak(text: str, voice: str) -> np.ndarray:
+    if shutil.which("espeak-ng") is None:
+        raise SystemExit("espeak-ng not found (Debian: apt-get install espeak-ng)")
+    done = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(ESPEAK_SPEED), "--stdout", text],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return to_8k(*read_wav(done.stdout))
+
+
+def allison(rel: str) -> np.ndarray:
+    return to_8k(*read_wav(ALLISON_DIR / f"{rel}.wav"))
+
+
+def _rng(name: str) -> np.random.Generator:
+    return np.random.default_rng([SEED, zlib.crc32(name.encode())])
+
+
+def _band(samples: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Band-limit by zeroing FFT bins outside ``low..high`` Hz (with 50 Hz cosine skirts)."""
+    spectrum = np.fft.rfft(samples)
+    freqs = np.fft.rfftfreq(samples.size, 1 / RATE)
+    skirt = 50.0
+    gain = np.clip(np.minimum((freqs - low) / skirt + 1, (high - freqs) / skirt + 1), 0, 1)
+    gain = 0.5 - 0.5 * np.cos(np.pi * gain)
+    return np.fft.irfft(spectrum * gain, n=samples.size)
+
+
+def _seconds(s: float) -> np.ndarray:
+    return np.arange(round(s * RATE)) / RATE
+
+
+def _burst(
+    rng: np.random.Generator, low: float, high: float, length_s: float, decay_s: float
+) -> np.ndarray:
+    """A cough-like burst: band-passed noise, 8 ms rise, exponential decay."""
+    t = _seconds(length_s)
+    envelope = np.minimum(t / 0.008, 1.0) * np.exp(-np.maximum(t - 0.008, 0) / decay_s)
+    return _band(rng.standard_normal(t.size), low, high) * envelope
+
+
+def _cough(rng: np.random.Generator) -> np.ndarray:
+    return _burst(rng, 300, 3000, 0.32, 0.065)
+
+
+def _cough_double(rng: np.random.Generator) -> np.ndarray:
+    first = _burst(rng, 250, 2500, 0.26, 0.05)
+    second = 0.7 * _burst(rng, 200, 3000, 0.24, 0.045)
+    return np.concatenate([first, np.zeros(round(0.15 * RATE)), second])
+
+
+def _click(rng: np.random.Generator) -> np.ndarray:
+    t = _seconds(0.008)
+    ring = np.sin(2 * np.pi * 2000 * t) * np.exp(-t / 0.002)
+    ring[0] += 1.5  # the impulse itself
+    return ring + 0.05 * rng.standard_normal(t.size) * np.exp(-t / 0.002)
+
+
+def _crackle(rng: np.random.Generator) -> np.ndarray:
+    t = _seconds(0.6)
+    out = _band(rng.standard_normal(t.size), 300, 3400) * 0.01
+    for at in np.flatnonzero(rng.random(t.size) < 40 / RATE):
+        length = int(rng.integers(8, 24))  # 1-3 ms pops
+        pop = rng.standard_normal(length) * np.exp(-np.arange(length) / (length / 3))
+        pop *= rng.uniform(0.2, 1.0)
+        end = min(at + length, t.size)
+        out[at:end] += pop[: end - at]
+    return out
+
+
+def _hiss(rng: np.random.Generator) -> np.ndarray:
+    t = _seconds(0.4)
+    envelope = np.minimum(np.minimum(t / 0.02, (t[-1] - t) / 0.02), 1.0)
+    return _band(rng.standard_normal(t.size), 300, 3400) * envelope
+
+
+def _breath(rng: np.random.Generator) -> np.ndarray:
+    t = _seconds(0.55)
+    envelope = np.sin(np.pi * np.clip(t / 0.55, 0, 1)) ** 2 * (1 + 0.6 * np.exp(-t / 0.15))
+    return _band(rng.standard_normal(t.size), 150, 1800) * envelope
+
+
+NOISE_MAKERS: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
+    "noise-cough": _cough,
+    "noise-cough-double": _cough_double,
+    "noise-click": _click,
+    "noise-crackle": _crackle,
+    "noise-hiss": _hiss,
+    "noise-breath": _breath,
+}
+
+
+def clip_audio(clip: Clip) -> np.ndarray:
+    if clip.allison is not None:
+        return allison(clip.allison)
+    if clip.voice is not None:
+        return espeak(clip.text, clip.voice)
+    assert clip.noise is not None
+    return NOISE_MAKERS[clip.noise](_rng(clip.noise))
+
+
+# ---- building ------------------------------------------------------------------------------
+
+
+def trim(pcm: np.ndarray, name: str) -> np.ndarray:
+    """The 10 ms frames from the first to the last voiced one (RMS above SPEECH_RMS), with a
+    short fade where the cut goes through sound."""
+    count = pcm.size // FRAME
+    frames = np.pad(pcm, (0, (count + 1) * FRAME - pcm.size))[: (count + 1) * FRAME]
+    rms = np.sqrt(np.mean(frames.reshape(-1, FRAME) ** 2, axis=1))
+    loud = np.flatnonzero(rms > SPEECH_RMS)
+    if loud.size == 0:
+        raise SystemExit(f"{name}: no voiced frame in a source clip")
+    start, end = int(loud[0]) * FRAME, (int(loud[-1]) + 1) * FRAME
+    out = frames[start:end].copy()
+    fade = round(FADE_S * RATE)
+    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
+    # Fade only where the cut goes through sound (not at a burst that starts from zero).
+    if np.any(frames[:start]):
+        out[:fade] *= ramp
+    if np.any(frames[end:]):
+        out[-fade:] *= ramp[::-1]
+    return out
+
+
+@dataclass
+class Built:
+    pcm: np.ndarray
+    speech_start_s: float
+    voice_end_s: float
+    pauses_s: list[list[float]] = field(default_factory=list)
+
+
+def build(turn: Turn) -> Built:
+    raw = [clip_audio(c) for c in turn.clips]
+    gain = turn.peak / max(float(np.max(np.abs(r))) for r in raw)
+    parts = [trim(r * gain, turn.name) for r in raw]
+    margin = np.zeros(round(MARGIN_S * RATE))
+    pieces = [margin]
+    at = margin.size
+    pauses: list[list[float]] = []
+    for index, part in enumerate(parts):
+        if index:
+            gap = round(turn.gaps_s[index - 1] * RATE)
+            if turn.gaps_s[index - 1] >= MIN_PAUSE_S:
+                pauses.append([at / RATE, (at + gap) / RATE])
+            pieces.append(np.zeros(gap))
+            at += gap
+        pieces.append(part)
+        at += part.size
+    pieces.append(margin)
+    pcm = np.clip(np.round(np.concatenate(pieces)), -32768, 32767).astype(np.int16)
+    return Built(pcm, MARGIN_S, at / RATE, pauses)
+
+
+def wav_bytes(pcm: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm.astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+def label(turn: Turn, built: Built) -> dict[str, object]:
+    return {
+        "file": f"{turn.name}.wav",
+        "group": turn.group,
+        "kind": turn.kind,
+        "text": turn.said,
+        "answer": turn.answer,
+        "digits_length": len(turn.answer) if turn.kind == "digits" and turn.answer else None,
+        "duration_s": round(built.pcm.size / RATE, 3),
+        "speech_start_s": round(built.speech_start_s, 3),
+        "voice_end_s": round(built.voice_end_s, 3),
+        "pauses_s": [[round(a, 3), round(b, 3)] for a, b in built.pauses_s],
+        "source": turn.source + (levels(built) if turn.kind == "noise" else ""),
+    }
+
+
+def levels(built: Built) -> str:
+    """The measured peak and RMS of a noise burst."""
+    burst = built.pcm[round(built.speech_start_s * RATE) : round(built.voice_end_s * RATE)]
+    burst = burst.astype(np.float64)
+    peak = 20 * np.log10(np.max(np.abs(burst)) / 32768)
+    rms = 20 * np.log10(np.sqrt(np.mean(burst**2)) / 32768)
+    return f" (peak {peak:.1f} dBFS, RMS {rms:.1f} dBFS)"
+
+
+def labels_json(entries: list[dict[str, object]]) -> str:
+    """One entry per line: easy to read and to diff."""
+    lines = ",\n".join("  " + json.dumps(e, ensure_ascii=False) for e in entries)
+    return f"[\n{lines}\n]\n"
+
+
+README_HEAD = """\
+# Labelled caller turns for the endpointing benchmark
+
+Written by `scripts/make-turn-set.py`, this README included (edit the script, not the files):
+
+```sh
+.venv/bin/python scripts/make-turn-set.py          # rewrite the set
+.venv/bin/python scripts/make-turn-set.py --check  # only compare (exit 1 if anything differs)
+```
+
+What a test caller (sipp) says to the bot, one turn per file: 8 kHz mono 16-bit WAV, peak
+-3 dBFS (noise bursts at their own level). The benchmark measures voice-to-voice latency from
+`voice_end_s` (the caller's last voiced audio) to the bot's first voiced frame, and counts
+false cut-offs: the bot answering before `voice_end_s`, typically inside one of `pauses_s`.
+Noise bursts are played over a bot prompt and must not stop it; the barge-in turns are real
+speech over a prompt and must.
+
+## How the files are made
+
+Each turn is a list of clips (one of Allison's recordings, one espeak-ng utterance, or a
+synthesized noise) joined by **exact digital silence**. Every clip is scaled by the turn's
+gain (the loudest sample of the whole turn to -3 dBFS), then trimmed to its 10 ms frames from
+the first to the last whose RMS is above -44 dBFS at that level, with a 3 ms fade where a cut
+goes through sound. Clips of one fluent phrase are 50 ms apart ("forty" + "two"), fluent
+digits 0.25 s, the mid-turn pauses as listed. 0.1 s of silence goes before the first and
+after the last clip. All edges are on the 10 ms frame grid, so the labels are exact:
+
+- `speech_start_s` is 0.1 in every file; `voice_end_s` is the end of the last voiced frame
+  (for noise: the end of the burst), and only zeros follow it;
+- `pauses_s` lists every silence of 0.2 s or more that the construction put between two
+  clips (start = end of the speech before, end = start of the speech after). Fluent digits
+  (0.25 s apart) have them too; the short gaps inside a clip (between espeak's words) or
+  between joined clips are not pauses. Groups whose name ends in `-pause` hold a deliberate
+  hesitation of 0.3 s or more.
+
+The files end 0.1 s after `voice_end_s`. sipp sends no RTP during a `Pause` step, so a bench
+that wants the bot to keep receiving silence after the turn should append zeros to the audio
+it plays.
+
+Speech is Allison Smith's recordings where she has the words (`hours`, `extension`, `vm-no`
+"no", the digits, `digits/40`, `digits/hundred`, `vm-and`), else espeak-ng (`espeak-ng -v
+VOICE -s 140`, 22.05 kHz resampled to 8 kHz with soxr) in voices and phrases whisper tiny.en
+hears correctly (the script's comments list what it misheard). Noise is numpy (`default_rng`
+with a fixed seed), band-limited with an FFT mask. The output is the same on every run.
+`tests/unit/test_turn_set.py` checks the labels against the audio and the dialog scripts,
+and (slow) that whisper tiny.en hears every speech file's answer after a G.711 μ-law round
+trip.
+
+## labels.json
+
+A JSON list, one object per file (one per line):
+
+- `file`: the WAV's name in this directory;
+- `group`: `menu`, `menu-pause`, `yes-no`, `digits`, `digits-pause`, `number`,
+  `number-pause`, `text`, `text-pause`, `noise`, `barge`;
+- `kind`: `menu`, `yes_no`, `digits`, `number`, `text`, `noise`, `barge`;
+- `text`: what is said (`""` for noise);
+- `answer`: what the dialog should end up with: the intent (`hours`, `balance`, `operator`,
+  `extension`) for menu and barge, `"yes"`/`"no"`, the digit string, the number as a string,
+  the text; `null` for noise;
+- `digits_length`: the number of digits for kind `digits`, else `null`;
+- `duration_s`: the length of the file;
+- `speech_start_s`: the first voiced sample, in seconds from the file's start;
+- `voice_end_s`: the end of the caller's last voiced audio;
+- `pauses_s`: `[[start, end], ...]`, the silences between clips (see above);
+- `source`: how it was made.
+
+## Dialog scripts (`scripts/`)
+
+The scripts the bench calls, one per extension (the sandbox Asterisk routes 3XX to a bot
+with ARI app voicebot-turns whose scripts dir is this one, so 3XX runs
+`3XX.yaml`): 311 menu (intents hours, balance, operator, extension), 312 yes/no, 313 three
+digits, 314 four digits, 315 number, 316 free text, and 317 the 311 menu behind a ~10 s
+greeting with barge-in, for the noise and barge-in turns. Each answer state says back the
+value and hangs up. They are hand-written, not made by the script.
+
+## Licence and attribution
+
+The recordings of Allison's used here, trimmed and joined into the files below, are from the
+Asterisk core sound prompts (Debian `asterisk-core-sounds-en-wav`), recorded by **Allison
+Smith** (theivrvoice.com), financial contributions by Digium, Inc., © 2003–2010 Allison
+Smith, licensed under the **Creative Commons Attribution-ShareAlike 3.0** licence
+(https://creativecommons.org/licenses/by-sa/3.0/). The files made from them are adaptations,
+shared under the same licence. The other speech is espeak-ng output; the noise is synthesized.
+
+## Files
+
+| file | group | text | answer | voice end (s) | pauses (s) | source |
+| --- | --- | --- | --- | --- | --- | --- |
+"""
+
+
+def readme(entries: list[dict[str, object]]) -> str:
+    rows = []
+    for e in entries:
+        pauses = ", ".join(f"{a:.2f}–{b:.2f}" for a, b in e["pauses_s"])  # type: ignore[attr-defined]
+        answer = "" if e["answer"] is None else e["answer"]
+        rows.append(
+            f"| {e['file']} | {e['group']} | {e['text']} | {answer} | {e['voice_end_s']:.2f} "
+            f"| {pauses} | {e['source']} |"
+        )
+    return README_HEAD + "\n".join(rows) + "\n"
+
+
+def outputs() -> dict[str, bytes]:
+    """Every file this script writes into OUT_DIR, by name."""
+    files: dict[str, bytes] = {}
+    entries = []
+    for turn in TURNS:
+        built = build(turn)
+        files[f"{turn.name}.wav"] = wav_bytes(built.pcm)
+        entries.append(label(turn, built))
+    files["labels.json"] = labels_json(entries).encode()
+    files["README.md"] = readme(entries).encode()
+    return files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare only, write nothing")
+    args = parser.parse_args()
+    if not ALLISON_DIR.is_dir():
+        raise SystemExit(f"{ALLISON_DIR} missing (Debian: apt-get install {ALLISON_PACKAGE})")
+    names = [t.name for t in TURNS]
+    if len(set(names)) != len(names):
+        raise SystemExit("duplicate file names in TURNS")
+    files = outputs()
+    stale = (
+        sorted(p.name for p in OUT_DIR.glob("*.wav") if p.name not in files)
+        if OUT_DIR.is_dir()
+        else []
+    )
+    if args.check:
+        differ = 0
+        for name, data in files.items():
+            path = OUT_DIR / name
+            same = path.is_file() and path.read_bytes() == data
+            differ += not same
+            if not same:
+                print(f"DIFFERS {name}")
+        for name in stale:
+            print(f"STALE   {name} (not made by this script)")
+        total = sum(len(d) for d in files.values())
+        print(
+            f"{len(files)} files checked ({total / 1e6:.2f} MB), {differ} differ, "
+            f"{len(stale)} stale"
+        )
+        return 1 if differ or stale else 0
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    for name in stale:
+        (OUT_DIR / name).unlink()
+        print(f"removed {name}")
+    for name, data in files.items():
+        (OUT_DIR / name).write_bytes(data)
+    total = sum(len(d) for d in files.values())
+    print(f"wrote {len(files)} files to {OUT_DIR.relative_to(REPO)} ({total / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

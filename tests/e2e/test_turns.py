@@ -1,0 +1,140 @@
+"""Turn-taking on real calls: sipp speaks the labelled turns of tests/fixtures/turns/ to a bot
+through the sandbox Asterisk (extensions 3XX, ARI app voicebot-turns).
+
+Structural assertions only: what the bot understood, that nobody was cut off, that a prompt
+survived a cough. How fast is for scripts/bench-endpointing.py to print.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.e2e.conftest import AsteriskSandbox, RunningBot, bot_environment, run_bot
+from tests.e2e.helpers import assert_all_released, last_call, words
+from voicebot.callprobe import transcribe_received, voice_to_voice_ms
+from voicebot.sipcaller import CallResult, Hangup, Pause, Play, WaitForBye, place_call, read_wav_8k
+from voicebot.speech.asr.whisper import WhisperEngine
+
+pytestmark = pytest.mark.slow
+
+TURNS = Path(__file__).resolve().parents[1] / "fixtures" / "turns"
+LABELS = {entry["file"]: entry for entry in json.loads((TURNS / "labels.json").read_text())}
+TURNS_HTTP_PORT = 18091
+# The short greetings of 311-316 ("Which service?") are over by then.
+GREETING_S = 2.0
+# 317's greeting is ~10 s long; the caller speaks over it this far in.
+TALK_OVER_AT_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def turns_bot(
+    asterisk: AsteriskSandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningBot]:
+    workdir = tmp_path_factory.mktemp("turns-bot")
+    env = bot_environment(
+        asterisk,
+        VOICEBOT_ARI_APP="voicebot-turns",
+        VOICEBOT_DIALOG_SCRIPTS_DIR=str(TURNS / "scripts"),
+        VOICEBOT_DIALOG_DEFAULT_SCRIPT="311",
+        VOICEBOT_HTTP_PORT=str(TURNS_HTTP_PORT),
+        VOICEBOT_MEDIA_PORT_MIN="42200",
+        VOICEBOT_MEDIA_PORT_MAX="42299",
+    )
+    yield from run_bot(env, workdir / "voicebot.log", TURNS_HTTP_PORT)
+
+
+def turn_audio(name: str) -> np.ndarray:
+    return read_wav_8k(TURNS / name)
+
+
+def lines(call: dict[str, Any], who: str) -> list[dict[str, Any]]:
+    return [line for line in call["transcript"] if line["who"] == who]
+
+
+async def finished_call(sandbox: AsteriskSandbox, bot: RunningBot) -> dict[str, Any]:
+    """The bot's record of its last call, once everything of it is released."""
+    await assert_all_released(sandbox, bot)
+    return last_call(bot)
+
+
+async def answer(
+    sandbox: AsteriskSandbox, bot: RunningBot, extension: str, name: str, tmp_path: Path
+) -> tuple[CallResult, dict[str, Any]]:
+    pcm = turn_audio(name)
+    result = await place_call(
+        extension=extension, workdir=tmp_path, timeout_s=60,
+        steps=[Pause(GREETING_S), Play(pcm), WaitForBye(timeout_s=20)],
+    )  # fmt: skip
+    assert result.hangup_by == "remote", "the bot should have answered and hung up"
+    return result, await finished_call(sandbox, bot)
+
+
+@pytest.mark.parametrize(
+    ("name", "intent"),
+    [("menu-pause500-balance.wav", "balance"), ("menu-pause500-operator.wav", "operator")],
+)
+async def test_a_menu_answer_with_a_half_second_pause_is_not_cut_off(
+    asterisk: AsteriskSandbox, turns_bot: RunningBot, tmp_path: Path, name: str, intent: str
+) -> None:
+    assert LABELS[name]["pauses_s"], "the fixture has a pause inside"
+    result, call = await answer(asterisk, turns_bot, "311", name, tmp_path)
+    # One caller turn, the whole answer, routed right; no "Sorry, I didn't get that."
+    assert [line.get("intent") for line in lines(call, "caller")] == [intent]
+    assert not any("sorry" in line["text"].lower() for line in lines(call, "bot"))
+    assert f"You chose {intent}." in [line["text"] for line in lines(call, "bot")]
+    print(f"{name}: voice to voice {voice_to_voice_ms(result, 0, turn_audio(name))} ms")
+
+
+@pytest.mark.parametrize(
+    ("extension", "name", "digits"),
+    [("313", "digits-pause700-421.wav", "4 2 1"), ("314", "digits-pause700-4217.wav", "4 2 1 7")],
+)
+async def test_digits_spoken_with_pauses_fill_the_slot_in_one_go(
+    asterisk: AsteriskSandbox,
+    turns_bot: RunningBot,
+    tmp_path: Path,
+    extension: str,
+    name: str,
+    digits: str,
+) -> None:
+    assert len(LABELS[name]["pauses_s"]) == len(digits.split()) - 1
+    _, call = await answer(asterisk, turns_bot, extension, name, tmp_path)
+    assert [line.get("intent") for line in lines(call, "caller")] == ["code"]
+    assert [line["text"] for line in lines(call, "bot")][-1] == f"You said {digits}."
+
+
+async def test_a_cough_over_a_prompt_pauses_it_and_it_goes_on(
+    asterisk: AsteriskSandbox, turns_bot: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    cough = turn_audio("noise-cough.wav")
+    result = await place_call(
+        extension="317", workdir=tmp_path, timeout_s=60,
+        steps=[Pause(TALK_OVER_AT_S), Play(cough), Pause(11.0), Hangup()],
+    )  # fmt: skip
+    call = await finished_call(asterisk, turns_bot)
+    assert lines(call, "caller") == []  # the cough was no turn
+    assert not any("sorry" in line["text"].lower() for line in lines(call, "bot"))
+    heard = " ".join(words(s.text) for s in await transcribe_received(result, whisper))
+    # The greeting went on to its end after the cough ("... and I will stop talking").
+    assert "stop talking" in heard, heard
+
+
+async def test_real_speech_over_a_prompt_stops_it_and_is_answered(
+    asterisk: AsteriskSandbox, turns_bot: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    speech = turn_audio("barge-hours-allison.wav")
+    result = await place_call(
+        extension="317", workdir=tmp_path, timeout_s=60,
+        steps=[Pause(TALK_OVER_AT_S), Play(speech), WaitForBye(timeout_s=20)],
+    )  # fmt: skip
+    call = await finished_call(asterisk, turns_bot)
+    assert [line.get("intent") for line in lines(call, "caller")] == ["hours"]
+    segments = [words(s.text) for s in await transcribe_received(result, whisper)]
+    assert "stop talking" not in segments[0]  # cut before its end
+    assert "hours" in segments[-1]
