@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from voicebot.capture.pcap import wav_bytes
 from voicebot.sounds import ALLISON_DIR, ALLISON_PACKAGE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,16 +177,6 @@ def build(fixture: Fixture) -> np.ndarray:
     return np.clip(np.round(scaled), -32768, 32767).astype(np.int16)
 
 
-def wav_bytes(pcm: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.astype("<i2").tobytes())
-    return buffer.getvalue()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare only, write nothing")
@@ -195,7 +186,7 @@ def main() -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     differ = 0
     for fixture in FIXTURES:
-        data = wav_bytes(build(fixture))
+        data = wav_bytes(build(fixture), RATE)
         path = OUT_DIR / f"{fixture.name}.wav"
         seconds = (len(data) - 44) / 2 / RATE
         if args.check:

@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from voicebot.capture.pcap import wav_bytes
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -550,16 +552,6 @@ def build(turn: Turn) -> Built:
     return Built(pcm, MARGIN_S, at / RATE, pauses)
 
 
-def wav_bytes(pcm: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.astype("<i2").tobytes())
-    return buffer.getvalue()
-
-
 def label(turn: Turn, built: Built) -> dict[str, object]:
     return {
         "file": f"{turn.name}.wav",
@@ -701,7 +693,7 @@ def outputs() -> dict[str, bytes]:
     entries = []
     for turn in TURNS:
         built = build(turn)
-        files[f"{turn.name}.wav"] = wav_bytes(built.pcm)
+        files[f"{turn.name}.wav"] = wav_bytes(built.pcm, RATE)
         entries.append(label(turn, built))
     files["labels.json"] = labels_json(entries).encode()
     files["README.md"] = readme(entries).encode()

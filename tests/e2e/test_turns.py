@@ -137,4 +137,5 @@ async def test_real_speech_over_a_prompt_stops_it_and_is_answered(
     assert [line.get("intent") for line in lines(call, "caller")] == ["hours"]
     segments = [words(s.text) for s in await transcribe_received(result, whisper)]
     assert "stop talking" not in segments[0]  # cut before its end
-    assert "hours" in segments[-1]
+    assert "you chose" in segments[-1]  # the answer followed, after the stopped greeting
+    assert [line["text"] for line in lines(call, "bot")][-1] == "You chose hours."

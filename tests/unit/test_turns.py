@@ -281,6 +281,13 @@ def test_what_whisper_writes_for_a_cough_is_no_word(text: str, confidence: float
     assert kinds(out, ResumePlayback, StopPlayback, Record) == [ResumePlayback()]
 
 
+def test_words_in_voice_without_pitch_are_a_cough() -> None:
+    core = taker(playing=True)
+    out = run(core, [VoiceStarted(1.0), VoicePaused(1.45, 1.25, AUDIO, pitched_s=0.0),
+                     Transcribed(1.6, 1, "I'm going to go ahead and do that.", 0.4)])  # fmt: skip
+    assert kinds(out, ResumePlayback, StopPlayback, Record) == [ResumePlayback()]
+
+
 def test_voice_without_words_is_not_a_turn() -> None:
     core = taker()
     out = run(core, turn(1.0, 1.25, "", 1))

@@ -118,3 +118,21 @@ def test_wrong_frame_size_names_expected_size() -> None:
         segmenter.feed(np.zeros(320, np.int16))
     with pytest.raises(ValueError, match="sample rate"):
         VoiceSegmenter(VadConfig(), 11025)
+
+
+def test_speech_is_pitched_and_noise_is_not() -> None:
+    from tests.audio import FIXTURE_AUDIO
+    from voicebot.speech.vad import MIN_PITCHED_MS
+
+    turns = FIXTURE_AUDIO.parent / "turns"
+    for name, speech in [("barge-hours-allison.wav", True), ("yesno-yes-en-gb.wav", True),
+                         ("noise-cough.wav", False), ("noise-cough-double.wav", False),
+                         ("noise-hiss.wav", False), ("noise-breath.wav", False),
+                         ("noise-crackle.wav", False)]:  # fmt: skip
+        pcm, _ = read_wav(turns / name)
+        segmenter = VoiceSegmenter(VadConfig(), RATE)
+        events = run(segmenter, np.concatenate([silence(0.5), pcm, silence(0.5)]))
+        pitched = sum(e.pitched_s for e in events if isinstance(e, VoicePaused))
+        assert (pitched * 1000 >= MIN_PITCHED_MS) is speech, (name, pitched)
+        # A hiss or a breath of more than min_speech_ms is still not confirmed speech.
+        assert any(isinstance(e, SpeechConfirmed) for e in events) is speech, name

@@ -65,6 +65,7 @@ class Listener:
         preroll_frames = max(1, vad.preroll_ms // vad.frame_ms)
         self._preroll: deque[np.ndarray] = deque(maxlen=preroll_frames)
         self._turn_audio: list[np.ndarray] | None = None  # the turn in progress, ASR rate
+        self._turn_pitched_s = 0.0  # pitched voice in the turn so far
         self.phrases: Sequence[str] | None = None  # recognizer hint/grammar for the state
         # Streaming engines (Vosk) are fed while the caller speaks: little is left to do at
         # the pause, and CPU is spent only on speech.
@@ -115,7 +116,8 @@ class Listener:
             elif isinstance(event, VoicePaused):
                 audio = self.turn_audio()
                 voice_end = now - (behind - event.voice_end)
-                self._deliver(turns.VoicePaused(now, voice_end, audio))
+                self._turn_pitched_s += event.pitched_s
+                self._deliver(turns.VoicePaused(now, voice_end, audio, self._turn_pitched_s))
 
     @property
     def in_voice(self) -> bool:
@@ -131,6 +133,7 @@ class Listener:
     def close_turn(self) -> None:
         """The turn is handled or dropped: the next voice starts a new one."""
         self._turn_audio = None
+        self._turn_pitched_s = 0.0
         self._end_stream()
 
     async def decode(self, turn_audio: int, audio: np.ndarray) -> None:

@@ -56,6 +56,9 @@ COMPLETE_THRESHOLD = 0.5
 # on tests/fixtures/turns: noise scored 0.009-0.09 with no letters but for that one "You";
 # the lowest real word 0.05. Text without letters or digits, or scored below this, is no word.
 MIN_WORD_CONFIDENCE = 0.02
+# Whisper also writes whole sentences for a cough at times. Voice with less pitched audio
+# than this (vowels; a cough, a breath or a hiss has none) is a sound, whatever the words.
+MIN_PITCHED_S = 0.06
 # Answers whose words cannot tell whether they are over: the turn model judges these.
 OPEN_ANSWERS = frozenset({AnswerKind.TEXT, AnswerKind.NUMBER})
 
@@ -91,6 +94,7 @@ class VoicePaused:
     at: float
     voice_end: float  # when the last voiced frame ended
     audio: np.ndarray = field(repr=False, compare=False, hash=False)
+    pitched_s: float = 1.0  # pitched voice in the turn so far (speech has some, a cough none)
 
 
 @dataclass(frozen=True)
@@ -287,6 +291,7 @@ class _Turn:
     silent: bool = False  # paused, waiting for the decision
     voice_end: float = 0.0
     paused_at: float = 0.0
+    pitched_s: float = 0.0
     audio: np.ndarray | None = None
     text: str | None = None  # transcript of the current audio, once decoded
     due: bool = False  # the ceiling passed before the transcript came: take it when it does
@@ -420,6 +425,7 @@ class TurnTaker:
         turn.silent = True
         turn.voice_end = event.voice_end
         turn.paused_at = event.at
+        turn.pitched_s = event.pitched_s
         turn.audio = event.audio
         turn.text = None
         commands = [Decode(turn.audio_number, event.audio)]
@@ -431,7 +437,8 @@ class TurnTaker:
         turn = self.turn
         if turn is None or event.turn_audio != turn.audio_number or not turn.silent:
             return []  # the caller spoke again meanwhile: this was about old audio
-        text = event.text.strip() if has_words(event.text, event.confidence) else ""
+        words = has_words(event.text, event.confidence) and turn.pitched_s >= MIN_PITCHED_S
+        text = event.text.strip() if words else ""
         turn.text = text
         if turn.barge and not turn.confirmed:
             if not text:

@@ -6,6 +6,7 @@ classic pcap with Ethernet/IPv4/UDP frames, which is what sipp's play_pcap_audio
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import struct
 import wave
@@ -446,15 +447,23 @@ def rtp_stream_from_pcm(
     return out
 
 
-def write_wav(path: str | Path, pcm: PcmArray, rate: int) -> None:
+def write_wav(path: str | Path | BinaryIO, pcm: PcmArray, rate: int) -> None:
+    """Mono 16-bit PCM WAV, to a path or an open binary file."""
     array = np.asarray(pcm)
     if array.dtype != np.int16 or array.ndim != 1:
         raise ValueError(f"expected mono int16 PCM, got {array.dtype} with shape {array.shape}")
-    with wave.open(str(path), "wb") as out:
+    with wave.open(path if not isinstance(path, str | Path) else str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(WAV_SAMPLE_WIDTH)
         out.setframerate(rate)
         out.writeframes(array.astype("<i2").tobytes())
+
+
+def wav_bytes(pcm: PcmArray, rate: int) -> bytes:
+    """The WAV file ``write_wav`` would write, as bytes."""
+    buffer = io.BytesIO()
+    write_wav(buffer, pcm, rate)
+    return buffer.getvalue()
 
 
 def read_wav(path: str | Path) -> tuple[PcmArray, int]:
