@@ -25,10 +25,10 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -146,7 +146,8 @@ async def over_the_prompt(label: dict[str, Any], workdir: Path, at_s: float) -> 
     if sent is None:
         return outcome
     if label["kind"] == "barge":
-        outcome.barge_stop_ms = barge_in_stop_ms(result, 0, pcm)
+        stop = barge_in_stop_ms(result, 0, pcm, onset_s=label["speech_start_s"])
+        outcome.barge_stop_ms = None if stop is None else round(stop, 1)
         outcome.routed_right = [line.get("intent") for line in record["transcript"]
                                 if line["who"] == "caller"] == [label["answer"]]  # fmt: skip
     else:
@@ -276,17 +277,19 @@ def main() -> int:
     labels = json.loads((TURNS / "labels.json").read_text())
     if args.only:
         labels = [label for label in labels if label["kind"] in args.only]
-    with tempfile.TemporaryDirectory(prefix="bench-endpointing-") as tmp:
-        workdir = Path(tmp)
-        bot = start_bot(workdir / "voicebot.log")
-        try:
-            outcomes = asyncio.run(run(labels, args.rounds, args.barge_rounds, workdir))
-        except VoicebotError as exc:
-            print(f"bench-endpointing: failed: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            bot.terminate()
-            bot.wait(timeout=30)
+    workdir = REPO / ".state" / "bench-endpointing"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    bot = start_bot(workdir / "voicebot.log")
+    try:
+        outcomes = asyncio.run(run(labels, args.rounds, args.barge_rounds, workdir))
+    except VoicebotError as exc:
+        print(f"bench-endpointing: failed: {exc} (bot log, sipp files: {workdir})",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    finally:
+        bot.terminate()
+        bot.wait(timeout=30)
     report(outcomes)
     return 0
 

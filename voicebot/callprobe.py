@@ -129,15 +129,18 @@ def speech_end_s(pcm: np.ndarray, rate: int = RECEIVED_RATE) -> float:
     return pcm.size / rate
 
 
-def barge_in_stop_ms(result: CallResult, step: int, pcm: np.ndarray) -> float | None:
+def barge_in_stop_ms(
+    result: CallResult, step: int, pcm: np.ndarray, onset_s: float | None = None
+) -> float | None:
     """How long the bot kept talking after the caller started speaking over it (step
     ``step`` plays ``pcm``), both measured at the caller: onset of the caller's voice on the
-    wire → the last packet of the bot's prompt. The bot sends nothing while it is silent, so
+    wire (``onset_s`` into ``pcm`` when known, else its first frame louder than VOICED_RMS) →
+    the last packet of the bot's prompt. The bot sends nothing while it is silent, so
     the prompt ends where the packets stop (its own pauses still come as quiet packets)."""
     sent = result.sent_start_time[step] if step < len(result.sent_start_time) else None
     if sent is None:
         return None
-    onset = sent + speech_onset_s(pcm)
+    onset = sent + (speech_onset_s(pcm) if onset_s is None else onset_s)
     last: float | None = None
     for received in result.received_packets:
         if received.arrival_time < onset:

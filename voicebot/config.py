@@ -54,7 +54,7 @@ class VadConfig:
     # (Shorter voice that the recognizer finds words in stops it too.)
     min_speech_ms: int = 400
     # Silence after voice before what was said is decoded and the end of turn is judged.
-    pause_ms: int = 200
+    pause_ms: int = 150
     # Audio kept from before speech onset so the first syllable is not lost.
     preroll_ms: int = 300
     # Longest stretch of voice without a pause before it is looked at anyway.

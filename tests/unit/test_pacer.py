@@ -192,6 +192,47 @@ async def test_flush_drops_queued_audio() -> None:
     assert sink.packets[3].marker  # audio after barge-in is a new talkspurt
 
 
+async def test_pause_keeps_the_queue_and_resume_goes_on_as_a_new_talkspurt() -> None:
+    clock = FakeClock()
+    pacer, sink = make_pacer(clock)
+
+    def soft_barge_in(when: float, first: bool) -> None:
+        sink.on_sent(when, first)
+        if len(sink.times) == 3:
+            pacer.pause()
+
+    pacer.on_sent = soft_barge_in
+    pacer.play(ramp(10 * FRAME), last=True)
+    pacer.start()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(sink.packets) == 3 and pacer.paused
+    assert pacer.is_playing and pacer.queued_frames == 7  # nothing dropped
+    clock.now += 0.5  # the caller coughed for half a second
+    pacer.resume()
+    await asyncio.wait_for(pacer.wait_idle(), 2)
+    await pacer.aclose()
+    payloads = [p.payload for p in sink.packets]
+    assert payloads == [ULAW.encode(f) for f in ramp(10 * FRAME).reshape(10, FRAME)]
+    assert [p.marker for p in sink.packets] == [True, False, False, True, *[False] * 6]
+    # The receiver's clock ran on during the pause: so does the RTP timestamp.
+    gap = (sink.packets[3].timestamp - sink.packets[2].timestamp) % 2**32
+    assert gap >= FRAME + 0.5 * 8000 - FRAME
+
+
+async def test_flush_while_paused_drops_everything_and_unpauses() -> None:
+    pacer, sink = make_pacer(FakeClock())
+    pacer.pause()
+    pacer.play(ramp(3 * FRAME))
+    pacer.start()
+    await asyncio.sleep(0.01)
+    assert sink.packets == [] and pacer.is_playing
+    assert pacer.flush() == 3
+    assert not pacer.paused and not pacer.is_playing
+    await asyncio.wait_for(pacer.wait_idle(), 1)
+    await pacer.aclose()
+
+
 async def test_flush_before_start() -> None:
     pacer, sink = make_pacer(FakeClock())
     pacer.play(ramp(10 * FRAME))

@@ -114,6 +114,11 @@ class Listener:
             elif isinstance(event, SpeechConfirmed):
                 self._deliver(turns.VoiceConfirmed(now))
             elif isinstance(event, VoicePaused):
+                # The resampler holds back the last 10-115 ms it was given: let it out, so
+                # the decode hears the whole last word, not only what came before.
+                held_back = self._to_asr.process(np.zeros(0, np.int16), last=True)
+                if self._turn_audio is not None:
+                    self._turn_audio.append(held_back)
                 audio = self.turn_audio()
                 voice_end = now - (behind - event.voice_end)
                 self._turn_pitched_s += event.pitched_s
@@ -188,5 +193,6 @@ class Listener:
         if self.asr.sample_rate != self.turn_detector.sample_rate:
             audio = resample(audio, self.asr.sample_rate, self.turn_detector.sample_rate)
         complete = await self.turn_detector.probability_complete(audio)
-        log.debug("call %s: turn model says %.2f complete", self.call_id, complete)
+        log.info("call %s: turn model: %.2f complete (%.2f s of audio)", self.call_id, complete,
+                 audio.size / self.turn_detector.sample_rate)
         self._deliver(turns.TurnJudged(time.monotonic(), turn_audio, complete))

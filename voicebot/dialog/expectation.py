@@ -62,10 +62,12 @@ _CONTINUING = frozenset({"and", "hundred", "thousand", "million"})
 
 
 def _number_completion(text: str) -> Completion:
+    """A number is complete unless it sounds like the start of a longer one: "forty" may
+    become "forty two", "one hundred" "one hundred and twenty"."""
     number = parse_number(text)
     if number is None:
         return Completion.UNKNOWN
     last = normalize(text)[-1:]
-    if (last and last[0] in _CONTINUING) or (number >= 100 and number % 100 == 0):
+    if (last and last[0] in _CONTINUING) or (number >= 20 and number % 10 == 0):
         return Completion.PARTIAL
-    return Completion.UNKNOWN
+    return Completion.COMPLETE
