@@ -85,12 +85,14 @@ def bot_calls() -> list[dict[str, Any]]:
         return list(json.loads(response.read())["recent"])
 
 
-async def finished_record(before: int) -> dict[str, Any]:
+async def finished_record(since: float) -> dict[str, Any]:
+    """The bot's record of the call placed at wall time ``since`` (its /calls keeps only the
+    most recent calls, so they are told apart by their start time)."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        calls = bot_calls()
-        if len(calls) > before:
-            return calls[-1]
+        mine = [c for c in bot_calls() if c.get("started", 0) >= since - 0.5]
+        if mine:
+            return mine[-1]
         await asyncio.sleep(0.2)
     raise VoicebotError("the bot did not record the call")
 
@@ -113,7 +115,7 @@ def routed_right(label: dict[str, Any], record: dict[str, Any]) -> bool:
 
 async def answer_turn(label: dict[str, Any], workdir: Path) -> Outcome:
     pcm = read_wav_8k(TURNS / label["file"])
-    before = len(bot_calls())
+    before = time.time()
     result = await place_call(
         extension=extension_for(label), workdir=workdir, timeout_s=60,
         steps=[Pause(GREETING_S), Play(pcm), WaitForBye(timeout_s=20)],
@@ -135,7 +137,7 @@ async def answer_turn(label: dict[str, Any], workdir: Path) -> Outcome:
 
 async def over_the_prompt(label: dict[str, Any], workdir: Path, at_s: float) -> Outcome:
     pcm = read_wav_8k(TURNS / label["file"])
-    before = len(bot_calls())
+    before = time.time()
     steps = [Pause(at_s), Play(pcm)]
     steps += [Pause(4.0), Hangup()] if label["kind"] == "noise" else [WaitForBye(timeout_s=20)]
     result = await place_call(extension="317", workdir=workdir, timeout_s=60, steps=steps)

@@ -68,6 +68,8 @@ def _number_completion(text: str) -> Completion:
     if number is None:
         return Completion.UNKNOWN
     last = normalize(text)[-1:]
-    if (last and last[0] in _CONTINUING) or (number >= 20 and number % 10 == 0):
+    tens = 20 <= number < 100 and number % 10 == 0
+    hundreds = number >= 100 and number % 100 == 0
+    if (last and last[0] in _CONTINUING) or tens or hundreds:
         return Completion.PARTIAL
     return Completion.COMPLETE
