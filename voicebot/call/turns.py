@@ -289,7 +289,6 @@ def now_silence(turn: _Turn) -> float:
 class _Turn:
     """The caller's turn in progress, from voice onset until taken or dropped."""
 
-    started: float
     audio_number: int = 0  # which VoicePaused the results must belong to; 0 = none yet
     silent: bool = False  # paused, waiting for the decision
     voice_end: float = 0.0
@@ -392,7 +391,7 @@ class TurnTaker:
                 self.paused = True
                 return [CancelTimer("turn"), PausePlayback()]
             return [CancelTimer("turn")]
-        turn = self.turn = _Turn(started=event.at)
+        turn = self.turn = _Turn()
         commands: list[Command] = []
         if self.playing and (not self.barge_in or self.ending is not None):
             turn.ignored = True

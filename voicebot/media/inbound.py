@@ -19,7 +19,8 @@ MAX_CONCEALED_MS = 100
 
 
 class FrameAssembler:
-    """Decode, resample to ``SPEECH_RATE`` and cut into frames of ``frame_ms``."""
+    """Decode, resample to ``out_rate`` and cut into frames of ``frame_ms``. The call's
+    listener keeps the codec's own rate (no resampler in front of its VAD)."""
 
     def __init__(self, codec: Codec, frame_ms: int = 20, out_rate: int = SPEECH_RATE) -> None:
         self.codec = codec
