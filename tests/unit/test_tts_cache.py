@@ -321,3 +321,35 @@ async def test_real_piper_prompt_read_back_from_disk(tmp_path: Path) -> None:
     assert len(chunks) == 2  # still sentence by sentence
     np.testing.assert_array_equal(np.concatenate(chunks), expected)
     await fresh.close()
+
+
+async def test_a_templated_text_starts_with_its_cached_head_while_the_rest_is_made() -> None:
+    inner = CountingTts()
+    tts = CachedTts(inner)
+    await tts.warm_heads(["You said"])
+    assert inner.calls == 1
+    head = [c async for c in tts.stream("You said")]  # the head alone is an ordinary prompt
+    spoken = [c async for c in tts.stream("You said 4 2 1.")]
+    assert inner.calls == 2  # only "4 2 1." was synthesized
+    np.testing.assert_array_equal(spoken[0], np.concatenate(head))
+    rest = [c async for c in inner.stream("4 2 1.")]
+    np.testing.assert_array_equal(np.concatenate(spoken[1:]), np.concatenate(rest))
+    # A text that only shares the first letters, or is the head itself, is not spliced.
+    assert tts._head_of("You saidx 4") is None and tts._head_of("You said ") is None
+
+
+async def test_a_barge_in_during_the_head_stops_the_rest_too() -> None:
+    class Slow(CountingTts):
+        async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+            self.calls += 1
+            await asyncio.sleep(10)
+            yield np.zeros(10, np.int16)
+
+    inner = Slow()
+    tts = CachedTts(inner)
+    tts._heads["You said"] = (np.ones(160, np.int16),)
+    stream = tts.stream("You said 4 2 1.")
+    first = await anext(stream)
+    assert first.size == 160
+    await stream.aclose()  # the speaker was cancelled
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "tts-after-head"]

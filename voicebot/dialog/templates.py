@@ -54,6 +54,15 @@ class Template:
     def is_constant(self) -> bool:
         return not self.names
 
+    @property
+    def head(self) -> str:
+        """The words before the first placeholder ("You said" of "You said {code|digits}."),
+        or "" when the template starts with one or its head is not whole words."""
+        first = self.parts[0] if self.parts else ""
+        if not isinstance(first, str) or len(self.parts) < 2 or not first.endswith(" "):
+            return ""
+        return first.strip()
+
     def render(self, variables: Mapping[str, Any]) -> str:
         out: list[str] = []
         for part in self.parts:

@@ -37,7 +37,7 @@ import tempfile
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -59,6 +59,22 @@ _TMP_PREFIX = ".tmp-"
 _STALE_TMP_S = 600.0
 
 _Chunks = tuple[np.ndarray, ...]
+# A prompt head is cut where its audio falls below this RMS (10 ms blocks), plus a short gap.
+_HEAD_SILENCE_RMS = 100.0
+_HEAD_GAP_S = 0.06
+
+
+def _trim_trailing_silence(audio: np.ndarray, rate: int) -> np.ndarray:
+    block = rate // 100
+    count = audio.size // block
+    if count == 0:
+        return audio.copy()
+    squares = audio[: count * block].astype(np.float64).reshape(count, block) ** 2
+    loud = np.nonzero(np.sqrt(squares.mean(axis=1)) > _HEAD_SILENCE_RMS)[0]
+    if loud.size == 0:
+        return audio.copy()
+    end = min(audio.size, (loud[-1] + 1) * block + int(_HEAD_GAP_S * rate))
+    return audio[:end].copy()
 
 
 @runtime_checkable
@@ -93,6 +109,8 @@ class CachedTts(TtsEngine):
         self._disk_max = disk_max_bytes
         self._entries: OrderedDict[str, _Chunks] = OrderedDict()
         self._fixed: set[str] = set()
+        # Fixed words templated prompts start with, synthesized alone, trailing silence cut.
+        self._heads: dict[str, _Chunks] = {}
         self._io: ThreadPoolExecutor | None = None
         self._writes: set[asyncio.Task[None]] = set()
         self.memory_hits = 0
@@ -142,6 +160,13 @@ class CachedTts(TtsEngine):
                     yield chunk
                 return
         self.misses += 1
+        head = self._head_of(text)
+        if head is not None:
+            # aclosing: a barge-in that closes this stream must stop the synthesis too.
+            async with contextlib.aclosing(self._after_head(head, text)) as spliced:
+                async for chunk in spliced:
+                    yield chunk
+            return
         chunks: list[np.ndarray] = []
         async for chunk in self._inner.stream(text):
             chunk.setflags(write=False)  # shared by every later caller: must not be edited
@@ -181,6 +206,50 @@ class CachedTts(TtsEngine):
                 async for _chunk in self.stream(text):
                     pass
                 await self.flush()  # one prompt at a time: keeps disk use and LRU order simple
+
+    async def warm_heads(self, heads: Iterable[str]) -> None:
+        """Synthesize the fixed words templated prompts start with ("You said"): a text that
+        starts with one plays it from memory at once while its rest is synthesized."""
+        for head in heads:
+            if head in self._heads:
+                continue
+            self.mark_fixed([head])
+            chunks = [chunk async for chunk in self.stream(head)]
+            await self.flush()
+            audio = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+            trimmed = _trim_trailing_silence(audio, self.sample_rate)
+            trimmed.setflags(write=False)
+            self._heads[head] = (trimmed,)
+
+    def _head_of(self, text: str) -> str | None:
+        """The longest warmed head ``text`` starts with, followed by more words."""
+        found = [h for h in self._heads if text.startswith(h + " ") and text[len(h) :].strip()]
+        return max(found, key=len) if found else None
+
+    async def _after_head(self, head: str, text: str) -> AsyncGenerator[np.ndarray, None]:
+        """The head from memory, then the rest of ``text`` synthesized meanwhile. Templated
+        texts hold callers' data: the result is kept nowhere."""
+        chunks: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
+
+        async def synthesize_rest() -> None:
+            try:
+                async for chunk in self._inner.stream(text[len(head) :].strip()):
+                    chunks.put_nowait(chunk)
+            finally:
+                chunks.put_nowait(None)
+
+        rest = asyncio.create_task(synthesize_rest(), name="tts-after-head")
+        try:
+            for chunk in self._heads[head]:
+                yield chunk
+            while (piece := await chunks.get()) is not None:
+                yield piece
+            await rest  # its error, if it failed, is the caller's
+        finally:
+            if not rest.done():
+                rest.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await rest
 
     async def flush(self) -> None:
         """Wait for disk writes still in progress."""
