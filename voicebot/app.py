@@ -20,7 +20,6 @@ from .call import SpeechServices
 from .config import Config, TurnConfig
 from .controller import CallController
 from .dialog.script import Script, ScriptLibrary
-from .dialog.templates import parse_template
 from .errors import ModelError, VoicebotError
 from .media.endpoint import PortAllocator
 from .speech.asr.base import AsrEngine
@@ -116,13 +115,6 @@ def fixed_prompts(script: Script) -> list[str]:
     return sorted({t for t in script.prompts() if "{" not in t})
 
 
-def prompt_heads(script: Script) -> list[str]:
-    """The fixed words that templated prompts start with ("You said" of "You said {code}."):
-    cached, they play while the rest is synthesized."""
-    heads = {parse_template(t).head for t in script.prompts() if "{" in t}
-    return sorted(h for h in heads if h)
-
-
 async def warm_prompts(services: SpeechServices, scripts: Iterable[Script]) -> None:
     """Synthesize fixed prompts ahead of time (or load them from the disk cache) so answering
     them costs nothing."""
@@ -134,7 +126,7 @@ async def warm_prompts(services: SpeechServices, scripts: Iterable[Script]) -> N
             assert isinstance(tts, CachedTts)
             prompts = fixed_prompts(script)
             await tts.warm(prompts)
-            heads = prompt_heads(script)
+            heads = sorted(script.prompt_heads())
             await tts.warm_heads(heads)
             warmed += len(prompts) + len(heads)
     except VoicebotError as exc:

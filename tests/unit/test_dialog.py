@@ -701,3 +701,26 @@ def test_phrases_in_other_scripts_match() -> None:
     assert phrase_score("네", "네.") == 1.0
     assert phrase_score("до свидания", "До свидания!") == 1.0
     assert phrase_score("grüß gott", "Grüß Gott") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "head"),
+    [
+        ("You said {code|digits}.", "You said"),
+        ("{name}, hello", ""),
+        ("Parcel{n}", ""),  # not whole words: no head
+        ("Done. Your parcel will be delivered on {day}.", "Done. Your parcel will be delivered on"),
+        ("Hello.", ""),
+    ],
+)
+def test_a_templates_head_is_its_fixed_words_before_the_first_placeholder(
+    text: str, head: str
+) -> None:
+    assert parse_template(text).head == head
+
+
+def test_the_bank_scripts_prompt_heads() -> None:
+    assert load_script(ROOT / "prompts" / "bank.yaml").prompt_heads() == {
+        "You said",
+        "The balance on account",
+    }

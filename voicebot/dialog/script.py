@@ -202,21 +202,27 @@ class Script:
     def prompts(self) -> set[str]:
         """Every fixed text the script can speak (templated ones need the call's variables):
         worth synthesizing before the first call."""
-        texts: set[str] = set()
+        templates = [parse_template(text) for text in self._spoken()]
+        return {t.render({}) for t in templates if t.is_constant}
+
+    def prompt_heads(self) -> set[str]:
+        """The fixed words templated texts start with ("You said" of "You said {code}."):
+        cached, they play at once while the rest is synthesized."""
+        templates = [parse_template(text) for text in self._spoken()]
+        return {t.head for t in templates if not t.is_constant and t.head}
+
+    def _spoken(self) -> list[str]:
+        texts: list[str] = []
         for state in self.states.values():
-            candidates = list(state.say)
+            texts += state.say
             for reaction in (
                 state.settings.on_no_input,
                 state.settings.on_no_match,
                 state.settings.on_max_retries,
             ):
-                candidates += reaction.say
+                texts += reaction.say
             if state.webhook is not None:
-                candidates += state.webhook.on_error.say
-            for text in candidates:
-                template = parse_template(text)
-                if template.is_constant:
-                    texts.add(template.render({}))
+                texts += state.webhook.on_error.say
         return texts
 
 
