@@ -99,7 +99,7 @@ class Replayer:
         what = f"replay {capture.name} ({(impairments or Impairments()).describe()})"
         print(
             f"{what}: {result.end}, states {' → '.join(result.states)}, "
-            f"latency per turn (end of speech → first RTP) {totals} ms"
+            f"latency per turn (caller's voice end → first RTP) {totals} ms"
         )
         slow = [t for t in totals if t is None or t > self.latency_bound_ms]
         if slow:

@@ -57,7 +57,7 @@ async def test_call_hears_greeting_answers_spoken_choice_and_cleans_up(
     caller_lines = [line for line in call["transcript"] if line["who"] == "caller"]  # type: ignore[union-attr,index]
     assert [line["intent"] for line in caller_lines] == ["hours", "goodbye"]
     assert all(turn["total_ms"] is not None for turn in call["turns"])  # type: ignore[union-attr]
-    assert "latency:" in bot.log_text() and "end of speech → first RTP" in bot.log_text()
+    assert "latency:" in bot.log_text() and "caller's voice end → first RTP" in bot.log_text()
 
 
 def _voiced_seconds(result: CallResult, rms: float = 300.0) -> float:

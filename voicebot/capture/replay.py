@@ -507,7 +507,7 @@ async def replay_command(
         f"states: {' → '.join(result.states)}; keys: {''.join(result.keys) or '-'}"
     )
     print(
-        f"latency (end of speech → first RTP): median {summary['latency_ms_median']} ms, "
+        f"latency (caller's voice end → first RTP): median {summary['latency_ms_median']} ms, "
         f"max {summary['latency_ms_max']} ms over {len(result.turns)} turns"
     )
     print(
