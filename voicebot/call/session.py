@@ -188,10 +188,6 @@ class CallSession:
             spawn=self._spawn,
             on_first_audio=self._on_first_audio,
         )
-        # Times the session saw, per decoded audio, for the turn's latency breakdown.
-        self._paused_at: dict[int, float] = {}
-        self._last_pause = 0.0
-        self._transcribed_at: dict[int, float] = {}
         self._pending_turn: TurnTiming | None = None
         self._end: CallEnd | None = None
 
@@ -227,7 +223,6 @@ class CallSession:
                 item = await self._inputs.get()
                 if isinstance(item, _Failure):
                     raise MediaError(f"call {self.call_id}: {item.detail}")
-                self._observe(item)
                 self._execute(self.core.handle(item))
             return self._end
         finally:
@@ -262,12 +257,6 @@ class CallSession:
 
     # -- carrying out the core's commands -------------------------------------------------
 
-    def _observe(self, item: turns.TurnInput) -> None:
-        if isinstance(item, turns.VoicePaused):
-            self._last_pause = item.at
-        elif isinstance(item, turns.Transcribed):
-            self._transcribed_at[item.turn_audio] = item.at
-
     def _execute(self, commands: list[turns.Command]) -> None:
         for command in commands:
             if isinstance(command, turns.Speak):
@@ -283,7 +272,6 @@ class CallSession:
                 log.info("call %s: prompt stopped, dropped %d queued frames", self.call_id,
                          dropped)  # fmt: skip
             elif isinstance(command, turns.Decode):
-                self._paused_at[command.turn_audio] = self._last_pause
                 self._spawn(self.listener.decode(command.turn_audio, command.audio), "asr")
             elif isinstance(command, turns.JudgeTurn):
                 self._spawn(self.listener.judge(command.turn_audio, command.audio,
@@ -317,12 +305,11 @@ class CallSession:
             self._pending_turn.dialog_done = time.monotonic()
 
     def _turn_taken(self, command: turns.TurnTaken) -> None:
-        audio = max(self._paused_at, default=0)
         turn = TurnTiming(
             turn=len(self.stats.turns) + 1,
             voice_end=command.voice_end,
-            paused=self._paused_at.get(audio, command.at),
-            transcribed=self._transcribed_at.get(audio, command.at),
+            paused=command.paused,
+            transcribed=command.transcribed,
             decided=command.at,
             text=command.text,
         )

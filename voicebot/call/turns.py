@@ -227,6 +227,9 @@ class TurnTaken:
     text: str
     voice_end: float
     at: float
+    # When the pause that led here was seen and its decode came back (latency breakdown).
+    paused: float = field(default=0.0, compare=False)
+    transcribed: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,7 @@ class _Turn:
     silent: bool = False  # paused, waiting for the decision
     voice_end: float = 0.0
     paused_at: float = 0.0
+    transcribed_at: float = 0.0
     pitched_s: float = 0.0
     audio: np.ndarray | None = None
     text: str | None = None  # transcript of the current audio, once decoded
@@ -442,6 +446,7 @@ class TurnTaker:
         words = has_words(event.text, event.confidence) and turn.pitched_s >= MIN_PITCHED_S
         text = event.text.strip() if words else ""
         turn.text = text
+        turn.transcribed_at = event.at
         if turn.barge and not turn.confirmed:
             if not text:
                 return self._noise(event.at, resume=True)
@@ -525,7 +530,9 @@ class TurnTaker:
         if self.paused:
             # Words came, but a barge-in not yet confirmed: now it is.
             commands += self._stop_prompt("turn")
-        commands.append(TurnTaken(text, turn.voice_end, now))
+        commands.append(
+            TurnTaken(text, turn.voice_end, now, turn.paused_at or now, turn.transcribed_at or now)
+        )
         return commands + self._dialog(Heard(text), now, caller_text=text)
 
     def _stop_prompt(self, why: str) -> list[Command]:
