@@ -33,7 +33,7 @@ import numpy as np
 import soxr
 
 from voicebot.capture.pcap import wav_bytes
-from voicebot.sounds import ALLISON_DIR, ALLISON_PACKAGE
+from voicebot.sounds import ALLISON_DIR, ALLISON_PACKAGE, espeak_wav
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "tests" / "fixtures" / "audio"
@@ -125,13 +125,7 @@ def trim(pcm: np.ndarray) -> np.ndarray:
 
 
 def espeak(text: str, voice: str) -> np.ndarray:
-    if shutil.which("espeak-ng") is None:
-        raise SystemExit("espeak-ng not found (Debian: apt-get install espeak-ng)")
-    done = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(ESPEAK_SPEED), "--stdout", text],
-        capture_output=True, check=True,
-    )  # fmt: skip
-    pcm, rate = read_wav(done.stdout)
+    pcm, rate = read_wav(espeak_wav(text, voice, ESPEAK_SPEED))
     return to_8k(pcm, rate)
 
 

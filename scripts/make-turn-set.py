@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import shutil
-import subprocess
 import sys
 import wave
 import zlib
@@ -47,7 +45,7 @@ from voicebot.capture.pcap import wav_bytes
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from voicebot.sounds import ALLISON_DIR, ALLISON_PACKAGE  # noqa: E402
+from voicebot.sounds import ALLISON_DIR, ALLISON_PACKAGE, espeak_wav  # noqa: E402
 
 OUT_DIR = REPO / "tests" / "fixtures" / "turns"
 RATE = 8000
@@ -398,13 +396,7 @@ def to_8k(pcm: np.ndarray, rate: int) -> np.ndarray:
 
 @cache
 def espeak(text: str, voice: str) -> np.ndarray:
-    if shutil.which("espeak-ng") is None:
-        raise SystemExit("espeak-ng not found (Debian: apt-get install espeak-ng)")
-    done = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(ESPEAK_SPEED), "--stdout", text],
-        capture_output=True, check=True,
-    )  # fmt: skip
-    return to_8k(*read_wav(done.stdout))
+    return to_8k(*read_wav(espeak_wav(text, voice, ESPEAK_SPEED)))
 
 
 def allison(rel: str) -> np.ndarray:

@@ -9,6 +9,8 @@ only path we name. The test suite does not use it: it reads its own copies in
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 from .errors import MediaError
@@ -33,3 +35,15 @@ def missing_sound_message(path: Path) -> str:
             f"{ALLISON_PACKAGE}: run `make setup` or scripts/install-system-deps.sh)"
         )
     return f"sound file not found: {path}"
+
+
+def espeak_wav(text: str, voice: str, words_per_minute: int) -> bytes:
+    """``text`` said by espeak-ng's ``voice``, as the WAV file espeak writes (22.05 kHz): the
+    synthetic callers of the test fixtures."""
+    if shutil.which("espeak-ng") is None:
+        raise SystemExit("espeak-ng not found (Debian: apt-get install espeak-ng)")
+    done = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return done.stdout
