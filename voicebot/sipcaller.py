@@ -390,9 +390,12 @@ def _free_udp_port(ip: str) -> int:
 
 def _free_media_port(ip: str) -> int:
     # sipp binds the audio port and port+2 (video); RTP ports are even by convention.
+    # The range stays below Linux's ephemeral ports (32768+): a port that is free when
+    # probed could otherwise be handed to some other socket before sipp binds it. It also
+    # misses Asterisk's RTP range (10000-10999) and voicebot's own (40000+).
     rng = random.Random()
     for _ in range(200):
-        port = rng.randrange(30000, 39998, 2)
+        port = rng.randrange(20000, 29998, 2)
         socks: list[socket.socket] = []
         try:
             for p in (port, port + 1, port + 2):
