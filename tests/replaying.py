@@ -19,7 +19,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from voicebot.app import load_services, warm_prompts
 from voicebot.call import SpeechServices
 from voicebot.capture.impair import Impairments
 from voicebot.capture.pcap import UdpDatagram
@@ -27,6 +26,7 @@ from voicebot.capture.replay import ReplayResult, load_caller_stream, replay_cal
 from voicebot.config import Config
 from voicebot.media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE, DtmfDetector
 from voicebot.media.rtp import RtpPacket
+from voicebot.runtime import load_services, warm_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = ROOT / "prompts"

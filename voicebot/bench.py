@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from .app import load_services, warm_prompts
 from .call import CallEnd, CallSession, SpeechServices, TurnTiming
 from .capture.pcap import read_wav
 from .config import Config
@@ -31,6 +30,7 @@ from .media.codecs import Codec, get_codec, reply_codec, resample
 from .media.endpoint import PortAllocator, RtpEndpoint
 from .media.peer import Arrival, RtpPeer
 from .media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS
+from .runtime import load_services, new_session, warm_prompts
 from .sounds import ALLISON_DIR, missing_sound_message
 
 # Allison's recordings matching the demo script's intents: "hours" → hours, "goodbye" → goodbye.
@@ -324,13 +324,13 @@ async def _one_round(
     try:
         endpoint.set_remote(*peer.address)
         peer.bot = (host, endpoint.local_port)
-        session = CallSession(
+        session = new_session(
+            services,
+            config.vad,
             call_id=f"bench-{number}",
             endpoint=endpoint,
             codec=codec,
             script=script,
-            services=services,
-            vad=config.vad,
         )
         task = asyncio.create_task(session.run(), name=f"bench-{number}")
 

@@ -36,6 +36,7 @@ from .dialog.script import Script, ScriptLibrary
 from .errors import AriError, AriNotFoundError, MediaError, VoicebotError
 from .media.codecs import get_codec
 from .media.endpoint import PortAllocator, RtpEndpoint
+from .runtime import new_session
 
 log = logging.getLogger(__name__)
 
@@ -249,13 +250,13 @@ class CallController:
         if script.record if script.record is not None else self.config.record.enabled:
             self._start_recording(call)
         await self.ari.add_channel(bridge.id, [call.id, media_channel.id])
-        call.session = CallSession(
+        call.session = new_session(
+            self.services,
+            self.config.vad,
             call_id=call.id,
             endpoint=call.endpoint,
             codec=self.codec,
             script=script,
-            services=self.services,
-            vad=self.config.vad,
             variables=await self._call_variables(call, script),
             http=self.http,
             on_transcript=call.add_line,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from voicebot.media.codecs import get_codec
-from voicebot.media.pacer import Pacer, RtpPacketizer
-from voicebot.media.rtp import RtpPacket
+from voicebot.media.pacer import Pacer
+from voicebot.media.rtp import RtpPacket, RtpPacketizer
 
 ULAW = get_codec("ulaw")
 FRAME = 160

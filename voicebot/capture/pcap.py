@@ -20,7 +20,7 @@ import numpy as np
 
 from ..media.codecs import DEFAULT_FRAME_MS, MS_PER_SECOND, Codec, get_codec
 from ..media.g711 import PcmArray
-from ..media.pacer import RtpPacketizer
+from ..media.rtp import RtpPacketizer
 
 PCAP_MAGIC_MICRO = 0xA1B2C3D4
 PCAP_MAGIC_NANO = 0xA1B23C4D

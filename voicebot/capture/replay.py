@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from ..call import CallSession, SpeechServices, TranscriptLine
+from ..call import SpeechServices, TranscriptLine
 from ..config import Config, VadConfig
 from ..dialog.script import Script, load_script
 from ..errors import CaptureError, ScriptError, VoicebotError
@@ -31,6 +31,7 @@ from ..media.endpoint import EndpointStats, PortAllocator, RtpEndpoint
 from ..media.g711 import PcmArray
 from ..media.peer import RtpPeer
 from ..media.rtp import RtpPacket
+from ..runtime import load_services, new_session, warm_prompts
 from .impair import Impairments, ImpairmentStats, impair
 from .pcap import PcapTruncatedError, UdpDatagram, read_pcap, write_wav
 from .record import CALLER_MAC
@@ -328,13 +329,13 @@ async def replay_call(
     peer = await RtpPeer.open(host)
     endpoint.set_remote(*peer.address)
     peer.bot = (host, endpoint.local_port)
-    session = CallSession(
+    session = new_session(
+        services,
+        vad,
         call_id="replay",
         endpoint=endpoint,
         codec=stream.codec,
         script=script,
-        services=services,
-        vad=vad,
         variables={"caller_id": "", "called": "", **(variables or {})},
         http=http,
     )
@@ -462,8 +463,6 @@ async def replay_command(
 ) -> int:
     """``voicebot replay``: replay, print what happened, write the outputs; 0 unless the call
     failed."""
-    from ..app import load_services, warm_prompts  # the models; imported late: a fast CLI
-
     loaded = resolve_script(script, Path(config.dialog.scripts_dir))
     stream, warning = load_caller_stream(
         capture, ssrc=ssrc, source=source, event_payload_type=event_payload_type

@@ -1,4 +1,4 @@
-"""Outbound RTP: packetization (pure) and real-time pacing of 20 ms frames (asyncio)."""
+"""Outbound RTP: real-time pacing of 20 ms frames (asyncio); packets come from rtp.RtpPacketizer."""
 
 from __future__ import annotations
 
@@ -14,56 +14,13 @@ import numpy as np
 
 from .codecs import DEFAULT_FRAME_MS, MS_PER_SECOND, Codec
 from .g711 import PcmArray
-from .rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS, RtpPacket
+from .rtp import RtpPacket, RtpPacketizer
 
 logger = logging.getLogger(__name__)
 
 # Behind by more than this many frames (event loop stalled): restart the schedule from now
 # instead of bursting the backlog, which would overflow the far end's jitter buffer.
 MAX_LAG_FRAMES = 3
-
-
-class RtpPacketizer:
-    """Sequence numbers, timestamps and marker bits for one outbound stream."""
-
-    def __init__(
-        self,
-        ssrc: int,
-        payload_type: int,
-        clock_rate: int,
-        samples_per_frame: int,
-        *,
-        initial_sequence: int | None = None,
-        initial_timestamp: int | None = None,
-    ) -> None:
-        self.ssrc = ssrc
-        self.payload_type = payload_type
-        self.clock_rate = clock_rate
-        self.samples_per_frame = samples_per_frame
-        # RFC 3550 §5.1: random starting points make known-plaintext attacks harder.
-        self.sequence = (
-            secrets.randbelow(SEQUENCE_MODULUS) if initial_sequence is None else initial_sequence
-        )
-        self.timestamp = (
-            secrets.randbelow(TIMESTAMP_MODULUS) if initial_timestamp is None else initial_timestamp
-        )
-
-    def packet(self, payload: bytes, *, talkspurt_start: bool) -> RtpPacket:
-        packet = RtpPacket(
-            payload_type=self.payload_type,
-            sequence=self.sequence,
-            timestamp=self.timestamp,
-            ssrc=self.ssrc,
-            payload=payload,
-            marker=talkspurt_start,
-        )
-        self.sequence = (self.sequence + 1) % SEQUENCE_MODULUS
-        self.timestamp = (self.timestamp + self.samples_per_frame) % TIMESTAMP_MODULUS
-        return packet
-
-    def skip(self, samples: int) -> None:
-        """Advance the timestamp over silence that was not sent (RFC 3551 §4.1)."""
-        self.timestamp = (self.timestamp + samples) % TIMESTAMP_MODULUS
 
 
 @dataclass

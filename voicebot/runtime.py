@@ -1,0 +1,161 @@
+"""Builds what a call runs on the same way for `voicebot run`, replay and the benches.
+
+The speech engines are loaded once per process (`load_services`, `warm_prompts`); every call,
+whether Asterisk, a capture or a bench placed it, gets its session from `new_session`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+
+from .call import CallSession, SpeechServices, TranscriptLine
+from .config import Config, TurnConfig, VadConfig
+from .dialog.script import Script
+from .errors import ModelError, VoicebotError
+from .media.codecs import Codec
+from .media.endpoint import RtpEndpoint
+from .speech.asr.base import AsrEngine
+from .speech.asr.vosk import VoskEngine
+from .speech.asr.whisper import WhisperEngine
+from .speech.choice import choose_asr, choose_voice
+from .speech.tts.base import TtsEngine
+from .speech.tts.cache import CachedTts
+from .speech.tts.piper import PiperTts
+from .speech.turn.base import TurnDetector
+from .speech.turn.smart_turn import SmartTurnDetector, find_smart_turn_model
+
+log = logging.getLogger(__name__)
+
+
+async def load_services(
+    config: Config,
+    scripts: Mapping[str, Script],
+    default: str,
+    models_dir: Path = Path("models"),
+) -> SpeechServices:
+    """Load, once, the recognizer and voice each script language needs (``asr.engine`` auto:
+    Vosk when a Vosk model for the language is present, else whisper). Models shared by
+    several languages are loaded once; ``default`` names the script whose language is the
+    default. Raises ``ModelError`` naming what is missing."""
+    started = time.monotonic()
+    languages = sorted({script.language for script in scripts.values()})
+    asr_by_model: dict[Path, AsrEngine] = {}
+    tts_by_voice: dict[Path, CachedTts] = {}
+    by_language: dict[str, tuple[AsrEngine, TtsEngine]] = {}
+    for language in languages:
+        try:
+            choice = choose_asr(config.asr, language, models_dir)
+            voice = choose_voice(config.tts, language, models_dir)
+        except ModelError as exc:
+            users = ", ".join(sorted(n for n, s in scripts.items() if s.language == language))
+            raise ModelError(f"script(s) {users}: {exc}") from None
+        if choice.model not in asr_by_model:
+            asr_by_model[choice.model] = (
+                VoskEngine(config.asr, choice.model, language)
+                if choice.engine == "vosk"
+                else WhisperEngine(replace(config.asr, whisper_model=str(choice.model)))
+            )
+        if voice not in tts_by_voice:
+            tts_by_voice[voice] = CachedTts(
+                PiperTts(replace(config.tts, voice=str(voice))),
+                config.tts.cache_size,
+                cache_dir=config.tts.cache_dir or None,
+            )
+        by_language[language] = (asr_by_model[choice.model], tts_by_voice[voice])
+        log.info("language %s: %s (%s), voice %s", language, choice.engine, choice.model, voice)
+    await asyncio.gather(
+        *(engine.load() for engine in asr_by_model.values()),
+        *(tts.load() for tts in tts_by_voice.values()),
+    )
+    turn = await load_turn_detector(config.turn, models_dir)
+    log.info("models loaded in %.1f s", time.monotonic() - started)
+    default_asr, default_tts = by_language[scripts[default].language]
+    return SpeechServices(asr=default_asr, tts=default_tts, by_language=by_language, turn=turn)
+
+
+def turn_model_path(config: TurnConfig, models_dir: Path) -> Path | None:
+    """The Smart Turn model to load, or None (said in the log) when off or not installed."""
+    if config.model.lower() == "none":
+        log.info("end of turn: turn.model = none, the silence rule alone decides")
+        return None
+    if config.model:
+        if not Path(config.model).is_file():
+            raise ModelError(f"turn.model: no model file at {config.model}")
+        return Path(config.model)
+    path = find_smart_turn_model(models_dir)
+    if path is None:
+        log.warning(
+            "end of turn: no Smart Turn model in %s/smart-turn/ (scripts/fetch-smart-turn.py "
+            "installs it; make does): falling back to the silence rule",
+            models_dir,
+        )
+    return path
+
+
+async def load_turn_detector(config: TurnConfig, models_dir: Path) -> TurnDetector | None:
+    path = turn_model_path(config, models_dir)
+    if path is None:
+        return None
+    detector = SmartTurnDetector(path)
+    await detector.load()
+    log.info("end of turn: Smart Turn v3.2 (%s)", path)
+    return detector
+
+
+def fixed_prompts(script: Script) -> list[str]:
+    """Every text the script can say that needs no templating."""
+    return sorted({t for t in script.prompts() if "{" not in t})
+
+
+async def warm_prompts(services: SpeechServices, scripts: Iterable[Script]) -> None:
+    """Synthesize fixed prompts ahead of time (or load them from the disk cache) so answering
+    them costs nothing."""
+    started = time.monotonic()
+    warmed = 0
+    try:
+        for script in scripts:
+            _, tts = services.for_language(script.language)
+            assert isinstance(tts, CachedTts)
+            prompts = fixed_prompts(script)
+            await tts.warm(prompts)
+            heads = sorted(script.prompt_heads())
+            await tts.warm_heads(heads)
+            warmed += len(prompts) + len(heads)
+    except VoicebotError as exc:
+        log.error("could not pre-synthesize prompts (they will be synthesized on demand): %s", exc)
+        return
+    log.info("%d fixed prompts and prompt heads synthesized in %.1f s", warmed,
+             time.monotonic() - started)  # fmt: skip
+
+
+def new_session(
+    services: SpeechServices,
+    vad: VadConfig,
+    *,
+    call_id: str,
+    endpoint: RtpEndpoint,
+    codec: Codec,
+    script: Script,
+    variables: Mapping[str, str] | None = None,
+    http: aiohttp.ClientSession | None = None,
+    on_transcript: Callable[[TranscriptLine], None] | None = None,
+) -> CallSession:
+    """One call's session, wired to an endpoint whose remote end is already known."""
+    return CallSession(
+        call_id=call_id,
+        endpoint=endpoint,
+        codec=codec,
+        script=script,
+        services=services,
+        vad=vad,
+        variables=variables,
+        http=http,
+        on_transcript=on_transcript,
+    )
