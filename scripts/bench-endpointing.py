@@ -38,7 +38,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from voicebot.callprobe import VOICED_RMS, barge_in_stop_ms  # noqa: E402
+from voicebot.callprobe import barge_in_stop_ms  # noqa: E402
 from voicebot.errors import VoicebotError  # noqa: E402
 from voicebot.sipcaller import (  # noqa: E402
     CallResult,
@@ -98,7 +98,7 @@ async def finished_record(since: float) -> dict[str, Any]:
 
 
 def first_voiced_after(result: CallResult, t: float) -> float | None:
-    return result.first_voiced_after(t, VOICED_RMS)
+    return result.first_voiced_after(t)
 
 
 def routed_right(label: dict[str, Any], record: dict[str, Any]) -> bool:

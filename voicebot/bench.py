@@ -57,8 +57,8 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("send", "send (first audio → first RTP packet)"),
     ("total", "total: decision → first RTP packet"),
     ("total_from_voice_end", "total: voice end → first RTP packet"),
-    ("peer_silence_to_decision", "peer: last packet sent → decision"),
-    ("peer_silence_to_answer", "peer: last packet sent → first answer packet"),
+    ("voice_end_to_decision", "peer: caller's last voiced frame → decision"),
+    ("voice_to_voice", "peer: voice to voice (last voiced → first voiced)"),
 )
 
 
@@ -202,19 +202,19 @@ class BenchReport:
             "(other processes share these CPUs)",
             f"models loaded in {self.load_s:.1f} s",
             "",
-            f"{'stage (ms)':<46} {'p50':>8} {'p95':>8} {'max':>8} {'n':>4}",
-            "-" * 78,
+            f"{'stage (ms)':<52} {'p50':>8} {'p95':>8} {'max':>8} {'n':>4}",
+            "-" * 84,
         ]
         summary = self.stage_summary()
         for key, label in STAGES:
             s = summary.get(key)
             if s is None:
-                lines.append(f"{label:<46} {'-':>8} {'-':>8} {'-':>8} {0:>4}")
+                lines.append(f"{label:<52} {'-':>8} {'-':>8} {'-':>8} {0:>4}")
                 continue
             if key == "total":
-                lines.append("-" * 78)
+                lines.append("-" * 84)
             lines.append(
-                f"{label:<46} {s['p50']:>8.1f} {s['p95']:>8.1f} {s['max']:>8.1f} {s['n']:>4}"
+                f"{label:<52} {s['p50']:>8.1f} {s['p95']:>8.1f} {s['max']:>8.1f} {s['n']:>4}"
             )
         p = self.pacing.summary()
         lines += ["", "outbound pacing (bot → peer, gaps within talkspurts):"]
@@ -244,7 +244,7 @@ class BenchReport:
 
 
 def _stages(
-    t: TurnTiming, stopped_at: float, answer_heard: float | None
+    t: TurnTiming, voice_ended: float, answer_heard: float | None
 ) -> dict[str, float | None]:
     def ms(a: float | None, b: float | None) -> float | None:
         return None if a is None or b is None else round((b - a) * 1000, 1)
@@ -258,8 +258,8 @@ def _stages(
         "send": ms(t.first_audio, t.first_packet),
         "total": ms(t.decided, t.first_packet),
         "total_from_voice_end": ms(t.voice_end, t.first_packet),
-        "peer_silence_to_decision": ms(stopped_at, t.decided),
-        "peer_silence_to_answer": ms(stopped_at, answer_heard),
+        "voice_end_to_decision": ms(voice_ended, t.decided),
+        "voice_to_voice": ms(voice_ended, answer_heard),
     }
 
 
@@ -347,7 +347,8 @@ async def _one_round(
         greeting_end = len(peer.received)
 
         await peer.send_speech(pcm, codec)
-        stopped_at = peer.last_sent
+        # Measured as the caller lives it: from their last voiced frame, not the file's end.
+        voice_ended = peer.last_voiced_sent
         try:
             await _wait_until(
                 lambda: (
@@ -374,9 +375,9 @@ async def _one_round(
         end = "bot-hangup" if task.done() and not task.cancelled() else "answered"
         check_task()
         timing = session.stats.turns[-1]
-        answer_arrivals = [a for a in peer.received[greeting_end:] if a.at >= stopped_at]
-        answer_heard = answer_arrivals[0].at if answer_arrivals else None
         answer = reply_codec(codec)
+        first_voiced = peer.first_voiced_since(voice_ended, answer)
+        answer_heard = first_voiced.at if first_voiced is not None else None
         pacing.add_stream(peer.received, answer.payload_type, answer.samples_per_frame(FRAME_MS))
         caller = next((line for line in session.transcript if line.who == "caller"), None)
         bot_lines = [line.text for line in session.transcript if line.who == "bot"]
@@ -387,7 +388,7 @@ async def _one_round(
             intent=caller.intent if caller else None,
             answer=bot_lines[1] if len(bot_lines) > 1 else "",
             end=end,
-            stages_ms=_stages(timing, stopped_at, answer_heard),
+            stages_ms=_stages(timing, voice_ended, answer_heard),
         )
     finally:
         if task is not None:

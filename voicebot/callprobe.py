@@ -20,6 +20,7 @@ import numpy as np
 from .bench import PacingStats
 from .config import Config
 from .errors import VoicebotError
+from .media import levels
 from .media.codecs import ULAW, resample
 from .media.peer import Arrival
 from .sipcaller import CallResult, Hangup, Pause, Play, Step, WaitForBye, place_call, read_wav_8k
@@ -97,36 +98,22 @@ def voice_to_voice_ms(result: CallResult, step: int, pcm: np.ndarray) -> float |
     if step >= len(result.sent_start_time) or result.sent_start_time[step] is None:
         return None
     ended = result.sent_start_time[step] + speech_end_s(pcm)  # type: ignore[operator]
-    answered = result.first_voiced_after(ended, VOICED_RMS)
+    answered = result.first_voiced_after(ended)
     return None if answered is None else (answered - ended) * 1000
 
 
-# Received audio quieter than this (RMS of a 20 ms frame) is not the bot talking.
-VOICED_RMS = 300.0
 # No packet for this long (they come every 20 ms while the bot talks) means it stopped.
 PROMPT_STOPPED_GAP_S = 0.1
 
 
-def _rms(pcm: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if pcm.size else 0.0
-
-
 def speech_onset_s(pcm: np.ndarray, rate: int = RECEIVED_RATE) -> float:
     """Offset of the first voiced 20 ms frame of a recording."""
-    frame = rate // 50
-    for start in range(0, pcm.size - frame + 1, frame):
-        if _rms(pcm[start : start + frame]) > VOICED_RMS:
-            return start / rate
-    return 0.0
+    return levels.speech_onset_s(pcm, rate)
 
 
 def speech_end_s(pcm: np.ndarray, rate: int = RECEIVED_RATE) -> float:
     """Offset of the end of the last voiced 20 ms frame of a recording."""
-    frame = rate // 50
-    for end in range(pcm.size - pcm.size % frame, 0, -frame):
-        if _rms(pcm[end - frame : end]) > VOICED_RMS:
-            return end / rate
-    return pcm.size / rate
+    return levels.speech_end_s(pcm, rate)
 
 
 def barge_in_stop_ms(

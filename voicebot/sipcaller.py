@@ -39,6 +39,7 @@ from .capture.timeline import lay_out_audio
 from .errors import VoicebotError
 from .media.codecs import ULAW
 from .media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE, DTMF_DIGITS, dtmf_packets
+from .media.levels import is_voiced
 from .media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS, RtpPacket
 
 SAMPLE_RATE = ULAW.sample_rate
@@ -192,14 +193,13 @@ class CallResult:
             return None
         return self.received_start_time + index / SAMPLE_RATE
 
-    def first_voiced_after(self, t: float, rms_threshold: float = 300.0) -> float | None:
-        """Arrival time of the first received PCMU packet after wall time ``t`` whose RMS
-        exceeds ``rms_threshold`` (a latency probe: "when did the bot start talking")."""
+    def first_voiced_after(self, t: float) -> float | None:
+        """Arrival time of the first received PCMU packet after wall time ``t`` that is voiced
+        (``media.levels``; a latency probe: "when did the bot start talking")."""
         for pkt in self.received_packets:
             if pkt.arrival_time < t or pkt.packet.payload_type != PT_PCMU:
                 continue
-            samples = ULAW.decode(pkt.packet.payload).astype(np.float64)
-            if samples.size and float(np.sqrt(np.mean(samples**2))) > rms_threshold:
+            if is_voiced(ULAW.decode(pkt.packet.payload)):
                 return pkt.arrival_time
         return None
 

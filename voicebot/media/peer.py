@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .codecs import ULAW, Codec
+from .levels import is_voiced
 from .rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS, RtpPacket
 
 FRAME_MS = 20
@@ -33,6 +34,8 @@ class RtpPeer(asyncio.DatagramProtocol):
         self.bot: tuple[str, int] | None = None
         self.ssrc = random.randrange(1, 2**32)
         self.last_sent = 0.0
+        # When the last voiced frame went out: where the caller's turn really ended.
+        self.last_voiced_sent = 0.0
         self._seq = random.randrange(SEQUENCE_MODULUS)
         self._ts = random.randrange(TIMESTAMP_MODULUS)
 
@@ -70,9 +73,20 @@ class RtpPeer(asyncio.DatagramProtocol):
             )  # fmt: skip
             self.transport.sendto(packet.serialize(), self.bot)
             self.last_sent = time.monotonic()
+            if is_voiced(frame):
+                self.last_voiced_sent = self.last_sent
             self._seq = (self._seq + 1) % SEQUENCE_MODULUS
             self._ts = (self._ts + samples) % TIMESTAMP_MODULUS
             await asyncio.sleep(max(0.0, start + (n + 1) * FRAME_MS / 1000 - time.monotonic()))
+
+    def first_voiced_since(self, t: float, codec: Codec) -> Arrival | None:
+        """The first packet received at or after ``t`` that carries voice (``codec``'s audio)."""
+        for arrival in self.received_since(t):
+            if arrival.packet.payload_type == codec.payload_type and is_voiced(
+                codec.decode(arrival.packet.payload)
+            ):
+                return arrival
+        return None
 
     def received_since(self, t: float) -> list[Arrival]:
         return [r for r in self.received if r.at >= t]
