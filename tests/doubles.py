@@ -101,8 +101,19 @@ class StreamingListAsr(ListAsr):
         engine = self
 
         class _Streaming(_ListRecognizer):
+            peeked = False
+
             async def feed(self, pcm: np.ndarray) -> Transcript | None:
                 engine.feeds += 1
                 return await super().feed(pcm)
+
+            async def peek(self) -> Transcript | None:
+                # The turn's answer so far; it is used up when the turn's stream ends.
+                self.peeked = True
+                return Transcript(engine.answers[0] if engine.answers else "", is_final=False)
+
+            def close(self) -> None:
+                if self.peeked and engine.answers:
+                    engine.answers.pop(0)
 
         return _Streaming(self)

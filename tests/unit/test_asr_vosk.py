@@ -137,6 +137,31 @@ async def test_finish_gives_the_utterance_and_resets(
 
 
 @module_loop
+async def test_peek_is_the_turn_so_far_and_the_caller_may_go_on(
+    engine: VoskEngine, speech: dict[str, np.ndarray]
+) -> None:
+    """A pause peeks (the speculative decode); the same recognizer then hears the rest of
+    the turn, with nothing fed twice, and finish covers the whole of it."""
+    fresh = {key: await recognize(engine, speech[key]) for key in ("weather", "hours")}
+    rec = engine.recognizer()
+    assert (await rec.peek()).text == ""  # nothing fed yet
+    first = speech["weather"]
+    for i in range(0, len(first), FRAME):
+        await rec.feed(first[i : i + FRAME])
+    peeked = await rec.peek()
+    assert not peeked.is_final and peeked.confidence is not None
+    assert similarity(peeked.text, fresh["weather"]) > 0.8, peeked.text
+    assert (await rec.peek()).text == peeked.text  # peeking changes nothing
+    second = speech["hours"]
+    for i in range(0, len(second), FRAME):
+        await rec.feed(second[i : i + FRAME])
+    whole = await rec.finish()
+    assert similarity(whole.text, f"{fresh['weather']} {fresh['hours']}") > 0.7, whole.text
+    assert whole.text.startswith(peeked.text.split()[0])
+    rec.close()
+
+
+@module_loop
 async def test_concurrent_recognizers_share_one_model(
     speech: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:

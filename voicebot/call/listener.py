@@ -36,6 +36,15 @@ RECEIVE_GAP_S = 0.06
 Deliver = Callable[[turns.TurnInput], None]
 
 
+class _Peek:
+    """A request, in the stream's queue behind the audio fed so far, for what it says."""
+
+    def __init__(self) -> None:
+        self.result: asyncio.Future[Transcript | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+
+
 class Listener:
     def __init__(
         self,
@@ -67,10 +76,11 @@ class Listener:
         self._turn_audio: list[np.ndarray] | None = None  # the turn in progress, ASR rate
         self._turn_pitched_s = 0.0  # pitched voice in the turn so far
         self.phrases: Sequence[str] | None = None  # recognizer hint/grammar for the state
-        # Streaming engines (Vosk) are fed while the caller speaks: little is left to do at
-        # the pause, and CPU is spent only on speech.
-        self._stream: asyncio.Queue[np.ndarray | None] | None = None
-        self._stream_task: asyncio.Task[Transcript] | None = None
+        # Streaming engines (Vosk) are fed while the caller speaks, one recognizer for the
+        # whole turn: a pause only peeks at what it has heard, and if the caller goes on it
+        # simply hears more. Little is left to do at a pause; CPU is spent only on speech.
+        self._stream: asyncio.Queue[np.ndarray | _Peek | None] | None = None
+        self._stream_task: asyncio.Task[None] | None = None
 
     # -- the receive loop (one task per call) -------------------------------------------
 
@@ -119,6 +129,8 @@ class Listener:
                 held_back = self._to_asr.process(np.zeros(0, np.int16), last=True)
                 if self._turn_audio is not None:
                     self._turn_audio.append(held_back)
+                    if self._stream is not None:
+                        self._stream.put_nowait(held_back)
                 audio = self.turn_audio()
                 voice_end = now - (behind - event.voice_end)
                 self._turn_pitched_s += event.pitched_s
@@ -144,11 +156,14 @@ class Listener:
     async def decode(self, turn_audio: int, audio: np.ndarray) -> None:
         """Transcribe ``audio`` (one task per decode; a result for old audio is dropped by
         the core, so nothing here needs cancelling when the caller goes on)."""
-        streamed = self._end_stream()
-        if streamed is not None:
-            # The stream has heard the same audio, as it came: its final result is the text.
-            transcript = await streamed
-        else:
+        transcript: Transcript | None = None
+        if self._stream is not None:
+            # The stream has heard the same audio, as it came: what it has so far is the
+            # speculative result, and the stream goes on if the caller does.
+            peek = _Peek()
+            self._stream.put_nowait(peek)
+            transcript = await peek.result
+        if transcript is None:
             recognizer = self.asr.recognizer(self.phrases)
             try:
                 await recognizer.feed(audio)
@@ -160,31 +175,44 @@ class Listener:
         )
 
     def _start_stream(self) -> None:
-        """A recognizer for the turn, fed what the turn holds so far, then frame by frame.
-        After a pause the caller may go on: a new stream then hears the turn from its start."""
-        frames: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
+        """A recognizer for the turn, fed what the turn holds so far, then frame by frame
+        until the turn is closed."""
+        frames: asyncio.Queue[np.ndarray | _Peek | None] = asyncio.Queue()
         frames.put_nowait(self.turn_audio())
         self._stream = frames
         self._stream_task = self._spawn(self._feed_stream(frames), "asr-stream")
 
-    def _end_stream(self) -> asyncio.Task[Transcript] | None:
-        task, self._stream_task = self._stream_task, None
+    def _end_stream(self) -> None:
+        self._stream_task = None  # the session owns the task; it ends at the None below
         if self._stream is not None:
             self._stream.put_nowait(None)
             self._stream = None
-        return task
 
-    async def _feed_stream(self, frames: asyncio.Queue[np.ndarray | None]) -> Transcript:
+    async def _feed_stream(self, frames: asyncio.Queue[np.ndarray | _Peek | None]) -> None:
         recognizer = self.asr.recognizer(self.phrases)
         try:
-            while (pcm := await frames.get()) is not None:
-                if pcm.size:
-                    partial = await recognizer.feed(pcm)
+            while (item := await frames.get()) is not None:
+                if isinstance(item, _Peek):
+                    try:
+                        heard = await recognizer.peek()
+                    except asyncio.CancelledError:
+                        item.result.cancel()
+                        raise
+                    except Exception as exc:
+                        item.result.set_exception(exc)  # the decode fails, and so the call
+                        raise
+                    item.result.set_result(heard)
+                elif item.size:
+                    partial = await recognizer.feed(item)
                     if partial is not None and partial.text:
                         log.debug("call %s: partial %r", self.call_id, partial.text)
-            return await recognizer.finish()
         finally:
             recognizer.close()
+            # A decode still waiting when the turn is closed or the call ends: nothing to say.
+            while not frames.empty():
+                left = frames.get_nowait()
+                if isinstance(left, _Peek) and not left.result.done():
+                    left.result.set_result(None)
 
     async def judge(self, turn_audio: int, audio: np.ndarray, trailing_s: float) -> None:
         assert self.turn_detector is not None

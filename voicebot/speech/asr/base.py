@@ -35,6 +35,12 @@ class Recognizer(abc.ABC):
     async def finish(self) -> Transcript:
         """The final result for the audio fed since the last ``finish``; resets for reuse."""
 
+    async def peek(self) -> Transcript | None:
+        """What the audio fed so far says, without ending the utterance (the caller may go
+        on): a streaming engine's speculative result. None from engines that can only decode
+        a whole utterance."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, most recognizers hold nothing
         """Release per-recognizer resources."""
 

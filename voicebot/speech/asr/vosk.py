@@ -299,9 +299,7 @@ class VoskRecognizer(Recognizer):
             if self._fed or data:
                 self._add_result(await self._engine.run(self._final, data))
             text = self._text("")
-            confidence = (
-                sum(self._confidences) / len(self._confidences) if self._confidences else None
-            )
+            confidence = self._confidence()
             self._fed = False
             self._segments = []
             self._confidences = []
@@ -310,6 +308,29 @@ class VoskRecognizer(Recognizer):
             text,
             is_final=True,
             confidence=confidence,
+            processing_s=time.perf_counter() - started,
+        )
+
+    async def peek(self) -> Transcript:
+        """The turn so far, while the caller may still go on. Kaldi's partial lags ~0.2 s
+        behind the audio (it waits for acoustic context), so at a short pause it often
+        misses the last word: the decoder's utterance is ended here instead, its result kept
+        as a segment of the turn, and audio fed after this starts the next segment. Only
+        ``finish`` ends the turn."""
+        if self._closed:
+            raise RuntimeError("recognizer is closed")
+        started = time.perf_counter()
+        async with self._order:
+            data = self._take_pending()
+            if self._fed or data:
+                self._add_result(await self._engine.run(self._final, data))
+                self._fed = False
+            text = self._text("")
+            self._reported = text
+        return Transcript(
+            text,
+            is_final=False,
+            confidence=self._confidence(),
             processing_s=time.perf_counter() - started,
         )
 
@@ -342,6 +363,9 @@ class VoskRecognizer(Recognizer):
         for word in result.get("result", ()):
             if isinstance(word, dict) and isinstance(word.get("conf"), int | float):
                 self._confidences.append(float(word["conf"]))
+
+    def _confidence(self) -> float | None:
+        return sum(self._confidences) / len(self._confidences) if self._confidences else None
 
     def _text(self, partial: str) -> str:
         raw = " ".join(t for t in [*self._segments, partial.strip()] if t)
