@@ -109,3 +109,27 @@ async def test_long_audio_after_silence_is_transcribed_to_the_end(engine: Whispe
     audio = soxr.resample(pcm, 8000, 16000).astype(np.int16)
     text = (await engine.transcribe(audio)).text.lower()
     assert "moment" in text and "out for delivery" in text and "afternoon" in text, text
+
+
+@pytest.mark.parametrize(
+    ("text", "loop"),
+    [
+        # Seen on real calls and on the turn set with the short window:
+        ("opening opening opening opening opening", True),
+        ("5, 8, 8, 8, 8, 8, 8, 8,", True),
+        ("opening hours opening hours opening hours", True),
+        ("8, 3, 8, 3, 8, 3, 8,", True),
+        ("I want to speak to an I want to speak to an I want to speak to an", True),
+        # Real answers, repeats included:
+        ("opening hours", False),
+        ("4 2 1 7", False),
+        ("1 1 1", False),  # a PIN may repeat a digit three times
+        ("no no no", False),
+        ("1 2 1 2", False),
+        ("I would like my balance, my balance please", False),
+    ],
+)
+def test_a_decoder_loop_is_told_from_a_repeat(text: str, loop: bool) -> None:
+    from voicebot.speech.asr.whisper import _looks_like_a_loop
+
+    assert _looks_like_a_loop(text) is loop
