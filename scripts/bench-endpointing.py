@@ -70,6 +70,7 @@ class Outcome:
     barge_stop_ms: float | None = None
     prompt_lost: bool = False
     heard: list[str] = field(default_factory=list)
+    human: bool = False  # Allison's recordings; the rest is espeak-ng or synthesized noise
 
 
 def extension_for(label: dict[str, Any]) -> str:
@@ -121,7 +122,8 @@ async def answer_turn(label: dict[str, Any], workdir: Path) -> Outcome:
         steps=[Pause(GREETING_S), Play(pcm), WaitForBye(timeout_s=20)],
     )  # fmt: skip
     record = await finished_record(before)
-    outcome = Outcome(label["file"], label["kind"], label["group"])
+    outcome = Outcome(label["file"], label["kind"], label["group"],
+                      human=label["source"].startswith("Allison"))  # fmt: skip
     sent = result.sent_start_time[0]
     if sent is None:
         return outcome
@@ -142,7 +144,8 @@ async def over_the_prompt(label: dict[str, Any], workdir: Path, at_s: float) -> 
     steps += [Pause(4.0), Hangup()] if label["kind"] == "noise" else [WaitForBye(timeout_s=20)]
     result = await place_call(extension="317", workdir=workdir, timeout_s=60, steps=steps)
     record = await finished_record(before)
-    outcome = Outcome(label["file"], label["kind"], label["group"])
+    outcome = Outcome(label["file"], label["kind"], label["group"],
+                      human=label["source"].startswith("Allison"))  # fmt: skip
     outcome.heard = [line["text"] for line in record["transcript"] if line["who"] == "caller"]
     sent = result.sent_start_time[0]
     if sent is None:
@@ -195,6 +198,13 @@ def report(outcomes: list[Outcome]) -> None:
     if complete:
         print(f"complete answers (menu, yes/no, digits): p50 {statistics.median(complete):.0f} ms,"
               f" p95 {percentile(complete, 0.95):.0f} ms, n {len(complete)}")  # fmt: skip
+    texts = [o for o in outcomes if o.kind == "text" and o.voice_to_voice_ms is not None]
+    for name, chosen in (("all", texts), ("Allison", [o for o in texts if o.human]),
+                         ("espeak-ng", [o for o in texts if not o.human])):  # fmt: skip
+        times = [o.voice_to_voice_ms for o in chosen if o.voice_to_voice_ms is not None]
+        if times:
+            print(f"free text, {name}: p50 {statistics.median(times):.0f} ms, p95 "
+                  f"{percentile(times, 0.95):.0f} ms, n {len(times)}")  # fmt: skip
     barges = [o.barge_stop_ms for o in outcomes if o.barge_stop_ms is not None]
     if barges:
         print(f"barge-in stop (voice onset → bot's last packet): p50 "

@@ -331,6 +331,34 @@ TEXTS = [
     ),
 ]
 
+# Real human free text: Allison's recordings, whole sentences and, for the pauses, the carrier
+# phrases Asterisk's voicemail joins ("The person at extension" … "is unavailable"), which she
+# recorded to be continued. Chosen as sentences a caller could say, before any was measured.
+PERSON = al("vm-theperson", "The person at extension")
+YOU_HAVE_TWO = (al("vm-youhave", "You have"), al("digits/2", "two"))
+NEW_MESSAGES = (al("vm-INBOX", "new"), al("vm-messages", "messages"))
+TEXTS += [
+    allison_turn("text-later-allison", "text", "Please try your call again later",
+                 al("please-try-call-later", "Please try your call again later")),
+    allison_turn("text-circuits-allison", "text", "All circuits are busy now",
+                 al("all-circuits-busy-now", "All circuits are busy now")),
+    allison_turn("text-nobody-allison", "text",
+                 "Nobody is available to take your call at the moment",
+                 al("vm-nobodyavail", "Nobody is available to take your call at the moment")),
+    allison_turn("text-wrong-allison", "text", "Something is terribly wrong",
+                 al("tt-somethingwrong", "Something is terribly wrong")),
+    allison_turn("text-pause600-unavailable-allison", "text-pause",
+                 "The person at extension is unavailable",
+                 PERSON, al("vm-isunavail", "is unavailable"), gaps_s=(0.6,)),
+    allison_turn("text-pause800-on-the-phone-allison", "text-pause",
+                 "The person at extension is on the phone",
+                 PERSON, al("vm-isonphone", "is on the phone"), gaps_s=(0.8,)),
+    allison_turn("text-pause600-messages-allison", "text-pause", "You have two new messages",
+                 *YOU_HAVE_TWO, *NEW_MESSAGES, gaps_s=(JOIN_S, 0.6, JOIN_S)),
+    allison_turn("text-pause800-messages-allison", "text-pause", "You have two new messages",
+                 *YOU_HAVE_TWO, *NEW_MESSAGES, gaps_s=(0.8, JOIN_S, JOIN_S)),
+]  # fmt: skip
+
 NOISES = [
     noise(
         "noise-cough",
