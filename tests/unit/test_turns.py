@@ -42,7 +42,7 @@ from voicebot.call.turns import (
     WebhookAnswered,
 )
 from voicebot.dialog.engine import CallWebhook
-from voicebot.dialog.expectation import AnswerKind, Completion, Expectation
+from voicebot.dialog.expectation import AnswerKind, Completion, Expectation, ends_open
 from voicebot.dialog.script import parse_script
 
 SCRIPT = parse_script(
@@ -198,12 +198,49 @@ def test_a_start_of_an_answer_waits_and_a_resumed_caller_drops_the_speculative_r
 
 
 def test_an_unmatched_menu_answer_is_taken_at_the_ceiling() -> None:
-    core = taker(model=True)
+    core = taker()  # no turn model
     out = run(core, turn(1.0, 1.6, "something else", 1))
-    assert kinds(out, JudgeTurn) == []  # menus are judged by their words, not the model
+    assert kinds(out, JudgeTurn) == []
     out = run(core, [TimerFired(2.8, "turn", 1)])
     assert kinds(out, TurnTaken) == [TurnTaken("something else", 1.6, 2.8)]
     assert said(out) == ["Sorry?", "Say balance or operator."]
+
+
+@pytest.mark.parametrize(
+    ("complete", "taken_at"),
+    [(0.95, 2.0), (0.5, 2.8)],  # a sure model answers the no-match now; else the ceiling
+)
+def test_a_finished_sounding_answer_that_fits_nothing_asks_the_turn_model(
+    complete: float, taken_at: float
+) -> None:
+    core = taker(model=True)
+    out = run(core, turn(1.0, 1.6, "my bad learns", 1))  # whisper's "my balance" on a call
+    assert len(kinds(out, JudgeTurn)) == 1
+    out = run(core, [TurnJudged(2.0, 1, complete), TimerFired(2.8, "turn", 1)])
+    assert kinds(out, TurnTaken) == [TurnTaken("my bad learns", 1.6, taken_at)]
+    assert said(out) == ["Sorry?", "Say balance or operator."]
+
+
+@pytest.mark.parametrize(
+    ("state", "text"),
+    [("main", "I would like"), ("main", "I want to speak to"), ("told", "I lost my card and"),
+     ("account", "my code is")],
+)  # fmt: skip
+def test_words_that_need_more_wait_whatever_the_model_would_say(state: str, text: str) -> None:
+    core = taker(state, model=True)
+    out = run(core, turn(1.0, 1.6, text, 1))
+    assert kinds(out, JudgeTurn, TurnTaken) == []
+    assert timers(out)[-1][0] == "turn"  # only the ceiling set at the pause
+
+
+@pytest.mark.parametrize(
+    ("text", "open_"),
+    [("I would like", True), ("I'd like.", True), ("speak to", True), ("my card and", True),
+     ("um", True), ("", False), ("my balance", False), ("I lost my card", False),
+     ("I would like that", False), ("no thanks", False)],
+)  # fmt: skip
+def test_which_endings_need_more(text: str, open_: bool) -> None:
+    assert ends_open(text) is open_
 
 
 def test_free_text_without_a_turn_model_waits_the_silence_rule() -> None:

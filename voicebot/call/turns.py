@@ -47,7 +47,7 @@ from ..dialog.engine import (
     WebhookFailed,
     step,
 )
-from ..dialog.expectation import AnswerKind, Completion
+from ..dialog.expectation import AnswerKind, Completion, ends_open
 from ..dialog.script import Script
 
 # A turn model's P(complete) above this takes the turn. Smart Turn's own threshold is 0.5; an
@@ -475,14 +475,19 @@ class TurnTaker:
             wait = settings.digit_timeout_s if digits else settings.max_silence_s
             return [StartTimer("turn", turn.voice_end + max(wait, settings.silence_s),
                                turn.audio_number)]  # fmt: skip
-        if listen.expectation.kind not in OPEN_ANSWERS:
-            # A menu, yes/no or digits answer that fits nothing yet is most likely a caller
-            # still on their way to it ("I would like … my balance"): cutting them off costs a
-            # no-match and a repeat, waiting costs only on a real no-match. The ceiling set at
-            # the pause decides.
-            return []
         if self.policy.turn_model and settings.turn_model and turn.audio is not None:
+            if ends_open(turn.text):
+                # "I would like", "speak to", "my card and": more is coming, whatever the
+                # model would say about the intonation. The ceiling set at the pause decides.
+                return []
+            # Free text; or a menu, yes/no or digits answer that fits nothing, which is
+            # either a caller on their way to it or a real no-match (often a misrecognition:
+            # "my bad learns"). Only a sure model takes it now; else the ceiling decides.
             return [JudgeTurn(turn.audio_number, turn.audio, trailing_s=now_silence(turn))]
+        if listen.expectation.kind not in OPEN_ANSWERS:
+            # Without a model, such an answer waits the ceiling: cutting a caller off costs
+            # a no-match and a repeat, waiting costs only on a real no-match.
+            return []
         return self._wait_until(now, turn.voice_end + settings.silence_s)
 
     def _judged(self, event: TurnJudged) -> list[Command]:

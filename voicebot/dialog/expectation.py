@@ -73,3 +73,22 @@ def _number_completion(text: str) -> Completion:
     if (last and last[0] in _CONTINUING) or tens or hundreds:
         return Completion.PARTIAL
     return Completion.COMPLETE
+
+
+# English words that almost never end a finished answer: after "I would like", "speak to",
+# "my", "and" the caller is on their way to the rest, whatever the intonation says. (Smart
+# Turn put "I would like" of "I would like … my balance" at 0.96 complete.)
+OPEN_ENDINGS = frozenset(
+    "a an the my your our his her their its this these those "
+    "to of for in on at with from about by into than as "
+    "and or but because if when while "
+    "is are was were am be been being have has had do does did can could would will "
+    "should shall may might must "
+    "like want need wanna speak talk check get um uh er erm".split()
+)
+
+
+def ends_open(text: str) -> bool:
+    """True when an English transcript stops on a word that needs more after it."""
+    words = normalize(text)
+    return bool(words) and words[-1] in OPEN_ENDINGS
