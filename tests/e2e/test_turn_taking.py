@@ -137,5 +137,7 @@ async def test_real_speech_over_a_prompt_stops_it_and_is_answered(
     assert [line.get("intent") for line in lines(call, "caller")] == ["hours"]
     segments = [words(s.text) for s in await transcribe_received(result, whisper)]
     assert "stop talking" not in segments[0]  # cut before its end
-    assert "you chose" in segments[-1]  # the answer followed, after the stopped greeting
+    # The answer followed, after the stopped greeting. (Whisper on the phone's audio has
+    # written "he chose ours" for Piper's "You chose hours.": only the verb is checked.)
+    assert len(segments) >= 2 and "chose" in segments[-1].split()
     assert [line["text"] for line in lines(call, "bot")][-1] == "You chose hours."
