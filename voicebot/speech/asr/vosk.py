@@ -295,12 +295,9 @@ class VoskRecognizer(Recognizer):
             raise RuntimeError("recognizer is closed")
         started = time.perf_counter()
         async with self._order:
-            data = self._take_pending()
-            if self._fed or data:
-                self._add_result(await self._engine.run(self._final, data))
+            await self._end_segment()
             text = self._text("")
             confidence = self._confidence()
-            self._fed = False
             self._segments = []
             self._confidences = []
             self._reported = ""
@@ -321,10 +318,7 @@ class VoskRecognizer(Recognizer):
             raise RuntimeError("recognizer is closed")
         started = time.perf_counter()
         async with self._order:
-            data = self._take_pending()
-            if self._fed or data:
-                self._add_result(await self._engine.run(self._final, data))
-                self._fed = False
+            await self._end_segment()
             text = self._text("")
             self._reported = text
         return Transcript(
@@ -333,6 +327,14 @@ class VoskRecognizer(Recognizer):
             confidence=self._confidence(),
             processing_s=time.perf_counter() - started,
         )
+
+    async def _end_segment(self) -> None:
+        """Decode what is pending and end Kaldi's utterance; its words join the turn's. The
+        caller holds ``_order``."""
+        data = self._take_pending()
+        if self._fed or data:
+            self._add_result(await self._engine.run(self._final, data))
+        self._fed = False
 
     def close(self) -> None:
         self._closed = True
