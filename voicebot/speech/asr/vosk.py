@@ -291,22 +291,7 @@ class VoskRecognizer(Recognizer):
         return Transcript(heard, is_final=False)
 
     async def finish(self) -> Transcript:
-        if self._closed:
-            raise RuntimeError("recognizer is closed")
-        started = time.perf_counter()
-        async with self._order:
-            await self._end_segment()
-            text = self._text("")
-            confidence = self._confidence()
-            self._segments = []
-            self._confidences = []
-            self._reported = ""
-        return Transcript(
-            text,
-            is_final=True,
-            confidence=confidence,
-            processing_s=time.perf_counter() - started,
-        )
+        return await self._heard(final=True)
 
     async def peek(self) -> Transcript:
         """The turn so far, while the caller may still go on. Kaldi's partial lags ~0.2 s
@@ -314,17 +299,27 @@ class VoskRecognizer(Recognizer):
         misses the last word: the decoder's utterance is ended here instead, its result kept
         as a segment of the turn, and audio fed after this starts the next segment. Only
         ``finish`` ends the turn."""
+        return await self._heard(final=False)
+
+    async def _heard(self, *, final: bool) -> Transcript:
+        """Everything fed so far, decoded; ``final`` also forgets it (the turn is over)."""
         if self._closed:
             raise RuntimeError("recognizer is closed")
         started = time.perf_counter()
         async with self._order:
             await self._end_segment()
             text = self._text("")
-            self._reported = text
+            confidence = self._confidence()
+            if final:
+                self._segments = []
+                self._confidences = []
+                self._reported = ""
+            else:
+                self._reported = text
         return Transcript(
             text,
-            is_final=False,
-            confidence=self._confidence(),
+            is_final=final,
+            confidence=confidence,
             processing_s=time.perf_counter() - started,
         )
 
