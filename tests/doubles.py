@@ -72,7 +72,9 @@ class ListAsr(AsrEngine):
     async def load(self) -> None:
         return None
 
-    def recognizer(self, phrases: Sequence[str] | None = None) -> Recognizer:
+    def recognizer(
+        self, phrases: Sequence[str] | None = None, *, grammar: bool = False
+    ) -> Recognizer:
         return _ListRecognizer(self)
 
     async def close(self) -> None:
@@ -97,7 +99,9 @@ class StreamingListAsr(ListAsr):
         super().__init__(answers)
         self.feeds = 0
 
-    def recognizer(self, phrases: Sequence[str] | None = None) -> Recognizer:
+    def recognizer(
+        self, phrases: Sequence[str] | None = None, *, grammar: bool = False
+    ) -> Recognizer:
         engine = self
 
         class _Streaming(_ListRecognizer):

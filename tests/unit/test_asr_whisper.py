@@ -83,7 +83,7 @@ async def test_missing_model_says_how_to_fix(tmp_path: Path) -> None:
 async def test_phrase_hint_echo_is_discarded(engine: WhisperEngine) -> None:
     # With the (opt-in) hint, Whisper can echo the prompt on noise; that must not pass as speech.
     engine._phrase_hint = True
-    engine._transcribe = lambda _samples, prompt: (prompt, 0.5)  # type: ignore[method-assign]
+    engine._transcribe = lambda _samples, prompt, _expected=(): (prompt, 0.5)  # type: ignore[method-assign]
     rec = engine.recognizer(["one", "two", "three"])
     await rec.feed(np.random.default_rng(0).normal(0, 2000, 16000).astype(np.int16))
     assert (await rec.finish()).text == ""
@@ -109,6 +109,59 @@ async def test_long_audio_after_silence_is_transcribed_to_the_end(engine: Whispe
     audio = soxr.resample(pcm, 8000, 16000).astype(np.int16)
     text = (await engine.transcribe(audio)).text.lower()
     assert "moment" in text and "out for delivery" in text and "afternoon" in text, text
+
+
+TURNS = Path(__file__).parents[1] / "fixtures" / "turns"
+MENU = ["hours", "opening hours", "what are your opening hours", "balance", "my balance",
+        "check my balance", "operator", "an operator", "speak to an operator"]  # fmt: skip
+
+
+def call_audio(name: str, *, first_s: float | None = None, cut_end_ms: int = 0) -> np.ndarray:
+    """A labelled turn as a G.711 call delivers it to the recognizer (8 kHz mu-law, then 16 kHz),
+    optionally only its first seconds or without the last milliseconds."""
+    from voicebot.media import g711
+
+    with wave.open(str(TURNS / name), "rb") as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        rate = w.getframerate()
+    pcm = soxr.resample(pcm, rate, 8000).astype(np.int16) if rate != 8000 else pcm
+    if first_s is not None:
+        pcm = pcm[: int(first_s * 8000)]
+    pcm = pcm[: len(pcm) - cut_end_ms * 8]
+    return soxr.resample(g711.ulaw_decode(g711.ulaw_encode(pcm)), 8000, 16000).astype(np.int16)
+
+
+@pytest.mark.parametrize(
+    ("name", "first_s", "cut_end_ms", "heard", "taken"),
+    [
+        # Cut 80 ms early, as a call's VAD may cut it, tiny.en hears "opening out".
+        ("menu-hours-en-us-m3.wav", None, 80, "opening out", "opening hours"),
+        # Heard right: the free decode stands (with its punctuation).
+        ("menu-balance-en-gb.wav", None, 0, "my balance", "my balance"),
+        # The first half of a paused answer must not become a whole one.
+        ("menu-pause500-hours.wav", 0.91, 0, "what are you", "what are you"),
+        # Off-script speech and noise stay what they are.
+        ("text-card-en-us.wav", None, 0, "i lost my card yesterday", "i lost my card yesterday"),
+        ("noise-cough.wav", None, 0, None, None),
+    ],
+)
+async def test_an_expected_answer_misheard_is_taken_when_it_fits_the_audio(
+    engine: WhisperEngine,
+    name: str,
+    first_s: float | None,
+    cut_end_ms: int,
+    heard: str | None,
+    taken: str | None,
+) -> None:
+    from voicebot.speech.asr.whisper import _norm
+
+    audio = call_audio(name, first_s=first_s, cut_end_ms=cut_end_ms)
+    free = _norm((await engine.transcribe(audio)).text)
+    with_expected = _norm((await engine.transcribe(audio, expected=MENU)).text)
+    if heard is None:  # noise: whatever whisper makes of it, it is not a menu answer
+        assert with_expected == free
+        return
+    assert (free, with_expected) == (heard, taken)
 
 
 @pytest.mark.parametrize(

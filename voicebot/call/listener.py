@@ -75,7 +75,9 @@ class Listener:
         self._preroll: deque[np.ndarray] = deque(maxlen=preroll_frames)
         self._turn_audio: list[np.ndarray] | None = None  # the turn in progress, ASR rate
         self._turn_pitched_s = 0.0  # pitched voice in the turn so far
-        self.phrases: Sequence[str] | None = None  # recognizer hint/grammar for the state
+        # What the state expects: a hint for the recognizer, a grammar where the script asks.
+        self.phrases: Sequence[str] | None = None
+        self.grammar = False
         # Streaming engines (Vosk) are fed while the caller speaks, one recognizer for the
         # whole turn: a pause only peeks at what it has heard, and if the caller goes on it
         # simply hears more. Little is left to do at a pause; CPU is spent only on speech.
@@ -164,7 +166,7 @@ class Listener:
             self._stream.put_nowait(peek)
             transcript = await peek.result
         if transcript is None:
-            recognizer = self.asr.recognizer(self.phrases)
+            recognizer = self.asr.recognizer(self.phrases, grammar=self.grammar)
             try:
                 await recognizer.feed(audio)
                 transcript = await recognizer.finish()
@@ -189,7 +191,7 @@ class Listener:
             self._stream = None
 
     async def _feed_stream(self, frames: asyncio.Queue[np.ndarray | _Peek | None]) -> None:
-        recognizer = self.asr.recognizer(self.phrases)
+        recognizer = self.asr.recognizer(self.phrases, grammar=self.grammar)
         try:
             while (item := await frames.get()) is not None:
                 if isinstance(item, _Peek):

@@ -300,7 +300,8 @@ class CallSession:
                 transfer = command.transfer
                 self._end = CallEnd("transfer", transfer) if transfer else CallEnd("bot-hangup")
         listen = self.core.listen
-        self.listener.phrases = listen.phrases if listen is not None and listen.grammar else None
+        self.listener.phrases = listen.phrases if listen is not None and listen.phrases else None
+        self.listener.grammar = listen is not None and listen.grammar
         if self._pending_turn is not None and not self._pending_turn.dialog_done:
             self._pending_turn.dialog_done = time.monotonic()
 

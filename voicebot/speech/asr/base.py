@@ -59,9 +59,12 @@ class AsrEngine(abc.ABC):
         """Load the model without blocking the event loop. Raises ``ModelError``."""
 
     @abc.abstractmethod
-    def recognizer(self, phrases: Sequence[str] | None = None) -> Recognizer:
+    def recognizer(
+        self, phrases: Sequence[str] | None = None, *, grammar: bool = False
+    ) -> Recognizer:
         """A recognizer for one call. ``phrases`` are the answers the dialog expects now,
-        which an engine may use as a hint (or a grammar)."""
+        which an engine may use as a hint; ``grammar`` (the script's ``grammar: true``) asks
+        to restrict recognition to them where the engine can."""
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -12,8 +12,8 @@ still runs in the pool) from overlapping the next one. This keeps the pool share
 (a single-threaded executor per recognizer would cost a thread per call and let more decoders
 run than there are cores).
 
-Grammar mode (the script's ``grammar: true``: the call then passes the state's phrases):
-when the dialog passes the answers it expects, the recognizer only recognizes those phrases,
+Grammar mode (the script's ``grammar: true``: the call then asks for ``grammar`` with the
+state's phrases): the recognizer only recognizes those phrases,
 plus the model's unknown-word token for anything else, reported as ``[unk]``. Vosk's grammar
 is a loop over the phrases' words, so the recognizer maps its output back to whole phrases:
 anything that is not a complete phrase becomes ``[unk]``. Words the model does not know are
@@ -71,15 +71,11 @@ class VoskEngine(AsrEngine):
         model_path: Path,
         language: str,
         *,
-        grammar: bool | None = None,
         batch_ms: int = DEFAULT_BATCH_MS,
     ) -> None:
         self._config = config
         self._model_path = Path(model_path)
         self.language = language
-        # None: phrases passed to recognizer() restrict recognition (the call passes them
-        # only when the script's state asks for a grammar).
-        self._grammar = True if grammar is None else grammar
         self._batch_samples = max(1, self.sample_rate * batch_ms // 1000)
         self._model: Any = None
         self._unk_symbol: str | None = None
@@ -92,10 +88,6 @@ class VoskEngine(AsrEngine):
     def model(self) -> Any:
         """The shared ``vosk.Model`` (None before ``load``)."""
         return self._model
-
-    @property
-    def grammar(self) -> bool:
-        return self._grammar
 
     @property
     def batch_samples(self) -> int:
@@ -135,15 +127,13 @@ class VoskEngine(AsrEngine):
             )
 
     def recognizer(
-        self, phrases: Sequence[str] | None = None, *, grammar: bool | None = None
+        self, phrases: Sequence[str] | None = None, *, grammar: bool = False
     ) -> VoskRecognizer:
-        """A recognizer for one call. With grammar mode on (the engine's setting unless
-        ``grammar`` overrides it) and ``phrases`` given, only those phrases (or ``[unk]``) can
-        come out; otherwise speech is recognized freely."""
+        """A recognizer for one call. With ``grammar`` and ``phrases`` given, only those
+        phrases (or ``[unk]``) can come out; otherwise speech is recognized freely."""
         if self._model is None:
             raise RuntimeError("VoskEngine.load() must be awaited before recognizer()")
-        use_grammar = self._grammar if grammar is None else grammar
-        compiled = self._compile_grammar(phrases) if use_grammar and phrases else None
+        compiled = self._compile_grammar(phrases) if grammar and phrases else None
         return VoskRecognizer(self, compiled)
 
     async def close(self) -> None:
