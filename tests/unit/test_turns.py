@@ -259,6 +259,23 @@ def test_the_turn_model_takes_a_complete_turn_and_waits_on_an_incomplete_one() -
     assert kinds(out, TurnTaken) == [TurnTaken("I lost my card", 2.0, 2.45)]
 
 
+@pytest.mark.parametrize(
+    ("complete", "taken_at"),
+    [
+        (0.34, 3.2),  # the most a paused half scored on the bench's real calls: wait
+        (0.55, 3.2),  # above Smart Turn's own 0.5, still not sure enough for an IVR
+        (0.63, 2.45),  # a whole sentence on a real call ("... is on the phone"): take it
+        (0.99, 2.45),
+    ],
+)
+def test_the_turn_model_must_be_fairly_sure(complete: float, taken_at: float) -> None:
+    core = taker("told", model=True)
+    out = run(core, [*turn(1.0, 2.0, "The person at extension is on the phone", 1),
+                     TurnJudged(2.45, 1, complete), TimerFired(3.2, "turn", 1)])  # fmt: skip
+    (taken,) = kinds(out, TurnTaken)
+    assert taken.at == taken_at
+
+
 def test_digits_across_pauses_fill_the_slot_in_one_turn() -> None:
     core = taker("account")
     out = run(
