@@ -262,9 +262,9 @@ def test_the_turn_model_takes_a_complete_turn_and_waits_on_an_incomplete_one() -
 @pytest.mark.parametrize(
     ("complete", "taken_at"),
     [
-        (0.34, 3.2),  # the most a paused half scored on the bench's real calls: wait
-        (0.55, 3.2),  # above Smart Turn's own 0.5, still not sure enough for an IVR
-        (0.63, 2.45),  # a whole sentence on a real call ("... is on the phone"): take it
+        (0.49, 3.2),  # the most a paused half scored on the bench's real calls: wait
+        (0.63, 3.2),  # above Smart Turn's own 0.5, still not sure enough for an IVR
+        (0.85, 2.45),  # sure: take it
         (0.99, 2.45),
     ],
 )
