@@ -328,6 +328,7 @@ class FakeAri:
         r.add_post("/ari/channels/{id}/continue", self._continue)
         r.add_post("/ari/channels/{id}/play", self._play)
         r.add_post("/ari/channels/{id}/dtmf", self._dtmf)
+        r.add_get("/ari/applications/{app}", self._application)
         r.add_get("/ari/bridges", self._list_bridges)
         r.add_post("/ari/bridges", self._create_bridge)
         r.add_get("/ari/bridges/{id}", self._get_bridge)
@@ -598,6 +599,17 @@ class FakeAri:
         if not request.query.get("dtmf"):
             return _error(400, "DTMF is required")
         return web.Response(status=204)
+
+    async def _application(self, request: web.Request) -> web.Response:
+        if request.match_info["app"] != self.app:
+            return _error(404, "Application not found")
+        return web.json_response({
+            "name": self.app,
+            "channel_ids": sorted(c for c in self.in_stasis if c in self.channels),
+            "bridge_ids": sorted(self.bridges),
+            "endpoint_ids": [],
+            "device_names": [],
+        })  # fmt: skip
 
     async def _list_bridges(self, request: web.Request) -> web.Response:
         return web.json_response(list(self.bridges.values()))

@@ -17,6 +17,7 @@ from .config import Config
 from .controller import CallController
 from .dialog.script import ScriptLibrary
 from .media.endpoint import PortAllocator
+from .metrics import CONTENT_TYPE, Metrics
 from .runtime import load_services, warm_prompts
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,10 @@ def status_app(controller: CallController, stream: EventStream) -> web.Applicati
         }
         return web.json_response(body, status=200 if stream.connected else 503)
 
+    async def metrics(_: web.Request) -> web.Response:
+        body = controller.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
     async def calls(_: web.Request) -> web.Response:
         return web.json_response(
             {
@@ -42,6 +47,7 @@ def status_app(controller: CallController, stream: EventStream) -> web.Applicati
     app = web.Application()
     app.router.add_get("/health", health)
     app.router.add_get("/calls", calls)
+    app.router.add_get("/metrics", metrics)
     return app
 
 
@@ -59,27 +65,43 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
     )
     allocator = PortAllocator(config.media.bind_host, config.media.port_min, config.media.port_max)
     stop = asyncio.Event()
+    stop_now = asyncio.Event()  # a second signal during the drain: do not wait any longer
+
+    def on_signal() -> None:
+        (stop_now if stop.is_set() else stop).set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
 
     async with AriClient(config.ari) as ari, aiohttp.ClientSession() as http:
-        controller = CallController(config, ari, scripts, services, allocator, http)
+        metrics = Metrics()
+        controller = CallController(config, ari, scripts, services, allocator, http, metrics)
 
         async def connected() -> None:
             log.info(
-                "connected to ARI at %s as app %r; answering calls", config.ari.url, config.ari.app
-            )
-            await controller.reconcile()
+                "connected to ARI at %s as app %r; answering calls (at most %d at once)",
+                config.ari.url, config.ari.app, controller.max_active,
+            )  # fmt: skip
+            await controller.connected()
 
         stream = EventStream(config.ari, on_connected=connected)
+        metrics.watch(
+            calls_active=lambda: len(controller.calls),
+            ari_connected=lambda: stream.connected,
+            queue_depths=lambda: {
+                name: int(engine.status().get("queued", 0))
+                for name, engine in services.engines().items()
+            },
+        )
         runner: web.AppRunner | None = None
         if config.http.port:
             runner = web.AppRunner(status_app(controller, stream), access_log=None)
             await runner.setup()
             await web.TCPSite(runner, config.http.host, config.http.port).start()
-            log.info("status on http://%s:%d/health and /calls", config.http.host, config.http.port)
+            log.info("status on http://%s:%d/health, /calls and /metrics",
+                     config.http.host, config.http.port)  # fmt: skip
 
         async def consume() -> None:
             async for event in stream.events():
@@ -87,18 +109,45 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
 
         consumer = asyncio.create_task(consume(), name="ari-events")
         stopper = asyncio.create_task(stop.wait(), name="stop-signal")
+        watcher = asyncio.create_task(controller.watch(), name="call-watch")
         try:
             done, _ = await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if consumer in done:
                 consumer.result()  # re-raises AriAuthError and friends
-            log.info("stopping: hanging up %d active call(s)", len(controller.calls))
+            await _drain(controller, config.calls.drain_timeout_s, stop_now, consumer)
         finally:
             stopper.cancel()
             warming.cancel()
+            watcher.cancel()
             await controller.close()
             await stream.close()
             consumer.cancel()
-            await asyncio.gather(consumer, stopper, warming, return_exceptions=True)
+            await asyncio.gather(consumer, stopper, warming, watcher, return_exceptions=True)
             if runner is not None:
                 await runner.cleanup()
             await services.close()
+
+
+async def _drain(
+    controller: CallController,
+    timeout_s: float,
+    stop_now: asyncio.Event,
+    consumer: asyncio.Task[None],
+) -> None:
+    """Stop taking calls and give the active ones ``timeout_s`` to finish (the event feed
+    keeps running, so hangups are still seen); a second signal cuts it short."""
+    if controller.calls:
+        log.info("stopping: new callers are handed back as busy; %d active call(s) get up to "
+                 "%g s to finish", len(controller.calls), timeout_s)  # fmt: skip
+    draining = asyncio.create_task(controller.drain(timeout_s), name="drain")
+    interrupted = asyncio.create_task(stop_now.wait(), name="stop-now")
+    try:
+        await asyncio.wait({draining, interrupted, consumer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        draining.cancel()
+        interrupted.cancel()
+        await asyncio.gather(draining, interrupted, return_exceptions=True)
+    controller.draining = True
+    if controller.calls:
+        log.info("stopping: handing %d call(s) still active back to the dialplan",
+                 len(controller.calls))  # fmt: skip

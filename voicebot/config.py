@@ -113,6 +113,26 @@ class TurnConfig:
 
 
 @dataclass(frozen=True)
+class CallsConfig:
+    # Calls served at once. A caller over the limit is not answered: the channel is handed back
+    # to the dialplan with VOICEBOT_RESULT=busy. 0: sized to the machine, 4 per CPU core.
+    max_active: int = 0
+    # On SIGTERM: new callers are handed back as busy while active calls get this long to
+    # finish; the rest are then handed back with VOICEBOT_RESULT=error.
+    drain_timeout_s: float = 30.0
+    # A call that has received no RTP for this long is a ghost (its channel died unseen, e.g.
+    # Asterisk was killed) and is ended; 0 disables. Phones keep sending while the line is
+    # open, so long silences on the caller's side do not trigger it.
+    rtp_timeout_s: float = 60.0
+    # No call lasts longer than this (a script that loops for ever); 0 disables.
+    max_duration_s: float = 3600.0
+
+    def limit(self, cpu_count: int | None) -> int:
+        """The number of calls served at once (``max_active``, or 4 per core)."""
+        return self.max_active or 4 * max(1, cpu_count or 1)
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     # Health and recent-call transcripts (GET /health, GET /calls); port 0 disables it.
     host: str = "127.0.0.1"
@@ -130,6 +150,7 @@ class Config:
     dialog: DialogConfig = field(default_factory=DialogConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
     log_level: str = "INFO"
 
     def validate(self) -> Config:
@@ -165,6 +186,12 @@ class Config:
             raise ConfigError(f"record.max_files: {self.record.max_files} must be at least 1")
         if not self.record.max_days > 0:  # also refuses nan
             raise ConfigError(f"record.max_days: {self.record.max_days:g} must be more than 0")
+        if self.calls.max_active < 0:
+            raise ConfigError(f"calls.max_active: {self.calls.max_active} must be 0 (auto) or more")
+        for key in ("drain_timeout_s", "rtp_timeout_s", "max_duration_s"):
+            value = getattr(self.calls, key)
+            if not value >= 0:  # also refuses nan
+                raise ConfigError(f"calls.{key}: {value:g} must be 0 or more")
         if not self.ari.url.startswith(("http://", "https://")):
             raise ConfigError(f"ari.url: {self.ari.url!r} must start with http:// or https://")
         return self

@@ -1,10 +1,16 @@
 """ARI events → calls: set-up and teardown of the bridge, the externalMedia channel and the port.
 
-For each caller entering ``Stasis(voicebot[,SCRIPT])`` the controller answers, creates a mixing
-bridge and an externalMedia channel that streams to a UDP port of ours, bridges both and runs a
+For each caller entering ``Stasis(voicebot[,SCRIPT])`` the controller creates a mixing bridge and
+an externalMedia channel that streams to a UDP port of ours, answers, bridges both and runs a
 ``CallSession``. However the call ends (caller hangup, bot hangup, error), the media channel is
 hung up, the bridge destroyed, the port released and the call's tasks awaited. A failing call
 never disturbs the others.
+
+A caller the bot will not or cannot serve (over ``calls.max_active``, shutting down, a set-up or
+call that fails) is never dropped: the channel variable ``VOICEBOT_RESULT`` is set to ``busy`` or
+``error`` and the channel continues in the dialplan, which decides what the caller hears.
+Everything the controller creates in Asterisk is named after its ARI app, so a resync after a
+reconnect touches only this bot's objects, never another app's on the same Asterisk.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -36,17 +43,36 @@ from .dialog.script import Script, ScriptLibrary
 from .errors import AriError, AriNotFoundError, MediaError, VoicebotError
 from .media.codecs import get_codec
 from .media.endpoint import PortAllocator, RtpEndpoint
+from .metrics import Metrics
 from .runtime import new_session
 
 log = logging.getLogger(__name__)
 
-# Our objects in Asterisk carry these prefixes, so orphans of a crashed run can be found.
+# Our externalMedia channels' ids start with this (their StasisStart is not a caller's).
 MEDIA_CHANNEL_PREFIX = "voicebot-media-"
-BRIDGE_NAME_PREFIX = "voicebot-"
+BRIDGE_ID_PREFIX = "voicebot-bridge-"
 RECENT_CALLS = 50
+# The channel variable the dialplan reads after Stasis() when the bot hands a caller back.
+RESULT_VARIABLE = "VOICEBOT_RESULT"
+# A channel found in our app at resync with no call behind it is acted on only if it is still
+# there this much later (its StasisStart may simply not have been read yet).
+RESYNC_GRACE_S = 1.0
+WATCH_INTERVAL_S = 1.0
 MEDIA_STASIS_TIMEOUT_S = 5.0
 # Dialplan context that dials ${VOICEBOT_DIAL} for `transfer: {endpoint: ...}`.
 DIAL_CONTEXT = "voicebot-dial"
+
+
+def bridge_name(app: str, call_id: str) -> str:
+    """Bridges are named ``voicebot:<app>:<caller channel id>``: whose they are is in the name."""
+    return f"voicebot:{app}:{call_id}"
+
+
+def bridge_app(name: str) -> str | None:
+    """The ARI app a ``bridge_name`` belongs to; None for any other bridge."""
+    prefix, _, rest = name.partition(":")
+    app, _, call_id = rest.rpartition(":")
+    return app if prefix == "voicebot" and app and call_id else None
 
 
 def _ipv4_or(*hosts: str) -> str:
@@ -65,6 +91,7 @@ class ActiveCall:
     caller: Channel
     script_name: str
     started: float = field(default_factory=time.time)
+    started_monotonic: float = field(default_factory=time.monotonic)
     task: asyncio.Task[None] | None = None
     session: CallSession | None = None
     endpoint: RtpEndpoint | None = None
@@ -75,6 +102,9 @@ class ActiveCall:
     handed_off: bool = False
     tearing_down: bool = False
     end_reason: str = ""
+    # How it ended, for metrics: completed, transferred, caller_hangup or error. An error (or a
+    # shutdown) hands a caller who is still there back to the dialplan as VOICEBOT_RESULT=error.
+    result: str = ""
     transcript: list[TranscriptLine] = field(default_factory=list)
     recorder: CallRecorder | None = None
 
@@ -95,6 +125,7 @@ class ActiveCall:
             "script": self.script_name,
             "started": self.started,
             "end_reason": self.end_reason,
+            "result": self.result,
             "transcript": [line.as_dict() for line in self.transcript],
             "turns": [turn.as_dict() for turn in session.stats.turns] if session else [],
             "rtp_port": self.endpoint.local_port if self.endpoint else None,
@@ -112,6 +143,7 @@ class CallController:
         services: SpeechServices,
         allocator: PortAllocator,
         http: aiohttp.ClientSession | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.http = http
@@ -125,6 +157,15 @@ class CallController:
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
         self.calls_total = 0
         self.calls_failed = 0
+        self.calls_refused = 0
+        self.metrics = metrics or Metrics()
+        self.max_active = config.calls.limit(os.cpu_count())
+        # Set on SIGTERM: new callers are handed back as busy while active calls finish.
+        self.draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        # Hand-backs of refused callers and resync clean-ups: owned, awaited at close.
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- events ---------------------------------------------------------------------------
 
@@ -149,12 +190,18 @@ class CallController:
     def _start_call(self, channel: Channel, args: list[str]) -> None:
         if channel.id in self.calls:
             return
+        if self.draining or len(self.calls) >= self.max_active:
+            why = ("the bot is shutting down" if self.draining else
+                   f"{len(self.calls)} calls active (calls.max_active = {self.max_active})")
+            self._refuse(channel.id, "busy", why)
+            return
         script_name = args[0] if args and args[0] else self.scripts.default
         call = ActiveCall(caller=channel, script_name=script_name)
         self.calls[channel.id] = call
+        self._idle.clear()
         self.calls_total += 1
         call.task = asyncio.create_task(self._run_call(call), name=f"call-{channel.id}")
-        call.task.add_done_callback(self._call_task_done)
+        call.task.add_done_callback(lambda task: self._call_task_done(call, task))
         log.info(
             "call %s: from %r (%s) to %s, script %s",
             channel.id,
@@ -164,10 +211,58 @@ class CallController:
             script_name,
         )
 
-    def _call_task_done(self, task: asyncio.Task[None]) -> None:
+    def _call_task_done(self, call: ActiveCall, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.error("%s: teardown failed", task.get_name(), exc_info=task.exception())
+        if self.calls.get(call.id) is call:
+            # Cancelled before it ever ran (StasisStart and the hangup read in one batch), or
+            # its teardown was cut short: nothing may stay behind as a phantom call.
+            if call.endpoint is not None:
+                call.endpoint.close()
+            if call.recorder is not None:
+                call.recorder.close()
+            call.end_reason = call.end_reason or "caller hangup"
+            self._forget(call)
 
+    def _forget(self, call: ActiveCall) -> None:
+        self.calls.pop(call.id, None)
+        if not call.result:
+            call.result = "caller_hangup" if call.caller_gone else "completed"
+        self.recent.append(call.summary())
+        stats = call.endpoint.stats if call.endpoint else None
+        self.metrics.call_ended(call.result, vars(stats) if stats else None)
+        if not self.calls:
+            self._idle.set()
+
+    def _refuse(self, channel_id: str, result: str, why: str) -> None:
+        """Hand a caller the bot does not serve back to the dialplan, unanswered."""
+        self.calls_refused += 1
+        self.metrics.call_ended(result)
+        log.warning("call %s: not served (%s): back to the dialplan with %s=%s",
+                    channel_id, why, RESULT_VARIABLE, result)  # fmt: skip
+        self._in_background(self._hand_back(channel_id, result), f"hand-back-{channel_id}")
+
+    def _in_background(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _hand_back(self, channel_id: str, result: str) -> bool:
+        """``VOICEBOT_RESULT=result``, then on with the dialplan after Stasis(); if Asterisk
+        refuses, the caller is hung up rather than left in limbo. False if the caller is gone."""
+        try:
+            await self.ari.set_variable(channel_id, RESULT_VARIABLE, result)
+            await self.ari.continue_in_dialplan(channel_id)
+            return True
+        except AriNotFoundError:
+            return False
+        except AriError as exc:
+            log.error("call %s: cannot hand back to the dialplan (%s): hanging up", channel_id, exc)
+            try:
+                await self.ari.hangup(channel_id)
+            except AriError:
+                pass
+            return False
     def _channel_gone(self, channel: Channel) -> None:
         call = self.calls.get(channel.id)
         if call is None:
@@ -198,28 +293,37 @@ class CallController:
             pass  # caller hung up (or shutdown): teardown below
         except AriNotFoundError as exc:
             call.end_reason = call.end_reason or f"channel vanished during set-up: {exc}"
+            call.caller_gone = True
             log.info("call %s: %s", call.id, call.end_reason)
         except VoicebotError as exc:
             self.calls_failed += 1
             call.end_reason = f"error: {exc}"
+            call.result = "error"
             log.error("call %s failed: %s", call.id, exc)
         except Exception as exc:  # a bug must end this call only, never the process
             self.calls_failed += 1
             call.end_reason = f"internal error: {exc!r}"
+            call.result = "error"
             log.exception("call %s crashed", call.id)
         finally:
             await self._tear_down(call)
 
     async def _set_up_and_converse(self, call: ActiveCall) -> None:
+        # Everything that can fail comes before the answer: a caller the bot cannot serve is
+        # handed back unanswered, and the dialplan can still say "busy" or ring a person.
         script = self.scripts.get(call.script_name)
-        await self.ari.answer(call.id)
         media = self.config.media
         call.endpoint = await RtpEndpoint.open(
             self.allocator, media.bind_host, audio_payload_type=self.codec.payload_type
         )
-        bridge = await self.ari.create_bridge("mixing", name=f"{BRIDGE_NAME_PREFIX}{call.id}")
-        call.bridge_id = bridge.id
+        # Ids are chosen before the requests, so a set-up cancelled mid-request (the caller
+        # hung up) still knows what to remove.
+        call.bridge_id = f"{BRIDGE_ID_PREFIX}{call.id}"
+        bridge = await self.ari.create_bridge(
+            "mixing", name=bridge_name(self.config.ari.app, call.id), bridge_id=call.bridge_id
+        )
         media_id = f"{MEDIA_CHANNEL_PREFIX}{call.id}"
+        call.media_channel_id = media_id
         in_stasis = self._media_in_stasis[media_id] = asyncio.Event()
         try:
             media_channel = await self.ari.external_media(
@@ -247,6 +351,8 @@ class CallController:
             call.endpoint.set_remote(host, int(port))
         except ValueError:
             raise MediaError(f"Asterisk reported a bad RTP address {host!r}:{port!r}") from None
+        variables = await self._call_variables(call, script)
+        await self.ari.answer(call.id)
         if script.record if script.record is not None else self.config.record.enabled:
             self._start_recording(call)
         await self.ari.add_channel(bridge.id, [call.id, media_channel.id])
@@ -257,14 +363,17 @@ class CallController:
             endpoint=call.endpoint,
             codec=self.codec,
             script=script,
-            variables=await self._call_variables(call, script),
+            variables=variables,
             http=self.http,
             on_transcript=call.add_line,
+            observer=self.metrics,
         )
         end = await call.session.run()
         call.end_reason = end.reason
+        call.result = "completed"
         if end.transfer is not None:
             await self._hand_off(call, end)
+            call.result = "transferred"
 
     def _start_recording(self, call: ActiveCall) -> None:
         endpoint = call.endpoint
@@ -324,14 +433,21 @@ class CallController:
     async def _tear_down(self, call: ActiveCall) -> None:
         call.tearing_down = True
         await self._release_media(call)
-        if not call.caller_gone and not call.handed_off:
-            await self._quietly(self.ari.hangup(call.id), call, "hang up caller")
+        if call.caller_gone:
+            call.result = call.result if call.result == "error" else "caller_hangup"
+        elif not call.handed_off:
+            if call.result == "error":
+                call.handed_off = await self._hand_back(call.id, "error")
+                if call.handed_off:
+                    log.info("call %s: handed back to the dialplan with %s=error",
+                             call.id, RESULT_VARIABLE)  # fmt: skip
+            else:
+                await self._quietly(self.ari.hangup(call.id), call, "hang up caller")
         if call.endpoint is not None:
             call.endpoint.close()
         if call.recorder is not None:
             call.recorder.close()
-        self.calls.pop(call.id, None)
-        self.recent.append(call.summary())
+        self._forget(call)
         stats = call.endpoint.stats if call.endpoint else None
         log.info(
             "call %s ended: %s (%d turns; rtp %s)",
@@ -343,22 +459,95 @@ class CallController:
 
     # -- housekeeping ---------------------------------------------------------------------
 
-    async def reconcile(self) -> None:
-        """After (re)connecting: remove media channels and bridges left by a crashed run."""
-        active_bridges = {c.bridge_id for c in self.calls.values()}
-        active_media = {c.media_channel_id for c in self.calls.values()}
+    async def connected(self) -> None:
+        """The ARI WebSocket is (re)connected: resync in the background, so that the events
+        of this connection are read meanwhile (the resync waits on some of them)."""
+        self._in_background(self.resync(), "resync")
+
+    async def resync(self) -> None:
+        """After (re)connecting to ARI: make our calls and Asterisk agree again.
+
+        Calls whose caller channel is gone (Asterisk restarted, or the hangup came while the
+        WebSocket was down) are ended and cleaned up. Channels in our app with no call behind
+        them (a crashed run's callers and media channels) are handed back or hung up, and our
+        app's bridges without a call destroyed. Only this app's objects are touched: another
+        bot on the same Asterisk keeps its calls.
+        """
+        app = self.config.ari.app
         try:
-            for channel in await self.ari.list_channels():
-                if channel.id.startswith(MEDIA_CHANNEL_PREFIX) and channel.id not in active_media:
-                    log.warning("removing orphaned media channel %s", channel.id)
-                    await self._quietly(self.ari.hangup(channel.id))
-            for bridge in await self.ari.list_bridges():
-                name = str(bridge.raw.get("name", ""))
-                if name.startswith(BRIDGE_NAME_PREFIX) and bridge.id not in active_bridges:
-                    log.warning("removing orphaned bridge %s (%s)", bridge.id, name)
-                    await self._quietly(self.ari.destroy_bridge(bridge.id))
+            live = {channel.id for channel in await self.ari.list_channels()}
         except AriError as exc:
-            log.warning("could not check for orphaned channels/bridges: %s", exc)
+            log.warning("resync: cannot list channels: %s", exc)
+            return
+        for call in list(self.calls.values()):
+            if call.id not in live and not call.tearing_down and call.task is not None:
+                call.caller_gone = True
+                call.end_reason = "caller channel gone (found on reconnecting to ARI)"
+                log.warning("call %s: %s", call.id, call.end_reason)
+                call.task.cancel()
+        try:
+            strays = await self._strays(app)
+            if strays:
+                await asyncio.sleep(RESYNC_GRACE_S)
+                strays &= await self._strays(app)
+            for kind, object_id in sorted(strays):
+                await self._remove_stray(kind, object_id)
+        except AriError as exc:
+            log.warning("resync: could not check for %s's orphaned channels/bridges: %s", app, exc)
+
+    async def _strays(self, app: str) -> set[tuple[str, str]]:
+        """Our app's channels and bridges that no call of ours owns."""
+        owned = set(self.calls) | set(self._media_in_stasis)
+        for call in self.calls.values():
+            owned |= {i for i in (call.media_channel_id, call.bridge_id) if i}
+        subscribed = await self.ari.application(app)
+        strays = {("channel", str(c)) for c in subscribed.get("channel_ids", []) if c not in owned}
+        for bridge in await self.ari.list_bridges():
+            if bridge_app(str(bridge.raw.get("name", ""))) == app and bridge.id not in owned:
+                strays.add(("bridge", bridge.id))
+        return strays
+
+    async def _remove_stray(self, kind: str, object_id: str) -> None:
+        if kind == "bridge":
+            log.warning("resync: destroying orphaned bridge %s", object_id)
+            await self._quietly(self.ari.destroy_bridge(object_id))
+        elif object_id.startswith(MEDIA_CHANNEL_PREFIX):
+            log.warning("resync: hanging up orphaned media channel %s", object_id)
+            await self._quietly(self.ari.hangup(object_id))
+        else:
+            log.warning("resync: caller %s is in %s with no call: back to the dialplan",
+                        object_id, self.config.ari.app)  # fmt: skip
+            self.metrics.call_ended("error")
+            await self._hand_back(object_id, "error")
+
+    # -- ghosts and runaway calls ---------------------------------------------------------
+
+    def overdue(self, now: float) -> list[tuple[ActiveCall, str]]:
+        """Calls to end now: no RTP for ``calls.rtp_timeout_s``, or longer than
+        ``calls.max_duration_s``, with the reason."""
+        limits = self.config.calls
+        due: list[tuple[ActiveCall, str]] = []
+        for call in self.calls.values():
+            if call.session is None or call.tearing_down:
+                continue
+            if limits.max_duration_s and now - call.started_monotonic > limits.max_duration_s:
+                why = f"longer than calls.max_duration_s ({limits.max_duration_s:g} s)"
+                due.append((call, why))
+            elif (limits.rtp_timeout_s and call.endpoint is not None
+                  and now - call.endpoint.last_heard_at > limits.rtp_timeout_s):  # fmt: skip
+                due.append((call, f"no RTP for calls.rtp_timeout_s ({limits.rtp_timeout_s:g} s)"))
+        return due
+
+    async def watch(self, interval_s: float = WATCH_INTERVAL_S) -> None:
+        """Run for the bot's life: end ghost and runaway calls."""
+        while True:
+            await asyncio.sleep(interval_s)
+            for call, why in self.overdue(time.monotonic()):
+                log.warning("call %s: ending it: %s", call.id, why)
+                call.end_reason = why
+                call.result = "error"
+                if call.task is not None:
+                    call.task.cancel()
 
     @staticmethod
     async def _quietly(coro: Any, call: ActiveCall | None = None, what: str = "") -> None:
@@ -371,19 +560,37 @@ class CallController:
                 raise
             log.warning("call %s: could not %s: %s", call.id, what, exc)
 
+    async def drain(self, timeout_s: float) -> bool:
+        """Stop taking calls (new callers are handed back as busy) and wait up to
+        ``timeout_s`` for the active ones to end. True if none is left."""
+        self.draining = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     async def close(self) -> None:
-        """Shutdown: end every call (hanging up callers) and wait for the teardowns."""
+        """Shutdown: end every call (callers still there go back to the dialplan with
+        VOICEBOT_RESULT=error) and wait for the teardowns and hand-backs."""
+        self.draining = True
         tasks = [c.task for c in self.calls.values() if c.task is not None]
         for call in self.calls.values():
             call.end_reason = call.end_reason or "bot shutting down"
             if call.task is not None and not call.tearing_down:
+                call.result = "error"
                 call.task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     def health(self) -> dict[str, Any]:
         return {
             "active_calls": len(self.calls),
+            "max_active": self.max_active,
+            "draining": self.draining,
             "calls_total": self.calls_total,
             "calls_failed": self.calls_failed,
+            "calls_refused": self.calls_refused,
             "ports_in_use": len(self.allocator.in_use),
+            "engines": {name: e.status() for name, e in self.services.engines().items()},
         }

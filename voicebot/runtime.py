@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
-from .call import CallSession, SpeechServices, TranscriptLine
+from .call import CallObserver, CallSession, SpeechServices, TranscriptLine
 from .config import Config, TurnConfig, VadConfig
 from .dialog.script import Script
 from .errors import ModelError, VoicebotError
@@ -146,6 +146,7 @@ def new_session(
     variables: Mapping[str, str] | None = None,
     http: aiohttp.ClientSession | None = None,
     on_transcript: Callable[[TranscriptLine], None] | None = None,
+    observer: CallObserver | None = None,
 ) -> CallSession:
     """One call's session, wired to an endpoint whose remote end is already known."""
     return CallSession(
@@ -158,4 +159,5 @@ def new_session(
         variables=variables,
         http=http,
         on_transcript=on_transcript,
+        observer=observer,
     )

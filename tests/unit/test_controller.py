@@ -109,7 +109,7 @@ async def harness(
             controller = CallController(
                 config, ari, scripts, SpeechServices(asr, tts), allocator, http
             )
-            stream = EventStream(config.ari, on_connected=controller.reconcile)
+            stream = EventStream(config.ari, on_connected=controller.connected)
 
             async def consume() -> None:
                 async for event in stream.events():
@@ -139,7 +139,9 @@ async def test_call_set_up_in_order_converses_and_tears_down_on_caller_hangup() 
             bridge = paths.index("POST /bridges")
             media = paths.index("POST /channels/externalMedia")
             add = next(i for i, p in enumerate(paths) if p.endswith("/addChannel"))
-            assert answer < bridge < media < add
+            # Answered only once the media path exists: a failing set-up leaves the caller
+            # unanswered, for the dialplan to route.
+            assert bridge < media < answer < add
             add_params = next(q for _, p, q in h.fake.requests if p.endswith("/addChannel"))
             assert caller in add_params["channel"] and MEDIA_CHANNEL_PREFIX in add_params["channel"]
 
@@ -197,14 +199,23 @@ async def test_bot_hangup_hangs_up_caller_and_releases_everything() -> None:
             assert call_tasks() == []
 
 
-async def test_unknown_script_ends_that_call_with_a_clear_reason_only() -> None:
+def handed_back(fake: FakeAri, caller: str) -> str | None:
+    """The VOICEBOT_RESULT a caller was handed back to the dialplan with (None: it was not)."""
+    continued = any(p == f"/channels/{caller}/continue" for _, p, _ in fake.requests)
+    return fake.variables.get(caller, {}).get("VOICEBOT_RESULT") if continued else None
+
+
+async def test_unknown_script_hands_that_caller_back_unanswered_with_error_only() -> None:
     async with harness([]) as h:
         async with h.call() as (good, _peer):
             bad = await h.fake.add_caller(args=["nosuchscript"])
             await h.wait_until(lambda: any(c["call_id"] == bad for c in h.controller.recent))
-            assert bad not in h.fake.channels  # the bot hung the caller up
             reason = next(c["end_reason"] for c in h.controller.recent if c["call_id"] == bad)
             assert "no script named 'nosuchscript'" in reason
+            # Never answered, never dropped: the dialplan gets the caller back and decides.
+            assert handed_back(h.fake, bad) == "error"
+            assert h.fake.channels[bad]["state"] == "Ring"
+            assert not any(m == "DELETE" and p == f"/channels/{bad}" for m, p, _ in h.fake.requests)
             assert good in h.controller.calls  # the other call is untouched
 
 
@@ -270,8 +281,11 @@ async def test_a_failing_speech_engine_ends_that_call_with_an_error_and_releases
         await h.wait_until(lambda: any(c["call_id"] == caller for c in h.controller.recent))
         reason = h.controller.recent[-1]["end_reason"]
         assert reason.startswith("error:") and "voice model exploded" in reason
-        assert h.fake.channels == {} and h.fake.bridges == {}
+        # The caller goes back to the dialplan (its fallback); nothing of ours is left.
+        assert handed_back(h.fake, caller) == "error"
+        assert list(h.fake.channels) == [caller] and h.fake.bridges == {}
         assert h.allocator.in_use == frozenset() and call_tasks() == []
+        assert h.controller.recent[-1]["result"] == "error"
 
 
 async def test_transfer_hands_the_caller_to_the_dialplan_without_hanging_it_up() -> None:
@@ -287,7 +301,8 @@ async def test_transfer_hands_the_caller_to_the_dialplan_without_hanging_it_up()
             assert cont == [
                 {"context": "voicebot-transfer", "extension": "operator", "priority": "1"}
             ]
-            hangups = [p for m, p, _ in h.fake.requests if m == "DELETE" and caller in p]
+            hangups = [p for m, p, _ in h.fake.requests
+                       if m == "DELETE" and p.startswith("/channels/") and caller in p]  # fmt: skip
             assert hangups == [f"/channels/{MEDIA_CHANNEL_PREFIX}{caller}"]  # never the caller
             assert h.fake.bridges == {} and h.allocator.in_use == frozenset()
             assert call_tasks() == []

@@ -39,6 +39,7 @@ RANKS: dict[str, int] = {
     "webhook": IO,
     "models": IO,
     "modelstore": IO,
+    "metrics": IO,
     "call": CALL,
     "call.turns": PURE,
     "runtime": RUNTIME,

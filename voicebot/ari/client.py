@@ -304,14 +304,19 @@ class AriClient:
     async def send_dtmf(self, channel_id: str, dtmf: str) -> None:
         await self.request("POST", f"/channels/{_seg(channel_id)}/dtmf", params={"dtmf": dtmf})
 
+    async def application(self, app: str) -> dict[str, Any]:
+        """``GET /applications/{app}``: the channels and bridges the app is subscribed to."""
+        return dict(await self.request("GET", f"/applications/{_seg(app)}"))
+
     # --- bridges ------------------------------------------------------------------------
 
-    async def create_bridge(self, bridge_type: str = "mixing", name: str = "") -> Bridge:
-        return Bridge.from_json(
-            await self.request(
-                "POST", "/bridges", params={"type": bridge_type, "name": name or None}
-            )
-        )
+    async def create_bridge(
+        self, bridge_type: str = "mixing", name: str = "", bridge_id: str | None = None
+    ) -> Bridge:
+        """``bridge_id`` chosen by the caller lets a request cancelled half-way be cleaned up:
+        whoever cancelled it knows what to destroy."""
+        params = {"type": bridge_type, "name": name or None, "bridgeId": bridge_id}
+        return Bridge.from_json(await self.request("POST", "/bridges", params=params))
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{_seg(bridge_id)}")

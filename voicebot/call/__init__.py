@@ -1,5 +1,21 @@
 """One call: the turn-taking core, the listener, the speaker and the session that runs them."""
 
-from .session import CallEnd, CallSession, CallStats, SpeechServices, TranscriptLine, TurnTiming
+from .session import (
+    CallEnd,
+    CallObserver,
+    CallSession,
+    CallStats,
+    SpeechServices,
+    TranscriptLine,
+    TurnTiming,
+)
 
-__all__ = ["CallEnd", "CallSession", "CallStats", "SpeechServices", "TranscriptLine", "TurnTiming"]
+__all__ = [
+    "CallEnd",
+    "CallObserver",
+    "CallSession",
+    "CallStats",
+    "SpeechServices",
+    "TranscriptLine",
+    "TurnTiming",
+]

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -47,6 +47,22 @@ class SpeechServices:
 
     def for_language(self, language: str) -> tuple[AsrEngine, TtsEngine]:
         return self.by_language.get(language, (self.asr, self.tts))
+
+    def engines(self) -> dict[str, AsrEngine | TtsEngine | TurnDetector]:
+        """Every loaded engine once, by a name for /health and /metrics ("asr:whisper",
+        "tts:piper", "asr:vosk/ko", "turn:smart-turn-v3.2")."""
+        named: dict[str, AsrEngine | TtsEngine | TurnDetector] = {}
+        seen: set[int] = set()
+        pairs = [("", (self.asr, self.tts)), *sorted(self.by_language.items())]
+        for language, (asr, tts) in pairs:
+            suffix = f"/{language}" if language else ""
+            for key, engine in ((f"asr:{asr.name}{suffix}", asr), (f"tts:{tts.name}{suffix}", tts)):
+                if id(engine) not in seen:
+                    seen.add(id(engine))
+                    named[key] = engine
+        if self.turn is not None:
+            named[f"turn:{self.turn.name}"] = self.turn
+        return named
 
     async def close(self) -> None:
         engines = {id(e): e for pair in [(self.asr, self.tts), *self.by_language.values()]
@@ -122,6 +138,17 @@ class CallEnd:
     transfer: Transfer | None = None
 
 
+class CallObserver(Protocol):
+    """Told as things happen in a call (the bot's metrics); must not block."""
+
+    def turn(self, timing: Mapping[str, float | None]) -> None:
+        """An answered turn, as ``TurnTiming.as_dict()``."""
+
+    def barge_in(self) -> None: ...
+
+    def webhook(self, seconds: float) -> None: ...
+
+
 @dataclass
 class CallStats:
     turns: list[TurnTiming] = field(default_factory=list)
@@ -148,6 +175,7 @@ class CallSession:
         variables: Mapping[str, str] | None = None,
         http: aiohttp.ClientSession | None = None,
         on_transcript: Callable[[TranscriptLine], None] | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.call_id = call_id
         self.endpoint = endpoint
@@ -161,6 +189,7 @@ class CallSession:
         self._variables = dict(variables or {})
         self._http = http
         self._on_transcript = on_transcript
+        self._observer = observer
         self._inputs: asyncio.Queue[turns.TurnInput | _Failure] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -292,6 +321,8 @@ class CallSession:
             elif isinstance(command, turns.Note):
                 if command.kind == "barge-in":
                     self.stats.barge_ins += 1
+                    if self._observer is not None:
+                        self._observer.barge_in()
                 log.info("call %s: %s %s", self.call_id, command.kind, command.detail)
             elif isinstance(command, CallWebhook):
                 self.stats.webhooks += 1
@@ -349,17 +380,23 @@ class CallSession:
             turn.first_packet = sent_at
             self._pending_turn = None
             log.info("call %s: %s", self.call_id, turn.log_line())
-            self._record("bot", turn.answer, latency_ms=turn.as_dict())
+            timing = turn.as_dict()
+            self._record("bot", turn.answer, latency_ms=timing)
+            if self._observer is not None:
+                self._observer.turn(timing)
 
     # -- webhooks -------------------------------------------------------------------------
 
     async def _webhook(self, action: CallWebhook) -> None:
+        started = time.monotonic()
         if self._http is None:
             ok, result = False, "no HTTP client available for webhooks"
         else:
             ok, result = await call_webhook(
                 self._http, action.method, action.url, action.body, action.timeout_s
             )
+            if self._observer is not None:
+                self._observer.webhook(time.monotonic() - started)
         if ok:
             log.info("call %s: webhook %s %s answered", self.call_id, action.method, action.url)
         else:

@@ -170,6 +170,9 @@ class RtpEndpoint:
         self._socket_closed = asyncio.Event()
         self._malformed_logged_at = float("-inf")
         self._malformed_unlogged = 0
+        # When the last datagram from the remote arrived (monotonic; the opening until then):
+        # a call whose media stopped long ago is a ghost.
+        self.last_heard_at = time.monotonic()
 
     @classmethod
     async def open(
@@ -209,6 +212,7 @@ class RtpEndpoint:
         if self.remote is None or (addr[0], addr[1]) != self.remote:
             self.stats.foreign_dropped += 1
             return
+        self.last_heard_at = time.monotonic()
         if self.tap is not None:
             self.tap.inbound(data, self.remote)
         try:

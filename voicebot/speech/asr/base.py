@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,10 @@ class AsrEngine(abc.ABC):
     # True: feed audio while the caller speaks (partials, little work left at the end);
     # False: hand over the whole utterance when it has ended.
     streaming: bool = False
+
+    def status(self) -> dict[str, Any]:
+        """For /health and /metrics: model loaded, worker threads up, jobs they hold."""
+        return {"loaded": True, "workers_alive": True, "queued": 0}
 
     @abc.abstractmethod
     async def load(self) -> None:

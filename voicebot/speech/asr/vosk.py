@@ -30,7 +30,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +38,7 @@ import numpy as np
 from ...config import AsrConfig
 from ...errors import ModelError
 from ...models import is_vosk_model_dir
+from ..workers import Worker, worker_status
 from .base import AsrEngine, Recognizer, Transcript, check_pcm
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class VoskEngine(AsrEngine):
         self._batch_samples = max(1, self.sample_rate * batch_ms // 1000)
         self._model: Any = None
         self._unk_symbol: str | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: Worker | None = None
         self._load_lock = asyncio.Lock()
         self._idle: list[Any] = []  # warm free-speech KaldiRecognizers, reset
         self._idle_lock = threading.Lock()
@@ -104,7 +104,7 @@ class VoskEngine(AsrEngine):
                     "(set asr.vosk_model)"
                 )
             workers = max(1, self._config.threads)
-            self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vosk")
+            self._executor = Worker(workers, "vosk")
             loop = asyncio.get_running_loop()
             started = time.perf_counter()
             try:
@@ -135,6 +135,9 @@ class VoskEngine(AsrEngine):
             raise RuntimeError("VoskEngine.load() must be awaited before recognizer()")
         compiled = self._compile_grammar(phrases) if grammar and phrases else None
         return VoskRecognizer(self, compiled)
+
+    def status(self) -> dict[str, Any]:
+        return worker_status(self._executor, self._model is not None)
 
     async def close(self) -> None:
         executor, self._executor = self._executor, None

@@ -13,7 +13,6 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from typing import Any
 
@@ -23,6 +22,7 @@ from ...config import AsrConfig
 from ...dialog.match import best_match
 from ...errors import ModelError
 from ...models import resolve_whisper_model
+from ..workers import Worker, worker_status
 from .base import AsrEngine, Recognizer, Transcript, check_pcm
 
 log = logging.getLogger(__name__)
@@ -75,13 +75,13 @@ class WhisperEngine(AsrEngine):
         # off unless asked for; even then a verbatim echo of the whole list is discarded.
         self._phrase_hint = phrase_hint
         self._model: Any = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: Worker | None = None
 
     async def load(self) -> None:
         if self._model is not None:
             return
         path = resolve_whisper_model(self._config.whisper_model)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+        self._executor = Worker(1, "whisper")
         loop = asyncio.get_running_loop()
         try:
             self._model = await loop.run_in_executor(self._executor, self._load_model, str(path))
@@ -118,6 +118,9 @@ class WhisperEngine(AsrEngine):
         if self._model is None:
             raise RuntimeError("WhisperEngine.load() must be awaited before recognizer()")
         return WhisperRecognizer(self, phrases)
+
+    def status(self) -> dict[str, Any]:
+        return worker_status(self._executor, self._model is not None)
 
     async def close(self) -> None:
         executor, self._executor = self._executor, None

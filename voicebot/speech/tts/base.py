@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,10 @@ class TtsEngine(abc.ABC):
     name: str
     # Identifies the voice within the engine; part of cache keys so two voices never mix.
     voice: str = ""
+
+    def status(self) -> dict[str, Any]:
+        """For /health and /metrics: model loaded, worker threads up, jobs they hold."""
+        return {"loaded": True, "workers_alive": True, "queued": 0}
 
     @property
     @abc.abstractmethod

@@ -40,7 +40,7 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -133,6 +133,9 @@ class CachedTts(TtsEngine):
 
     async def load(self) -> None:
         await self._inner.load()
+
+    def status(self) -> dict[str, Any]:
+        return self._inner.status()
 
     async def close(self) -> None:
         await self.flush()

@@ -8,7 +8,6 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 from ...config import TtsConfig
 from ...errors import ModelError
 from ...models import resolve_piper_voice
+from ..workers import Worker, worker_status
 from .base import TtsEngine, split_sentences
 from .cache import CachedTts as CachedTts  # re-exported: its old home
 
@@ -39,7 +39,7 @@ class PiperTts(TtsEngine):
         self._config = config
         self._voice: Any = None
         self._rate = 0
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: Worker | None = None
         self.voice = config.voice or "bundled"
         self._fingerprint = ""
         # Sentences actually run through the model; tests use it to see cancellation work.
@@ -62,7 +62,7 @@ class PiperTts(TtsEngine):
             return
         path = resolve_piper_voice(self._config.voice)
         # One thread: concurrent calls' sentences interleave instead of fighting for 2 cores.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
+        self._executor = Worker(1, "piper")
         loop = asyncio.get_running_loop()
         try:
             self._voice = await loop.run_in_executor(self._executor, _load_voice, str(path))
@@ -73,6 +73,9 @@ class PiperTts(TtsEngine):
         self._rate = int(self._voice.config.sample_rate)
         self.voice = path.stem
         log.info("piper voice %s loaded (%d Hz)", path, self._rate)
+
+    def status(self) -> dict[str, Any]:
+        return worker_status(self._executor, self._voice is not None)
 
     async def close(self) -> None:
         executor, self._executor = self._executor, None

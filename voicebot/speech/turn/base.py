@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,10 @@ class TurnDetector(abc.ABC):
 
     name: str
     sample_rate: int = 16000
+
+    def status(self) -> dict[str, Any]:
+        """For /health and /metrics: model loaded, worker threads up, jobs they hold."""
+        return {"loaded": True, "workers_alive": True, "queued": 0}
 
     @abc.abstractmethod
     async def load(self) -> None:

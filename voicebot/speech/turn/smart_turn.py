@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ...errors import ModelError
+from ..workers import Worker, worker_status
 from .base import TurnDetector
 from .features import FEATURE_SHAPE, WINDOW_SAMPLES, turn_features
 
@@ -58,7 +58,7 @@ class SmartTurnDetector(TurnDetector):
     def __init__(self, model_path: Path) -> None:
         self._path = Path(model_path)
         self._session: Any = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: Worker | None = None
 
     @property
     def model_path(self) -> Path:
@@ -70,7 +70,7 @@ class SmartTurnDetector(TurnDetector):
         path = self._path.expanduser()
         if not path.is_file():
             raise ModelError(f"Smart Turn model not found: {path} ({_FETCH_HINT})")
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smart-turn")
+        self._executor = Worker(1, "smart-turn")
         loop = asyncio.get_running_loop()
         try:
             session = await loop.run_in_executor(self._executor, _open_session, path)
@@ -98,6 +98,9 @@ class SmartTurnDetector(TurnDetector):
         loop = asyncio.get_running_loop()
         # The front end (about 10 ms of FFTs) runs in the worker thread too.
         return await loop.run_in_executor(executor, _predict, session, window)
+
+    def status(self) -> dict[str, Any]:
+        return worker_status(self._executor, self._session is not None)
 
     async def close(self) -> None:
         executor, self._executor = self._executor, None
