@@ -184,6 +184,8 @@ running_pid() {
     kill -0 "$pid" 2>/dev/null || return 1
     # Guard against pid reuse: it must be an asterisk process.
     [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == asterisk* ]] || return 1
+    # A killed Asterisk not yet reaped is a zombie: not running.
+    [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]] || return 1
     echo "$pid"
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,8 @@ from voicebot.ari.client import AriClient
 from voicebot.ari.events import EventStream
 from voicebot.call import SpeechServices
 from voicebot.capture.pcap import read_wav
-from voicebot.config import Config, MediaConfig, RecordConfig, VadConfig
-from voicebot.controller import MEDIA_CHANNEL_PREFIX, CallController
+from voicebot.config import CallsConfig, Config, MediaConfig, RecordConfig, VadConfig
+from voicebot.controller import MEDIA_CHANNEL_PREFIX, CallController, bridge_app, bridge_name
 from voicebot.dialog.script import ScriptLibrary
 from voicebot.media.codecs import resample
 from voicebot.media.endpoint import PortAllocator
@@ -94,6 +95,7 @@ async def harness(
     scripts_dir: Path = ROOT / "prompts",
     default: str = "demo",
     record: RecordConfig | None = None,
+    calls: CallsConfig | None = None,
 ) -> AsyncIterator[Harness]:
     async with FakeAri(rtp_port=rtp_port) as fake:
         config = Config(
@@ -101,6 +103,7 @@ async def harness(
             media=MediaConfig(port_min=41000, port_max=41019),
             vad=VadConfig(),
             record=record or RecordConfig(),
+            calls=calls or CallsConfig(),
         )
         asr, tts = asr or ListAsr(answers), tts or ToneTts()
         allocator = PortAllocator("127.0.0.1", 41000, 41019)
@@ -441,3 +444,105 @@ async def test_barge_in_also_stops_a_prompt_queued_behind_the_playing_one(tmp_pa
                 assert h.tts.spoken[-1] == "Bye."
     finally:
         await runner.cleanup()
+
+
+# -- running unattended -----------------------------------------------------------------------
+
+
+async def test_a_caller_over_the_limit_is_handed_back_busy_without_being_answered() -> None:
+    async with harness([], calls=CallsConfig(max_active=1)) as h:
+        async with h.call() as (first, _peer):
+            second = await h.fake.add_caller()
+            await h.wait_until(lambda: handed_back(h.fake, second) == "busy")
+            assert h.fake.channels[second]["state"] == "Ring"  # never answered
+            assert not any(second in p for m, p, _ in h.fake.requests if m == "DELETE")
+            assert list(h.controller.calls) == [first]
+            assert h.controller.health()["calls_refused"] == 1
+            assert b'voicebot_calls_total{result="busy"} 1.0' in h.controller.metrics.render()
+
+
+async def test_draining_refuses_new_callers_and_waits_for_the_active_ones() -> None:
+    async with harness([]) as h:
+        async with h.call() as (first, _peer):
+            drained = asyncio.create_task(h.controller.drain(5.0))
+            await asyncio.sleep(0.1)
+            late = await h.fake.add_caller()
+            await h.wait_until(lambda: handed_back(h.fake, late) == "busy")
+            assert not drained.done()  # the active call may finish
+            await h.fake.caller_hangup(first)
+            assert await asyncio.wait_for(drained, 5.0) is True
+        assert await h.controller.drain(0.01) is True  # nothing left: at once
+
+
+async def test_shutdown_hands_callers_still_there_back_with_error() -> None:
+    async with harness([]) as h:
+        async with h.call() as (caller, peer):
+            await peer.wait_for_packets(5)
+            await h.controller.close()
+            assert handed_back(h.fake, caller) == "error"
+            assert list(h.fake.channels) == [caller] and h.fake.bridges == {}
+            assert h.allocator.in_use == frozenset() and call_tasks() == []
+
+
+async def test_a_stasis_start_and_its_hangup_read_together_leave_no_phantom_call() -> None:
+    async with harness([]) as h:
+        # Both events handled before the call's task gets to run at all.
+        from voicebot.ari.events import parse_event
+
+        channel = h.fake._new_channel(None, name="PJSIP/1000-0000beef", state="Ring")
+
+        h.controller.dispatch(parse_event({"type": "StasisStart", "args": [],
+                                           "channel": channel, "application": "voicebot"}))
+        h.controller.dispatch(parse_event({"type": "StasisEnd", "channel": channel,
+                                           "application": "voicebot"}))  # fmt: skip
+        await h.wait_until(lambda: not h.controller.calls)
+        await asyncio.sleep(0.2)
+        assert h.fake.bridges == {} and h.allocator.in_use == frozenset()
+        assert call_tasks() == []
+
+
+async def test_resync_cleans_up_only_our_leftovers_and_ends_calls_whose_channel_died() -> None:
+    async with harness([]) as h:
+        async with h.call() as (live, _peer):
+            # Leftovers of a crashed run of this bot, and another bot's bridge beside them.
+            stray_caller = await h.fake.add_caller()
+            await h.wait_until(lambda: stray_caller in h.controller.calls)
+            h.controller.calls.pop(stray_caller)  # as if this run never knew it
+            h.fake.bridges["old"] = {"id": "old", "name": bridge_name("voicebot", "1.1"),
+                                     "channels": []}
+            h.fake.bridges["theirs"] = {"id": "theirs", "name": bridge_name("voicebot-b", "2.2"),
+                                        "channels": []}  # fmt: skip
+            # ... and a call whose caller vanished while the WebSocket was down.
+            h.fake.channels.pop(live)
+            await h.controller.resync()
+            assert "old" not in h.fake.bridges and "theirs" in h.fake.bridges
+            assert handed_back(h.fake, stray_caller) == "error"
+            await h.wait_until(lambda: live not in h.controller.calls)
+            assert "gone" in next(c["end_reason"] for c in h.controller.recent
+                                  if c["call_id"] == live)  # fmt: skip
+
+
+def test_bridge_names_tell_whose_they_are() -> None:
+    assert bridge_app(bridge_name("voicebot", "17.3")) == "voicebot"
+    assert bridge_app(bridge_name("voicebot-ops2", "17.3")) == "voicebot-ops2"
+    assert bridge_app(bridge_name("a:b", "17.3")) == "a:b"
+    for other in ("voicebot-17.3", "mine", "voicebot::17.3", "voicebot:app:", ""):
+        assert bridge_app(other) is None, other
+
+
+async def test_ghost_and_runaway_calls_are_found_by_their_clocks() -> None:
+    limits = CallsConfig(rtp_timeout_s=60, max_duration_s=600)
+    async with harness([], calls=limits) as h:
+        async with h.call() as (caller, _peer):
+            call = h.controller.calls[caller]
+            assert call.endpoint is not None
+            now = time.monotonic()
+            assert h.controller.overdue(now) == []
+            call.endpoint.last_heard_at = now - 61
+            ((found, why),) = h.controller.overdue(now)
+            assert found is call and "no RTP" in why
+            call.endpoint.last_heard_at = now
+            call.started_monotonic = now - 601
+            ((found, why),) = h.controller.overdue(now)
+            assert "max_duration_s" in why
+        assert CallsConfig(rtp_timeout_s=0, max_duration_s=0).limit(2) == 8
