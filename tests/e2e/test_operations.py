@@ -58,7 +58,7 @@ def ops(
 ) -> Iterator[RunningBot]:
     """Bot A: at most two calls at once."""
     workdir = tmp_path_factory.mktemp("ops")
-    env = ops_environment(asterisk, "voicebot-ops", OPS_PORT, 42200,
+    env = ops_environment(asterisk, "voicebot-ops", OPS_PORT, 42600,
                           VOICEBOT_CALLS_MAX_ACTIVE="2")  # fmt: skip
     yield from run_bot(env, workdir / "voicebot.log", OPS_PORT)
 
@@ -156,7 +156,7 @@ async def test_a_call_the_bot_cannot_serve_goes_to_the_fallback(
 async def test_restarting_one_bot_leaves_the_other_bots_call_alone(
     asterisk: AsteriskSandbox, ops: RunningBot, whisper: WhisperEngine, tmp_path: Path
 ) -> None:
-    env = ops_environment(asterisk, "voicebot-ops2", OPS2_PORT, 42300)
+    env = ops_environment(asterisk, "voicebot-ops2", OPS2_PORT, 42700)
     first_b = run_bot(env, tmp_path / "b1.log", OPS2_PORT)
     bot_b = next(first_b)
     restarted: Iterator[RunningBot] | None = None

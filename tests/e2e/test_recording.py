@@ -122,6 +122,8 @@ def recording_bot(asterisk: AsteriskSandbox, tmp_path: Path) -> Iterator[Running
         VOICEBOT_MEDIA_PORT_MAX="42299",
         VOICEBOT_RECORD_ENABLED="true",
         VOICEBOT_RECORD_DIR=str(tmp_path / "recordings"),
+        # Stopped mid-call, it waits this long for the call to end, then hands it back.
+        VOICEBOT_CALLS_DRAIN_TIMEOUT_S="1",
     )
     yield from run_bot(env, tmp_path / "voicebot.log", SHUTDOWN_HTTP_PORT)
 
@@ -139,8 +141,11 @@ async def test_stopping_the_bot_mid_call_leaves_a_complete_recording(
         steps=[silence(2.0), WaitForBye(timeout_s=20)],
     )  # fmt: skip
     await stopper
-    assert result.hangup_by == "remote"  # the bot hung up its caller on the way out
+    # On the way out the bot handed its caller back to the dialplan (VOICEBOT_RESULT=error),
+    # whose fallback apologised and hung up.
+    assert result.hangup_by == "remote"
     assert await asyncio.to_thread(recording_bot.process.wait, 30) == 0
+    assert "handed back to the dialplan with VOICEBOT_RESULT=error" in recording_bot.log_text()
     (path,) = (tmp_path / "recordings").glob("*.pcap")
     datagrams = read_pcap(path)  # strict: the file was closed, not cut
     spoken = [d for d in datagrams if d.link_src == BOT_MAC]

@@ -82,7 +82,12 @@ class Speaker:
                 if not started:
                     started = True
                     self._on_first_audio(text)
-                self.pacer.play(resample(chunk, self.tts.sample_rate, self.codec.sample_rate))
+                # Off the loop: under a burst of answers many calls resample at once, and the
+                # pacers of every call share this loop.
+                audio = await asyncio.to_thread(
+                    resample, chunk, self.tts.sample_rate, self.codec.sample_rate
+                )
+                self.pacer.play(audio)
         self.pacer.end_of_stream()
         await self.pacer.wait_idle()
         self._deliver(turns.PlaybackDone(time.monotonic(), prompt))
