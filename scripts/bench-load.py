@@ -15,7 +15,7 @@ calls that far apart instead). For both it prints, at the callers' phones:
 and the delay the load adds: p95 under load − p50 of the single call, same run.
 
     scripts/asterisk-sandbox.sh start
-    .venv/bin/python scripts/bench-load.py [--calls 16] [--within 1.0 | --spread 0.3]
+    .venv/bin/python scripts/bench-load.py [--calls 16] [--within 1.0 | --spread 0.3] [--singles 5]
 """
 
 from __future__ import annotations
@@ -180,9 +180,15 @@ def describe(name: str, b: Burst) -> str:
     )
 
 
-async def run(calls: int, within: float, spread: float | None, workdir: Path, pid: int) -> None:
-    single = await burst(1, [0.0], pid, workdir / "single")
-    print(describe("1 call", single), flush=True)
+async def run(calls: int, within: float, spread: float | None, workdir: Path, pid: int,
+              singles: int) -> None:  # fmt: skip
+    alone = [await burst(1, [0.0], pid, workdir / f"single{i}") for i in range(singles)]
+    single = Burst(
+        [v for b in alone for v in b.voice_to_voice_ms], sum(b.routed for b in alone),
+        singles, [g for b in alone for g in b.gaps_ms], max(b.cpu_cores for b in alone),
+        max(b.peak_rss_mb for b in alone),
+    )  # fmt: skip
+    print(describe(f"1 call at a time ({singles} calls)", single), flush=True)
     if spread is not None:
         offsets = [i * spread for i in range(calls)]
         label = f"{calls} calls placed {spread:g} s apart"
@@ -214,13 +220,17 @@ def main() -> int:
     parser.add_argument(
         "--spread", type=float, default=None, help="place the calls this many seconds apart instead"
     )
+    parser.add_argument(
+        "--singles", type=int, default=5,
+        help="calls placed one at a time first, for the baseline (default 5)",
+    )  # fmt: skip
     args = parser.parse_args()
     workdir = REPO / ".state" / "bench-load"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     bot = start_bot(workdir / "voicebot.log", max_active=args.calls + 1)
     try:
-        asyncio.run(run(args.calls, args.within, args.spread, workdir, bot.pid))
+        asyncio.run(run(args.calls, args.within, args.spread, workdir, bot.pid, args.singles))
     finally:
         bot.terminate()
         try:

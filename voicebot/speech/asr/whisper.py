@@ -1,9 +1,10 @@
 """Whisper (faster-whisper / CTranslate2) as a batch ASR engine.
 
 Whisper has no partial results: recognizers buffer audio in ``feed`` and transcribe the whole
-utterance in ``finish``. Every model call runs on a single worker thread owned by the engine:
-on a small machine two concurrent transcriptions would only fight over the same cores, so
-calls from concurrent recognizers are simply queued.
+utterance in ``finish``. Model calls run on the engine's worker threads, ``asr.threads`` of
+them (one per core), oldest first, each decode on one core: tiny.en gains nothing from two
+threads inside one decode (78 vs 81 ms here), while two decodes side by side finished a burst
+of 16 answers in 1.04 s instead of 1.42 s.
 """
 
 from __future__ import annotations
@@ -76,12 +77,13 @@ class WhisperEngine(AsrEngine):
         self._phrase_hint = phrase_hint
         self._model: Any = None
         self._executor: Worker | None = None
+        self._workers = max(1, config.threads)
 
     async def load(self) -> None:
         if self._model is not None:
             return
         path = resolve_whisper_model(self._config.whisper_model)
-        self._executor = Worker(1, "whisper")
+        self._executor = Worker(self._workers, "whisper")
         loop = asyncio.get_running_loop()
         try:
             self._model = await loop.run_in_executor(self._executor, self._load_model, str(path))
@@ -103,7 +105,7 @@ class WhisperEngine(AsrEngine):
         from faster_whisper import WhisperModel  # heavy import, only when used
 
         return WhisperModel(
-            path, device="cpu", compute_type="int8", cpu_threads=max(1, self._config.threads)
+            path, device="cpu", compute_type="int8", cpu_threads=1, num_workers=self._workers
         )
 
     @property
