@@ -52,6 +52,7 @@ class Burst:
     routed: int
     calls: int
     gaps_ms: list[float]
+    pacer_late_ms: float  # the latest any of the bot's packets left its slot
     cpu_cores: float
     peak_rss_mb: float
 
@@ -165,7 +166,8 @@ async def burst(
         1 for c in recent
         if [line.get("intent") for line in c["transcript"] if line["who"] == "caller"] == ["hours"]
     )  # fmt: skip
-    return Burst(v2v, routed, count, gaps, cpu, peak)
+    late = max((float(c.get("pacer", {}).get("max_late_ms", 0.0)) for c in recent), default=0.0)
+    return Burst(v2v, routed, count, gaps, late, cpu, peak)
 
 
 def describe(name: str, b: Burst) -> str:
@@ -176,7 +178,8 @@ def describe(name: str, b: Burst) -> str:
     timing = f"p50 {statistics.median(v):.0f} / p95 {percentile(v, 0.95):.0f} ms" if v else "-"
     return (
         f"{name}: voice to voice {timing} (n {len(v)}); routed {b.routed}/{b.calls}; "
-        f"packet gaps {gaps}; bot {b.cpu_cores:.2f} cores, peak RSS {b.peak_rss_mb:.0f} MB"
+        f"packet gaps {gaps} (the bot's pacer at most {b.pacer_late_ms:.1f} ms late); "
+        f"bot {b.cpu_cores:.2f} cores, peak RSS {b.peak_rss_mb:.0f} MB"
     )
 
 
@@ -185,7 +188,8 @@ async def run(calls: int, within: float, spread: float | None, workdir: Path, pi
     alone = [await burst(1, [0.0], pid, workdir / f"single{i}") for i in range(singles)]
     single = Burst(
         [v for b in alone for v in b.voice_to_voice_ms], sum(b.routed for b in alone),
-        singles, [g for b in alone for g in b.gaps_ms], max(b.cpu_cores for b in alone),
+        singles, [g for b in alone for g in b.gaps_ms], max(b.pacer_late_ms for b in alone),
+        max(b.cpu_cores for b in alone),
         max(b.peak_rss_mb for b in alone),
     )  # fmt: skip
     print(describe(f"1 call at a time ({singles} calls)", single), flush=True)

@@ -130,6 +130,8 @@ class ActiveCall:
             "turns": [turn.as_dict() for turn in session.stats.turns] if session else [],
             "rtp_port": self.endpoint.local_port if self.endpoint else None,
             "rtp": vars(self.endpoint.stats) if self.endpoint else {},
+            # How late the bot's own packets left (the event loop's share of any gap).
+            "pacer": vars(session.pacer.stats) if session else {},
             "recording": str(self.recorder.pcap_path) if self.recorder else None,
         }
 

@@ -250,7 +250,7 @@ async def place_call(
     media_ip = media_ip or local_ip
     if media_port is None:
         media_port = _free_media_port(media_ip)
-    sip_port = _free_udp_port(local_ip)
+    sip_port = _free_sip_port(local_ip)
 
     workdir = Path(workdir)
     workdir = workdir.absolute()  # sipp runs in its own directory
@@ -382,33 +382,51 @@ def _local_ip_for(remote_ip: str) -> str:
         return str(sock.getsockname()[0])
 
 
-def _free_udp_port(ip: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((ip, 0))
-        return int(sock.getsockname()[1])
+# Ports handed to callers placed from this process lately: a probed port stays free only until
+# sipp binds it, and callers placed together (a load bench: dozens at once) must not pick the
+# same one in between.
+_RECENTLY_GIVEN: dict[int, float] = {}
+_GIVEN_FOR_S = 120.0
 
 
-def _free_media_port(ip: str) -> int:
-    # sipp binds the audio port and port+2 (video); RTP ports are even by convention.
-    # The range stays below Linux's ephemeral ports (32768+): a port that is free when
-    # probed could otherwise be handed to some other socket before sipp binds it. It also
-    # misses Asterisk's RTP range (10000-10999) and voicebot's own (40000+).
+def _claim(ip: str, lowest: int, highest: int, span: int, step: int, what: str) -> int:
+    """A port in [lowest, highest) whose ``span`` ports from it bind now and were not given out
+    lately. The range stays below Linux's ephemeral ports (32768+): a port free when probed
+    could otherwise be handed to some other socket before sipp binds it."""
+    now = time.monotonic()
+    for port, at in list(_RECENTLY_GIVEN.items()):
+        if now - at > _GIVEN_FOR_S:
+            del _RECENTLY_GIVEN[port]
     rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20000, 29998, 2)
+    for _ in range(400):
+        port = rng.randrange(lowest, highest, step)
+        if any(p in _RECENTLY_GIVEN for p in range(port, port + span)):
+            continue
         socks: list[socket.socket] = []
         try:
-            for p in (port, port + 1, port + 2):
+            for p in range(port, port + span):
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 socks.append(s)
                 s.bind((ip, p))
-            return port
         except OSError:
             continue
         finally:
             for s in socks:
                 s.close()
-    raise SipCallError("no free UDP port pair for the caller's media")
+        for p in range(port, port + span):
+            _RECENTLY_GIVEN[p] = now
+        return port
+    raise SipCallError(f"no free UDP port for the caller's {what}")
+
+
+def _free_sip_port(ip: str) -> int:
+    return _claim(ip, 30000, 32760, 1, 1, "SIP")
+
+
+def _free_media_port(ip: str) -> int:
+    # sipp binds the audio port and port+2 (video); RTP ports are even by convention. The
+    # range also misses Asterisk's RTP range (10000-10999) and voicebot's own (40000+).
+    return _claim(ip, 20000, 29998, 3, 2, "media")
 
 
 def _tail(text: str, lines: int) -> str:
