@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -38,7 +37,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from voicebot.callprobe import barge_in_stop_ms  # noqa: E402
+from voicebot.callprobe import barge_in_stop_ms, start_sandbox_bot  # noqa: E402
 from voicebot.errors import VoicebotError  # noqa: E402
 from voicebot.sipcaller import (  # noqa: E402
     CallResult,
@@ -218,37 +217,14 @@ def report(outcomes: list[Outcome]) -> None:
 
 
 def start_bot(log: Path) -> subprocess.Popen[bytes]:
-    sandbox = str(REPO / "scripts" / "asterisk-sandbox.sh")
-    password = subprocess.run(
-        [sandbox, "password"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    env = dict(
-        os.environ,
-        VOICEBOT_ARI_PASSWORD=password,
-        VOICEBOT_ARI_APP="voicebot-turns",
-        VOICEBOT_DIALOG_SCRIPTS_DIR=str(TURNS / "scripts"),
-        VOICEBOT_DIALOG_DEFAULT_SCRIPT="311",
-        VOICEBOT_HTTP_PORT=str(HTTP_PORT),
-        VOICEBOT_MEDIA_PORT_MIN="42300",
-        VOICEBOT_MEDIA_PORT_MAX="42399",
-    )
-    process = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "voicebot"), "run"],
-        cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"bench-endpointing: the bot exited; its log: {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/health", timeout=2) as r:
-                if json.loads(r.read()).get("ari_connected"):
-                    return process
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise SystemExit(f"bench-endpointing: the bot did not connect to Asterisk; its log: {log}")
+    overrides = {
+        "VOICEBOT_ARI_APP": "voicebot-turns",
+        "VOICEBOT_DIALOG_SCRIPTS_DIR": str(TURNS / "scripts"),
+        "VOICEBOT_DIALOG_DEFAULT_SCRIPT": "311",
+        "VOICEBOT_MEDIA_PORT_MIN": "42300",
+        "VOICEBOT_MEDIA_PORT_MAX": "42399",
+    }
+    return start_sandbox_bot(REPO, overrides, log, HTTP_PORT, "bench-endpointing")
 
 
 async def run(labels: list[dict[str, Any]], rounds: int, barge_rounds: int, workdir: Path

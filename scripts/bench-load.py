@@ -37,6 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from voicebot.callprobe import start_sandbox_bot  # noqa: E402
 from voicebot.media.levels import speech_end_s  # noqa: E402
 from voicebot.sipcaller import CallResult, Pause, Play, WaitForBye, place_call, read_wav_8k  # noqa: E402
 
@@ -80,37 +81,15 @@ def bot_get(path: str) -> dict[str, object]:
 
 
 def start_bot(log: Path, max_active: int) -> subprocess.Popen[bytes]:
-    sandbox = str(REPO / "scripts" / "asterisk-sandbox.sh")
-    password = subprocess.run(
-        [sandbox, "password"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    env = dict(
-        os.environ,
-        VOICEBOT_ARI_PASSWORD=password,
-        VOICEBOT_ARI_APP="voicebot-ops",
-        VOICEBOT_DIALOG_SCRIPTS_DIR=str(REPO / "tests" / "fixtures" / "ops"),
-        VOICEBOT_DIALOG_DEFAULT_SCRIPT="patient",
-        VOICEBOT_HTTP_PORT=str(HTTP_PORT),
-        VOICEBOT_MEDIA_PORT_MIN="42400",
-        VOICEBOT_MEDIA_PORT_MAX="42599",
-        VOICEBOT_CALLS_MAX_ACTIVE=str(max_active),
-    )
-    process = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "voicebot"), "run"],
-        cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"bench-load: the bot exited; its log: {log}")
-        try:
-            if bot_get("/health").get("ari_connected"):
-                return process
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise SystemExit(f"bench-load: the bot did not connect to Asterisk; its log: {log}")
+    overrides = {
+        "VOICEBOT_ARI_APP": "voicebot-ops",
+        "VOICEBOT_DIALOG_SCRIPTS_DIR": str(REPO / "tests" / "fixtures" / "ops"),
+        "VOICEBOT_DIALOG_DEFAULT_SCRIPT": "patient",
+        "VOICEBOT_MEDIA_PORT_MIN": "42400",
+        "VOICEBOT_MEDIA_PORT_MAX": "42599",
+        "VOICEBOT_CALLS_MAX_ACTIVE": str(max_active),
+    }
+    return start_sandbox_bot(REPO, overrides, log, HTTP_PORT, "bench-load")
 
 
 def packet_gaps_ms(result: CallResult, after: float) -> list[float]:

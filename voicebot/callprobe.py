@@ -7,8 +7,12 @@ status endpoint (``/calls``), so both sides of the conversation are shown.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -264,3 +268,33 @@ async def run_probe_call(
     print(f"  {wire_pacing(result)}")
     print(f"\nfiles (capture, sipp logs): {result.workdir}")
     return 0 if heard else 1
+
+
+def start_sandbox_bot(
+    repo: Path, overrides: Mapping[str, str], log: Path, http_port: int, name: str
+) -> subprocess.Popen[bytes]:
+    """``voicebot run`` of ``repo`` against its sandbox Asterisk (``VOICEBOT_*`` ``overrides``),
+    returned once its /health says it is connected to ARI; ``name`` is the bench, for errors."""
+    sandbox = str(repo / "scripts" / "asterisk-sandbox.sh")
+    password = subprocess.run(
+        [sandbox, "password"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env = {**os.environ, "VOICEBOT_ARI_PASSWORD": password,
+           "VOICEBOT_HTTP_PORT": str(http_port), **overrides}  # fmt: skip
+    process = subprocess.Popen(
+        [str(repo / ".venv" / "bin" / "voicebot"), "run"],
+        cwd=repo, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name}: the bot exited; its log: {log}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=2) as r:
+                if json.loads(r.read()).get("ari_connected"):
+                    return process
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise SystemExit(f"{name}: the bot did not connect to Asterisk; its log: {log}")
