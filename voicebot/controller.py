@@ -334,7 +334,6 @@ class CallController:
                 self.codec.name,
                 channel_id=media_id,
             )
-            call.media_channel_id = media_channel.id
             # Asterisk answers the REST call before the channel has entered Stasis; adding it
             # to the bridge earlier fails with 422 "Channel not in Stasis application".
             try:
