@@ -12,6 +12,7 @@ import numpy as np
 
 from voicebot.speech.asr.base import AsrEngine, Recognizer, Transcript
 from voicebot.speech.tts.base import TtsEngine
+from voicebot.speech.turn.base import TurnDetector
 
 TONE_HZ = 440.0
 
@@ -121,3 +122,22 @@ class StreamingListAsr(ListAsr):
                     engine.answers.pop(0)
 
         return _Streaming(self)
+
+
+class RecordingDetector(TurnDetector):
+    """Scores a turn by its length, and keeps what it was asked."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    async def load(self) -> None:
+        pass
+
+    async def probabilities_complete(self, turns: Sequence[np.ndarray]) -> list[float]:
+        self.asked += [pcm.size for pcm in turns]
+        return [pcm.size / 10_000 for pcm in turns]
+
+    async def close(self) -> None:
+        pass

@@ -6,9 +6,10 @@ import asyncio
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tests.audio import ALLISON
-from tests.doubles import StreamingListAsr
+from tests.doubles import RecordingDetector, StreamingListAsr
 from voicebot.call import turns
 from voicebot.call.listener import Listener
 from voicebot.capture.pcap import read_wav
@@ -82,3 +83,19 @@ async def test_a_pause_peeks_and_the_rest_of_the_turn_is_fed_once() -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(receiving, *tasks, return_exceptions=True)
+
+
+async def test_a_judgement_cuts_around_the_voice_end_at_the_models_rate() -> None:
+    detector = RecordingDetector()
+    inputs: list[turns.TurnInput] = []
+    listener = Listener(
+        call_id="t", endpoint=QueueEndpoint(), codec=ULAW, vad=VadConfig(),  # type: ignore[arg-type]
+        asr=StreamingListAsr([]), turn_detector=detector, deliver=inputs.append,
+        spawn=asyncio.create_task,
+    )  # fmt: skip
+    # One second of turn at the recognizer's 16 kHz, the last 0.15 s silence after the voice.
+    await listener.judge(3, np.zeros(16000, np.int16), trailing_s=0.15)
+    assert detector.asked == [13280, 13600, 13920]  # the voice end, and 20 ms either side
+    (judged,) = inputs
+    assert isinstance(judged, turns.TurnJudged) and judged.turn_audio == 3
+    assert judged.complete == pytest.approx(1.36)

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 import soxr
 
+from tests.doubles import RecordingDetector
 from voicebot.errors import ModelError
 from voicebot.speech.turn import SmartTurnDetector, find_smart_turn_model, turn_features
+from voicebot.speech.turn.base import END_JITTER_S
 from voicebot.speech.turn.features import (
     N_BINS,
     N_MELS,
@@ -160,6 +162,55 @@ async def test_complete_sentence_vs_cut_mid_phrase(detector: SmartTurnDetector) 
     for fraction in (0.55, 2 / 3, 0.85):
         cut = pcm[: voiced[0] + int((voiced[-1] - voiced[0]) * fraction)]
         assert await detector.probability_complete(cut) < 0.5, fraction
+
+
+@pytest.mark.slow
+async def test_a_batch_scores_each_turn_as_alone(detector: SmartTurnDetector) -> None:
+    pcm = fixture_16k(TURNS / "text-later-allison.wav")
+    cut = pcm[: pcm.size // 2]
+    batch = await detector.probabilities_complete([pcm, cut])
+    assert batch == pytest.approx(
+        [await detector.probability_complete(pcm), await detector.probability_complete(cut)],
+        abs=1e-4,
+    )
+    assert await detector.probabilities_complete([]) == []
+
+
+@pytest.mark.slow
+async def test_the_verdict_at_a_voice_end_averages_three_cuts(
+    detector: SmartTurnDetector,
+) -> None:
+    pcm = fixture_16k(TURNS / "text-card-en-us.wav")  # 1.94 s voice end, then silence
+    end = int(1.94 * SAMPLE_RATE)
+    step = int(END_JITTER_S * SAMPLE_RATE)
+    singles = [
+        await detector.probability_complete(pcm[:cut]) for cut in (end - step, end, end + step)
+    ]
+    averaged = await detector.probability_complete_at(pcm, end)
+    assert averaged == pytest.approx(float(np.mean(singles)), abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("size", "voice_end", "cuts"),
+    [
+        (8000, 4000, [3680, 4000, 4320]),  # 20 ms either side at 16 kHz
+        (4100, 4000, [3680, 4000, 4100]),  # no audio after the end: the cut stops there
+        (8000, 100, [1, 100, 420]),  # nothing before the start
+        (8000, 9000, [7680, 8000]),  # an end past the audio is the audio's end
+    ],
+)
+async def test_cuts_around_the_voice_end(size: int, voice_end: int, cuts: list[int]) -> None:
+    detector = RecordingDetector()
+    averaged = await detector.probability_complete_at(np.zeros(size, np.int16), voice_end)
+    assert detector.asked == cuts
+    assert averaged == pytest.approx(sum(cuts) / len(cuts) / 10_000)
+
+
+async def test_a_verdict_needs_audio() -> None:
+    with pytest.raises(ValueError, match="mono"):
+        await RecordingDetector().probability_complete_at(np.zeros(0, np.int16), 0)
+    with pytest.raises(ValueError, match="mono"):
+        await RecordingDetector().probability_complete_at(np.zeros((2, 10), np.int16), 5)
 
 
 @pytest.mark.slow

@@ -218,11 +218,12 @@ class Listener:
 
     async def judge(self, turn_audio: int, audio: np.ndarray, trailing_s: float) -> None:
         assert self.turn_detector is not None
-        trailing = min(int(trailing_s * self.asr.sample_rate), audio.size)
-        audio = audio[: audio.size - trailing]
         if self.asr.sample_rate != self.turn_detector.sample_rate:
             audio = resample(audio, self.asr.sample_rate, self.turn_detector.sample_rate)
-        complete = await self.turn_detector.probability_complete(audio)
+        rate = self.turn_detector.sample_rate
+        # The silence after the voice stays: the verdict also looks a little past the end.
+        voice_end = audio.size - min(round(trailing_s * rate), audio.size)
+        complete = await self.turn_detector.probability_complete_at(audio, voice_end)
         log.info("call %s: turn model: %.2f complete (%.2f s of audio)", self.call_id, complete,
-                 audio.size / self.turn_detector.sample_rate)
+                 voice_end / rate)
         self._deliver(turns.TurnJudged(time.monotonic(), turn_audio, complete))

@@ -4,9 +4,10 @@ The CPU model is an int8 ONNX file (about 8.7 MB) fetched by ``scripts/fetch-sma
 into ``models/smart-turn/``. Its input is ``input_features`` float32 [batch, 80, 800] (see
 ``features.py``); its output ``logits`` [batch, 1] is already a sigmoid, P(turn complete).
 
-One inference costs about 110 ms on one core. Every model call runs on the single worker thread
-the detector owns, so concurrent calls queue rather than fight over the same cores, and the
-event loop never blocks. On pure silence the model says "complete" (0.99): it is meant only
+One inference costs about 110 ms on one core; a call's verdict is three of them, one batch
+(``base.END_JITTER_S``). Every model call runs on the single worker thread the detector owns,
+so concurrent calls queue rather than fight over the same cores, and the event loop never
+blocks. On pure silence the model says "complete" (0.99): it is meant only
 for audio that contains speech.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,17 +89,22 @@ class SmartTurnDetector(TurnDetector):
         self._session = session
         log.info("smart-turn model loaded from %s", path)
 
-    async def probability_complete(self, pcm: np.ndarray) -> float:
-        if pcm.ndim != 1 or pcm.dtype != np.int16:
-            raise ValueError(f"expected mono int16 samples, got {pcm.dtype} with shape {pcm.shape}")
+    async def probabilities_complete(self, turns: Sequence[np.ndarray]) -> list[float]:
+        for pcm in turns:
+            if pcm.ndim != 1 or pcm.dtype != np.int16:
+                raise ValueError(
+                    f"expected mono int16 samples, got {pcm.dtype} with shape {pcm.shape}"
+                )
         session, executor = self._session, self._executor
         if session is None or executor is None:
             raise RuntimeError("SmartTurnDetector is not loaded (or already closed)")
-        # Only the last 8 s count; a copy, so the caller may go on appending to its buffer.
-        window = pcm[-WINDOW_SAMPLES:].copy()
+        if not turns:
+            return []
+        # Only the last 8 s count; copies, so the caller may go on appending to its buffer.
+        windows = [pcm[-WINDOW_SAMPLES:].copy() for pcm in turns]
         loop = asyncio.get_running_loop()
-        # The front end (about 10 ms of FFTs) runs in the worker thread too.
-        return await loop.run_in_executor(executor, _predict, session, window)
+        # The front end (about 10 ms of FFTs per turn) runs in the worker thread too.
+        return await loop.run_in_executor(executor, _predict, session, windows)
 
     def status(self) -> dict[str, Any]:
         return worker_status(self._executor, self._session is not None)
@@ -166,9 +173,11 @@ def _run(session: Any, features: np.ndarray) -> np.ndarray:
     return probabilities
 
 
-def _predict(session: Any, pcm: np.ndarray) -> float:
+def _predict(session: Any, windows: list[np.ndarray]) -> list[float]:
     # Runs in the worker thread.
-    probability = float(_run(session, turn_features(pcm)[None])[0, 0])
-    if not math.isfinite(probability):
-        raise ModelError(f"Smart Turn model returned {probability}")
-    return min(1.0, max(0.0, probability))
+    features = np.stack([turn_features(pcm) for pcm in windows])
+    probabilities = [float(p) for p in _run(session, features)[:, 0]]
+    for probability in probabilities:
+        if not math.isfinite(probability):
+            raise ModelError(f"Smart Turn model returned {probability}")
+    return [min(1.0, max(0.0, p)) for p in probabilities]
