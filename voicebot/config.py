@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from .errors import ConfigError
 
 MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
+# The password the shipped voicebot.toml holds: `voicebot run` refuses to start with it.
+PLACEHOLDER_PASSWORD = "change-me"
 ASR_ENGINES = ("auto", "whisper", "vosk")
 
 
@@ -26,7 +28,8 @@ class AriConfig:
     url: str = "http://127.0.0.1:8088"
     user: str = "voicebot"
     # Placeholder only: the real password comes from the config file or VOICEBOT_ARI_PASSWORD.
-    password: str = "change-me"
+    # Never shown: not in a repr, an error or a log line.
+    password: str = field(default=PLACEHOLDER_PASSWORD, repr=False)
     app: str = "voicebot"
     # Back-off between reconnect attempts when Asterisk is unreachable.
     retry_initial_s: float = 0.5
@@ -103,6 +106,9 @@ class RecordConfig:
     # are deleted so at most max_files remain, and any older than max_days.
     max_files: int = 100
     max_days: float = 7.0
+    # false: keys the caller presses (card numbers, PINs) are left out of the pcap and the
+    # transcript ("#" with no digit), and out of /calls.
+    keys: bool = True
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,31 @@ class HttpConfig:
     # Health and recent-call transcripts (GET /health, GET /calls); port 0 disables it.
     host: str = "127.0.0.1"
     port: int = 8089
+    # When set (VOICEBOT_HTTP_TOKEN), GET /calls needs "Authorization: Bearer <token>".
+    # /health and /metrics stay open to whoever can reach host:port.
+    token: str = field(default="", repr=False)
+    # Host names (comma-separated) requests may carry besides the bound address, localhost
+    # and 127.0.0.1, e.g. "bot1.example.net" behind a reverse proxy. Others get 421.
+    allowed_hosts: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    # When set, the only hosts (comma-separated, "host" or "host:port") webhooks may reach,
+    # redirects included; anything else fails the webhook (its on_error).
+    allow_hosts: str = ""
+    # Time to open the connection; the script's `timeout` bounds the whole request.
+    connect_timeout_s: float = 2.0
+    # A bigger answer is refused (the webhook fails), not read.
+    max_response_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    # What callers said and keyed (transcripts, slot values, digits) appears in the log only at
+    # DEBUG, or at INFO too when this is true. INFO otherwise names intents, states,
+    # latencies and lengths.
+    transcripts: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,6 +182,8 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     record: RecordConfig = field(default_factory=RecordConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     log_level: str = "INFO"
 
     def validate(self) -> Config:
