@@ -161,7 +161,10 @@ async def test_an_expected_answer_misheard_is_taken_when_it_fits_the_audio(
     if heard is None:  # noise: whatever whisper makes of it, it is not a menu answer
         assert with_expected == free
         return
-    assert (free, with_expected) == (heard, taken)
+    # Where the free decode already hears the phrase (it does on some CPUs, and for some cuts
+    # of the audio), the expected answer must come out all the same.
+    assert free in {heard, taken}
+    assert with_expected == taken
 
 
 @pytest.mark.parametrize(
