@@ -7,11 +7,12 @@
 #   asterisk-core-sounds-en-wav  the stock prompts (hello-world, beep, ...) as 8 kHz WAV
 #   espeak-ng, sox               make speech-like test audio
 #   python3-venv                 the project's virtualenv
+#   openssl                      makes the self-signed certificate of the webhook TLS test
 #
 # Idempotent: when everything is already installed it prints one line and does nothing.
 set -euo pipefail
 
-PACKAGES=(debootstrap sip-tester tshark asterisk-core-sounds-en-wav espeak-ng sox python3-venv)
+PACKAGES=(debootstrap sip-tester tshark asterisk-core-sounds-en-wav espeak-ng sox python3-venv openssl)
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "install-system-deps: must run as root (apt-get install)" >&2

@@ -189,8 +189,12 @@ async def recent_call_summary(config: Config, since: float) -> dict[str, Any] | 
     if not config.http.port:
         return None
     url = f"http://{config.http.host}:{config.http.port}/calls"
+    headers = {"Authorization": f"Bearer {config.http.token}"} if config.http.token else {}
     try:
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, headers=headers) as response,
+        ):
             calls = (await response.json())["recent"]
     except (aiohttp.ClientError, OSError, ValueError, KeyError):
         return None

@@ -109,6 +109,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         while line := sys.stdin.readline():
             yield line
 
+    webhooks = _config(args).webhooks  # the same allowed hosts and limits as on calls
     try:
         return asyncio.run(
             run_chat(
@@ -117,6 +118,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 sys.stdout,
                 variables=variables,
                 echo=not sys.stdin.isatty(),
+                webhooks=webhooks,
             )
         )
     except KeyboardInterrupt:

@@ -227,6 +227,12 @@ class Config:
                 raise ConfigError(f"calls.{key}: {value:g} must be 0 or more")
         if not self.ari.url.startswith(("http://", "https://")):
             raise ConfigError(f"ari.url: {self.ari.url!r} must start with http:// or https://")
+        if "@" in self.ari.url.split("://", 1)[1].split("/", 1)[0]:
+            # Not echoed: the part before "@" would be the password.
+            raise ConfigError(
+                "ari.url: holds a user name or password; give them as ari.user and "
+                "ari.password (VOICEBOT_ARI_PASSWORD) instead"
+            )
         return self
 
 

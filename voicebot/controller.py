@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -41,6 +41,7 @@ from .capture.record import CallRecorder
 from .config import Config
 from .dialog.script import Script, ScriptLibrary
 from .errors import AriError, AriNotFoundError, MediaError, VoicebotError
+from .logtext import caller_text, is_key
 from .media.codecs import get_codec
 from .media.endpoint import PortAllocator, RtpEndpoint
 from .metrics import Metrics
@@ -107,12 +108,17 @@ class ActiveCall:
     result: str = ""
     transcript: list[TranscriptLine] = field(default_factory=list)
     recorder: CallRecorder | None = None
+    # record.keys: false leaves the digits of the caller's keys out of the transcript, the
+    # recording and /calls (the line says a key was pressed, not which).
+    keys_recorded: bool = True
 
     @property
     def id(self) -> str:
         return self.caller.id
 
     def add_line(self, line: TranscriptLine) -> None:
+        if not self.keys_recorded and line.who == "caller" and is_key(line.text):
+            line = replace(line, text="#")
         self.transcript.append(line)
         if self.recorder is not None:
             self.recorder.line(line.as_dict())
@@ -198,16 +204,18 @@ class CallController:
             self._refuse(channel.id, "busy", why)
             return
         script_name = args[0] if args and args[0] else self.scripts.default
-        call = ActiveCall(caller=channel, script_name=script_name)
+        call = ActiveCall(caller=channel, script_name=script_name,
+                          keys_recorded=self.config.record.keys)  # fmt: skip
         self.calls[channel.id] = call
         self._idle.clear()
         self.calls_total += 1
         call.task = asyncio.create_task(self._run_call(call), name=f"call-{channel.id}")
         call.task.add_done_callback(lambda task: self._call_task_done(call, task))
         log.info(
-            "call %s: from %r (%s) to %s, script %s",
+            "call %s: from %s (%s) to %s, script %s",
             channel.id,
-            channel.caller_number,
+            # Caller numbers are personal data: shown only when the log is at DEBUG.
+            caller_text(channel.caller_number, log),
             channel.name,
             channel.extension,
             script_name,
@@ -368,6 +376,8 @@ class CallController:
             http=self.http,
             on_transcript=call.add_line,
             observer=self.metrics,
+            log_transcripts=self.config.log.transcripts,
+            webhooks=self.config.webhooks,
         )
         end = await call.session.run()
         call.end_reason = end.reason

@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from .call import CallObserver, CallSession, SpeechServices, TranscriptLine
-from .config import Config, TurnConfig, VadConfig
+from .config import Config, TurnConfig, VadConfig, WebhookConfig
 from .dialog.script import Script
 from .errors import ModelError, VoicebotError
 from .media.codecs import Codec
@@ -30,6 +30,7 @@ from .speech.tts.cache import CachedTts
 from .speech.tts.piper import PiperTts
 from .speech.turn.base import TurnDetector
 from .speech.turn.smart_turn import SmartTurnDetector, find_smart_turn_model
+from .webhook import WebhookPolicy
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,14 @@ def new_session(
     http: aiohttp.ClientSession | None = None,
     on_transcript: Callable[[TranscriptLine], None] | None = None,
     observer: CallObserver | None = None,
+    log_transcripts: bool = False,
+    webhooks: WebhookConfig | None = None,
 ) -> CallSession:
-    """One call's session, wired to an endpoint whose remote end is already known."""
+    """One call's session, wired to an endpoint whose remote end is already known.
+
+    ``webhooks``: the ``[webhooks]`` policy (allowed hosts, connect timeout, answer size);
+    None is the config's defaults. A bad ``allow_hosts`` entry raises ``ConfigError``.
+    """
     return CallSession(
         call_id=call_id,
         endpoint=endpoint,
@@ -160,4 +167,6 @@ def new_session(
         http=http,
         on_transcript=on_transcript,
         observer=observer,
+        log_transcripts=log_transcripts,
+        webhook_policy=WebhookPolicy.from_config(webhooks or WebhookConfig()),
     )

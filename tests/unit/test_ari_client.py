@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 import socket
 from collections.abc import AsyncIterator
+from urllib.parse import quote, quote_plus
 
 import pytest
+from yarl import URL
 
 from tests.fakeari import FakeAri
-from voicebot.ari.client import AriClient
+from voicebot.ari.client import AriClient, plaintext_warning, redact
 from voicebot.ari.models import Bridge, Channel
 from voicebot.config import AriConfig
 from voicebot.errors import AriAuthError, AriConnectionError, AriHttpError, AriNotFoundError
@@ -249,3 +253,110 @@ async def test_url_with_ari_suffix_and_borrowed_session(fake: FakeAri) -> None:
         async with AriClient(fake.config(url=fake.url + "/ari/"), session) as client:
             await client.asterisk_info()
         assert not session.closed  # borrowed, so left open
+
+
+# --- the password stays secret ------------------------------------------------------------
+
+# Distinctive, and with characters a URL query encodes, so every form of it can be looked for.
+PASSWORD = "Zq7 ari+pass/w@rd:K3"
+
+
+def secret_forms(config: AriConfig) -> list[str]:
+    """The password as typed, URL-encoded (as aiohttp's URLs and as urllib write it), and
+    inside a Basic Authorization header."""
+    in_query = URL("http://ari/").with_query(k=config.password).raw_query_string[2:]
+    basic = base64.b64encode(f"{config.user}:{config.password}".encode()).decode()
+    password = config.password
+    return [password, in_query, quote(password, safe=""), quote_plus(password), basic]
+
+
+def exception_texts(exc: BaseException) -> list[str]:
+    """str() and repr() of ``exc`` and of every exception a traceback of it would show."""
+    texts: list[str] = []
+    current: BaseException | None = exc
+    while current is not None:
+        texts += [str(current), repr(current), *(str(a) for a in current.args)]
+        shown_context = None if current.__suppress_context__ else current.__context__
+        current = current.__cause__ or shown_context
+    return texts
+
+
+# The stand-in Asterisk's own server-side logs (its access log shows the URL it was asked
+# for): those are Asterisk's, not the bot's.
+SERVER_LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.web")
+
+
+def log_texts(records: list[logging.LogRecord]) -> list[str]:
+    formatter = logging.Formatter("%(name)s %(message)s")
+    return [formatter.format(r) for r in records if not r.name.startswith(SERVER_LOGGERS)]
+
+
+def assert_no_secret(config: AriConfig, texts: list[str]) -> None:
+    for form in secret_forms(config):
+        leaks = [text for text in texts if form in text]
+        assert not leaks, f"{form!r} in {leaks}"
+
+
+async def test_refused_connection_names_no_password(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = AriConfig(url=f"http://127.0.0.1:{closed_port()}", password=PASSWORD)
+    async with AriClient(config) as client:
+        with pytest.raises(AriConnectionError) as info:
+            await client.asterisk_info()
+    assert "cannot reach Asterisk" in str(info.value)
+    assert_no_secret(config, exception_texts(info.value) + log_texts(caplog.records))
+
+
+async def test_401_names_no_password(fake: FakeAri, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = fake.config(password=PASSWORD)
+    async with AriClient(config) as client:
+        with pytest.raises(AriAuthError) as info:
+            await client.asterisk_info()
+    assert fake.auth_failures == 1
+    assert_no_secret(config, exception_texts(info.value) + log_texts(caplog.records))
+
+
+def test_redact_hides_every_form_of_the_password() -> None:
+    config = AriConfig(password=PASSWORD)
+    url = str(URL("ws://ari:8088/ari/events").with_query(api_key=f"voicebot:{PASSWORD}"))
+    texts = [
+        redact(f"failed: {url}", config),
+        redact(f"plain {PASSWORD} and quoted {quote(PASSWORD, safe='')}", config),
+    ]
+    assert_no_secret(config, texts)
+    assert texts[0].startswith("failed: ws://ari:8088/ari/events?api_key=voicebot:***")
+    assert redact("nothing to hide", AriConfig(password="")) == "nothing to hide"
+
+
+# --- plain http ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8088",
+        "http://127.0.0.2:8088/ari",
+        "http://localhost:8088",
+        "http://[::1]:8088",
+        "https://asterisk.example:8089",
+        "https://10.0.0.5:8089",
+    ],
+)
+def test_no_warning_for_loopback_or_https(url: str) -> None:
+    assert plaintext_warning(AriConfig(url=url)) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://asterisk.example:8088", "asterisk.example"),
+        ("http://10.0.0.5:8088/ari", "10.0.0.5"),
+        ("http://[2001:db8::5]:8088", "2001:db8::5"),
+    ],
+)
+def test_plain_http_off_this_machine_is_warned_about(url: str, host: str) -> None:
+    warning = plaintext_warning(AriConfig(url=url))
+    assert warning is not None
+    assert f"ARI at {host} is reached over plain http://" in warning
+    assert "use https://" in warning

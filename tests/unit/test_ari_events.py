@@ -7,11 +7,16 @@ import logging
 import re
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from tests.fakeari import FakeAri
+from tests.unit.test_ari_client import PASSWORD, assert_no_secret, exception_texts, log_texts
 from voicebot.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
@@ -23,6 +28,7 @@ from voicebot.ari.events import (
     StasisEnd,
     StasisStart,
     UnknownEvent,
+    ari_events_url,
     parse_event,
 )
 from voicebot.config import AriConfig
@@ -364,3 +370,120 @@ async def test_close_while_waiting_to_retry(fake: FakeAri) -> None:
     events = Collector(EventStream(fake.config(retry_initial_s=30.0, retry_max_s=30.0)))
     await asyncio.sleep(0.05)
     await events.close()  # must not wait out the 30 s back-off
+
+
+# --- the events URL -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "events"),
+    [
+        ("http://127.0.0.1:8088", "ws://127.0.0.1:8088/ari/events"),
+        ("http://127.0.0.1:8088/ari/", "ws://127.0.0.1:8088/ari/events"),
+        ("https://pbx.example:8089", "wss://pbx.example:8089/ari/events"),
+        ("https://pbx.example:8089/ari", "wss://pbx.example:8089/ari/events"),
+        ("https://[2001:db8::5]:8089", "wss://[2001:db8::5]:8089/ari/events"),
+    ],
+)
+def test_events_url_is_ws_for_http_and_wss_for_https(url: str, events: str) -> None:
+    assert ari_events_url(AriConfig(url=url)) == events
+    assert EventStream(AriConfig(url=url)).url == events
+
+
+async def test_the_stream_connects_over_ws(fake: FakeAri, caplog: pytest.LogCaptureFixture) -> None:
+    connected = asyncio.Event()
+
+    async def on_connected() -> None:
+        connected.set()
+
+    with caplog.at_level(logging.INFO, logger="voicebot.ari.events"):
+        events = Collector(EventStream(fake.config(), on_connected=on_connected))
+        await asyncio.wait_for(connected.wait(), 5)
+        await events.close()
+    assert f"Connected to Asterisk ARI events at ws://127.0.0.1:{fake.port}/ari/events" in (
+        caplog.text
+    )
+
+
+# --- the password stays secret, also in the URL of api_key mode ----------------------------
+
+
+async def run_until_retrying(stream: EventStream, caplog: pytest.LogCaptureFixture) -> None:
+    """Let the stream fail to connect a few times (each a "retrying" warning), then close it."""
+    events = Collector(stream)
+    for _ in range(300):
+        if sum("retrying in" in r.message for r in caplog.records) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    await events.close()
+    assert sum("retrying in" in r.message for r in caplog.records) >= 3
+
+
+@pytest.mark.parametrize("auth", ["basic", "api_key"])
+async def test_refused_port_logs_no_password(
+    auth: Literal["basic", "api_key"], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = AriConfig(url=f"http://127.0.0.1:{port}", password=PASSWORD, retry_initial_s=0.01)
+    await run_until_retrying(EventStream(config, auth=auth), caplog)
+    assert_no_secret(config, log_texts(caplog.records))
+
+
+@pytest.mark.parametrize("auth", ["basic", "api_key"])
+async def test_401_names_no_password(
+    fake: FakeAri, auth: Literal["basic", "api_key"], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = fake.config(password=PASSWORD)
+    with pytest.raises(AriAuthError) as info:
+        async for _ in EventStream(config, auth=auth).events():
+            pass
+    assert fake.auth_failures == 1
+    assert_no_secret(config, exception_texts(info.value) + log_texts(caplog.records))
+
+
+def handshake_refuser(status: int) -> web.Application:
+    """An "Asterisk" whose /ari/events answers ``status`` with no WebSocket upgrade."""
+
+    async def events(request: web.Request) -> web.Response:
+        # Echo the query the way a proxy's error page might, to prove the bot does not relay it.
+        return web.Response(status=status, text=f"no websocket for {request.query_string}")
+
+    app = web.Application()
+    app.router.add_get("/ari/events", events)
+    return app
+
+
+@pytest.mark.parametrize("status", [200, 400, 502])
+async def test_a_bad_handshake_logs_no_password(
+    status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with TestServer(handshake_refuser(status)) as server:
+        config = AriConfig(url=str(server.make_url("/")), password=PASSWORD, retry_initial_s=0.01)
+        await run_until_retrying(EventStream(config, auth="api_key"), caplog)
+    assert any(
+        f"WebSocket upgrade refused with HTTP {status}" in t for t in log_texts(caplog.records)
+    )
+    assert_no_secret(config, log_texts(caplog.records))
+
+
+async def test_an_unexpected_client_error_is_redacted(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever aiohttp error carries the URL in its text, the log line shows no password.
+    config = fake.config(password=PASSWORD, retry_initial_s=0.01)
+    stream = EventStream(config, auth="api_key")
+
+    async def failing_connect(session: aiohttp.ClientSession) -> None:
+        url = URL(stream.url).with_query(api_key=f"voicebot:{PASSWORD}")
+        raise aiohttp.InvalidURL(url, "made up for the test")
+
+    monkeypatch.setattr(stream, "_connect", failing_connect)
+    caplog.set_level(logging.DEBUG)
+    await run_until_retrying(stream, caplog)
+    assert any("api_key=voicebot:***" in t for t in log_texts(caplog.records))
+    assert_no_secret(config, log_texts(caplog.records))

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from voicebot.cli import main
+from voicebot.config import WebhookConfig
 from voicebot.dialog.chat import chat_variables, describe, parse_input, run_chat
 from voicebot.dialog.engine import (
     CallWebhook,
@@ -46,7 +47,7 @@ states:
   lookup:
     say: "One moment."
     webhook:
-      url: "{channel.API}/balance"
+      url: "API_URL/balance?branch={channel.BRANCH}"
       method: POST
       body: {account: "{account}", caller: "{caller_id}"}
       save_as: result
@@ -97,16 +98,21 @@ async def api() -> AsyncIterator[BankApi]:
     await runner.cleanup()
 
 
-def bank_script(tmp_path: Path, timeout: str = "2s") -> Path:
+# The discard port: nothing listens.
+DEAD_URL = "http://127.0.0.1:9"
+
+
+def bank_script(tmp_path: Path, timeout: str = "2s", api: str = DEAD_URL) -> Path:
+    """The bank script calling ``api`` (a webhook's host is the script's own text)."""
     path = tmp_path / "bank.yaml"
-    path.write_text(BANK.replace("TIMEOUT", timeout))
+    path.write_text(BANK.replace("TIMEOUT", timeout).replace("API_URL", api))
     return path
 
 
 async def chat(
     script: Script | Path,
     lines: list[str],
-    api: BankApi | None = None,
+    webhooks: WebhookConfig | None = None,
     **variables: str,
 ) -> tuple[int, str, list[str]]:
     """Run a chat (input echoed, as for piped stdin); returns the exit status, the output
@@ -116,9 +122,9 @@ async def chat(
     out = io.StringIO()
     remaining = iter(lines)
     all_variables = {"caller_id": "1000", "called": "100", **variables}
-    if api is not None:
-        all_variables["channel.API"] = api.url
-    status = await run_chat(script, remaining, out, variables=all_variables, echo=True)
+    status = await run_chat(
+        script, remaining, out, variables=all_variables, echo=True, webhooks=webhooks
+    )
     return status, out.getvalue(), list(remaining)
 
 
@@ -173,7 +179,8 @@ def test_chat_variables() -> None:
 
 async def test_spoken_choice_digits_and_webhook(tmp_path: Path, api: BankApi) -> None:
     status, out, rest = await chat(
-        bank_script(tmp_path), ["check my balance", "it's four two one seven", "unused"], api
+        bank_script(tmp_path, api=api.url),
+        ["check my balance", "it's four two one seven", "unused"],
     )
     assert status == 0
     lines = out.splitlines()
@@ -184,7 +191,7 @@ async def test_spoken_choice_digits_and_webhook(tmp_path: Path, api: BankApi) ->
     assert "[intent account]" not in lines  # a filled slot is shown as such
     assert "bot: Please say or key your four digit account number." in out
     assert "[account = 4217]" in lines
-    assert f"[webhook POST {api.url}/balance]" in lines
+    assert f"[webhook POST {api.url}/balance?branch=]" in lines
     assert "bot: Account 4 2 1 7 has a balance of 42.5 dollars. Goodbye." in lines
     assert lines[-1] == "[hangup]"
     assert api.requests == [{"account": "4217", "caller": "1000"}]
@@ -192,7 +199,9 @@ async def test_spoken_choice_digits_and_webhook(tmp_path: Path, api: BankApi) ->
 
 
 async def test_keys_choose_and_fill_digits(tmp_path: Path, api: BankApi) -> None:
-    status, out, _ = await chat(bank_script(tmp_path), ["#1", "#42", "#17"], api, caller_id="77")
+    status, out, _ = await chat(
+        bank_script(tmp_path, api=api.url), ["#1", "#42", "#17"], caller_id="77"
+    )
     assert status == 0
     assert "[intent balance]" in out
     assert "[account = 4217]" in out
@@ -227,7 +236,7 @@ async def test_webhook_failures_are_fed_back(
     tmp_path: Path, api: BankApi, mode: str, limit: str, reason: str
 ) -> None:
     api.mode = mode
-    status, out, _ = await chat(bank_script(tmp_path, limit), ["balance", "#4217"], api)
+    status, out, _ = await chat(bank_script(tmp_path, limit, api.url), ["balance", "#4217"])
     assert status == 0
     failure = next(line for line in out.splitlines() if line.startswith("[webhook failed:"))
     assert reason in failure
@@ -236,9 +245,17 @@ async def test_webhook_failures_are_fed_back(
 
 
 async def test_unreachable_webhook_fails(tmp_path: Path) -> None:
-    dead = BankApi(url="http://127.0.0.1:9")  # discard port: nothing listens
-    _, out, _ = await chat(bank_script(tmp_path), ["balance", "4 2 1 7"], dead)
-    assert "[webhook failed:" in out
+    _, out, _ = await chat(bank_script(tmp_path), ["balance", "4 2 1 7"])
+    assert f"[webhook failed: cannot connect to {DEAD_URL}: " in out
+    assert "[transfer to voicebot-transfer/operator]" in out
+
+
+async def test_a_host_not_allowed_is_not_called(tmp_path: Path, api: BankApi) -> None:
+    only = WebhookConfig(allow_hosts="bank.example")
+    _, out, _ = await chat(bank_script(tmp_path, api=api.url), ["balance", "#4217"], only)
+    host = api.url.removeprefix("http://")
+    assert f"[webhook failed: host {host} is not in webhooks.allow_hosts]" in out
+    assert api.requests == []
     assert "[transfer to voicebot-transfer/operator]" in out
 
 
@@ -297,10 +314,12 @@ def test_cli_chat_channel_variables_reach_the_webhook(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bodies: list[Any] = []
+    branches: list[str] = []
 
     async def serve_and_chat() -> int:
         async def balance(request: web.Request) -> web.Response:
             bodies.append(await request.json())
+            branches.append(request.query["branch"])
             return web.json_response({"balance": 7})
 
         app = web.Application()
@@ -310,7 +329,7 @@ def test_cli_chat_channel_variables_reach_the_webhook(
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         url = f"http://127.0.0.1:{runner.addresses[0][1]}"
         try:
-            args = ["chat", str(bank_script(tmp_path)), "--var", f"API={url}"]
+            args = ["chat", str(bank_script(tmp_path, api=url)), "--var", "BRANCH=north & co"]
             return await asyncio.to_thread(main, args)
         finally:
             await runner.cleanup()
@@ -320,6 +339,19 @@ def test_cli_chat_channel_variables_reach_the_webhook(
     out = capsys.readouterr().out
     assert "balance of 7 dollars" in out
     assert bodies == [{"account": "4217", "caller": "1000"}]
+    assert branches == ["north & co"]
+
+
+def test_cli_chat_follows_the_configured_allow_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "voicebot.toml"
+    config.write_text('[webhooks]\nallow_hosts = "bank.example"\n')
+    _stdin(monkeypatch, "#1\n#4217\n")
+    args = ["--config", str(config), "chat", str(bank_script(tmp_path))]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "[webhook failed: host 127.0.0.1:9 is not in webhooks.allow_hosts]" in out
 
 
 def test_cli_chat_invalid_script_exits_2(

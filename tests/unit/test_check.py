@@ -31,8 +31,8 @@ EXPECTED: dict[str, list[str]] = {
         " on_no_input, on_no_match, say, transfer, webhook)",
         "7: states.main.collect.retries: unknown key 'retries' (expected one of goto, length,"
         " max, max_length, min, min_length, slot, type)",
-        "12: states.lookup.webhook.header: unknown key 'header' (expected one of body, goto,"
-        " method, on_error, save_as, timeout, url)",
+        "12: states.lookup.webhook.header: unknown key 'header' (expected one of body,"
+        " follow_redirects, goto, method, on_error, save_as, timeout, url)",
         "13: states.lookup.webhook.on_error.then: unknown key 'then' (expected one of goto,"
         " hangup, say)",
         "15: states.bye.transfer.prio: unknown key 'prio' (expected one of context, endpoint,"

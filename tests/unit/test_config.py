@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebot.config import Config, load_config
+from voicebot.config import PLACEHOLDER_PASSWORD, Config, load_config
 from voicebot.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ),
         ("[nope]\nx = 1\n", {}, "nope: unknown key"),
         ("[ari\n", {}, "invalid TOML"),
+        ('[ari]\nurl = "http://voicebot:s3cret@ast:8088"\n', {}, "ari.url: holds a user name"),
     ],
 )
 def test_bad_config_names_what_is_wrong(
@@ -58,3 +59,26 @@ def test_bad_config_names_what_is_wrong(
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "absent.toml", environ={})
+
+
+def test_secrets_are_in_no_repr(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[ari]\npassword = "Zq7-file-secret"\n')
+    config = load_config(
+        path, environ={"VOICEBOT_ARI_PASSWORD": "Zq7-env-secret", "VOICEBOT_HTTP_TOKEN": "Tk9-tok"}
+    )
+    assert (config.ari.password, config.http.token) == ("Zq7-env-secret", "Tk9-tok")
+    for text in (repr(config), repr(config.ari), repr(config.http), str(config)):
+        assert "Zq7" not in text and "Tk9" not in text
+
+
+def test_the_shipped_password_is_the_placeholder_run_refuses() -> None:
+    # `voicebot run` refuses PLACEHOLDER_PASSWORD (test_cli.py); it must be what ships.
+    assert Config().ari.password == PLACEHOLDER_PASSWORD
+    assert load_config(ROOT / "voicebot.toml", environ={}).ari.password == PLACEHOLDER_PASSWORD
+
+
+def test_a_password_written_into_the_ari_url_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, environ={"VOICEBOT_ARI_URL": "https://voicebot:s3cret@ast:8089/"})
+    assert "s3cret" not in str(refused.value)

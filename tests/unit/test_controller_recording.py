@@ -164,6 +164,53 @@ async def test_a_key_during_a_recorded_call_is_in_the_pcap_as_telephone_events(
     assert summary["rtp"]["dtmf"] == 0  # they never came in as RTP: the pcap has them anyway
 
 
+async def test_with_record_keys_off_a_key_is_recorded_as_pressed_but_not_which(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "recordings"
+    scripts = write_scripts(tmp_path / "scripts")
+    async with harness(
+        [],
+        tts=ToneTts(FAST_TTS_S_PER_CHAR),
+        record=RecordConfig(enabled=True, dir=str(directory), keys=False),
+        scripts_dir=scripts,
+        default="keys",
+    ) as h:
+        async with h.call() as (caller, peer):
+            await peer.wait_quiet()
+            await h.fake.send_dtmf_event(caller, "5", duration_ms=160)
+            summary = await ended(h, caller)
+
+    assert summary["end_reason"] == "bot-hangup"  # the key still did what it does
+    pcap, transcript = recording(directory)
+    datagrams = read_pcap(pcap)
+    assert datagrams and keys_in(datagrams) == []
+    assert all(
+        RtpPacket.parse(d.payload).payload_type != DEFAULT_EVENT_PAYLOAD_TYPE for d in datagrams
+    )
+    lines = jsonl(transcript)
+    assert lines == summary["transcript"]  # /calls shows what the file holds
+    assert [(line["who"], line["text"]) for line in lines] == [
+        ("bot", "Press five."), ("caller", "#"), ("bot", "Bye."),
+    ]  # fmt: skip
+    assert lines[1]["intent"] == "five"  # what the key meant is kept
+    assert "#5" not in transcript.read_text(encoding="utf-8")
+
+
+async def test_with_record_keys_off_calls_hides_keys_even_when_not_recording(
+    tmp_path: Path,
+) -> None:
+    scripts = write_scripts(tmp_path / "scripts")
+    config = RecordConfig(dir=str(tmp_path / "recordings"), keys=False)
+    async with harness([], record=config, scripts_dir=scripts, default="keys") as h:
+        async with h.call() as (caller, peer):
+            await peer.wait_quiet()
+            await h.fake.send_dtmf_event(caller, "5")
+            summary = await ended(h, caller)
+    assert summary["recording"] is None
+    assert [line["text"] for line in summary["transcript"] if line["who"] == "caller"] == ["#"]
+
+
 async def test_a_script_setting_overrides_the_configuration(tmp_path: Path) -> None:
     scripts = write_scripts(tmp_path / "scripts")
 

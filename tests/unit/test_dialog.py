@@ -669,6 +669,102 @@ def test_webhook_get_without_body_and_without_save_as() -> None:
     assert "x" not in engine.variables
 
 
+def hook_script(url: str, extra: str = "") -> str:
+    """A script whose state ``a`` (line 3) calls ``url`` (line 5)."""
+    return (
+        f'start: a\nstates:\n  a:\n    webhook:\n      url: "{url}"\n      goto: b\n{extra}'
+        "  b:\n    hangup: true\n"
+    )
+
+
+ONLY = "only path segments and query values may be templated"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            "{channel.API}/balance",
+            "url '{channel.API}/balance' starts with a placeholder '{channel.API}': write the "
+            f"scheme and host in the script (e.g. https://api.example/{{channel.API}}); {ONLY}",
+        ),
+        (
+            "https://{channel.HOST}/balance",
+            f"placeholder '{{channel.HOST}}' in the host of url 'https://{{channel.HOST}}/balance'"
+            f" ({ONLY})",
+        ),
+        (
+            "https://bank.example:{channel.PORT}/",
+            "placeholder '{channel.PORT}' in the port of url "
+            f"'https://bank.example:{{channel.PORT}}/' ({ONLY})",
+        ),
+        (
+            "https://bank.example/x?{caller_id}=1",
+            "placeholder '{caller_id}' in the query key of url "
+            f"'https://bank.example/x?{{caller_id}}=1' ({ONLY})",
+        ),
+        (
+            "https://bank.example/x#{caller_id}",
+            "placeholder '{caller_id}' in the fragment of url "
+            f"'https://bank.example/x#{{caller_id}}' ({ONLY})",
+        ),
+        (
+            "https://bank.example/x#top",
+            "bad url 'https://bank.example/x#top': a fragment ('#…') is never sent to the web "
+            "service (remove it)",
+        ),
+        ("bank.example/{caller_id}", "bad url 'bank.example/{caller_id}' (expected http:// or"),
+    ],
+    ids=["placeholder-first", "host", "port", "query-key", "fragment", "fixed-fragment", "scheme"],
+)
+def test_a_webhook_url_whose_shape_a_value_could_change_is_an_error(
+    tmp_path: Path, url: str, problem: str
+) -> None:
+    path = write(tmp_path, hook_script(url))
+    with pytest.raises(ScriptError) as info:
+        load_script(path)
+    assert str(info.value).startswith(f"{path}:5: states.a.webhook.url: {problem}")
+
+
+def test_follow_redirects_is_a_boolean(tmp_path: Path) -> None:
+    path = write(tmp_path, hook_script("https://h/", "      follow_redirects: yes\n"))
+    with pytest.raises(ScriptError) as info:
+        load_script(path)
+    assert str(info.value) == (
+        f"{path}:7: states.a.webhook.follow_redirects: expected true or false, got 'yes'"
+    )
+
+
+def test_follow_redirects_reaches_the_request() -> None:
+    script = parse_script(hook_script("https://h/a", "      follow_redirects: true\n"), "t.yaml")
+    assert script.states["a"].webhook is not None
+    assert script.states["a"].webhook.follow_redirects
+    assert DialogEngine(script).handle(CallStarted()) == [
+        CallWebhook("https://h/a", "POST", None, 5.0, follow_redirects=True)
+    ]
+    default = parse_script(hook_script("https://h/a"), "t.yaml")
+    assert DialogEngine(default).handle(CallStarted())[0].follow_redirects is False
+
+
+def test_hostile_values_fill_one_segment_one_query_value_one_json_string() -> None:
+    script = parse_script(
+        hook_script("https://h/customers/{caller_id}?line={channel.LINE}").replace(
+            "      goto: b", "      body: {caller: '{caller_id}'}\n      goto: b"
+        ),
+        "t.yaml",
+    )
+    hostile = '1/../../admin?delete=all#", "admin": true'
+    [request] = DialogEngine(script).handle(
+        CallStarted({"caller_id": hostile, "channel.LINE": "a&b=c"})
+    )
+    assert isinstance(request, CallWebhook)
+    assert request.url == (
+        "https://h/customers/1%2F..%2F..%2Fadmin%3Fdelete%3Dall%23%22%2C%20%22admin%22%3A%20true"
+        "?line=a%26b%3Dc"
+    )
+    assert request.body == {"caller": hostile}
+
+
 def test_state_variables_are_read_only_copies() -> None:
     variables = {"caller_id": "1"}
     engine = engine_for(TEMPLATES, variables)

@@ -20,6 +20,7 @@ RANKS: dict[str, int] = {
     "errors": PURE,
     "config": PURE,
     "sounds": PURE,
+    "logtext": PURE,
     "media": PURE,
     "media.endpoint": IO,
     "media.inbound": IO,

@@ -10,6 +10,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from voicebot.app import status_app
+from voicebot.config import HttpConfig
 from voicebot.metrics import CALL_RESULTS, TURN_STAGES, Metrics
 
 
@@ -67,8 +68,10 @@ async def test_the_status_app_serves_metrics_in_the_prometheus_text_format() -> 
     metrics.call_ended("busy")
     controller = SimpleNamespace(metrics=metrics, calls={}, recent=[], health=lambda: {})
     stream = SimpleNamespace(connected=True)
-    async with TestServer(status_app(controller, stream)) as server:  # type: ignore[arg-type]
+    app = status_app(controller, stream, HttpConfig(token="t0ken"))  # type: ignore[arg-type]
+    async with TestServer(app) as server:
         async with aiohttp.ClientSession() as http:
+            # No token: /metrics stays open to scrapers even when /calls needs one.
             async with http.get(server.make_url("/metrics")) as response:
                 assert response.status == 200
                 assert response.headers["Content-Type"].startswith("text/plain")

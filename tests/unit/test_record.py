@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import re
+import stat
 import time
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from voicebot.capture.record import (
 )
 from voicebot.config import RecordConfig, load_config
 from voicebot.errors import ConfigError
+from voicebot.media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE, dtmf_packets
 from voicebot.media.rtp import RtpPacket
 
 CALLER = ("10.0.0.1", 4000)  # Asterisk's side of the externalMedia stream
@@ -352,6 +356,107 @@ def test_start_prunes_so_that_at_most_max_files_remain_with_the_new_one(tmp_path
     newest = CallRecorder.start(single, "next", CALLER, BOT)
     newest.close()
     assert stems(tmp_path) == {newest.pcap_path.stem}
+
+
+# -- privacy: who may read a recording, and keys left out -------------------------------------
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture(params=[0o022, 0o000], ids=["umask-022", "umask-000"])
+def permissive_umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    previous = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(previous)
+
+
+def test_a_new_record_dir_and_its_files_are_the_owners_alone_whatever_the_umask(
+    tmp_path: Path, permissive_umask: int
+) -> None:
+    directory = tmp_path / "deep" / "recordings"
+    rec = CallRecorder.start(RecordConfig(dir=str(directory)), "c1", CALLER, BOT)
+    rec.line({"who": "caller", "text": "4217", "t": 1.0})
+    rec.close()
+    assert mode_of(directory) == 0o700
+    assert mode_of(rec.pcap_path) == mode_of(rec.transcript_path) == 0o600
+
+
+def test_files_in_an_existing_open_directory_are_private_and_the_directory_is_warned_about(
+    tmp_path: Path, permissive_umask: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(0o755)
+    caplog.set_level(logging.WARNING, logger="voicebot.capture.record")
+    for call_id in ("c1", "c2"):
+        rec = CallRecorder.start(RecordConfig(dir=str(directory)), call_id, CALLER, BOT)
+        rec.close()
+        assert mode_of(rec.pcap_path) == mode_of(rec.transcript_path) == 0o600
+    assert mode_of(directory) == 0o755  # someone chose it: left as it is, but said
+    warnings = [r.getMessage() for r in caplog.records if "open to group or others" in r.message]
+    assert len(warnings) == 1 and str(directory) in warnings[0] and "0755" in warnings[0]
+
+
+def test_a_private_existing_directory_is_not_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "mine"
+    directory.mkdir(mode=0o700)
+    CallRecorder.start(RecordConfig(dir=str(directory)), "c1", CALLER, BOT).close()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_file_left_with_an_open_mode_is_made_private_when_reused(
+    tmp_path: Path, permissive_umask: int
+) -> None:
+    stem = "20260101T000000Z-again"
+    for suffix in (".pcap", ".jsonl"):
+        (tmp_path / f"{stem}{suffix}").write_text("old")
+        (tmp_path / f"{stem}{suffix}").chmod(0o644)
+    rec = recorder(tmp_path, stem)
+    rec.close()
+    assert mode_of(rec.pcap_path) == mode_of(rec.transcript_path) == 0o600
+    assert read_pcap(rec.pcap_path) == [] and rec.transcript_path.read_text() == ""
+
+
+def telephone_events(digit: str) -> list[bytes]:
+    """The packets a phone sends for ``digit``, as Asterisk could forward them as RTP."""
+    packets = dtmf_packets(digit, ssrc=0x99, first_sequence=10, timestamp=800)
+    return [packet.serialize() for _, packet in packets]
+
+
+def test_without_keys_no_telephone_event_reaches_the_pcap_and_the_audio_does(
+    tmp_path: Path,
+) -> None:
+    config = RecordConfig(dir=str(tmp_path), keys=False)
+    rec = CallRecorder.start(config, "c1", CALLER, BOT)
+    rec.inbound(rtp(1), CALLER)
+    rec.key("4", 120)  # as an ARI event
+    for packet in telephone_events("2"):  # as RTP from Asterisk
+        rec.inbound(packet, CALLER)
+    rec.inbound(rtp(2), CALLER)
+    rec.outbound(rtp(3), CALLER)
+    rec.close()
+
+    datagrams = read_pcap(rec.pcap_path)
+    assert [d.payload for d in datagrams] == [rtp(1), rtp(2), rtp(3)]
+    types_seen = {RtpPacket.parse(d.payload).payload_type for d in datagrams}
+    assert DEFAULT_EVENT_PAYLOAD_TYPE not in types_seen
+    assert keys_in(datagrams) == []
+
+
+def test_with_keys_telephone_events_from_asterisk_are_recorded_as_they_came(
+    tmp_path: Path,
+) -> None:
+    rec = CallRecorder.start(RecordConfig(dir=str(tmp_path)), "c1", CALLER, BOT)
+    for packet in telephone_events("2"):
+        rec.inbound(packet, CALLER)
+    rec.close()
+    assert keys_in(read_pcap(rec.pcap_path)) == ["2"]
 
 
 def test_start_creates_a_missing_directory(tmp_path: Path) -> None:

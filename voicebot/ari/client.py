@@ -7,6 +7,7 @@ gone" (retry later) from "wrong password" (stop) from "the channel already hung 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json as jsonlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from ..config import AriConfig
 from ..errors import AriAuthError, AriConnectionError, AriHttpError, AriNotFoundError
@@ -37,6 +39,42 @@ def auth_error(config: AriConfig, method: str, path: str, message: str) -> AriAu
     # AriHttpError formats a generic text; replace it with one an operator can act on.
     err.args = (f"ARI rejected user {config.user!r}: wrong ari.user/ari.password (HTTP 401)",)
     return err
+
+
+def redact(text: str, config: AriConfig) -> str:
+    """``text`` with the ARI password in it, as typed or as encoded in a URL query, made ***.
+
+    aiohttp puts the request URL into some exception texts, and in api_key mode that URL holds
+    ``user:password``; whatever of such a text is logged or raised goes through here first.
+    """
+    if not config.password:
+        return text
+    encoded = URL("http://ari/").with_query(api_key=config.password).raw_query_string
+    for form in {encoded.partition("=")[2], quote(config.password, safe=""), config.password}:
+        text = text.replace(form, "***")
+    return text
+
+
+def plaintext_warning(config: AriConfig) -> str | None:
+    """Why ``config.url`` is unsafe, when it sends the password unencrypted off this machine."""
+    url = URL(config.url)
+    if url.scheme != "http" or is_loopback(url.host or ""):
+        return None
+    return (
+        f"ARI at {url.host} is reached over plain http://: the ARI password and every call's "
+        f"events cross the network unencrypted; use https:// (Asterisk's tlsenable in http.conf) "
+        "or keep Asterisk on this machine"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1): traffic stays on this machine."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve anywhere
+        return False
 
 
 def basic_auth_header(config: AriConfig) -> dict[str, str]:
@@ -141,7 +179,9 @@ class AriClient:
                 f"{self.config.request_timeout_s} s"
             ) from None
         except aiohttp.ClientError as exc:
-            raise AriConnectionError(f"ARI {method} {url}: cannot reach Asterisk ({exc})") from exc
+            # Not chained: aiohttp's exceptions carry the request, Authorization header included.
+            reason = redact(f"{url}: cannot reach Asterisk ({exc})", self.config)
+            raise AriConnectionError(f"ARI {method} {reason}") from None
 
         text = body.decode(charset, errors="replace")
         if status >= 400:

@@ -20,7 +20,7 @@ import aiohttp
 
 from ..config import AriConfig
 from ..errors import AriAuthError
-from .client import ari_base_url, auth_error, basic_auth_header
+from .client import ari_base_url, auth_error, basic_auth_header, redact
 from .models import Channel
 
 log = logging.getLogger(__name__)
@@ -223,11 +223,24 @@ def _format_delay(seconds: float) -> str:
     return f"{seconds:.1f}" if seconds >= 0.1 else f"{seconds:.3f}"
 
 
+def ari_events_url(config: AriConfig) -> str:
+    """The events WebSocket: ``ws://`` for an ``http://`` ARI URL, ``wss://`` (TLS, checked
+    like https) for ``https://``."""
+    base = ari_base_url(config)
+    for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+        if base.startswith(http):
+            return ws + base.removeprefix(http) + "/events"
+    return base + "/events"  # Config.validate admits only http(s); keep anything else as is
+
+
 def _reason(exc: BaseException) -> str:
+    """Why a connection attempt failed, in words that never carry the request URL."""
     if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error is not None:
         return exc.os_error.strerror or str(exc.os_error)
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         return f"WebSocket upgrade refused with HTTP {exc.status}"
+    if isinstance(exc, aiohttp.ClientResponseError):  # its str() ends with the URL
+        return f"HTTP {exc.status} {exc.message}".strip()
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return "timed out"
     return str(exc) or type(exc).__name__
@@ -258,6 +271,7 @@ class EventStream:
         self.config = config
         self.on_connected = on_connected
         self.base_url = ari_base_url(config)
+        self.url = ari_events_url(config)
         self._session = session
         self._owns_session = session is None
         self._auth_mode = auth
@@ -282,12 +296,17 @@ class EventStream:
         if ws is not None and not ws.closed:
             await ws.close()
 
-    def _ws_request(self) -> tuple[str, dict[str, str], dict[str, str]]:
+    def _ws_request(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The query and headers of the WebSocket request.
+
+        In api_key mode the password travels in the URL: that URL is never logged or put in an
+        error text (see ``_attempt``), and aiohttp's texts that include it go through redact().
+        """
         params = {"app": self.config.app, "subscribeAll": "false"}
         if self._auth_mode == "api_key":
             params["api_key"] = f"{self.config.user}:{self.config.password}"
-            return self.base_url + "/events", params, {}
-        return self.base_url + "/events", params, basic_auth_header(self.config)
+            return params, {}
+        return params, basic_auth_header(self.config)
 
     def _next_delay(self, delay: float) -> tuple[float, float]:
         """Return (sleep now, base delay for next time)."""
@@ -300,10 +319,10 @@ class EventStream:
         self, session: aiohttp.ClientSession
     ) -> aiohttp.ClientWebSocketResponse | None:
         """One connection attempt; None when close() was called meanwhile."""
-        url, params, headers = self._ws_request()
+        params, headers = self._ws_request()
         attempt = asyncio.ensure_future(
             session.ws_connect(
-                url,
+                self.url,
                 params=params,
                 headers=headers,
                 heartbeat=self._heartbeat_s,
@@ -334,6 +353,22 @@ class EventStream:
             await ws.close()
             return None
         return ws
+
+    async def _attempt(
+        self, session: aiohttp.ClientSession
+    ) -> aiohttp.ClientWebSocketResponse | str | None:
+        """One connection attempt: the socket, why it failed (text safe to log), or None when
+        close() was called meanwhile. Raises ``AriAuthError`` on a 401."""
+        try:
+            return await self._connect(session)
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status != 401:
+                return redact(_reason(exc), self.config)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return redact(_reason(exc), self.config)
+        # Raised here, out of the except block, so that aiohttp's error (whose text holds the
+        # URL, and the password in api_key mode) is not attached to it as its context.
+        raise auth_error(self.config, "GET", "/events", "Authentication required")
 
     async def _sleep_unless_closed(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
@@ -366,26 +401,19 @@ class EventStream:
         delay = self.config.retry_initial_s
         try:
             while not self.closed:
-                reason: str
-                try:
-                    ws = await self._connect(session)
-                except aiohttp.WSServerHandshakeError as exc:
-                    if exc.status == 401:
-                        raise auth_error(
-                            self.config, "GET", "/events", "Authentication required"
-                        ) from None
-                    reason = _reason(exc)
-                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    reason = _reason(exc)
+                outcome = await self._attempt(session)
+                if outcome is None:
+                    break
+                if isinstance(outcome, str):
+                    reason = outcome
                 else:
-                    if ws is None:
-                        break
+                    ws = outcome
                     self._ws = ws
                     self.connect_count += 1
                     delay = self.config.retry_initial_s
                     log.info(
                         "Connected to Asterisk ARI events at %s (app %r)",
-                        self.base_url,
+                        self.url,
                         self.config.app,
                     )
                     try:

@@ -20,13 +20,14 @@ from ..config import VadConfig
 from ..dialog.engine import CallWebhook, Transfer
 from ..dialog.script import Script
 from ..errors import MediaError
+from ..logtext import caller_text, caller_text_level, is_key
 from ..media.codecs import Codec, reply_codec
 from ..media.endpoint import RtpEndpoint
 from ..media.pacer import Pacer
 from ..speech.asr.base import AsrEngine
 from ..speech.tts.base import TtsEngine
 from ..speech.turn.base import TurnDetector
-from ..webhook import call_webhook
+from ..webhook import DEFAULT_POLICY, WebhookPolicy, call_webhook, origin
 from . import turns
 from .listener import Listener
 from .speaker import Speaker
@@ -176,6 +177,8 @@ class CallSession:
         http: aiohttp.ClientSession | None = None,
         on_transcript: Callable[[TranscriptLine], None] | None = None,
         observer: CallObserver | None = None,
+        log_transcripts: bool = False,
+        webhook_policy: WebhookPolicy = DEFAULT_POLICY,
     ) -> None:
         self.call_id = call_id
         self.endpoint = endpoint
@@ -190,6 +193,9 @@ class CallSession:
         self._http = http
         self._on_transcript = on_transcript
         self._observer = observer
+        self._webhook_policy = webhook_policy
+        # log.transcripts: INFO lines may show what the caller said and keyed.
+        self._log_transcripts = log_transcripts
         self._inputs: asyncio.Queue[turns.TurnInput | _Failure] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -323,7 +329,7 @@ class CallSession:
                     self.stats.barge_ins += 1
                     if self._observer is not None:
                         self._observer.barge_in()
-                log.info("call %s: %s %s", self.call_id, command.kind, command.detail)
+                self._log_note(command)
             elif isinstance(command, CallWebhook):
                 self.stats.webhooks += 1
                 self._spawn(self._webhook(command), "webhook")
@@ -389,18 +395,29 @@ class CallSession:
 
     async def _webhook(self, action: CallWebhook) -> None:
         started = time.monotonic()
+        # The url's path and query carry callers' data (their number, slots): INFO and
+        # WARNING name only scheme://host:port, the whole url is for DEBUG.
+        where = origin(action.url)
+        log.debug("call %s: webhook %s %s", self.call_id, action.method, action.url)
         if self._http is None:
             ok, result = False, "no HTTP client available for webhooks"
         else:
             ok, result = await call_webhook(
-                self._http, action.method, action.url, action.body, action.timeout_s
+                self._http,
+                action.method,
+                action.url,
+                action.body,
+                action.timeout_s,
+                self._webhook_policy,
+                follow_redirects=action.follow_redirects,
             )
             if self._observer is not None:
                 self._observer.webhook(time.monotonic() - started)
         if ok:
-            log.info("call %s: webhook %s %s answered", self.call_id, action.method, action.url)
+            log.info("call %s: webhook %s %s answered", self.call_id, action.method, where)
         else:
-            log.warning("call %s: webhook failed: %s", self.call_id, result)
+            log.warning("call %s: webhook %s %s failed: %s", self.call_id, action.method,
+                        where, result)  # fmt: skip
         self._inputs.put_nowait(turns.WebhookAnswered(time.monotonic(), ok, result))
 
     def _record(
@@ -417,8 +434,37 @@ class CallSession:
         line = TranscriptLine(who=who, text=text, t=round(time.monotonic() - self._started, 3),
                               state=state, intent=intent, latency_ms=latency_ms)  # fmt: skip
         self.transcript.append(line)
+        self._log_line(line)
         if self._on_transcript is not None:
             self._on_transcript(line)
+
+    # -- the log --------------------------------------------------------------------------
+
+    def _shown(self, text: str) -> str:
+        return caller_text(text, log, transcripts=self._log_transcripts)
+
+    def _log_line(self, line: TranscriptLine) -> None:
+        """A transcript line in the log. The caller's words are only their shape at INFO
+        (unless ``log.transcripts``); the bot's own lines read back slot values ("You said
+        4 2 1 7"), so they are logged at DEBUG only (INFO with ``log.transcripts``)."""
+        if line.who == "caller":
+            verb = "keyed" if is_key(line.text) else "heard"
+            intent = f" → intent {line.intent!r}" if line.intent else ""
+            log.info("call %s: %s %s in state %r%s", self.call_id, verb, self._shown(line.text),
+                     line.state, intent)  # fmt: skip
+        else:
+            log.log(caller_text_level(transcripts=self._log_transcripts), "call %s: %s says %r",
+                    self.call_id, line.who, line.text)  # fmt: skip
+
+    def _log_note(self, note: turns.Note) -> None:
+        if note.kind != "slot":
+            log.info("call %s: %s %s", self.call_id, note.kind, note.detail)
+            return
+        # The core names the slot only; its value is in the dialog state it has just left.
+        dialog = self.core.dialog
+        value = dialog.variables.get(note.detail) if dialog is not None else None
+        log.info("call %s: slot %r filled: %s", self.call_id, note.detail,
+                 self._shown("" if value is None else str(value)))  # fmt: skip
 
 
 @dataclass(frozen=True)

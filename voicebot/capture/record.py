@@ -5,7 +5,12 @@ of each packet is marked by its Ethernet source address (``CALLER_MAC`` for what
 us, ``BOT_MAC`` for what we sent), so ``voicebot replay`` finds the caller's side of our own
 recordings by itself. Keys the caller pressed reach us as ARI events, not as RTP; they are
 written to the caller's side as RFC 4733 telephone-event packets at the moment they arrived,
-so a recording replays with its keys.
+so a recording replays with its keys. With ``record.keys = false`` they are left out: no
+telephone-event packets in the pcap (the controller writes the transcript line of a key as "#",
+a key pressed but not which).
+
+Recordings hold callers' voices and what they keyed: the directory is created 0700 and each
+file 0600, whatever the process umask.
 
 Writes go to buffered files from the event loop: a few hundred bytes per packet land in the
 page cache in microseconds. Files are flushed every second and closed at hangup.
@@ -16,8 +21,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
 import random
 import re
+import stat
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -30,7 +37,7 @@ from ..media.dtmf import (
     MAX_DURATION,
     dtmf_packets,
 )
-from ..media.rtp import SEQUENCE_MODULUS, TIMESTAMP_MODULUS
+from ..media.rtp import RTP_HEADER_SIZE, RTP_VERSION, SEQUENCE_MODULUS, TIMESTAMP_MODULUS
 from .pcap import PcapWriter, UdpDatagram
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,12 @@ _NAME = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9._-]+$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 PCAP_SUFFIX = ".pcap"
 TRANSCRIPT_SUFFIX = ".jsonl"
+PRIVATE_DIRECTORY_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+_OTHERS_MAY_ENTER = 0o077
+# Directories already warned about as open to others (one warning per directory and run, not
+# one per call).
+_warned_open_directories: set[Path] = set()
 
 Address = tuple[str, int]
 
@@ -53,6 +66,52 @@ Address = tuple[str, int]
 def recording_stem(call_id: str, started: float) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
     return f"{stamp}-{_UNSAFE.sub('_', call_id) or 'call'}"
+
+
+def make_private_directory(directory: Path) -> None:
+    """Create ``directory`` (and its parents) for the owner alone. One that exists is left as
+    it is (someone chose its mode; each recording in it is private anyway), with a warning
+    if others may list it."""
+    try:
+        directory.mkdir(mode=PRIVATE_DIRECTORY_MODE, parents=True)
+    except FileExistsError:
+        _warn_if_open(directory)
+        return
+    # The umask can only take bits away from mkdir's mode; chmod makes it exactly 0700.
+    directory.chmod(PRIVATE_DIRECTORY_MODE)
+
+
+def _warn_if_open(directory: Path) -> None:
+    if not directory.is_dir() or directory in _warned_open_directories:
+        return
+    mode = stat.S_IMODE(directory.stat().st_mode)
+    if mode & _OTHERS_MAY_ENTER:
+        _warned_open_directories.add(directory)
+        log.warning("recordings: %s is open to group or others (mode %04o); `chmod 700` it: "
+                    "the names of its files tell when calls came", directory, mode)  # fmt: skip
+
+
+def open_private_file(path: Path) -> int:
+    """A descriptor of ``path``, created (or emptied) for the owner alone, whatever the
+    umask; a file that was already there loses any access for others."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode) and mode & _OTHERS_MAY_ENTER:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _is_telephone_event(data: bytes) -> bool:
+    """An RTP packet of the telephone-event payload type Asterisk uses (the endpoint's too)."""
+    return (
+        len(data) >= RTP_HEADER_SIZE
+        and data[0] >> 6 == RTP_VERSION
+        and data[1] & 0x7F == DEFAULT_EVENT_PAYLOAD_TYPE
+    )
 
 
 def prune_recordings(
@@ -88,15 +147,22 @@ def prune_recordings(
 class CallRecorder:
     """One call's recording; an ``RtpTap`` for the call's endpoint."""
 
-    def __init__(self, directory: Path, stem: str, caller: Address, bot: Address) -> None:
+    def __init__(
+        self, directory: Path, stem: str, caller: Address, bot: Address, *, keys: bool = True
+    ) -> None:
         self.pcap_path = directory / f"{stem}{PCAP_SUFFIX}"
         self.transcript_path = directory / f"{stem}{TRANSCRIPT_SUFFIX}"
         self.caller = caller
         self.bot = bot
+        # record.keys: false leaves the caller's keys out of the pcap.
+        self.keys = keys
+        os.close(open_private_file(self.pcap_path))  # PcapWriter reopens it, mode and all
         self._pcap: PcapWriter | None = PcapWriter(self.pcap_path)
         self._transcript: IO[str] | None = None
         try:
-            self._transcript = self.transcript_path.open("w", encoding="utf-8")
+            self._transcript = os.fdopen(
+                open_private_file(self.transcript_path), "w", encoding="utf-8"
+            )
         except OSError:
             self._pcap.close()
             raise
@@ -121,7 +187,7 @@ class CallRecorder:
             if not isinstance(ipaddress.ip_address(host), ipaddress.IPv4Address):
                 raise ValueError(f"only IPv4 media can be recorded, this call uses {host}")
         directory = Path(config.dir)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_directory(directory)
         now = time.time()
         pruned = prune_recordings(
             directory,
@@ -132,7 +198,7 @@ class CallRecorder:
         )
         if pruned:
             log.info("recordings: deleted the %d oldest (%s)", len(pruned), ", ".join(pruned))
-        return cls(directory, recording_stem(call_id, now), caller, bot)
+        return cls(directory, recording_stem(call_id, now), caller, bot, keys=config.keys)
 
     @property
     def closed(self) -> bool:
@@ -145,6 +211,8 @@ class CallRecorder:
     # -- RtpTap -----------------------------------------------------------------------------
 
     def inbound(self, data: bytes, source: Address) -> None:
+        if not self.keys and _is_telephone_event(data):
+            return  # a key Asterisk sent as RTP: as private as one it sent as an event
         self._write(UdpDatagram(time.time(), source, self.bot, data, link_src=CALLER_MAC))
 
     def outbound(self, data: bytes, destination: Address) -> None:
@@ -154,7 +222,9 @@ class CallRecorder:
 
     def key(self, digit: str, duration_ms: int) -> None:
         """A key the caller pressed (an ARI event), as the telephone-event packets a phone
-        sends for it, written at the moment it arrived."""
+        sends for it, written at the moment it arrived; nothing with ``record.keys = false``."""
+        if not self.keys:
+            return
         now = time.time()
         timestamp = round((now - self._started) * EVENT_CLOCK_RATE) % TIMESTAMP_MODULUS
         try:

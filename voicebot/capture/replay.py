@@ -32,6 +32,7 @@ from ..media.g711 import PcmArray
 from ..media.peer import RtpPeer
 from ..media.rtp import RtpPacket
 from ..runtime import load_services, new_session, warm_prompts
+from ..webhook import webhook_session
 from .impair import Impairments, ImpairmentStats, impair
 from .pcap import PcapTruncatedError, UdpDatagram, read_pcap, write_wav
 from .record import CALLER_MAC
@@ -476,7 +477,7 @@ async def replay_command(
     services = await load_services(config, {"replay": loaded}, "replay")
     await warm_prompts(services, [loaded])  # as `voicebot run` does: fixed prompts are cached
     try:
-        async with aiohttp.ClientSession() as http:
+        async with webhook_session() as http:
             result = await replay_call(
                 stream,
                 loaded,

@@ -14,7 +14,8 @@ from typing import TextIO
 
 import aiohttp
 
-from ..webhook import call_webhook
+from ..config import WebhookConfig
+from ..webhook import WebhookPolicy, call_webhook, webhook_session
 from .engine import (
     Action,
     CallStarted,
@@ -116,10 +117,17 @@ async def _next_line(lines: AsyncIterator[str] | Iterator[str]) -> str | None:
 
 
 class _Chat:
-    def __init__(self, script: Script, out: TextIO, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        script: Script,
+        out: TextIO,
+        session: aiohttp.ClientSession,
+        policy: WebhookPolicy,
+    ) -> None:
         self.engine = DialogEngine(script)
         self.show = _Transcript(out)
         self.session = session
+        self.policy = policy
         self.finished = False  # hangup or transfer
 
     async def handle(self, event: Event) -> None:
@@ -149,7 +157,13 @@ class _Chat:
             self.finished = True
         if isinstance(action, CallWebhook):
             ok, result = await call_webhook(
-                self.session, action.method, action.url, action.body, action.timeout_s
+                self.session,
+                action.method,
+                action.url,
+                action.body,
+                action.timeout_s,
+                self.policy,
+                follow_redirects=action.follow_redirects,
             )
             if ok:
                 return WebhookDone(result)
@@ -169,16 +183,18 @@ async def run_chat(
     *,
     variables: Mapping[str, str],
     echo: bool = False,
+    webhooks: WebhookConfig | None = None,
 ) -> int:
     """Converse with ``script`` over ``lines`` (what the caller says), writing to ``out``.
 
     ``variables`` are the call's (``caller_id``, ``called``, ``channel.NAME``). ``echo`` writes
-    each input line after the prompt, for input that is not typed at a terminal. Returns the
-    exit status: 0 when the dialog or the input ended.
+    each input line after the prompt, for input that is not typed at a terminal. ``webhooks``:
+    the ``[webhooks]`` policy, as on a call (None: the defaults). Returns the exit status: 0
+    when the dialog or the input ended.
     """
-    timeout = aiohttp.ClientTimeout(total=None)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        chat = _Chat(script, out, session)
+    policy = WebhookPolicy.from_config(webhooks or WebhookConfig())
+    async with webhook_session() as session:
+        chat = _Chat(script, out, session, policy)
         await chat.handle(CallStarted(dict(variables)))
         while not chat.over:
             chat.show.prompt()

@@ -18,6 +18,7 @@ from .match import best_match
 from .numbers import parse_digits, parse_number, parse_yes_no
 from .script import Collect, EndOfTurn, Reaction, Script, State
 from .templates import freeze, render, render_value
+from .urls import render_url
 
 # A chain of goto states longer than this is a loop the validator could not see.
 MAX_GOTO_HOPS = 50
@@ -111,12 +112,17 @@ class Transfer:
 
 @dataclass(frozen=True)
 class CallWebhook:
-    """Make an HTTP request, then send ``WebhookDone(data)`` or ``WebhookFailed(reason)``."""
+    """Make an HTTP request, then send ``WebhookDone(data)`` or ``WebhookFailed(reason)``.
+
+    ``url`` is rendered and percent-encoded (``dialog/urls.py``): send it as it is.
+    ``follow_redirects``: the script's; otherwise a redirect answer is a failure.
+    """
 
     url: str
     method: str
     body: Any = field(hash=False)
     timeout_s: float
+    follow_redirects: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,10 +226,11 @@ def enter(
         if state.webhook is not None:
             hook = state.webhook
             request = CallWebhook(
-                url=render(hook.url, variables),
+                url=render_url(hook.url, variables),
                 method=hook.method,
                 body=render_value(hook.body, variables),
                 timeout_s=hook.timeout_s,
+                follow_redirects=hook.follow_redirects,
             )
             return replace(dialog, waiting=True), [*actions, request]
         return dialog, [*actions, _listen(state)]

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar, cast
 
 from ..errors import ScriptError
 from .templates import TemplateError, parse_template, template_strings
+from .urls import parse_url_template
 from .yamlpos import KeyPath, LocatedDocument, load_located, load_located_file
 
 T = TypeVar("T")
@@ -44,7 +45,16 @@ COLLECT_OPTIONS: Mapping[str, frozenset[str]] = {
 }
 COLLECT_KEYS = {"slot", "type", "goto", *(o for opts in COLLECT_OPTIONS.values() for o in opts)}
 TRANSFER_KEYS = {"context", "extension", "priority", "endpoint"}
-WEBHOOK_KEYS = {"url", "method", "body", "save_as", "timeout", "goto", "on_error"}
+WEBHOOK_KEYS = {
+    "url",
+    "method",
+    "body",
+    "save_as",
+    "timeout",
+    "goto",
+    "on_error",
+    "follow_redirects",
+}
 WEBHOOK_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 BUILTIN_VARIABLES = ("caller_id", "called")
 DTMF_KEYS = set("0123456789*#ABCD")
@@ -134,7 +144,11 @@ DEFAULT_ON_ERROR = Reaction(say=("Sorry, something went wrong.",), hangup=True)
 
 @dataclass(frozen=True)
 class Webhook:
-    """An HTTP request the call pipeline makes; ``url`` and strings in ``body`` are templates."""
+    """An HTTP request the call pipeline makes; ``url`` and strings in ``body`` are templates.
+
+    ``url`` passed ``voicebot.dialog.urls.parse_url_template``: placeholders only in path
+    segments and query values.
+    """
 
     url: str
     goto: str
@@ -143,6 +157,7 @@ class Webhook:
     save_as: str | None = None
     timeout_s: float = 5.0
     on_error: Reaction = DEFAULT_ON_ERROR
+    follow_redirects: bool = False
 
 
 @dataclass(frozen=True)
@@ -620,8 +635,8 @@ class _Parser:
             if "url" in data
             else ""
         )
-        if url and not url.startswith("{") and not re.match(r"^https?://", url):
-            self.report((*path, "url"), f"bad url '{url}' (expected http:// or https://)")
+        if url:
+            self.guard(lambda: self.url(url, (*path, "url")), None)
         method = "POST"
         if "method" in data:
             raw = data["method"]
@@ -660,6 +675,14 @@ class _Parser:
             if "on_error" in data
             else DEFAULT_ON_ERROR
         )
+        follow_redirects = (
+            self.guard(
+                lambda: self.boolean(data["follow_redirects"], (*path, "follow_redirects")),
+                False,
+            )
+            if "follow_redirects" in data
+            else False
+        )
         return Webhook(
             url=url,
             goto=goto,
@@ -668,7 +691,15 @@ class _Parser:
             save_as=save_as,
             timeout_s=timeout,
             on_error=on_error,
+            follow_redirects=follow_redirects,
         )
+
+    def url(self, text: str, path: KeyPath) -> None:
+        """A webhook url's shape: the script writes the scheme, host, port and query keys."""
+        try:
+            parse_url_template(text)
+        except TemplateError as exc:  # UrlTemplateError is one
+            raise self.fail(path, str(exc)) from None
 
     def state(self, name: str, value: Any, defaults: StateSettings) -> State:
         path: KeyPath = ("states", name)

@@ -64,16 +64,18 @@ class Template:
         return first.strip()
 
     def render(self, variables: Mapping[str, Any]) -> str:
-        out: list[str] = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            value = to_text(lookup(variables, part.name))
-            if part.filter is not None and value:
-                value = FILTERS[part.filter](value)
-            out.append(value)
-        return "".join(out)
+        return "".join(
+            part if isinstance(part, str) else render_placeholder(part, variables)
+            for part in self.parts
+        )
+
+
+def render_placeholder(placeholder: Placeholder, variables: Mapping[str, Any]) -> str:
+    """The text one placeholder stands for: its variable's value, through its filter."""
+    value = to_text(lookup(variables, placeholder.name))
+    if placeholder.filter is not None and value:
+        value = FILTERS[placeholder.filter](value)
+    return value
 
 
 def _placeholder(body: str, source: str) -> Placeholder:

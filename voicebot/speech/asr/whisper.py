@@ -22,6 +22,7 @@ import numpy as np
 from ...config import AsrConfig
 from ...dialog.match import best_match
 from ...errors import ModelError
+from ...logtext import caller_text
 from ...models import resolve_whisper_model
 from ..workers import Worker, worker_status
 from .base import AsrEngine, Recognizer, Transcript, check_pcm
@@ -182,8 +183,10 @@ class WhisperEngine(AsrEngine):
         if closest is None:
             return heard
         phrase, mean_logprob = closest
-        log.info("whisper heard %r; taking the expected %r, which fits the audio (%.2f)",
-                 heard[0], phrase, mean_logprob)  # fmt: skip
+        # What the caller said (the expected phrase too: it may be their account number) is
+        # shown at DEBUG only; this engine serves every call and knows no call's settings.
+        log.info("whisper heard %s; taking the expected %s, which fits the audio (%.2f)",
+                 caller_text(heard[0], log), caller_text(phrase, log), mean_logprob)  # fmt: skip
         return phrase, math.exp(mean_logprob)
 
     def _tokenizer(self) -> Any:
@@ -220,8 +223,8 @@ class WhisperEngine(AsrEngine):
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         text = tokenizer.decode(tokens).strip()
         if _looks_like_a_loop(text):
-            log.info("whisper: a short window looped (%r, %.2f s of audio)",
-                     text[:60], n_samples / 16000)  # fmt: skip
+            log.info("whisper: a short window looped (%s, %.2f s of audio)",
+                     caller_text(text[:60], log), n_samples / 16000)  # fmt: skip
             return None
         return text, math.exp(result.scores[0]) if result.scores else None
 

@@ -44,6 +44,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ...logtext import caller_text
 from .base import TtsEngine
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,7 @@ class CachedTts(TtsEngine):
         try:
             await loop.run_in_executor(self._executor(), self._write, key, text, chunks)
         except Exception as exc:  # a full or read-only disk must never break a call
-            log.warning("tts cache: cannot write %r: %s", text, exc)
+            log.warning("tts cache: cannot write %s: %s", caller_text(text, log), exc)
 
     def _path(self, key: str) -> Path:
         assert self._dir is not None
