@@ -46,6 +46,7 @@ RANKS: dict[str, int] = {
     "runtime": RUNTIME,
     "controller": APPS,
     "app": APPS,
+    "status": APPS,
     "bench": APPS,
     "capture.replay": APPS,
     "callprobe": APPS,

@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from voicebot.app import status_app
 from voicebot.config import HttpConfig
 from voicebot.metrics import CALL_RESULTS, TURN_STAGES, Metrics
+from voicebot.status import status_app
 
 
 def sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> float | None:

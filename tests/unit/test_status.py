@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from voicebot.app import HostPolicy, host_name, status_app
 from voicebot.config import HttpConfig
 from voicebot.metrics import Metrics
+from voicebot.status import HostPolicy, host_name, status_app
 
 TOKEN = "s3cret-status-token"
 RECENT = [{"call_id": "c1", "caller": "5550100", "transcript": ["hours"]}]

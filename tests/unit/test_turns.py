@@ -228,8 +228,8 @@ def test_an_unmatched_menu_answer_waits_the_ceiling_even_with_a_turn_model() -> 
 )  # fmt: skip
 def test_words_that_need_more_wait_whatever_the_model_would_say(state: str, text: str) -> None:
     core = taker(state, model=True)
-    out = run(core, turn(1.0, 1.6, text, 1))
-    assert kinds(out, JudgeTurn, TurnTaken) == []
+    out = run(core, [*turn(1.0, 1.6, text, 1), TurnJudged(2.1, 1, 0.99)])
+    assert kinds(out, TurnTaken) == []
     assert timers(out)[-1][0] == "turn"  # only the ceiling set at the pause
 
 
@@ -253,9 +253,12 @@ def test_free_text_without_a_turn_model_waits_the_silence_rule() -> None:
 
 def test_the_turn_model_takes_a_complete_turn_and_waits_on_an_incomplete_one() -> None:
     core = taker("told", model=True)
-    out = run(core, turn(1.0, 2.0, "I lost my card", 1))
+    out = run(core, turn(1.0, 2.0, "I lost my card", 1)[:2])
+    # Free text: the model is asked at the pause, beside the decode.
     (judge,) = kinds(out, JudgeTurn)
     assert judge.turn_audio == 1 and judge.trailing_s == pytest.approx(0.2)
+    assert kinds(out, Decode) != []
+    assert run(core, [Transcribed(2.35, 1, "I lost my card")]) == []  # waits for the verdict
     assert run(core, [TurnJudged(2.5, 1, 0.2)]) == []  # incomplete: the 1.2 s ceiling stays
     out = run(core, [TimerFired(3.2, "turn", 1)])
     assert kinds(out, TurnTaken) == [TurnTaken("I lost my card", 2.0, 3.2)]
@@ -282,6 +285,60 @@ def test_the_turn_model_must_be_fairly_sure(complete: float, taken_at: float) ->
     assert taken.at == taken_at
 
 
+def test_a_verdict_that_comes_before_the_words_waits_for_them() -> None:
+    core = taker("told", model=True)
+    out = run(core, [VoiceStarted(1.0), VoicePaused(2.2, 2.0, AUDIO), TurnJudged(2.3, 1, 0.9)])
+    assert kinds(out, TurnTaken) == []
+    out = run(core, [Transcribed(2.4, 1, "my parcel did not arrive")])
+    assert kinds(out, TurnTaken) == [TurnTaken("my parcel did not arrive", 2.0, 2.4)]
+
+
+def test_a_verdict_on_audio_the_caller_went_on_from_is_dropped() -> None:
+    core = taker("told", model=True)
+    out = run(core, [VoiceStarted(1.0), VoicePaused(2.2, 2.0, AUDIO),
+                     Transcribed(2.35, 1, "I lost my card"), VoiceStarted(2.4),
+                     TurnJudged(2.45, 1, 0.95)])  # fmt: skip
+    assert kinds(out, TurnTaken) == []
+    out = run(core, [VoicePaused(3.3, 3.1, AUDIO)])
+    (judge,) = kinds(out, JudgeTurn)
+    assert judge.turn_audio == 2  # the whole turn is judged again
+    out = run(core, [TurnJudged(3.4, 2, 0.95), Transcribed(3.5, 2, "I lost my card yesterday")])
+    assert kinds(out, TurnTaken) == [TurnTaken("I lost my card yesterday", 3.1, 3.5)]
+
+
+NUMBER_SCRIPT = parse_script(
+    """
+name: number
+start: main
+states:
+  main:
+    say: "How many?"
+    collect: {slot: n, type: number, goto: bye}
+  bye:
+    say: "Bye."
+    hangup: true
+""",
+    "number.yaml",
+)
+
+
+def test_a_number_is_judged_only_when_its_words_cannot_tell() -> None:
+    core = TurnTaker(NUMBER_SCRIPT, TurnPolicy(turn_model=True))
+    core.handle(Begin(0.0))
+    core.handle(PlaybackDone(0.5, core.prompt))
+    out = run(core, turn(1.0, 2.0, "forty two", 1))
+    assert kinds(out, JudgeTurn) == []  # complete by its words: no model run
+    assert [t.text for t in kinds(out, TurnTaken)] == ["forty two"]
+
+    core = TurnTaker(NUMBER_SCRIPT, TurnPolicy(turn_model=True))
+    core.handle(Begin(0.0))
+    core.handle(PlaybackDone(0.5, core.prompt))
+    out = run(core, turn(1.0, 2.0, "about a dozen", 1))
+    assert len(kinds(out, JudgeTurn)) == 1  # asked after the words, not at the pause
+    out = run(core, [TurnJudged(2.5, 1, 0.9)])
+    assert [t.text for t in kinds(out, TurnTaken)] == ["about a dozen"]
+
+
 @pytest.mark.parametrize(
     "text", ["my parcel", "The person at extension", "the new", "cancel my order"]
 )
@@ -289,8 +346,8 @@ def test_free_text_without_a_verb_is_not_judged(text: str) -> None:
     """The first half of "my parcel … did not arrive" scored up to 0.66 complete: words
     with no verb yet wait the ceiling whatever the model would say."""
     core = taker("told", model=True)
-    out = run(core, turn(1.0, 2.0, text, 1))
-    assert kinds(out, JudgeTurn, TurnTaken) == []
+    out = run(core, [*turn(1.0, 2.0, text, 1), TurnJudged(2.5, 1, 0.99)])
+    assert kinds(out, TurnTaken) == []
     assert timers(out)[-1] == ("turn", 3.2, 1)  # the max_silence ceiling set at the pause
     out = run(core, [TimerFired(3.2, "turn", 1)])
     assert kinds(out, TurnTaken) == [TurnTaken(text, 2.0, 3.2)]

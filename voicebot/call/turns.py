@@ -9,7 +9,8 @@ here reads a clock, touches a socket or awaits: tests drive it input by input.
 
 The caller's turn, once they fall silent (``VoicePaused``):
 
-1. Decode what was said so far (a speculative decode: the caller may go on).
+1. Decode what was said so far (a speculative decode: the caller may go on); where the state
+   expects free text, ask the turn model at the same time.
 2. A transcript that completes the state's expected answer (a menu phrase, yes/no, all the
    digits) is taken at once; a correct start (too few digits) waits ``digit_timeout``.
 3. Otherwise the turn model judges the audio: complete → take it; incomplete → wait up to
@@ -304,6 +305,8 @@ class _Turn:
     pitched_s: float = 0.0
     audio: np.ndarray | None = None
     text: str | None = None  # transcript of the current audio, once decoded
+    verdict: float | None = None  # the turn model's P(complete) for the current audio
+    awaits_verdict: bool = False  # the words leave it to the turn model: decide when it answers
     due: bool = False  # the ceiling passed before the transcript came: take it when it does
     barge: bool = False  # began over a prompt that paused for it
     confirmed: bool = False
@@ -394,6 +397,8 @@ class TurnTaker:
             turn.silent = False
             turn.audio_number = 0
             turn.text = None
+            turn.verdict = None
+            turn.awaits_verdict = False
             turn.due = False
             if turn.barge and not turn.confirmed and self.playing and not self.paused:
                 self.paused = True
@@ -438,7 +443,13 @@ class TurnTaker:
         turn.pitched_s = event.pitched_s
         turn.audio = event.audio
         turn.text = None
+        turn.verdict = None
+        turn.awaits_verdict = False
         commands = [Decode(turn.audio_number, event.audio)]
+        if self._judges_at_pause():
+            # Free text is all but always judged: ask beside the decode (another core), not
+            # after it, so the verdict is ready when the words are (~350 ms sooner).
+            commands.append(JudgeTurn(turn.audio_number, event.audio, now_silence(turn)))
         # The hard ceiling, whatever the transcript and the model say later.
         commands.append(StartTimer("turn", event.voice_end + self._ceiling(), turn.audio_number))
         return commands
@@ -496,15 +507,37 @@ class TurnTaker:
                 # the model would say about the intonation. The ceiling set at the pause
                 # decides.
                 return []
+            turn.awaits_verdict = True
+            if turn.verdict is not None:
+                return self._verdict(now)
+            if self._judges_at_pause():
+                return []  # asked at the pause: decided when the verdict comes
             return [JudgeTurn(turn.audio_number, turn.audio, trailing_s=now_silence(turn))]
         return self._wait_until(now, turn.voice_end + settings.silence_s)
+
+    def _judges_at_pause(self) -> bool:
+        listen = self.listen
+        return (
+            listen is not None
+            and self.policy.turn_model
+            and listen.end_of_turn.turn_model
+            and listen.expectation.kind is AnswerKind.TEXT
+        )
 
     def _judged(self, event: TurnJudged) -> list[Command]:
         turn = self.turn
         if turn is None or event.turn_audio != turn.audio_number or not turn.silent:
             return []
-        if event.complete > COMPLETE_THRESHOLD:
-            return self._take(event.at)
+        turn.verdict = event.complete
+        if not turn.awaits_verdict:
+            return []  # the words are not in yet, or they decide without the model
+        return self._verdict(event.at)
+
+    def _verdict(self, now: float) -> list[Command]:
+        turn = self.turn
+        assert turn is not None and turn.verdict is not None
+        if turn.verdict > COMPLETE_THRESHOLD:
+            return self._take(now)
         return []  # incomplete: the ceiling timer set at the pause stays
 
     def _wait_until(self, now: float, at: float) -> list[Command]:
