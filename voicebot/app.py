@@ -7,12 +7,14 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
+from .ari.accept import AriAcceptor
 from .ari.client import AriClient, is_loopback, plaintext_warning
 from .ari.events import EventStream
-from .config import PLACEHOLDER_PASSWORD, AriConfig, Config
+from .config import PLACEHOLDER_PASSWORD, AriConfig, Config, listen_address
 from .controller import CallController
 from .dialog.script import ScriptLibrary
 from .errors import ConfigError
@@ -40,7 +42,14 @@ def require_ari_password(config: AriConfig) -> None:
 
 def _warn_about_exposure(config: Config) -> None:
     """Log what start-up cannot refuse but an operator should know."""
-    warning = plaintext_warning(config.ari)
+    warning = plaintext_warning(config.ari) if config.ari.mode == "connect" else None
+    host, _ = listen_address(config.ari.listen)
+    if config.ari.mode == "accept" and not is_loopback(host):
+        warning = (
+            f"ari.listen {config.ari.listen}: Asterisk's per-call WebSockets (the ARI password "
+            "and every call's events) arrive unencrypted; keep them on a private network or "
+            "let the load balancer in front terminate TLS (wss://)"
+        )
     if warning:
         log.warning("%s", warning)
     if config.http.port and not config.http.token and not is_loopback(host_name(config.http.host)):
@@ -79,21 +88,17 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, on_signal)
 
-    async with AriClient(config.ari) as ari, webhook_session() as http:
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(webhook_session())
+        accepting = config.ari.mode == "accept"
+        ari = None if accepting else await stack.enter_async_context(AriClient(config.ari))
         metrics = Metrics()
         controller = CallController(config, ari, scripts, services, allocator, http, metrics)
-
-        async def connected() -> None:
-            log.info(
-                "connected to ARI at %s as app %r; answering calls (at most %d at once)",
-                config.ari.url, config.ari.app, controller.max_active,
-            )  # fmt: skip
-            await controller.connected()
-
-        stream = EventStream(config.ari, on_connected=connected)
+        feed: EventFeed = (AcceptedFeed(config, controller) if accepting
+                           else ConnectedFeed(config, controller))  # fmt: skip
         metrics.watch(
             calls_active=lambda: len(controller.calls),
-            ari_connected=lambda: stream.connected,
+            ari_connected=lambda: feed.connected,
             queue_depths=lambda: {
                 name: int(engine.status().get("queued", 0))
                 for name, engine in services.engines().items()
@@ -101,17 +106,13 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
         )
         runner: web.AppRunner | None = None
         if config.http.port:
-            runner = web.AppRunner(status_app(controller, stream, config.http), access_log=None)
+            runner = web.AppRunner(status_app(controller, feed, config.http), access_log=None)
             await runner.setup()
             await web.TCPSite(runner, config.http.host, config.http.port).start()
             log.info("status on http://%s:%d/health, /calls and /metrics",
                      config.http.host, config.http.port)  # fmt: skip
 
-        async def consume() -> None:
-            async for event in stream.events():
-                controller.dispatch(event)
-
-        consumer = asyncio.create_task(consume(), name="ari-events")
+        consumer = asyncio.create_task(feed.run(), name="ari-events")
         stopper = asyncio.create_task(stop.wait(), name="stop-signal")
         watcher = asyncio.create_task(controller.watch(), name="call-watch")
         try:
@@ -124,12 +125,93 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
             warming.cancel()
             watcher.cancel()
             await controller.close()
-            await stream.close()
+            await feed.close()
             consumer.cancel()
             await asyncio.gather(consumer, stopper, warming, watcher, return_exceptions=True)
             if runner is not None:
                 await runner.cleanup()
             await services.close()
+
+
+class EventFeed(Protocol):
+    """Where the controller's ARI events come from; ``run`` returns only on a fatal error."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def run(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ConnectedFeed:
+    """ari.mode = "connect": one WebSocket to Asterisk carries every call's events."""
+
+    def __init__(self, config: Config, controller: CallController) -> None:
+        self.controller = controller
+        self.config = config
+
+        async def connected() -> None:
+            log.info(
+                "connected to ARI at %s as app %r; answering calls (at most %d at once)",
+                config.ari.url, config.ari.app, controller.max_active,
+            )  # fmt: skip
+            await controller.connected()
+
+        self.stream = EventStream(config.ari, on_connected=connected)
+
+    @property
+    def connected(self) -> bool:
+        return self.stream.connected
+
+    async def run(self) -> None:
+        async for event in self.stream.events():
+            self.controller.dispatch(event)
+
+    async def close(self) -> None:
+        await self.stream.close()
+
+
+class AcceptedFeed:
+    """ari.mode = "accept": a worker of a pool; Asterisk opens one WebSocket per call to
+    ``ari.listen`` (through a load balancer) and the call is controlled over it."""
+
+    def __init__(self, config: Config, controller: CallController) -> None:
+        self.config = config
+        self.controller = controller
+        self.acceptor = AriAcceptor(
+            config.ari,
+            on_event=controller.dispatch,
+            on_registered=controller.route_opened,
+            on_lost=controller.route_lost,
+        )
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._runner is not None
+
+    async def run(self) -> None:
+        app = web.Application()
+        app.router.add_get("/{path:.*}", self.acceptor.handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        host, port = listen_address(self.config.ari.listen)
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(f"ari.listen: cannot listen on {host}:{port}: {exc}") from None
+        self._runner = runner
+        log.info("worker: accepting Asterisk's per-call ARI WebSockets on ws://%s:%d/ "
+                 "(at most %d calls at once)", host, port, self.controller.max_active)  # fmt: skip
+        await asyncio.Event().wait()  # serves until cancelled
+
+    async def close(self) -> None:
+        await self.acceptor.close()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
 
 
 async def _drain(

@@ -35,6 +35,11 @@ class AriConfig:
     retry_initial_s: float = 0.5
     retry_max_s: float = 10.0
     request_timeout_s: float = 10.0
+    # "connect": the bot opens one WebSocket to Asterisk (ari.url) for all calls. "accept": a
+    # worker of a pool; Asterisk (res_websocket_client, per_call_config) opens one WebSocket
+    # per call to ari.listen, usually through a load balancer, and call control goes over it.
+    mode: str = "connect"
+    listen: str = "127.0.0.1:8765"
 
 
 @dataclass(frozen=True)
@@ -225,6 +230,10 @@ class Config:
             value = getattr(self.calls, key)
             if not value >= 0:  # also refuses nan
                 raise ConfigError(f"calls.{key}: {value:g} must be 0 or more")
+        if self.ari.mode not in ("connect", "accept"):
+            raise ConfigError(f"ari.mode: {self.ari.mode!r} is not \"connect\" or \"accept\"")
+        if self.ari.mode == "accept":
+            listen_address(self.ari.listen)  # refuses a bad one with its name
         if not self.ari.url.startswith(("http://", "https://")):
             raise ConfigError(f"ari.url: {self.ari.url!r} must start with http:// or https://")
         if "@" in self.ari.url.split("://", 1)[1].split("/", 1)[0]:
@@ -234,6 +243,15 @@ class Config:
                 "ari.password (VOICEBOT_ARI_PASSWORD) instead"
             )
         return self
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """``"127.0.0.2:8765"`` → (host, port); ``"[::1]:8765"`` for IPv6."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"ari.listen: {text!r} is not HOST:PORT (e.g. 127.0.0.2:8765)")
+    return host, int(port)
 
 
 _T = TypeVar("_T")

@@ -36,6 +36,7 @@ from .ari.events import (
     StasisStart,
 )
 from .ari.models import Channel
+from .ari.route import AriRoute
 from .call import CallEnd, CallSession, SpeechServices, TranscriptLine
 from .capture.record import CallRecorder
 from .config import Config
@@ -76,6 +77,12 @@ def bridge_app(name: str) -> str | None:
     return app if prefix == "voicebot" and app and call_id else None
 
 
+def _stray_order(stray: tuple[str, str]) -> tuple[int, str]:
+    kind, object_id = stray
+    rank = 0 if kind == "bridge" else 1 if object_id.startswith(MEDIA_CHANNEL_PREFIX) else 2
+    return rank, object_id
+
+
 def _ipv4_or(*hosts: str) -> str:
     """The first IPv4 literal among ``hosts`` (a pcap names the bot by address), else 0.0.0.0."""
     for host in hosts:
@@ -91,6 +98,8 @@ def _ipv4_or(*hosts: str) -> str:
 class ActiveCall:
     caller: Channel
     script_name: str
+    # Where this call's ARI requests go (the bot's one connection, or the call's own socket).
+    route: AriRoute
     started: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
     task: asyncio.Task[None] | None = None
@@ -129,6 +138,8 @@ class ActiveCall:
             "call_id": self.id,
             "caller": self.caller.caller_number,
             "script": self.script_name,
+            "app": self.route.app,
+            "asterisk": self.route.asterisk_id,
             "started": self.started,
             "end_reason": self.end_reason,
             "result": self.result,
@@ -146,7 +157,7 @@ class CallController:
     def __init__(
         self,
         config: Config,
-        ari: AriClient,
+        ari: AriClient | None,
         scripts: ScriptLibrary,
         services: SpeechServices,
         allocator: PortAllocator,
@@ -156,6 +167,9 @@ class CallController:
         self.config = config
         self.http = http
         self.ari = ari
+        # ari.mode = "connect": every call goes through the one client; "accept": none, each
+        # call arrives with its own route (see dispatch).
+        self.route = AriRoute(ari, config.ari.app) if ari is not None else None
         self.scripts = scripts
         self.services = services
         self.allocator = allocator
@@ -177,7 +191,11 @@ class CallController:
 
     # -- events ---------------------------------------------------------------------------
 
-    def dispatch(self, event: Event) -> None:
+    def dispatch(self, event: Event, route: AriRoute | None = None) -> None:
+        """Act on one ARI event; ``route`` is the socket it came on (accept mode)."""
+        route = route or self.route
+        if route is None:
+            raise ValueError("CallController.dispatch: no ARI route for this event")
         if isinstance(event, StasisStart):
             if event.channel.id.startswith(MEDIA_CHANNEL_PREFIX):
                 # Our externalMedia channel entered the app: only now can it join a bridge.
@@ -185,7 +203,7 @@ class CallController:
                 if ready is not None:
                     ready.set()
                 return
-            self._start_call(event.channel, list(event.args))
+            self._start_call(event.channel, list(event.args), route)
         elif isinstance(event, StasisEnd | ChannelHangupRequest | ChannelDestroyed):
             self._channel_gone(event.channel)
         elif isinstance(event, ChannelDtmfReceived):
@@ -195,16 +213,16 @@ class CallController:
                 if call.recorder is not None:
                     call.recorder.key(event.digit, event.duration_ms)
 
-    def _start_call(self, channel: Channel, args: list[str]) -> None:
+    def _start_call(self, channel: Channel, args: list[str], route: AriRoute) -> None:
         if channel.id in self.calls:
             return
         if self.draining or len(self.calls) >= self.max_active:
             why = ("the bot is shutting down" if self.draining else
                    f"{len(self.calls)} calls active (calls.max_active = {self.max_active})")
-            self._refuse(channel.id, "busy", why)
+            self._refuse(route, channel.id, "busy", why)
             return
         script_name = args[0] if args and args[0] else self.scripts.default
-        call = ActiveCall(caller=channel, script_name=script_name,
+        call = ActiveCall(caller=channel, script_name=script_name, route=route,
                           keys_recorded=self.config.record.keys)  # fmt: skip
         self.calls[channel.id] = call
         self._idle.clear()
@@ -212,13 +230,14 @@ class CallController:
         call.task = asyncio.create_task(self._run_call(call), name=f"call-{channel.id}")
         call.task.add_done_callback(lambda task: self._call_task_done(call, task))
         log.info(
-            "call %s: from %s (%s) to %s, script %s",
+            "call %s: from %s (%s) to %s, script %s, app %s",
             channel.id,
             # Caller numbers are personal data: shown only when the log is at DEBUG.
             caller_text(channel.caller_number, log),
             channel.name,
             channel.extension,
             script_name,
+            route,
         )
 
     def _call_task_done(self, call: ActiveCall, task: asyncio.Task[None]) -> None:
@@ -244,32 +263,38 @@ class CallController:
         if not self.calls:
             self._idle.set()
 
-    def _refuse(self, channel_id: str, result: str, why: str) -> None:
+    def _refuse(self, route: AriRoute, channel_id: str, result: str, why: str) -> None:
         """Hand a caller the bot does not serve back to the dialplan, unanswered."""
         self.calls_refused += 1
         self.metrics.call_ended(result)
         log.warning("call %s: not served (%s): back to the dialplan with %s=%s",
                     channel_id, why, RESULT_VARIABLE, result)  # fmt: skip
-        self._in_background(self._hand_back(channel_id, result), f"hand-back-{channel_id}")
+        self._in_background(
+            self._hand_back(route, channel_id, result), f"hand-back-{channel_id}"
+        )
 
     def _in_background(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _hand_back(self, channel_id: str, result: str) -> bool:
+    @staticmethod
+    async def _hand_back(route: AriRoute, channel_id: str, result: str) -> bool:
         """``VOICEBOT_RESULT=result``, then on with the dialplan after Stasis(); if Asterisk
         refuses, the caller is hung up rather than left in limbo. False if the caller is gone."""
+        if route.lost:
+            # The call's socket is gone: Asterisk itself continues the dialplan (or reconnects).
+            return False
         try:
-            await self.ari.set_variable(channel_id, RESULT_VARIABLE, result)
-            await self.ari.continue_in_dialplan(channel_id)
+            await route.ari.set_variable(channel_id, RESULT_VARIABLE, result)
+            await route.ari.continue_in_dialplan(channel_id)
             return True
         except AriNotFoundError:
             return False
         except AriError as exc:
             log.error("call %s: cannot hand back to the dialplan (%s): hanging up", channel_id, exc)
             try:
-                await self.ari.hangup(channel_id)
+                await route.ari.hangup(channel_id)
             except AriError:
                 pass
             return False
@@ -329,15 +354,15 @@ class CallController:
         # Ids are chosen before the requests, so a set-up cancelled mid-request (the caller
         # hung up) still knows what to remove.
         call.bridge_id = f"{BRIDGE_ID_PREFIX}{call.id}"
-        bridge = await self.ari.create_bridge(
-            "mixing", name=bridge_name(self.config.ari.app, call.id), bridge_id=call.bridge_id
+        bridge = await call.route.ari.create_bridge(
+            "mixing", name=bridge_name(call.route.app, call.id), bridge_id=call.bridge_id
         )
         media_id = f"{MEDIA_CHANNEL_PREFIX}{call.id}"
         call.media_channel_id = media_id
         in_stasis = self._media_in_stasis[media_id] = asyncio.Event()
         try:
-            media_channel = await self.ari.external_media(
-                self.config.ari.app,
+            media_channel = await call.route.ari.external_media(
+                call.route.app,
                 f"{media.advertise_host}:{call.endpoint.local_port}",
                 self.codec.name,
                 channel_id=media_id,
@@ -354,17 +379,17 @@ class CallController:
         finally:
             self._media_in_stasis.pop(media_id, None)
         # Asterisk sends from (and expects our RTP at) this address; nothing else is accepted.
-        host = await self.ari.get_variable(media_channel.id, "UNICASTRTP_LOCAL_ADDRESS")
-        port = await self.ari.get_variable(media_channel.id, "UNICASTRTP_LOCAL_PORT")
+        host = await call.route.ari.get_variable(media_channel.id, "UNICASTRTP_LOCAL_ADDRESS")
+        port = await call.route.ari.get_variable(media_channel.id, "UNICASTRTP_LOCAL_PORT")
         try:
             call.endpoint.set_remote(host, int(port))
         except ValueError:
             raise MediaError(f"Asterisk reported a bad RTP address {host!r}:{port!r}") from None
         variables = await self._call_variables(call, script)
-        await self.ari.answer(call.id)
+        await call.route.ari.answer(call.id)
         if script.record if script.record is not None else self.config.record.enabled:
             self._start_recording(call)
-        await self.ari.add_channel(bridge.id, [call.id, media_channel.id])
+        await call.route.ari.add_channel(bridge.id, [call.id, media_channel.id])
         call.session = new_session(
             self.services,
             self.config.vad,
@@ -408,7 +433,7 @@ class CallController:
         variables = {"caller_id": call.caller.caller_number, "called": call.caller.extension}
         for name in sorted(script.channel_variables()):
             try:
-                variables[f"channel.{name}"] = await self.ari.get_variable(call.id, name)
+                variables[f"channel.{name}"] = await call.route.ari.get_variable(call.id, name)
             except AriNotFoundError:
                 variables[f"channel.{name}"] = ""  # unset on this channel
         return variables
@@ -421,11 +446,11 @@ class CallController:
         call.handed_off = True
         if transfer.endpoint:
             # The dialplan context voicebot-dial dials ${VOICEBOT_DIAL} (asterisk-conf/).
-            await self.ari.set_variable(call.id, "VOICEBOT_DIAL", transfer.endpoint)
-            await self.ari.continue_in_dialplan(call.id, DIAL_CONTEXT, "s", 1)
+            await call.route.ari.set_variable(call.id, "VOICEBOT_DIAL", transfer.endpoint)
+            await call.route.ari.continue_in_dialplan(call.id, DIAL_CONTEXT, "s", 1)
             target = f"endpoint {transfer.endpoint}"
         else:
-            await self.ari.continue_in_dialplan(
+            await call.route.ari.continue_in_dialplan(
                 call.id, transfer.context, transfer.extension, transfer.priority
             )
             target = f"{transfer.context},{transfer.extension},{transfer.priority or 1}"
@@ -436,10 +461,13 @@ class CallController:
         """Hang up our externalMedia channel and destroy the bridge (each at most once)."""
         media, call.media_channel_id = call.media_channel_id, None
         bridge, call.bridge_id = call.bridge_id, None
+        if call.route.lost:
+            # Nothing can be sent any more; whoever Asterisk reconnects to cleans up (resync).
+            return
         if media:
-            await self._quietly(self.ari.hangup(media), call, "hang up media channel")
+            await self._quietly(call.route.ari.hangup(media), call, "hang up media channel")
         if bridge:
-            await self._quietly(self.ari.destroy_bridge(bridge), call, "destroy bridge")
+            await self._quietly(call.route.ari.destroy_bridge(bridge), call, "destroy bridge")
 
     async def _tear_down(self, call: ActiveCall) -> None:
         call.tearing_down = True
@@ -448,12 +476,12 @@ class CallController:
             call.result = call.result if call.result == "error" else "caller_hangup"
         elif not call.handed_off:
             if call.result == "error":
-                call.handed_off = await self._hand_back(call.id, "error")
+                call.handed_off = await self._hand_back(call.route, call.id, "error")
                 if call.handed_off:
                     log.info("call %s: handed back to the dialplan with %s=error",
                              call.id, RESULT_VARIABLE)  # fmt: skip
-            else:
-                await self._quietly(self.ari.hangup(call.id), call, "hang up caller")
+            elif not call.route.lost:
+                await self._quietly(call.route.ari.hangup(call.id), call, "hang up caller")
         if call.endpoint is not None:
             call.endpoint.close()
         if call.recorder is not None:
@@ -470,66 +498,97 @@ class CallController:
 
     # -- housekeeping ---------------------------------------------------------------------
 
-    async def connected(self) -> None:
-        """The ARI WebSocket is (re)connected: resync in the background, so that the events
-        of this connection are read meanwhile (the resync waits on some of them)."""
-        self._in_background(self.resync(), "resync")
+    async def connected(self, route: AriRoute | None = None) -> None:
+        """An ARI WebSocket is (re)connected (``route``: a call's own, in accept mode): resync
+        in the background, so that the events of this connection are read meanwhile (the
+        resync waits on some of them)."""
+        self._in_background(self.resync(route), "resync")
 
-    async def resync(self) -> None:
+    def route_opened(self, route: AriRoute) -> None:
+        """A call's own WebSocket registered its app (accept mode). Its caller's StasisStart
+        normally follows at once; when none comes (Asterisk reconnected a call whose worker
+        died), the app's leftovers are resynced: the caller goes back to the dialplan."""
+        self._in_background(self._resync_unless_served(route), f"resync-{route.app}")
+
+    async def _resync_unless_served(self, route: AriRoute) -> None:
+        await asyncio.sleep(RESYNC_GRACE_S)
+        if not route.lost and not any(c.route is route for c in self.calls.values()):
+            await self.resync(route)
+
+    def route_lost(self, route: AriRoute) -> None:
+        """A call's own WebSocket closed (accept mode): its calls cannot be controlled any
+        more. They end here; Asterisk continues the dialplan or reconnects (possibly to
+        another worker, whose resync hands the caller back)."""
+        route.lost = True
+        for call in list(self.calls.values()):
+            if call.route is route and call.task is not None and not call.tearing_down:
+                call.end_reason = call.end_reason or "its ARI WebSocket closed mid-call"
+                call.result = "error"
+                log.warning("call %s: %s", call.id, call.end_reason)
+                call.task.cancel()
+
+    async def resync(self, route: AriRoute | None = None) -> None:
         """After (re)connecting to ARI: make our calls and Asterisk agree again.
 
         Calls whose caller channel is gone (Asterisk restarted, or the hangup came while the
         WebSocket was down) are ended and cleaned up. Channels in our app with no call behind
-        them (a crashed run's callers and media channels) are handed back or hung up, and our
-        app's bridges without a call destroyed. Only this app's objects are touched: another
-        bot on the same Asterisk keeps its calls.
+        them (a crashed run's callers and media channels, or in accept mode a call whose
+        worker died) are handed back or hung up, and our app's bridges without a call
+        destroyed. Only this app's objects are touched: another bot on the same Asterisk
+        keeps its calls.
         """
-        app = self.config.ari.app
+        route = route or self.route
+        if route is None:
+            return
+        mine = [c for c in self.calls.values() if c.route is route]
         try:
-            live = {channel.id for channel in await self.ari.list_channels()}
+            live = {channel.id for channel in await route.ari.list_channels()} if mine else set()
         except AriError as exc:
             log.warning("resync: cannot list channels: %s", exc)
             return
-        for call in list(self.calls.values()):
+        for call in mine:
             if call.id not in live and not call.tearing_down and call.task is not None:
                 call.caller_gone = True
                 call.end_reason = "caller channel gone (found on reconnecting to ARI)"
                 log.warning("call %s: %s", call.id, call.end_reason)
                 call.task.cancel()
         try:
-            strays = await self._strays(app)
+            strays = await self._strays(route)
             if strays:
                 await asyncio.sleep(RESYNC_GRACE_S)
-                strays &= await self._strays(app)
-            for kind, object_id in sorted(strays):
-                await self._remove_stray(kind, object_id)
+                strays &= await self._strays(route)
+            # Bridges and our media channels first: a caller handed back must not stay
+            # bridged to a dead call's media for a moment.
+            for kind, object_id in sorted(strays, key=_stray_order):
+                await self._remove_stray(route, kind, object_id)
         except AriError as exc:
-            log.warning("resync: could not check for %s's orphaned channels/bridges: %s", app, exc)
+            log.warning("resync: could not check for %s's orphaned channels/bridges: %s",
+                        route.app, exc)  # fmt: skip
 
-    async def _strays(self, app: str) -> set[tuple[str, str]]:
+    async def _strays(self, route: AriRoute) -> set[tuple[str, str]]:
         """Our app's channels and bridges that no call of ours owns."""
         owned = set(self.calls) | set(self._media_in_stasis)
         for call in self.calls.values():
             owned |= {i for i in (call.media_channel_id, call.bridge_id) if i}
-        subscribed = await self.ari.application(app)
+        subscribed = await route.ari.application(route.app)
         strays = {("channel", str(c)) for c in subscribed.get("channel_ids", []) if c not in owned}
-        for bridge in await self.ari.list_bridges():
-            if bridge_app(str(bridge.raw.get("name", ""))) == app and bridge.id not in owned:
+        for bridge in await route.ari.list_bridges():
+            if bridge_app(str(bridge.raw.get("name", ""))) == route.app and bridge.id not in owned:
                 strays.add(("bridge", bridge.id))
         return strays
 
-    async def _remove_stray(self, kind: str, object_id: str) -> None:
+    async def _remove_stray(self, route: AriRoute, kind: str, object_id: str) -> None:
         if kind == "bridge":
             log.warning("resync: destroying orphaned bridge %s", object_id)
-            await self._quietly(self.ari.destroy_bridge(object_id))
+            await self._quietly(route.ari.destroy_bridge(object_id))
         elif object_id.startswith(MEDIA_CHANNEL_PREFIX):
             log.warning("resync: hanging up orphaned media channel %s", object_id)
-            await self._quietly(self.ari.hangup(object_id))
+            await self._quietly(route.ari.hangup(object_id))
         else:
             log.warning("resync: caller %s is in %s with no call: back to the dialplan",
-                        object_id, self.config.ari.app)  # fmt: skip
+                        object_id, route.app)  # fmt: skip
             self.metrics.call_ended("error")
-            await self._hand_back(object_id, "error")
+            await self._hand_back(route, object_id, "error")
 
     # -- ghosts and runaway calls ---------------------------------------------------------
 

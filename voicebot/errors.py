@@ -43,6 +43,11 @@ class AriConnectionError(AriError):
     """Asterisk could not be reached (refused, timed out, connection lost)."""
 
 
+class AriRequestTooLargeError(AriError):
+    """A request does not fit in one ARI WebSocket frame (REST over WebSocket); resending
+    cannot help."""
+
+
 class AriHttpError(AriError):
     """Asterisk answered a REST request with an error status."""
 

@@ -10,14 +10,22 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from .ari.events import EventStream
 from .config import HttpConfig
 from .controller import CallController
 from .metrics import CONTENT_TYPE
+
+
+class AriLink(Protocol):
+    """The bot's side of ARI: the one event stream (connect mode) or the acceptor (accept)."""
+
+    @property
+    def connected(self) -> bool: ...
+
 
 # Addresses that listen on every interface: the Host a client uses cannot be predicted.
 _WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
@@ -121,20 +129,20 @@ def _unauthorized(message: str, challenge_extra: str) -> web.Response:
 
 
 def status_app(
-    controller: CallController, stream: EventStream, http: HttpConfig
+    controller: CallController, stream: AriLink, http: HttpConfig
 ) -> web.Application:
     """GET /health, /calls and /metrics. Every route answers only requests naming this server
     (see :class:`HostPolicy`); /calls (callers' numbers, transcripts) also needs
     ``http.token`` when one is set, while /health and /metrics stay open to whoever can reach
-    ``http.host``:``http.port`` (monitoring probes carry no token)."""
+    ``http.host``:``http.port`` (monitoring probes carry no token). /health answers 503
+    while ARI is disconnected or the bot drains, so a load balancer's check takes it out."""
 
     async def health(_: web.Request) -> web.Response:
-        body = {
-            "status": "ok" if stream.connected else "ari-disconnected",
-            "ari_connected": stream.connected,
-            **controller.health(),
-        }
-        return web.json_response(body, status=200 if stream.connected else 503)
+        # 503 while draining too: a load balancer must stop sending calls at once.
+        status = ("draining" if controller.draining else
+                  "ok" if stream.connected else "ari-disconnected")  # fmt: skip
+        body = {"status": status, "ari_connected": stream.connected, **controller.health()}
+        return web.json_response(body, status=200 if status == "ok" else 503)
 
     async def metrics(_: web.Request) -> web.Response:
         body = controller.metrics.render()

@@ -45,6 +45,13 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("[nope]\nx = 1\n", {}, "nope: unknown key"),
         ("[ari\n", {}, "invalid TOML"),
         ('[ari]\nurl = "http://voicebot:s3cret@ast:8088"\n', {}, "ari.url: holds a user name"),
+        ("", {"VOICEBOT_ARI_MODE": "listen"}, 'ari.mode: \'listen\' is not "connect" or "accept"'),
+        (
+            "",
+            {"VOICEBOT_ARI_MODE": "accept", "VOICEBOT_ARI_LISTEN": "127.0.0.2"},
+            "ari.listen: '127.0.0.2' is not HOST:PORT",
+        ),
+        ('[ari]\nmode = "accept"\nlisten = "h:99999"\n', {}, "ari.listen: 'h:99999' is not"),
     ],
 )
 def test_bad_config_names_what_is_wrong(

@@ -66,7 +66,9 @@ def test_live_gauges_are_read_when_scraped() -> None:
 async def test_the_status_app_serves_metrics_in_the_prometheus_text_format() -> None:
     metrics = Metrics()
     metrics.call_ended("busy")
-    controller = SimpleNamespace(metrics=metrics, calls={}, recent=[], health=lambda: {})
+    controller = SimpleNamespace(
+        metrics=metrics, calls={}, recent=[], health=lambda: {}, draining=False
+    )
     stream = SimpleNamespace(connected=True)
     app = status_app(controller, stream, HttpConfig(token="t0ken"))  # type: ignore[arg-type]
     async with TestServer(app) as server:

@@ -23,10 +23,14 @@ Client = TestClient[Any, Any]
 
 
 @asynccontextmanager
-async def status(**http: Any) -> AsyncIterator[Client]:
+async def status(
+    draining: bool = False, connected: bool = True, **http: Any
+) -> AsyncIterator[Client]:
     """The status app over real HTTP, with the controller and stream doubles of test_metrics."""
-    controller = SimpleNamespace(metrics=Metrics(), calls={}, recent=RECENT, health=lambda: {})
-    stream = SimpleNamespace(connected=True)
+    controller = SimpleNamespace(
+        metrics=Metrics(), calls={}, recent=RECENT, health=lambda: {}, draining=draining
+    )
+    stream = SimpleNamespace(connected=connected)
     app = status_app(controller, stream, HttpConfig(**http))  # type: ignore[arg-type]
     async with TestClient(TestServer(app)) as client:
         yield client
@@ -35,6 +39,23 @@ async def status(**http: Any) -> AsyncIterator[Client]:
 async def get(client: Client, path: str, **headers: str) -> tuple[int, dict[str, str], str]:
     async with client.get(path, headers=headers) as response:
         return response.status, dict(response.headers), await response.text()
+
+
+# --- health ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "draining, connected, code, word",
+    [(False, True, 200, "ok"), (True, True, 503, "draining"),
+     (False, False, 503, "ari-disconnected"), (True, False, 503, "draining")],
+)  # fmt: skip
+async def test_health_fails_at_once_while_draining_so_a_balancer_sends_no_new_call(
+    draining: bool, connected: bool, code: int, word: str
+) -> None:
+    async with status(draining=draining, connected=connected) as client:
+        async with client.get("/health") as response:
+            assert response.status == code
+            assert (await response.json())["status"] == word
 
 
 # --- the token ------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ import ipaddress
 import json as jsonlib
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
@@ -111,8 +112,32 @@ def _ids(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-class AriClient:
-    """One aiohttp session to one Asterisk; use as ``async with AriClient(cfg) as ari:``.
+@dataclass(frozen=True)
+class RestReply:
+    """What Asterisk answered, before any status or JSON interpretation."""
+
+    status: int
+    content_type: str  # without parameters such as charset
+    text: str  # the decoded body; "" when empty
+
+
+class RestTransport(Protocol):
+    """How one ARI request reaches Asterisk: plain HTTP, or an ARI WebSocket (wsrest)."""
+
+    async def exchange(
+        self, method: str, path: str, params: dict[str, str] | None, json: Any
+    ) -> RestReply:
+        """Send ``method path`` (path below /ari, leading "/") and return Asterisk's reply.
+
+        Raises ``AriConnectionError`` when no reply comes; HTTP error statuses are returned.
+        """
+        ...
+
+    async def close(self) -> None: ...
+
+
+class HttpTransport:
+    """ARI over HTTP with one aiohttp session.
 
     A session passed in is borrowed (not closed by us); otherwise one is created on first use.
     """
@@ -125,46 +150,28 @@ class AriClient:
         self._headers = basic_auth_header(config)
         self._timeout = aiohttp.ClientTimeout(total=config.request_timeout_s)
 
-    async def __aenter__(self) -> AriClient:
-        self._ensure_session()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def close(self) -> None:
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
 
-    def _ensure_session(self) -> aiohttp.ClientSession:
+    def ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             if not self._owns_session:
                 raise AriConnectionError("AriClient: the borrowed aiohttp session is closed")
             self._session = aiohttp.ClientSession()
         return self._session
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, ParamValue] | None = None,
-        json: Any = None,
-    ) -> Any:
-        """Send one ARI request; return decoded JSON (or text, or None for an empty body)."""
-        session = self._ensure_session()
+    async def exchange(
+        self, method: str, path: str, params: dict[str, str] | None, json: Any
+    ) -> RestReply:
+        session = self.ensure_session()
         url = self.base_url + path
         try:
             async with session.request(
                 method,
                 url,
-                params=_encode_params(params),
+                params=params,
                 json=json,
                 headers=self._headers,
                 timeout=self._timeout,
@@ -182,11 +189,61 @@ class AriClient:
             # Not chained: aiohttp's exceptions carry the request, Authorization header included.
             reason = redact(f"{url}: cannot reach Asterisk ({exc})", self.config)
             raise AriConnectionError(f"ARI {method} {reason}") from None
+        return RestReply(status, content_type, body.decode(charset, errors="replace"))
 
-        text = body.decode(charset, errors="replace")
+
+class AriClient:
+    """ARI requests to one Asterisk; use as ``async with AriClient(cfg) as ari:``.
+
+    By default the requests go over HTTP (``HttpTransport``; a ``session`` passed in is
+    borrowed, not closed by us). A ``transport`` passed in, such as a per-call ARI WebSocket
+    (``wsrest.WebSocketRest``), is used instead and is closed by ``close()``.
+    """
+
+    def __init__(
+        self,
+        config: AriConfig,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        transport: RestTransport | None = None,
+    ) -> None:
+        if session is not None and transport is not None:
+            raise ValueError("AriClient: pass a session or a transport, not both")
+        self.config = config
+        self.base_url = ari_base_url(config)
+        self.transport: RestTransport = transport or HttpTransport(config, session)
+
+    async def __aenter__(self) -> AriClient:
+        if isinstance(self.transport, HttpTransport):
+            # Fail here, not at the first request, when a borrowed session is already closed.
+            self.transport.ensure_session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, ParamValue] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one ARI request; return decoded JSON (or text, or None for an empty body)."""
+        reply = await self.transport.exchange(method, path, _encode_params(params), json)
+        status, content_type, text = reply.status, reply.content_type, reply.text
         if status >= 400:
             raise self._error(method, path, status, content_type, text)
-        if not body:
+        if not text:
             return None
         if content_type == "application/json":
             try:

@@ -215,6 +215,34 @@ def parse_event(data: Any) -> Event:
     return UnknownEvent(event_type, application, timestamp, dict(data))
 
 
+def event_from_text(text: str) -> Event | None:
+    """One WebSocket text frame as an event; None (and a log line) when it is malformed."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        _skip(text, exc)
+        return None
+    return event_or_none(data, text)
+
+
+def event_or_none(data: Any, text: str) -> Event | None:
+    """``parse_event(data)``, or None (and a log line) when it is malformed.
+
+    One bad frame must not take every call down with it. Its ``text`` is logged only at DEBUG:
+    events carry callers' numbers and channel variables.
+    """
+    try:
+        return parse_event(data)
+    except ValueError as exc:
+        _skip(text, exc)
+        return None
+
+
+def _skip(text: str, exc: ValueError) -> None:
+    log.error("Skipping malformed ARI event (%d characters): %s", len(text), exc)
+    log.debug("The malformed ARI event: %.500s", text)
+
+
 # --- the stream -------------------------------------------------------------------------
 
 
@@ -378,13 +406,9 @@ class EventStream:
         while True:
             msg = await ws.receive()
             if msg.type == aiohttp.WSMsgType.TEXT:
-                try:
-                    event = parse_event(json.loads(msg.data))
-                except ValueError as exc:  # JSONDecodeError is a ValueError too
-                    # One bad frame must not take every call down with it.
-                    log.error("Skipping malformed ARI event (%s): %.200s", exc, msg.data)
-                    continue
-                yield event
+                event = event_from_text(msg.data)
+                if event is not None:
+                    yield event
             elif msg.type in (
                 aiohttp.WSMsgType.CLOSE,
                 aiohttp.WSMsgType.CLOSING,

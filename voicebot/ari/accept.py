@@ -1,0 +1,154 @@
+"""Accepting ARI WebSockets: a worker of a pool, one connection per call (``ari.mode = "accept"``).
+
+Asterisk 22.5+ (res_websocket_client with ``connection_type = per_call_config``) opens one
+WebSocket per call, subprotocol ``ari``, usually through a load balancer. On it come the
+per-call app's ``ApplicationRegistered``, the caller's ``StasisStart`` and every later event of
+the call's channels; call control goes back over the same socket as ``RESTRequest`` frames
+(:mod:`voicebot.ari.wsrest`). This module only does that I/O: each connection becomes an
+:class:`AriRoute` whose events are handed to ``on_event``; what to do with them is the
+controller's business.
+
+Asterisk presents ``ari.user``/``ari.password`` (websocket_client.conf ``username``/``password``)
+as HTTP Basic auth; anything else is refused with 401 before the upgrade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ..config import AriConfig
+from .client import AriClient
+from .events import Event, event_or_none
+from .route import AriRoute
+from .wsrest import WebSocketRest
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ari"
+# A frame Asterisk sends is at most 64 KiB; a larger one is not from Asterisk.
+MAX_FRAME_BYTES = 65536
+
+OnEvent = Callable[[Event, AriRoute], None]
+OnRoute = Callable[[AriRoute], None]
+
+
+def credentials_match(header: str | None, config: AriConfig) -> bool:
+    """Whether an ``Authorization`` header is Basic auth with ``ari.user``/``ari.password``."""
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return False
+    try:
+        user, sep, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    # Constant-time on both parts: the reply's timing must not tell how much matched.
+    user_ok = hmac.compare_digest(user.encode(), config.user.encode())
+    password_ok = hmac.compare_digest(password.encode(), config.password.encode())
+    return bool(sep) and user_ok and password_ok
+
+
+class AriAcceptor:
+    """The aiohttp handler for Asterisk's per-call WebSockets (mount it on any path).
+
+    ``on_registered`` runs once the connection's app is known (its ``ApplicationRegistered``),
+    ``on_event`` for each event after that, ``on_lost`` when the socket closes. Every socket is
+    tracked, so :meth:`close` can end them all at shutdown.
+    """
+
+    def __init__(
+        self,
+        config: AriConfig,
+        *,
+        on_event: OnEvent,
+        on_registered: OnRoute,
+        on_lost: OnRoute,
+    ) -> None:
+        self.config = config
+        self.on_event = on_event
+        self.on_registered = on_registered
+        self.on_lost = on_lost
+        self.sockets: set[web.WebSocketResponse] = set()
+        self.connections_total = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if not credentials_match(request.headers.get("Authorization"), self.config):
+            log.warning("ARI WebSocket from %s refused: wrong or missing credentials (ari.user/"
+                        "ari.password must match websocket_client.conf username/password)",
+                        request.remote)  # fmt: skip
+            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="voicebot"'})
+        ws = web.WebSocketResponse(
+            protocols=(SUBPROTOCOL,), max_msg_size=MAX_FRAME_BYTES, autoping=True
+        )
+        if not ws.can_prepare(request).ok:
+            raise web.HTTPBadRequest(text="an ARI WebSocket (subprotocol ari) is expected here\n")
+        await ws.prepare(request)
+        self.sockets.add(ws)
+        self.connections_total += 1
+        rest = WebSocketRest(ws.send_str, self.config.request_timeout_s)
+        route = AriRoute(AriClient(self.config, transport=rest), app="",
+                         asterisk_id=request.query.get("asterisk_id", ""))  # fmt: skip
+        try:
+            await self._read(ws, rest, route)
+        finally:
+            self.sockets.discard(ws)
+            await rest.close()
+            if route.app:
+                self.on_lost(route)
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    async def _read(self, ws: web.WebSocketResponse, rest: WebSocketRest, route: AriRoute) -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue  # ARI sends only text; pings are answered by aiohttp
+            message = _decode(msg.data)
+            if message is None:
+                continue
+            if message.get("type") == "RESTResponse":
+                rest.deliver(message)
+                continue
+            event = event_or_none(message, msg.data)
+            if event is None:
+                continue
+            if not route.app:
+                route.app = event.application
+                route.asterisk_id = route.asterisk_id or str(message.get("asterisk_id") or "")
+                if not route.app:
+                    log.error("ARI WebSocket: the first event names no application; closing")
+                    return
+                rest.name = route.app
+                log.info("ARI WebSocket for %s", route)
+                self.on_registered(route)
+            if event.type != "ApplicationRegistered":
+                self.on_event(event, route)
+
+    async def close(self) -> None:
+        """Close every socket (shutdown): Asterisk then continues the calls' dialplans."""
+        sockets = list(self.sockets)
+        await asyncio.gather(
+            *(ws.close(code=aiohttp.WSCloseCode.GOING_AWAY) for ws in sockets),
+            return_exceptions=True,
+        )
+
+
+def _decode(text: str) -> dict[str, Any] | None:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict):
+        log.error("ARI WebSocket: skipping a frame that is not a JSON object (%d characters)",
+                  len(text))  # fmt: skip
+        return None
+    return message
