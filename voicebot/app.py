@@ -25,6 +25,8 @@ from .status import host_name, status_app
 from .webhook import WebhookPolicy, webhook_session
 
 log = logging.getLogger(__name__)
+# How long a drained worker waits for Asterisk to close its per-call sockets.
+SOCKETS_CLOSE_WAIT_S = 5.0
 
 
 def require_ari_password(config: AriConfig) -> None:
@@ -108,7 +110,12 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
         if config.http.port:
             runner = web.AppRunner(status_app(controller, feed, config.http), access_log=None)
             await runner.setup()
-            await web.TCPSite(runner, config.http.host, config.http.port).start()
+            try:
+                await web.TCPSite(runner, config.http.host, config.http.port).start()
+            except OSError as exc:
+                raise ConfigError(
+                    f"http.port: cannot listen on {config.http.host}:{config.http.port}: {exc}"
+                ) from None
             log.info("status on http://%s:%d/health, /calls and /metrics",
                      config.http.host, config.http.port)  # fmt: skip
 
@@ -119,7 +126,10 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
             done, _ = await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if consumer in done:
                 consumer.result()  # re-raises AriAuthError and friends
+            feed.stop_taking_calls()
             await _drain(controller, config.calls.drain_timeout_s, stop_now, consumer)
+            if not stop_now.is_set():
+                await feed.settle()
         finally:
             stopper.cancel()
             warming.cancel()
@@ -140,6 +150,11 @@ class EventFeed(Protocol):
     def connected(self) -> bool: ...
 
     async def run(self) -> None: ...
+
+    def stop_taking_calls(self) -> None: ...
+
+    async def settle(self) -> None:
+        """After the drain: let Asterisk finish with us before the feed is closed."""
 
     async def close(self) -> None: ...
 
@@ -167,6 +182,12 @@ class ConnectedFeed:
     async def run(self) -> None:
         async for event in self.stream.events():
             self.controller.dispatch(event)
+
+    def stop_taking_calls(self) -> None:
+        pass  # new callers arrive on the one stream; the draining controller hands them back
+
+    async def settle(self) -> None:
+        pass
 
     async def close(self) -> None:
         await self.stream.close()
@@ -206,6 +227,16 @@ class AcceptedFeed:
         log.info("worker: accepting Asterisk's per-call ARI WebSockets on ws://%s:%d/ "
                  "(at most %d calls at once)", host, port, self.controller.max_active)  # fmt: skip
         await asyncio.Event().wait()  # serves until cancelled
+
+    def stop_taking_calls(self) -> None:
+        self.acceptor.refusing = True
+
+    async def settle(self) -> None:
+        # Asterisk closes a finished call's socket ~3.5 s after its StasisEnd; exiting first
+        # would make it reconnect that socket to another worker for nothing.
+        if not await self.acceptor.wait_closed(SOCKETS_CLOSE_WAIT_S):
+            log.info("stopping: %d ARI WebSocket(s) still open; closing them",
+                     len(self.acceptor.sockets))  # fmt: skip
 
     async def close(self) -> None:
         await self.acceptor.close()

@@ -59,6 +59,9 @@ RESULT_VARIABLE = "VOICEBOT_RESULT"
 # A channel found in our app at resync with no call behind it is acted on only if it is still
 # there this much later (its StasisStart may simply not have been read yet).
 RESYNC_GRACE_S = 1.0
+# A per-call socket's StasisStart follows its ApplicationRegistered within 0.5 s (Stasis()
+# polls for the connection that often); none after this long: a reconnect of a call in progress.
+ROUTE_STASIS_WAIT_S = 1.0
 WATCH_INTERVAL_S = 1.0
 MEDIA_STASIS_TIMEOUT_S = 5.0
 # Dialplan context that dials ${VOICEBOT_DIAL} for `transfer: {endpoint: ...}`.
@@ -511,9 +514,10 @@ class CallController:
         self._in_background(self._resync_unless_served(route), f"resync-{route.app}")
 
     async def _resync_unless_served(self, route: AriRoute) -> None:
-        await asyncio.sleep(RESYNC_GRACE_S)
+        await asyncio.sleep(ROUTE_STASIS_WAIT_S)
         if not route.lost and not any(c.route is route for c in self.calls.values()):
-            await self.resync(route)
+            # The wait was the grace already: the caller should hear the fallback soon.
+            await self.resync(route, grace_s=0.0)
 
     def route_lost(self, route: AriRoute) -> None:
         """A call's own WebSocket closed (accept mode): its calls cannot be controlled any
@@ -527,7 +531,9 @@ class CallController:
                 log.warning("call %s: %s", call.id, call.end_reason)
                 call.task.cancel()
 
-    async def resync(self, route: AriRoute | None = None) -> None:
+    async def resync(
+        self, route: AriRoute | None = None, grace_s: float = RESYNC_GRACE_S
+    ) -> None:
         """After (re)connecting to ARI: make our calls and Asterisk agree again.
 
         Calls whose caller channel is gone (Asterisk restarted, or the hangup came while the
@@ -554,8 +560,8 @@ class CallController:
                 call.task.cancel()
         try:
             strays = await self._strays(route)
-            if strays:
-                await asyncio.sleep(RESYNC_GRACE_S)
+            if strays and grace_s:
+                await asyncio.sleep(grace_s)
                 strays &= await self._strays(route)
             # Bridges and our media channels first: a caller handed back must not stay
             # bridged to a dead call's media for a moment.
@@ -567,12 +573,15 @@ class CallController:
 
     async def _strays(self, route: AriRoute) -> set[tuple[str, str]]:
         """Our app's channels and bridges that no call of ours owns."""
+        subscribed = await route.ari.application(route.app)
+        bridges = await route.ari.list_bridges()
+        # Owned as of the answers: events read while waiting for them (a late StasisStart)
+        # count.
         owned = set(self.calls) | set(self._media_in_stasis)
         for call in self.calls.values():
             owned |= {i for i in (call.media_channel_id, call.bridge_id) if i}
-        subscribed = await route.ari.application(route.app)
         strays = {("channel", str(c)) for c in subscribed.get("channel_ids", []) if c not in owned}
-        for bridge in await route.ari.list_bridges():
+        for bridge in bridges:
             if bridge_app(str(bridge.raw.get("name", ""))) == route.app and bridge.id not in owned:
                 strays.add(("bridge", bridge.id))
         return strays

@@ -201,3 +201,23 @@ async def test_closing_the_acceptor_closes_every_socket() -> None:
             message = await asyncio.wait_for(ws.receive(), 5)
             assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         await w.wait(lambda: w.lost)
+
+
+async def test_a_draining_worker_answers_503_so_the_balancer_retries_elsewhere() -> None:
+    async with worker() as w, aiohttp.ClientSession() as session:
+        w.acceptor.refusing = True
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            async with w.connect(session):
+                pass
+        assert info.value.status == 503
+
+
+async def test_wait_closed_returns_once_asterisk_closed_every_socket() -> None:
+    async with worker() as w, aiohttp.ClientSession() as session:
+        assert await w.acceptor.wait_closed(0.1)  # none open
+        async with w.connect(session) as ws:
+            await ws.send_str(event("ApplicationRegistered"))
+            await w.wait(lambda: w.registered)
+            assert not await w.acceptor.wait_closed(0.1)
+            closing = asyncio.create_task(w.acceptor.wait_closed(5))
+        assert await closing

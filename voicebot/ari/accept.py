@@ -79,20 +79,29 @@ class AriAcceptor:
         self.on_lost = on_lost
         self.sockets: set[web.WebSocketResponse] = set()
         self.connections_total = 0
+        # Draining: new sockets get 503 before the upgrade, so the load balancer retries them
+        # on another worker (HAProxy's retry-on 503) instead of this one handing them back.
+        self.refusing = False
+        self._all_closed = asyncio.Event()
+        self._all_closed.set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.refusing:
+            raise web.HTTPServiceUnavailable(text="this worker is draining\n")
         if not credentials_match(request.headers.get("Authorization"), self.config):
             log.warning("ARI WebSocket from %s refused: wrong or missing credentials (ari.user/"
                         "ari.password must match websocket_client.conf username/password)",
                         request.remote)  # fmt: skip
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="voicebot"'})
+        # No compression: Asterisk refuses a handshake answer naming an extension.
         ws = web.WebSocketResponse(
-            protocols=(SUBPROTOCOL,), max_msg_size=MAX_FRAME_BYTES, autoping=True
+            protocols=(SUBPROTOCOL,), max_msg_size=MAX_FRAME_BYTES, autoping=True, compress=False
         )
         if not ws.can_prepare(request).ok:
             raise web.HTTPBadRequest(text="an ARI WebSocket (subprotocol ari) is expected here\n")
         await ws.prepare(request)
         self.sockets.add(ws)
+        self._all_closed.clear()
         self.connections_total += 1
         rest = WebSocketRest(ws.send_str, self.config.request_timeout_s)
         route = AriRoute(AriClient(self.config, transport=rest), app="",
@@ -101,6 +110,8 @@ class AriAcceptor:
             await self._read(ws, rest, route)
         finally:
             self.sockets.discard(ws)
+            if not self.sockets:
+                self._all_closed.set()
             await rest.close()
             if route.app:
                 self.on_lost(route)
@@ -133,8 +144,20 @@ class AriAcceptor:
             if event.type != "ApplicationRegistered":
                 self.on_event(event, route)
 
+    async def wait_closed(self, timeout_s: float) -> bool:
+        """Wait until Asterisk has closed every socket (it does ~3.5 s after a call's
+        StasisEnd). A worker that exits before that makes Asterisk reconnect the finished
+        calls' sockets to another worker for nothing. True if none is left."""
+        try:
+            await asyncio.wait_for(self._all_closed.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     async def close(self) -> None:
-        """Close every socket (shutdown): Asterisk then continues the calls' dialplans."""
+        """Close every socket still open (shutdown). For a call still in Stasis, Asterisk
+        reconnects it through the load balancer to another worker, which hands the caller
+        back to the dialplan (see ``CallController.route_opened``)."""
         sockets = list(self.sockets)
         await asyncio.gather(
             *(ws.close(code=aiohttp.WSCloseCode.GOING_AWAY) for ws in sockets),
