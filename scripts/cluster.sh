@@ -4,7 +4,8 @@
 #
 #   scripts/cluster.sh start [N]   the sandbox Asterisk, N workers (1-9, default 3), then
 #                                  HAProxy on 127.0.0.1:8765; returns once every worker
-#                                  answers /health and HAProxy sees them all up
+#                                  answers /health and HAProxy sees them all up; on a running
+#                                  cluster of N, starts again the workers that died or drained
 #   scripts/cluster.sh stop        SIGTERM the workers, wait while they finish their calls (up
 #                                  to calls.drain_timeout_s), then stop HAProxy (the sandbox
 #                                  Asterisk keeps running: scripts/asterisk-sandbox.sh stop)
@@ -232,8 +233,12 @@ start_haproxy() {
     # -db: stay in the foreground (we background it, so the pid is HAProxy's; logs on stdout).
     setsid haproxy -db -f "$HAPROXY_CFG" </dev/null >>"$HAPROXY_LOG" 2>&1 &
     echo $! >"$HAPROXY_PID"
-    # Until its health checks see every worker up (rise 2: about 1-2 s).
-    local deadline=$((SECONDS + HAPROXY_UP_TIMEOUT_S)) up states
+    wait_for_haproxy "$n"
+}
+
+# Until HAProxy's health checks see all $1 workers up (rise 2: about 1-2 s).
+wait_for_haproxy() {
+    local n="$1" deadline=$((SECONDS + HAPROXY_UP_TIMEOUT_S)) up states
     while true; do
         haproxy_pid >/dev/null || fail_start "HAProxy exited during startup" "$HAPROXY_LOG"
         states=$(haproxy_server_states || true)
@@ -257,9 +262,13 @@ cmd_start() {
         worker_pid "$k" >/dev/null && running=$((running + 1))
     done
     if ((running > 0)) || haproxy_pid >/dev/null; then
-        if ((running == n)) && [[ -z "$(known_workers | awk -v n="$n" '$1 > n')" ]] \
-            && haproxy_pid >/dev/null; then
-            log "already running with $n worker(s)"
+        if [[ -z "$(known_workers | awk -v n="$n" '$1 > n')" ]] && haproxy_pid >/dev/null \
+            && [[ "$(grep -c '^ *server worker' "$HAPROXY_CFG" 2>/dev/null)" == "$n" ]]; then
+            if ((running == n)); then
+                log "already running with $n worker(s)"
+            else
+                restart_missing "$n"
+            fi
             return 0
         fi
         die "a cluster is already running ($running worker(s)); scripts/cluster.sh stop first"
@@ -288,6 +297,22 @@ cmd_start() {
   Stop:           scripts/cluster.sh stop     (or make stop: also the sandbox Asterisk)
 
 INFO
+}
+
+# Start the workers of a running cluster that died or were drained (HAProxy keeps its config).
+restart_missing() {
+    local n="$1" k password
+    START=$SECONDS
+    password=$("$SANDBOX" password)
+    for ((k = 1; k <= n; k++)); do
+        if ! worker_pid "$k" >/dev/null; then
+            log "worker $k is not running: starting it again"
+            start_worker "$k" "$password"
+        fi
+    done
+    wait_for_workers "$n"
+    wait_for_haproxy "$n"
+    log "all $n worker(s) up again in $((SECONDS - START)) s"
 }
 
 # --- stop --------------------------------------------------------------------------------
