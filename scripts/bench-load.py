@@ -14,8 +14,16 @@ calls that far apart instead). For both it prints, at the callers' phones:
 
 and the delay the load adds: p95 under load − p50 of the single call, same run.
 
+With ``--workers N`` the same calls go to a pool instead (scripts/cluster.sh: N workers behind
+HAProxy, extension 150, the same patient menu): it also prints how many calls each worker took,
+and with ``--kill-one`` what one worker's death costs: one worker is killed (-9) while every
+worker has a caller, then a new call is placed every 0.25 s for 2 s; it prints the killed
+worker's callers handed back to the fallback (and when, after the kill), and which of the new
+calls were served.
+
     scripts/asterisk-sandbox.sh start
     .venv/bin/python scripts/bench-load.py [--calls 16] [--within 1.0 | --spread 0.3] [--singles 5]
+    .venv/bin/python scripts/bench-load.py --workers 3 [--kill-one] ...
 """
 
 from __future__ import annotations
@@ -25,24 +33,43 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from voicebot.callprobe import start_sandbox_bot  # noqa: E402
 from voicebot.media.levels import speech_end_s  # noqa: E402
-from voicebot.sipcaller import CallResult, Pause, Play, WaitForBye, place_call, read_wav_8k  # noqa: E402
+from voicebot.sipcaller import (  # noqa: E402
+    CallResult,
+    Hangup,
+    Pause,
+    Play,
+    Step,
+    WaitForBye,
+    place_call,
+    read_wav_8k,
+)
 
 HTTP_PORT = 18097
-EXTENSION = "920"
+SINGLE_EXTENSION, POOL_EXTENSION = "920", "150"
+CLUSTER = REPO / "scripts" / "cluster.sh"
+ASTERISK_LOG = REPO / ".state" / "asterisk" / "asterisk.log"
+OPS_SCRIPTS = {
+    "VOICEBOT_DIALOG_SCRIPTS_DIR": str(REPO / "tests" / "fixtures" / "ops"),
+    "VOICEBOT_DIALOG_DEFAULT_SCRIPT": "patient",
+}
 MENU_S = 4.0  # "Which service? Say hours." lasts about 2 s
 HOURS = REPO / "tests" / "fixtures" / "audio" / "hours.wav"
 
@@ -56,6 +83,7 @@ class Burst:
     pacer_late_ms: float  # the latest any of the bot's packets left its slot
     cpu_cores: float
     peak_rss_mb: float
+    taken: dict[int, int]  # calls per bot (worker number; 0: the single bot)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -75,21 +103,67 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def bot_get(path: str) -> dict[str, object]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}{path}", timeout=5) as response:
+def get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as response:
         return dict(json.loads(response.read()))
 
 
-def start_bot(log: Path, max_active: int) -> subprocess.Popen[bytes]:
-    overrides = {
-        "VOICEBOT_ARI_APP": "voicebot-ops",
-        "VOICEBOT_DIALOG_SCRIPTS_DIR": str(REPO / "tests" / "fixtures" / "ops"),
-        "VOICEBOT_DIALOG_DEFAULT_SCRIPT": "patient",
-        "VOICEBOT_MEDIA_PORT_MIN": "42400",
-        "VOICEBOT_MEDIA_PORT_MAX": "42599",
-        "VOICEBOT_CALLS_MAX_ACTIVE": str(max_active),
-    }
-    return start_sandbox_bot(REPO, overrides, log, HTTP_PORT, "bench-load")
+class Target:
+    """What the calls go to: one bot (``voicebot run``), or a pool of workers behind HAProxy."""
+
+    def __init__(self, extension: str, status_urls: dict[int, str]) -> None:
+        self.extension = extension
+        self.status_urls = status_urls  # worker number (0: the single bot) → status URL
+        self.bot: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def single(cls, log: Path, max_active: int) -> Target:
+        overrides = {
+            **OPS_SCRIPTS,
+            "VOICEBOT_ARI_APP": "voicebot-ops",
+            "VOICEBOT_MEDIA_PORT_MIN": "42400",
+            "VOICEBOT_MEDIA_PORT_MAX": "42599",
+            "VOICEBOT_CALLS_MAX_ACTIVE": str(max_active),
+        }
+        target = cls(SINGLE_EXTENSION, {0: f"http://127.0.0.1:{HTTP_PORT}"})
+        target.bot = start_sandbox_bot(REPO, overrides, log, HTTP_PORT, "bench-load")
+        return target
+
+    @classmethod
+    def pool(cls, workers: int, max_active: int) -> Target:
+        env = {**os.environ, **OPS_SCRIPTS, "VOICEBOT_CALLS_MAX_ACTIVE": str(max_active)}
+        subprocess.run([str(CLUSTER), "stop"], check=True, capture_output=True)
+        subprocess.run([str(CLUSTER), "start", str(workers)], check=True, env=env)
+        return cls(POOL_EXTENSION, {k: f"http://127.0.0.{k + 1}:{8090 + k}"
+                                    for k in range(1, workers + 1)})  # fmt: skip
+
+    def pids(self) -> dict[int, int]:
+        if self.bot is not None:
+            return {0: self.bot.pid}
+        workers = REPO / ".state" / "workers"
+        found = {k: int((workers / f"worker-{k}.pid").read_text()) for k in self.status_urls}
+        return {k: pid for k, pid in found.items() if Path(f"/proc/{pid}").exists()}
+
+    def recent(self) -> dict[int, list[dict[str, Any]]]:
+        """Each live bot's recent calls."""
+        out: dict[int, list[dict[str, Any]]] = {}
+        for k in self.pids():
+            out[k] = list(get_json(self.status_urls[k] + "/calls")["recent"])
+        return out
+
+    def active(self) -> dict[int, int]:
+        return {k: int(get_json(self.status_urls[k] + "/health")["active_calls"])
+                for k in self.pids()}  # fmt: skip
+
+    def stop(self) -> None:
+        if self.bot is None:
+            subprocess.run([str(CLUSTER), "stop"], check=False, capture_output=True)
+            return
+        self.bot.terminate()
+        try:
+            self.bot.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.bot.kill()
 
 
 def packet_gaps_ms(result: CallResult, after: float) -> list[float]:
@@ -98,31 +172,41 @@ def packet_gaps_ms(result: CallResult, after: float) -> list[float]:
             if b.seq == (a.seq + 1) & 0xFFFF and not b.marker]  # fmt: skip
 
 
+def cpu_s(pids: list[int]) -> float:
+    return sum(proc_cpu_s(pid) for pid in pids)
+
+
+def rss_mb(pids: list[int]) -> float:
+    return sum(proc_rss_mb(pid) for pid in pids)
+
+
 async def burst(
-    count: int, offsets: list[float], pid: int, workdir: Path, *, stagger_calls: bool = False
-) -> Burst:
+    count: int, offsets: list[float], target: Target, workdir: Path, *,
+    stagger_calls: bool = False,
+) -> Burst:  # fmt: skip
     """``count`` calls placed together, call i answering ``offsets[i]`` after the others; or,
     with ``stagger_calls``, call i placed ``offsets[i]`` later (each answers after its menu)."""
     hours = read_wav_8k(HOURS)
     voice_end = speech_end_s(hours, 8000)
     before = time.time()
-    cpu_before, wall_before = proc_cpu_s(pid), time.monotonic()
-    peak = proc_rss_mb(pid)
+    pids = list(target.pids().values())
+    cpu_before, wall_before = cpu_s(pids), time.monotonic()
+    peak = rss_mb(pids)
 
     async def one(i: int) -> CallResult:
         if stagger_calls:
             await asyncio.sleep(offsets[i])
         wait = MENU_S if stagger_calls else MENU_S + offsets[i]
         return await place_call(
-            extension=EXTENSION, workdir=workdir / str(i), timeout_s=90,
+            extension=target.extension, workdir=workdir / str(i), timeout_s=90,
             steps=[Pause(wait), Play(hours), WaitForBye(timeout_s=30)],
         )  # fmt: skip
 
     tasks = [asyncio.create_task(one(i)) for i in range(count)]
     while not all(t.done() for t in tasks):
-        peak = max(peak, proc_rss_mb(pid))
+        peak = max(peak, rss_mb(pids))
         await asyncio.sleep(0.2)
-    cpu = (proc_cpu_s(pid) - cpu_before) / (time.monotonic() - wall_before)
+    cpu = (cpu_s(pids) - cpu_before) / (time.monotonic() - wall_before)
     results = [t.result() for t in tasks]
     v2v: list[float] = []
     gaps: list[float] = []
@@ -136,17 +220,16 @@ async def burst(
             v2v.append((answered - ended) * 1000)
             gaps += packet_gaps_ms(result, answered)
     await asyncio.sleep(1.0)
-    recent = [
-        c
-        for c in bot_get("/calls")["recent"]  # type: ignore[union-attr]
-        if float(c.get("started", 0)) >= before - 0.5
-    ]  # type: ignore[union-attr]
+    per_bot = {k: [c for c in calls if float(c.get("started", 0)) >= before - 0.5]
+               for k, calls in target.recent().items()}  # fmt: skip
+    recent = [c for calls in per_bot.values() for c in calls]
     routed = sum(
         1 for c in recent
         if [line.get("intent") for line in c["transcript"] if line["who"] == "caller"] == ["hours"]
     )  # fmt: skip
     late = max((float(c.get("pacer", {}).get("max_late_ms", 0.0)) for c in recent), default=0.0)
-    return Burst(v2v, routed, count, gaps, late, cpu, peak)
+    taken = {k: len(calls) for k, calls in per_bot.items()}
+    return Burst(v2v, routed, count, gaps, late, cpu, peak, taken)
 
 
 def describe(name: str, b: Burst) -> str:
@@ -155,21 +238,25 @@ def describe(name: str, b: Burst) -> str:
         f"p99 {percentile(b.gaps_ms, 0.99):.1f} / max {max(b.gaps_ms):.1f} ms" if b.gaps_ms else "-"
     )
     timing = f"p50 {statistics.median(v):.0f} / p95 {percentile(v, 0.95):.0f} ms" if v else "-"
+    spread = ""
+    if set(b.taken) != {0}:
+        spread = "; calls per worker " + " ".join(f"{k}:{n}" for k, n in sorted(b.taken.items()))
     return (
         f"{name}: voice to voice {timing} (n {len(v)}); routed {b.routed}/{b.calls}; "
         f"packet gaps {gaps} (the bot's pacer at most {b.pacer_late_ms:.1f} ms late); "
-        f"bot {b.cpu_cores:.2f} cores, peak RSS {b.peak_rss_mb:.0f} MB"
+        f"bot {b.cpu_cores:.2f} cores, peak RSS {b.peak_rss_mb:.0f} MB{spread}"
     )
 
 
-async def run(calls: int, within: float, spread: float | None, workdir: Path, pid: int,
+async def run(calls: int, within: float, spread: float | None, workdir: Path, target: Target,
               singles: int) -> None:  # fmt: skip
-    alone = [await burst(1, [0.0], pid, workdir / f"single{i}") for i in range(singles)]
+    alone = [await burst(1, [0.0], target, workdir / f"single{i}") for i in range(singles)]
     single = Burst(
         [v for b in alone for v in b.voice_to_voice_ms], sum(b.routed for b in alone),
         singles, [g for b in alone for g in b.gaps_ms], max(b.pacer_late_ms for b in alone),
         max(b.cpu_cores for b in alone),
         max(b.peak_rss_mb for b in alone),
+        {k: sum(b.taken.get(k, 0) for b in alone) for k in target.status_urls},
     )  # fmt: skip
     print(describe(f"1 call at a time ({singles} calls)", single), flush=True)
     if spread is not None:
@@ -178,7 +265,8 @@ async def run(calls: int, within: float, spread: float | None, workdir: Path, pi
     else:
         offsets = [within * i / max(1, calls - 1) for i in range(calls)]
         label = f"{calls} calls answering within {within:g} s"
-    loaded = await burst(calls, offsets, pid, workdir / "load", stagger_calls=spread is not None)
+    loaded = await burst(calls, offsets, target, workdir / "load",
+                         stagger_calls=spread is not None)  # fmt: skip
     print(describe(label, loaded), flush=True)
     if single.voice_to_voice_ms and loaded.voice_to_voice_ms:
         added = percentile(loaded.voice_to_voice_ms, 0.95) - statistics.median(
@@ -189,6 +277,61 @@ async def run(calls: int, within: float, spread: float | None, workdir: Path, pi
             f"added delay (p95 under load − p50 of one call): {added:.0f} ms; "
             f"RSS per extra call {per_call:.1f} MB"
         )
+
+
+def fallback_times(since: float) -> list[float]:
+    """Wall-clock times of [voicebot-fallback]'s log lines after ``since`` (Asterisk's log)."""
+    times = []
+    for line in ASTERISK_LOG.read_text(errors="replace").splitlines():
+        match = re.match(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\] NOTICE.*: "
+                         r"voicebot-test result error channel=", line)  # fmt: skip
+        if match:
+            stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            if stamp >= since:
+                times.append(stamp)
+    return times
+
+
+async def kill_one(target: Target, workdir: Path) -> None:
+    """Kill one worker (-9) while every worker has a caller; then a new call every 0.25 s."""
+    workers = sorted(target.pids())
+    hold: list[Step] = [Pause(12.0), Hangup()]
+    callers = [asyncio.create_task(place_call(extension=target.extension, steps=hold,
+                                              workdir=workdir / f"held{i}", timeout_s=60))
+               for i in range(len(workers))]  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not all(n >= 1 for n in target.active().values()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench-load: the calls did not reach every worker: {target.active()}")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(2.0)  # mid-greeting
+    victim = workers[0]
+    taken_before = {k: len(c) for k, c in target.recent().items() if k != victim}
+    killed_at = time.time()
+    os.kill(target.pids()[victim], signal.SIGKILL)
+    later = []
+    for i in range(9):
+        later.append(asyncio.create_task(place_call(
+            extension=target.extension, workdir=workdir / f"after{i}", timeout_s=60,
+            steps=[Pause(4.0), Hangup()])))  # fmt: skip
+        await asyncio.sleep(0.25)
+    held = await asyncio.gather(*callers)
+    after = await asyncio.gather(*later)
+    await asyncio.sleep(1.0)
+    fallbacks = fallback_times(killed_at)
+    handed_back = [t - killed_at for t in fallbacks]
+    served = [r.answered_time is not None and r.hangup_by == "caller" for r in after]
+    active = [k for k in workers if k != victim]
+    new_calls = {k: len(c) - taken_before.get(k, 0) for k, c in target.recent().items()}
+    print(f"worker {victim} of {len(workers)} killed (-9) with 1 caller on each worker:")
+    print(f"  its callers handed back to the fallback: {len(handed_back)} "
+          f"(at {', '.join(f'{t:.2f} s' for t in handed_back) or '-'} after the kill); "
+          f"the other workers' callers that hung up themselves: "
+          f"{sum(1 for r in held if r.hangup_by == 'caller')}/{len(held) - 1}")
+    print(f"  new calls placed 0-2 s after the kill, every 0.25 s: served "
+          f"{''.join('y' if ok else 'n' for ok in served)} "
+          f"({sum(served)}/{len(served)}; by workers {active}: "
+          f"{' '.join(f'{k}:{n}' for k, n in sorted(new_calls.items()))})")
 
 
 def main() -> int:
@@ -207,20 +350,26 @@ def main() -> int:
         "--singles", type=int, default=5,
         help="calls placed one at a time first, for the baseline (default 5)",
     )  # fmt: skip
+    parser.add_argument("--workers", type=int, default=0,
+                        help="call a pool of this many workers (scripts/cluster.sh) instead")
+    parser.add_argument("--kill-one", action="store_true",
+                        help="with --workers: then kill one worker mid-call, see what it costs")
     args = parser.parse_args()
     workdir = REPO / ".state" / "bench-load"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    bot = start_bot(workdir / "voicebot.log", max_active=args.calls + 1)
+    if args.workers:
+        target = Target.pool(args.workers, max_active=args.calls + 1)
+    else:
+        target = Target.single(workdir / "voicebot.log", max_active=args.calls + 1)
     try:
-        asyncio.run(run(args.calls, args.within, args.spread, workdir, bot.pid, args.singles))
+        asyncio.run(run(args.calls, args.within, args.spread, workdir, target, args.singles))
+        if args.workers and args.kill_one:
+            asyncio.run(kill_one(target, workdir / "kill"))
     finally:
-        bot.terminate()
-        try:
-            bot.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            bot.kill()
-    print(f"(bot log and sipp files: {workdir})")
+        target.stop()
+    logs = ".state/workers/ and " if args.workers else "bot log and "
+    print(f"({logs}sipp files: {workdir})")
     return 0
 
 
