@@ -322,7 +322,8 @@ async def kill_one(target: Target, workdir: Path) -> None:
     handed_back = [t - killed_at for t in fallbacks]
     served = [r.answered_time is not None and r.hangup_by == "caller" for r in after]
     active = [k for k in workers if k != victim]
-    new_calls = {k: len(c) - taken_before.get(k, 0) for k, c in target.recent().items()}
+    # Each surviving worker's held caller ended after the kill too: not a new call.
+    new_calls = {k: len(c) - taken_before.get(k, 0) - 1 for k, c in target.recent().items()}
     print(f"worker {victim} of {len(workers)} killed (-9) with 1 caller on each worker:")
     print(f"  its callers handed back to the fallback: {len(handed_back)} "
           f"(at {', '.join(f'{t:.2f} s' for t in handed_back) or '-'} after the kill); "
