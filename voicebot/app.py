@@ -45,8 +45,7 @@ def require_ari_password(config: AriConfig) -> None:
 def _warn_about_exposure(config: Config) -> None:
     """Log what start-up cannot refuse but an operator should know."""
     warning = plaintext_warning(config.ari) if config.ari.mode == "connect" else None
-    host, _ = listen_address(config.ari.listen)
-    if config.ari.mode == "accept" and not is_loopback(host):
+    if config.ari.mode == "accept" and not is_loopback(listen_address(config.ari.listen)[0]):
         warning = (
             f"ari.listen {config.ari.listen}: Asterisk's per-call WebSockets (the ARI password "
             "and every call's events) arrive unencrypted; keep them on a private network or "

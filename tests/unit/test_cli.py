@@ -99,3 +99,17 @@ def test_an_open_calls_endpoint_on_the_network_is_warned_about(
     monkeypatch.setenv("VOICEBOT_HTTP_TOKEN", "t0ken")
     run(tmp_path, '[http]\nhost = "0.0.0.0"\n')
     assert "VOICEBOT_HTTP_TOKEN" not in caplog.text
+
+
+def test_a_worker_listening_beyond_this_machine_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOICEBOT_ARI_PASSWORD", SECRET)
+    run(tmp_path, '[ari]\nmode = "accept"\nlisten = "192.0.2.11:8765"\nurl = "http://pbx:8088"\n')
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    # Its per-call sockets are the risk; ari.url is not used by a worker.
+    assert any("ari.listen 192.0.2.11:8765" in w and "unencrypted" in w for w in warnings)
+    assert not any("ARI at pbx" in w for w in warnings)
+    caplog.clear()
+    run(tmp_path, '[ari]\nmode = "accept"\nlisten = "127.0.0.2:8765"\n')
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
