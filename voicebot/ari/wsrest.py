@@ -139,7 +139,8 @@ class WebSocketRest:
 
     def _deliver(self, message: Mapping[str, Any]) -> bool:
         if not isinstance(message, Mapping):
-            log.warning("%s: RESTResponse is not an object: %.200r", self._label, message)
+            log.warning("%s: RESTResponse is not an object (%s)", self._label,
+                        type(message).__name__)  # fmt: skip
             return False
         request_id = message.get("request_id")
         status = message.get("status_code")
@@ -149,11 +150,12 @@ class WebSocketRest:
             or not isinstance(status, int)
             or isinstance(status, bool)
         ):
+            # Its body may hold callers' data (channel variables): keys only, whole at DEBUG.
             log.warning(
-                "%s: ignoring a RESTResponse without a usable request_id and status_code: %.300r",
-                self._label,
-                dict(message),
-            )
+                "%s: ignoring a RESTResponse without a usable request_id and status_code "
+                "(keys: %s)", self._label, ", ".join(sorted(map(str, message))),
+            )  # fmt: skip
+            log.debug("%s: the unusable RESTResponse: %.500r", self._label, dict(message))
             return False
         future = self._pending.pop(request_id, None)
         if future is None or future.done():
