@@ -30,13 +30,11 @@ from ..config import AriConfig
 from .client import AriClient
 from .events import Event, event_or_none
 from .route import AriRoute
-from .wsrest import WebSocketRest
+from .wsrest import MAX_FRAME_BYTES, WebSocketRest
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ari"
-# A frame Asterisk sends is at most 64 KiB; a larger one is not from Asterisk.
-MAX_FRAME_BYTES = 65536
 
 OnEvent = Callable[[Event, AriRoute], None]
 OnRoute = Callable[[AriRoute], None]
@@ -94,6 +92,7 @@ class AriAcceptor:
                         request.remote)  # fmt: skip
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="voicebot"'})
         # No compression: Asterisk refuses a handshake answer naming an extension.
+        # Frames are bounded by Asterisk's limit both ways (wsrest.MAX_FRAME_BYTES).
         ws = web.WebSocketResponse(
             protocols=(SUBPROTOCOL,), max_msg_size=MAX_FRAME_BYTES, autoping=True, compress=False
         )

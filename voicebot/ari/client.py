@@ -210,7 +210,6 @@ class AriClient:
         if session is not None and transport is not None:
             raise ValueError("AriClient: pass a session or a transport, not both")
         self.config = config
-        self.base_url = ari_base_url(config)
         self.transport: RestTransport = transport or HttpTransport(config, session)
 
     async def __aenter__(self) -> AriClient:
