@@ -169,7 +169,6 @@ class CallController:
     ) -> None:
         self.config = config
         self.http = http
-        self.ari = ari
         # ari.mode = "connect": every call goes through the one client; "accept": none, each
         # call arrives with its own route (see dispatch).
         self.route = AriRoute(ari, config.ari.app) if ari is not None else None
