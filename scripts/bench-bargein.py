@@ -20,10 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voicebot.callprobe import barge_in_stop_ms
 from voicebot.errors import VoicebotError
-from voicebot.sipcaller import Hangup, Pause, Play, place_call, read_wav_8k
-from voicebot.sounds import allison_prompt
+from voicebot.tools.callprobe import barge_in_stop_ms
+from voicebot.tools.sip import Hangup, Pause, Play, place_call, read_wav_8k
+from voicebot.tools.sounds import allison_prompt
 
 
 async def run(rounds: int, extension: str) -> list[float]:

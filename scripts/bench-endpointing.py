@@ -37,9 +37,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from voicebot.callprobe import barge_in_stop_ms, start_sandbox_bot  # noqa: E402
 from voicebot.errors import VoicebotError  # noqa: E402
-from voicebot.sipcaller import (  # noqa: E402
+from voicebot.tools.callprobe import barge_in_stop_ms, start_sandbox_bot  # noqa: E402
+from voicebot.tools.sip import (  # noqa: E402
     CallResult,
     Hangup,
     Pause,

@@ -49,9 +49,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from voicebot.callprobe import start_sandbox_bot  # noqa: E402
 from voicebot.media.levels import speech_end_s  # noqa: E402
-from voicebot.sipcaller import (  # noqa: E402
+from voicebot.tools.callprobe import start_sandbox_bot  # noqa: E402
+from voicebot.tools.sip import (  # noqa: E402
     CallResult,
     Hangup,
     Pause,

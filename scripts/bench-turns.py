@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voicebot.bench import DEFAULT_SCRIPT, DEFAULT_UTTERANCES, bench_turns
 from voicebot.config import ASR_ENGINES, MEDIA_FORMATS, load_config
 from voicebot.errors import VoicebotError
-from voicebot.models import find_vosk_model
+from voicebot.speech.discovery import find_vosk_model
+from voicebot.tools.bench import DEFAULT_SCRIPT, DEFAULT_UTTERANCES, bench_turns
 
 
 def main() -> int:

@@ -2,7 +2,7 @@
 # Install the Debian packages voicebot's sandbox and tests need (Debian 12, run as root).
 #
 #   debootstrap                  builds the Asterisk chroot (Asterisk is not packaged in Debian 12)
-#   sip-tester                   sipp, the SIP test caller used by voicebot/sipcaller.py
+#   sip-tester                   sipp, the SIP test caller used by voicebot/tools/sip/
 #   tshark                       captures the RTP the test caller receives
 #   asterisk-core-sounds-en-wav  the stock prompts (hello-world, beep, ...) as 8 kHz WAV
 #   espeak-ng, sox               make speech-like test audio

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from voicebot.capture.pcap import wav_bytes
-from voicebot.sounds import ALLISON_DIR, ALLISON_PACKAGE, espeak_wav
+from voicebot.capture.wav import wav_bytes
+from voicebot.tools.sounds import ALLISON_DIR, ALLISON_PACKAGE, espeak_wav
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "tests" / "fixtures" / "audio"
@@ -133,7 +133,7 @@ def piper(text: str) -> np.ndarray:
     from piper import PiperVoice, SynthesisConfig  # the bot's TTS and its bundled voice
 
     sys.path.insert(0, str(REPO))
-    from voicebot.models import bundled_piper_voice
+    from voicebot.speech.discovery import bundled_piper_voice
 
     if shutil.which("sox") is None:
         raise SystemExit("sox not found (Debian: apt-get install sox)")

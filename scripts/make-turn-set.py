@@ -40,12 +40,12 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from voicebot.capture.pcap import wav_bytes
+from voicebot.capture.wav import wav_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from voicebot.sounds import ALLISON_DIR, ALLISON_PACKAGE, espeak_wav  # noqa: E402
+from voicebot.tools.sounds import ALLISON_DIR, ALLISON_PACKAGE, espeak_wav  # noqa: E402
 
 OUT_DIR = REPO / "tests" / "fixtures" / "turns"
 RATE = 8000

@@ -32,9 +32,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from voicebot.call.recording import CALLER_MAC  # noqa: E402
 from voicebot.capture.pcap import read_pcap  # noqa: E402
-from voicebot.capture.record import CALLER_MAC  # noqa: E402
-from voicebot.sipcaller import (  # noqa: E402
+from voicebot.tools.sip import (  # noqa: E402
     Dtmf,
     Pause,
     Play,

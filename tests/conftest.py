@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.replaying import Replayer
+from tests.support.replaying import Replayer
 from voicebot.config import AsrConfig
 from voicebot.speech.asr.whisper import WhisperEngine
 
@@ -22,7 +22,7 @@ async def whisper() -> AsyncIterator[WhisperEngine]:
 
 @pytest.fixture
 async def replay() -> AsyncIterator[Replayer]:
-    """Replay a capture through the real pipeline and dialog (see tests/replaying.py)."""
+    """Replay a capture through the real pipeline and dialog (see tests/support/replaying.py)."""
     replayer = Replayer()
     yield replayer
     await replayer.close()

@@ -9,14 +9,17 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .config import Config, load_config
-from .errors import AriAuthError, ScriptError, VoicebotError
+from .config import DEFAULT_MODELS_DIR, Config, load_config
+from .errors import (
+    EXIT_ERROR,
+    EXIT_INVALID,
+    EXIT_OK,
+    AriAuthError,
+    ScriptError,
+    VoicebotError,
+)
 
 log = logging.getLogger("voicebot")
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_INVALID = 2
 
 
 def _setup_logging(level: str) -> None:
@@ -35,7 +38,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .app import serve
+    from .server.app import serve
 
     config = _config(args)
     _setup_logging(config.log_level)
@@ -54,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .dialog.script import load_script
+    from .dialog.parser import load_script
 
     failed = 0
     for file in args.files:
@@ -69,7 +72,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from .callprobe import load_utterances, run_probe_call
+    from .tools.callprobe import load_utterances, run_probe_call
 
     config = _config(args)
     _setup_logging("WARNING")
@@ -92,8 +95,8 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from .dialog.chat import chat_variables, run_chat
-    from .dialog.script import load_script
+    from .dialog.parser import load_script
+    from .tools.chat import chat_variables, run_chat
 
     try:
         script = load_script(Path(args.file))
@@ -147,8 +150,8 @@ def _ssrc(text: str) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .capture.impair import Impairments
-    from .capture.replay import replay_command
-    from .dialog.chat import chat_variables
+    from .tools.chat import chat_variables
+    from .tools.replay import replay_command
 
     config = _config(args)
     _setup_logging(args.log_level or "WARNING")
@@ -194,7 +197,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .modelstore import run_fetch, run_list
+    from .models.commands import run_fetch, run_list
 
     if args.models_command == "fetch":
         return run_fetch(args.name, args.models_dir, force=args.force, mirror=args.mirror)
@@ -345,13 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
         "list",
         help="installed models, models available to fetch, and the ASR/TTS each script would use",
     )
-    models_list.add_argument("--models-dir", type=Path, default=Path("models"))
+    models_list.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     models_list.add_argument("--scripts", type=Path, default=Path("prompts"), help="scripts dir")
     fetch = models_sub.add_parser(
         "fetch", help="download a model from the catalogue into models/<lang>/{vosk,piper}/"
     )
     fetch.add_argument("name", help="catalogue name, e.g. vosk-model-small-de-0.15")
-    fetch.add_argument("--models-dir", type=Path, default=Path("models"))
+    fetch.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     fetch.add_argument("--force", action="store_true", help="download and replace even if there")
     fetch.add_argument(
         "--mirror",

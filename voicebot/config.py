@@ -21,6 +21,9 @@ MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
 # The password the shipped voicebot.toml holds: `voicebot run` refuses to start with it.
 PLACEHOLDER_PASSWORD = "change-me"
 ASR_ENGINES = ("auto", "whisper", "vosk")
+# Fetched speech models (models/<lang>/{vosk,piper}/, models/smart-turn/), relative to the
+# working directory: the default wherever a command or loader takes a models directory.
+DEFAULT_MODELS_DIR = Path("models")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,12 @@ A ``VoicebotError`` raised inside a call ends that call, never the process.
 
 from __future__ import annotations
 
+# Process exit codes of every command: done, failed, and invalid input (a bad script, an unknown
+# model name, a bad option value), so that scripts calling voicebot can tell them apart.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INVALID = 2
+
 
 class VoicebotError(Exception):
     """Base of every error voicebot raises on purpose."""

@@ -1,7 +1,10 @@
-"""Builds what a call runs on the same way for `voicebot run`, replay and the benches.
+"""What every call runs on, built one way for `voicebot run`, replay, the benches and the tests.
 
-The speech engines are loaded once per process (`load_services`, `warm_prompts`); every call,
-whether Asterisk, a capture or a bench placed it, gets its session from `new_session`.
+A ``Runtime`` holds what a process loads once and every call shares: the speech engines (one
+recognizer and voice per script language, the end-of-turn model), the prompt cache warmed
+ahead of time, the HTTP client of webhooks and the ``[webhooks]`` policy. ``Runtime.open``
+builds it, ``close`` (or leaving ``async with``) releases all of it in one place, and
+``new_session`` gives each call its ``CallSession``, taking only what differs per call.
 """
 
 from __future__ import annotations
@@ -9,28 +12,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 
-from .call import CallObserver, CallSession, SpeechServices, TranscriptLine
-from .config import Config, TurnConfig, VadConfig, WebhookConfig
-from .dialog.script import Script
+from .call import CallObserver, CallSession, SpeechServices
+from .call.webhook import WebhookPolicy, webhook_session
+from .config import DEFAULT_MODELS_DIR, Config, TurnConfig
+from .dialog.model import Script
 from .errors import ModelError, VoicebotError
 from .media.codecs import Codec
 from .media.endpoint import RtpEndpoint
 from .speech.asr.base import AsrEngine
 from .speech.asr.vosk import VoskEngine
 from .speech.asr.whisper import WhisperEngine
-from .speech.choice import choose_asr, choose_voice
+from .speech.discovery import choose_asr, choose_voice
 from .speech.tts.base import TtsEngine
 from .speech.tts.cache import CachedTts
 from .speech.tts.piper import PiperTts
 from .speech.turn.base import TurnDetector
 from .speech.turn.smart_turn import SmartTurnDetector, find_smart_turn_model
-from .webhook import WebhookPolicy
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ async def load_services(
     config: Config,
     scripts: Mapping[str, Script],
     default: str,
-    models_dir: Path = Path("models"),
+    models_dir: Path = DEFAULT_MODELS_DIR,
 ) -> SpeechServices:
     """Load, once, the recognizer and voice each script language needs (``asr.engine`` auto:
     Vosk when a Vosk model for the language is present, else whisper). Models shared by
@@ -136,37 +139,98 @@ async def warm_prompts(services: SpeechServices, scripts: Iterable[Script]) -> N
              time.monotonic() - started)  # fmt: skip
 
 
-def new_session(
-    services: SpeechServices,
-    vad: VadConfig,
-    *,
-    call_id: str,
-    endpoint: RtpEndpoint,
-    codec: Codec,
-    script: Script,
-    variables: Mapping[str, str] | None = None,
-    http: aiohttp.ClientSession | None = None,
-    on_transcript: Callable[[TranscriptLine], None] | None = None,
-    observer: CallObserver | None = None,
-    log_transcripts: bool = False,
-    webhooks: WebhookConfig | None = None,
-) -> CallSession:
-    """One call's session, wired to an endpoint whose remote end is already known.
+class Runtime:
+    """The engines, the warmed prompts, the webhook client and policy every call shares.
 
-    ``webhooks``: the ``[webhooks]`` policy (allowed hosts, connect timeout, answer size);
-    None is the config's defaults. A bad ``allow_hosts`` entry raises ``ConfigError``.
+    Build it with ``Runtime.open`` (loads the models a set of scripts needs) or, in tests,
+    directly around ready ``SpeechServices``. A bad ``[webhooks] allow_hosts`` entry raises
+    ``ConfigError`` when the runtime is built, before any call.
     """
-    return CallSession(
-        call_id=call_id,
-        endpoint=endpoint,
-        codec=codec,
-        script=script,
-        services=services,
-        vad=vad,
-        variables=variables,
-        http=http,
-        on_transcript=on_transcript,
-        observer=observer,
-        log_transcripts=log_transcripts,
-        webhook_policy=WebhookPolicy.from_config(webhooks or WebhookConfig()),
-    )
+
+    def __init__(
+        self,
+        config: Config,
+        services: SpeechServices,
+        *,
+        http: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.config = config
+        self.services = services
+        self.http = http
+        self.webhook_policy = WebhookPolicy.from_config(config.webhooks)
+        self._warming: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        config: Config,
+        scripts: Mapping[str, Script],
+        default: str,
+        *,
+        warm: bool = True,
+        warm_in_background: bool = False,
+        models_dir: Path = DEFAULT_MODELS_DIR,
+    ) -> Runtime:
+        """Load the models ``scripts`` need and open the webhook client. ``warm``: synthesize
+        their fixed prompts first; ``warm_in_background``: while calls are already served
+        (a prompt not cached yet is synthesized on demand)."""
+        WebhookPolicy.from_config(config.webhooks)  # a bad allow_hosts entry: before the models
+        services = await load_services(config, scripts, default, models_dir)
+        runtime = cls(config, services, http=webhook_session())
+        try:
+            if warm_in_background:
+                runtime._warming = asyncio.create_task(
+                    warm_prompts(services, scripts.values()), name="warm-prompts"
+                )
+            elif warm:
+                await warm_prompts(services, scripts.values())
+        except BaseException:
+            await runtime.close()
+            raise
+        return runtime
+
+    async def warm(self, scripts: Iterable[Script]) -> None:
+        """Synthesize (or load from the disk cache) the fixed prompts of more scripts."""
+        await warm_prompts(self.services, scripts)
+
+    def new_session(
+        self,
+        *,
+        call_id: str,
+        endpoint: RtpEndpoint,
+        codec: Codec,
+        script: Script,
+        variables: Mapping[str, str] | None = None,
+        observers: Sequence[CallObserver] = (),
+    ) -> CallSession:
+        """One call's session, wired to an endpoint whose remote end is already known."""
+        return CallSession(
+            call_id=call_id,
+            endpoint=endpoint,
+            codec=codec,
+            script=script,
+            services=self.services,
+            vad=self.config.vad,
+            variables=variables,
+            http=self.http,
+            observers=observers,
+            log_transcripts=self.config.log.transcripts,
+            webhook_policy=self.webhook_policy,
+        )
+
+    async def close(self) -> None:
+        """Stop warming, close the webhook client and every engine; idempotent."""
+        warming, self._warming = self._warming, None
+        if warming is not None:
+            warming.cancel()
+            await asyncio.gather(warming, return_exceptions=True)
+        http, self.http = self.http, None
+        if http is not None:
+            await http.close()
+        await self.services.close()
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

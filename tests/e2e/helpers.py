@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from tests.audio import ALLISON
 from tests.e2e.conftest import AsteriskSandbox, RunningBot
-from voicebot.sipcaller import read_wav_8k
+from tests.support.audio import ALLISON
+from voicebot.tools.sip import read_wav_8k
 
 
 def allison(name: str) -> np.ndarray:

@@ -8,9 +8,9 @@ import pytest
 
 from tests.e2e.conftest import AsteriskSandbox, RunningBot
 from tests.e2e.helpers import allison, assert_all_released, last_call, words
-from voicebot.callprobe import barge_in_stop_ms, transcribe_received
-from voicebot.sipcaller import Hangup, Pause, Play, place_call
 from voicebot.speech.asr.whisper import WhisperEngine
+from voicebot.tools.callprobe import barge_in_stop_ms, transcribe_received
+from voicebot.tools.sip import Hangup, Pause, Play, place_call
 
 pytestmark = pytest.mark.slow
 

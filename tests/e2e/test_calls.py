@@ -24,11 +24,11 @@ from tests.e2e.conftest import (
     start_bot,
 )
 from tests.e2e.helpers import allison, assert_all_released, last_call, wait_for, words
-from voicebot.callprobe import transcribe_received
 from voicebot.media.g711 import ulaw_encode
 from voicebot.media.rtp import RtpPacket
-from voicebot.sipcaller import CallResult, Hangup, Pause, Play, WaitForBye, place_call
 from voicebot.speech.asr.whisper import WhisperEngine
+from voicebot.tools.callprobe import transcribe_received
+from voicebot.tools.sip import CallResult, Hangup, Pause, Play, WaitForBye, place_call
 
 pytestmark = pytest.mark.slow
 GREETING_S = 8.0  # the demo greeting lasts about 6 s

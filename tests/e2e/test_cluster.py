@@ -25,9 +25,9 @@ import pytest
 
 from tests.e2e.conftest import REPO, AsteriskSandbox
 from tests.e2e.helpers import ari_get, wait_for, words
-from voicebot.callprobe import transcribe_received
-from voicebot.sipcaller import Hangup, Pause, WaitForBye, place_call
 from voicebot.speech.asr.whisper import WhisperEngine
+from voicebot.tools.callprobe import transcribe_received
+from voicebot.tools.sip import Hangup, Pause, WaitForBye, place_call
 
 pytestmark = pytest.mark.slow
 CLUSTER = REPO / "scripts" / "cluster.sh"

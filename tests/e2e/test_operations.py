@@ -29,9 +29,9 @@ from tests.e2e.conftest import (
     run_bot,
 )
 from tests.e2e.helpers import allison, ari_get, caller_intents, last_call, wait_for, words
-from voicebot.callprobe import transcribe_received
-from voicebot.sipcaller import Hangup, Pause, Play, WaitForBye, place_call
 from voicebot.speech.asr.whisper import WhisperEngine
+from voicebot.tools.callprobe import transcribe_received
+from voicebot.tools.sip import Hangup, Pause, Play, WaitForBye, place_call
 
 pytestmark = pytest.mark.slow
 SCRIPTS = REPO / "tests" / "fixtures" / "ops"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio import FIXTURE_AUDIO
 from tests.e2e.conftest import AsteriskSandbox, RunningBot
 from tests.e2e.helpers import assert_all_released, caller_intents, last_call
-from voicebot.sipcaller import Dtmf, Pause, Play, WaitForBye, place_call, read_wav_8k
+from tests.support.audio import FIXTURE_AUDIO
+from voicebot.tools.sip import Dtmf, Pause, Play, WaitForBye, place_call, read_wav_8k
 
 pytestmark = pytest.mark.slow
 BANK_GREETING_S = 7.0  # as in test_scripts.py: the caller lets the greeting finish

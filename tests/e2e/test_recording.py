@@ -19,11 +19,11 @@ import pytest
 
 from tests.e2e.conftest import AsteriskSandbox, RunningBot, bot_environment, run_bot
 from tests.e2e.helpers import allison, assert_all_released, last_call
-from tests.replaying import Replayer, recorded_bot_lines, recorded_transcript
+from tests.support.replaying import Replayer, recorded_bot_lines, recorded_transcript
+from voicebot.call.recording import BOT_MAC, CALLER_MAC
 from voicebot.capture.pcap import read_pcap
-from voicebot.capture.record import BOT_MAC, CALLER_MAC
 from voicebot.media.rtp import RtpPacket
-from voicebot.sipcaller import Dtmf, Pause, Play, WaitForBye, place_call
+from voicebot.tools.sip import Dtmf, Pause, Play, WaitForBye, place_call
 
 pytestmark = pytest.mark.slow
 RATE = 8000

@@ -16,8 +16,8 @@ import aiohttp
 import numpy as np
 import pytest
 
-from tests.audio import ALLISON
-from voicebot.sipcaller import (
+from tests.support.audio import ALLISON
+from voicebot.tools.sip import (
     Dtmf,
     Hangup,
     Pause,

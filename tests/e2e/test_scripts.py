@@ -30,7 +30,8 @@ from tests.e2e.helpers import (
     words,
 )
 from voicebot.media.codecs import resample
-from voicebot.sipcaller import (
+from voicebot.speech.asr.whisper import WhisperEngine
+from voicebot.tools.sip import (
     CallResult,
     Dtmf,
     Pause,
@@ -40,7 +41,6 @@ from voicebot.sipcaller import (
     place_call,
     read_wav_8k,
 )
-from voicebot.speech.asr.whisper import WhisperEngine
 
 pytestmark = pytest.mark.slow
 AUDIO = Path(__file__).resolve().parents[1] / "fixtures" / "audio"

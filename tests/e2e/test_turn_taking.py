@@ -17,9 +17,9 @@ import pytest
 
 from tests.e2e.conftest import AsteriskSandbox, RunningBot, bot_environment, run_bot
 from tests.e2e.helpers import assert_all_released, last_call, words
-from voicebot.callprobe import transcribe_received, voice_to_voice_ms
-from voicebot.sipcaller import CallResult, Hangup, Pause, Play, WaitForBye, place_call, read_wav_8k
 from voicebot.speech.asr.whisper import WhisperEngine
+from voicebot.tools.callprobe import transcribe_received, voice_to_voice_ms
+from voicebot.tools.sip import CallResult, Hangup, Pause, Play, WaitForBye, place_call, read_wav_8k
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from voicebot.cli import EXIT_ERROR, EXIT_INVALID, main
+from voicebot.cli import main
 from voicebot.config import PLACEHOLDER_PASSWORD
+from voicebot.errors import EXIT_ERROR, EXIT_INVALID
 
 SECRET = "Zq7-real-ari-secret"
 

@@ -12,11 +12,12 @@ from types import ModuleType
 
 import pytest
 
-from voicebot.dialog.script import ScriptLibrary, load_script
+from voicebot.dialog.library import ScriptLibrary
+from voicebot.dialog.parser import load_script
 from voicebot.media.codecs import resample
 from voicebot.media.g711 import ulaw_decode, ulaw_encode
-from voicebot.sipcaller import read_wav_8k
 from voicebot.speech.asr.whisper import WhisperEngine
+from voicebot.tools.sip import read_wav_8k
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = ROOT / "prompts"

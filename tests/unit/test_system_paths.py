@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.system_paths import (
+from tests.support.system_paths import (
     REPO,
     listed_packages,
     named_paths,
@@ -16,7 +16,7 @@ from tests.system_paths import (
 def test_every_system_path_comes_from_an_installed_package() -> None:
     found = list(named_paths(scanned_files()))
     assert any(n.path.startswith("/usr/share/asterisk/sounds/") for n in found), (
-        "the scan should see voicebot/sounds.py's path"
+        "the scan should see voicebot/tools/sounds.py's path"
     )
     assert problems(found, listed_packages()) == []
 
@@ -45,5 +45,5 @@ def test_paths_of_listed_and_essential_packages_pass(tmp_path: Path) -> None:
 
 def test_the_scan_covers_the_repo() -> None:
     scanned = {p.relative_to(REPO).as_posix() for p in scanned_files()}
-    assert {"Makefile", "voicebot/sounds.py", "scripts/asterisk-sandbox.sh"} <= scanned
+    assert {"Makefile", "voicebot/tools/sounds.py", "scripts/asterisk-sandbox.sh"} <= scanned
     assert not any(p.startswith("tests/fixtures/") for p in scanned)

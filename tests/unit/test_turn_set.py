@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 from voicebot.dialog.engine import CallStarted, Heard, Recognized, SlotFilled, step
+from voicebot.dialog.model import Script
 from voicebot.dialog.numbers import parse_digits, parse_number, parse_yes_no
-from voicebot.dialog.script import Script, load_script
+from voicebot.dialog.parser import load_script
 from voicebot.media.codecs import resample
 from voicebot.media.g711 import ulaw_decode, ulaw_encode
-from voicebot.sipcaller import read_wav_8k
 from voicebot.speech.asr.whisper import WhisperEngine
+from voicebot.tools.sip import read_wav_8k
 
 TURNS = Path(__file__).resolve().parents[1] / "fixtures" / "turns"
 SCRIPTS = TURNS / "scripts"

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import aiohttp
 
 from ..config import VadConfig
 from ..dialog.engine import CallWebhook, Transfer
-from ..dialog.script import Script
+from ..dialog.model import Script
 from ..errors import MediaError
 from ..logtext import caller_text, caller_text_level, is_key
 from ..media.codecs import Codec, reply_codec
@@ -27,10 +27,10 @@ from ..media.pacer import Pacer
 from ..speech.asr.base import AsrEngine
 from ..speech.tts.base import TtsEngine
 from ..speech.turn.base import TurnDetector
-from ..webhook import DEFAULT_POLICY, WebhookPolicy, call_webhook, origin
 from . import turns
 from .listener import Listener
 from .speaker import Speaker
+from .webhook import DEFAULT_POLICY, WebhookPolicy, call_webhook, origin
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,13 @@ class TranscriptLine:
         """JSON-ready, without the fields that do not apply to this line."""
         return {k: v for k, v in vars(self).items() if v is not None}
 
+    def without_key(self) -> TranscriptLine:
+        """The line as ``record.keys = false`` shows it: a key the caller pressed is "#", not
+        which key it was."""
+        if self.who == "caller" and is_key(self.text):
+            return replace(self, text="#")
+        return self
+
 
 @dataclass(frozen=True)
 class CallEnd:
@@ -139,15 +146,24 @@ class CallEnd:
     transfer: Transfer | None = None
 
 
-class CallObserver(Protocol):
-    """Told as things happen in a call (the bot's metrics); must not block."""
+class CallObserver:
+    """Told what happens in a call, as it happens: the bot's metrics and the call's recording
+    observe calls this way. Every method does nothing unless overridden; none may block."""
 
     def turn(self, timing: Mapping[str, float | None]) -> None:
         """An answered turn, as ``TurnTiming.as_dict()``."""
 
-    def barge_in(self) -> None: ...
+    def barge_in(self) -> None:
+        """The caller talked over a prompt and it stopped."""
 
-    def webhook(self, seconds: float) -> None: ...
+    def webhook(self, seconds: float) -> None:
+        """A webhook came back (answered or failed) after ``seconds``."""
+
+    def transcript(self, line: TranscriptLine) -> None:
+        """A line of the call's transcript (``CallSession.transcript`` keeps them all)."""
+
+    def key(self, digit: str, duration_ms: int) -> None:
+        """The caller pressed a key, held for ``duration_ms`` (0: not known)."""
 
 
 @dataclass
@@ -155,8 +171,6 @@ class CallStats:
     turns: list[TurnTiming] = field(default_factory=list)
     barge_ins: int = 0
     webhooks: int = 0
-
-
 
 
 class CallSession:
@@ -175,8 +189,7 @@ class CallSession:
         vad: VadConfig,
         variables: Mapping[str, str] | None = None,
         http: aiohttp.ClientSession | None = None,
-        on_transcript: Callable[[TranscriptLine], None] | None = None,
-        observer: CallObserver | None = None,
+        observers: Sequence[CallObserver] = (),
         log_transcripts: bool = False,
         webhook_policy: WebhookPolicy = DEFAULT_POLICY,
     ) -> None:
@@ -191,8 +204,7 @@ class CallSession:
         self.stats = CallStats()
         self._variables = dict(variables or {})
         self._http = http
-        self._on_transcript = on_transcript
-        self._observer = observer
+        self._observers = tuple(observers)
         self._webhook_policy = webhook_policy
         # log.transcripts: INFO lines may show what the caller said and keyed.
         self._log_transcripts = log_transcripts
@@ -233,7 +245,9 @@ class CallSession:
 
     # -- inputs from the controller -------------------------------------------------------
 
-    def key_pressed(self, digit: str) -> None:
+    def key_pressed(self, digit: str, duration_ms: int = 0) -> None:
+        for observer in self._observers:
+            observer.key(digit, duration_ms)
         self._inputs.put_nowait(turns.KeyInput(time.monotonic(), digit))
 
     def awaiting_caller(self) -> bool:
@@ -327,8 +341,8 @@ class CallSession:
             elif isinstance(command, turns.Note):
                 if command.kind == "barge-in":
                     self.stats.barge_ins += 1
-                    if self._observer is not None:
-                        self._observer.barge_in()
+                    for observer in self._observers:
+                        observer.barge_in()
                 self._log_note(command)
             elif isinstance(command, CallWebhook):
                 self.stats.webhooks += 1
@@ -388,8 +402,8 @@ class CallSession:
             log.info("call %s: %s", self.call_id, turn.log_line())
             timing = turn.as_dict()
             self._record("bot", turn.answer, latency_ms=timing)
-            if self._observer is not None:
-                self._observer.turn(timing)
+            for observer in self._observers:
+                observer.turn(timing)
 
     # -- webhooks -------------------------------------------------------------------------
 
@@ -411,8 +425,8 @@ class CallSession:
                 self._webhook_policy,
                 follow_redirects=action.follow_redirects,
             )
-            if self._observer is not None:
-                self._observer.webhook(time.monotonic() - started)
+            for observer in self._observers:
+                observer.webhook(time.monotonic() - started)
         if ok:
             log.info("call %s: webhook %s %s answered", self.call_id, action.method, where)
         else:
@@ -435,8 +449,8 @@ class CallSession:
                               state=state, intent=intent, latency_ms=latency_ms)  # fmt: skip
         self.transcript.append(line)
         self._log_line(line)
-        if self._on_transcript is not None:
-            self._on_transcript(line)
+        for observer in self._observers:
+            observer.transcript(line)
 
     # -- the log --------------------------------------------------------------------------
 

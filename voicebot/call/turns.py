@@ -49,7 +49,7 @@ from ..dialog.engine import (
     step,
 )
 from ..dialog.expectation import AnswerKind, Completion, ends_open, lacks_verb
-from ..dialog.script import Script
+from ..dialog.model import Script
 
 # A turn model's P(complete) above this takes the turn (Smart Turn's own threshold is 0.5).
 # Its verdict is the mean of three cuts around the voice end (speech/turn/base.py): one cut's

@@ -1,4 +1,4 @@
-"""Packet captures of UDP/RTP and WAV files: feed a real SIP caller, decode captured calls.
+"""Packet captures of UDP/RTP: feed a real SIP caller, decode captured calls.
 
 Reads classic libpcap (either byte order, micro- or nanosecond stamps) and pcapng; writes
 classic pcap with Ethernet/IPv4/UDP frames, which is what sipp's play_pcap_audio expects.
@@ -6,10 +6,8 @@ classic pcap with Ethernet/IPv4/UDP frames, which is what sipp's play_pcap_audio
 
 from __future__ import annotations
 
-import io
 import ipaddress
 import struct
-import wave
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +61,6 @@ UDP_HEADER_SIZE = 8
 # Locally administered MAC addresses: nothing real answers to them.
 SRC_MAC = bytes.fromhex("020000000001")
 DST_MAC = bytes.fromhex("020000000002")
-
-WAV_SAMPLE_WIDTH = 2
 
 _IPV4_HEADER = struct.Struct("!BBHHHBBH4s4s")
 _UDP_HEADER = struct.Struct("!HHHH")
@@ -405,7 +401,7 @@ def read_pcap(path: str | Path, *, truncated_ok: bool = False) -> list[UdpDatagr
 
 
 # ---------------------------------------------------------------------------------------------
-# RTP streams and WAV files
+# RTP streams
 
 
 def rtp_stream_from_pcm(
@@ -445,42 +441,3 @@ def rtp_stream_from_pcm(
         when = start_time + index * frame_ms / MS_PER_SECOND
         out.append(UdpDatagram(when, src, dst, packet.serialize()))
     return out
-
-
-def write_wav(path: str | Path | BinaryIO, pcm: PcmArray, rate: int) -> None:
-    """Mono 16-bit PCM WAV, to a path or an open binary file."""
-    array = np.asarray(pcm)
-    if array.dtype != np.int16 or array.ndim != 1:
-        raise ValueError(f"expected mono int16 PCM, got {array.dtype} with shape {array.shape}")
-    with wave.open(path if not isinstance(path, str | Path) else str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(WAV_SAMPLE_WIDTH)
-        out.setframerate(rate)
-        out.writeframes(array.astype("<i2").tobytes())
-
-
-def wav_bytes(pcm: PcmArray, rate: int) -> bytes:
-    """The WAV file ``write_wav`` would write, as bytes."""
-    buffer = io.BytesIO()
-    write_wav(buffer, pcm, rate)
-    return buffer.getvalue()
-
-
-def read_wav(path: str | Path) -> tuple[PcmArray, int]:
-    """16-bit PCM WAV as mono int16 (channels averaged) and its sample rate."""
-    try:
-        with wave.open(str(path), "rb") as source:
-            width = source.getsampwidth()
-            channels = source.getnchannels()
-            rate = source.getframerate()
-            raw = source.readframes(source.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable PCM WAV file: {exc}") from None
-    if width != WAV_SAMPLE_WIDTH:
-        raise ValueError(f"{path}: {width * 8}-bit WAV, only 16-bit PCM is supported")
-    samples = np.frombuffer(raw, dtype="<i2")
-    if channels > 1:
-        samples = samples[: len(samples) - len(samples) % channels].reshape(-1, channels)
-        mono: PcmArray = samples.astype(np.int32).mean(axis=1).round().astype(np.int16)
-        return mono, rate
-    return samples.astype(np.int16), rate

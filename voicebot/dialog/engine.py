@@ -15,8 +15,8 @@ from typing import Any
 from ..errors import ScriptError
 from .expectation import AnswerKind, Expectation
 from .match import best_match
+from .model import Collect, EndOfTurn, Reaction, Script, State
 from .numbers import parse_digits, parse_number, parse_yes_no
-from .script import Collect, EndOfTurn, Reaction, Script, State
 from .templates import freeze, render, render_value
 from .urls import render_url
 

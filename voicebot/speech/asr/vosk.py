@@ -37,7 +37,7 @@ import numpy as np
 
 from ...config import AsrConfig
 from ...errors import ModelError
-from ...models import is_vosk_model_dir
+from ..discovery import is_vosk_model_dir
 from ..workers import Worker, worker_status
 from .base import AsrEngine, Recognizer, Transcript, check_pcm
 

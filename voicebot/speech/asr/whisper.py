@@ -23,7 +23,7 @@ from ...config import AsrConfig
 from ...dialog.match import best_match
 from ...errors import ModelError
 from ...logtext import caller_text
-from ...models import resolve_whisper_model
+from ..discovery import resolve_whisper_model
 from ..workers import Worker, worker_status
 from .base import AsrEngine, Recognizer, Transcript, check_pcm
 

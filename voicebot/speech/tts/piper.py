@@ -16,7 +16,7 @@ import numpy as np
 
 from ...config import TtsConfig
 from ...errors import ModelError
-from ...models import resolve_piper_voice
+from ..discovery import resolve_piper_voice
 from ..workers import Worker, worker_status
 from .base import TtsEngine, split_sentences
 from .cache import CachedTts as CachedTts  # re-exported: its old home

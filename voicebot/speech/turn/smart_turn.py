@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ...config import DEFAULT_MODELS_DIR
 from ...errors import ModelError
 from ..workers import Worker, worker_status
 from .base import TurnDetector
@@ -41,7 +42,7 @@ _FETCH_HINT = "run .venv/bin/python scripts/fetch-smart-turn.py"
 _REPO = Path(__file__).resolve().parents[3]
 
 
-def find_smart_turn_model(models_dir: Path = Path("models")) -> Path | None:
+def find_smart_turn_model(models_dir: Path = DEFAULT_MODELS_DIR) -> Path | None:
     """``<models_dir>/smart-turn/smart-turn-v3.2-cpu.onnx``, else the same file under the
     repository's ``models/``, or None when neither exists."""
     candidates = [models_dir / MODEL_SUBDIR / MODEL_FILENAME]

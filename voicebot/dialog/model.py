@@ -1,0 +1,190 @@
+"""Dialog scripts as typed objects: what a prompts/*.yaml file says once it is parsed and valid.
+
+``voicebot.dialog.parser`` builds them (with ``file:line`` errors); the engine runs them. All
+frozen, so one loaded script serves every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .templates import parse_template, template_strings
+
+CollectType = Literal["digits", "number", "text", "yes_no"]
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """What happens on no-input, no-match, too many retries or a failed webhook."""
+
+    say: tuple[str, ...] = ()
+    goto: str | None = None
+    hangup: bool = False
+
+
+@dataclass(frozen=True)
+class EndOfTurn:
+    """When the caller's turn is over, once they fall silent (docs/scripts.md, end_of_turn).
+
+    An answer that completes what the state expects is taken at once. Otherwise the turn model
+    (when installed and ``turn_model``) judges; without a verdict the bot waits ``silence``, and
+    never longer than ``max_silence``. A digits answer short of its length waits
+    ``digit_timeout`` for more digits.
+    """
+
+    silence_s: float = 0.6
+    max_silence_s: float = 1.2
+    digit_timeout_s: float = 2.0
+    turn_model: bool = True
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    no_input_timeout_s: float = 5.0
+    max_retries: int = 2
+    barge_in: bool = True
+    # Recognize only the state's expected phrases (engines that support it: Vosk).
+    grammar: bool = False
+    on_no_input: Reaction = Reaction(say=("Sorry, I didn't hear anything.",))
+    on_no_match: Reaction = Reaction(say=("Sorry, I didn't get that.",))
+    on_max_retries: Reaction = Reaction(say=("Goodbye.",), hangup=True)
+    end_of_turn: EndOfTurn = EndOfTurn()
+
+
+@dataclass(frozen=True)
+class Intent:
+    name: str
+    phrases: tuple[str, ...]
+    dtmf: tuple[str, ...]
+    goto: str
+
+
+@dataclass(frozen=True)
+class Collect:
+    """Ask for one value and store it (as text) in the variable ``slot``.
+
+    ``digits``: ``min_length``..``max_length`` digits (``length: N`` sets both; no maximum
+    means ``#`` or silence ends keyed input). ``number``: a whole number in ``min``..``max``.
+    """
+
+    slot: str
+    type: CollectType
+    goto: str
+    min_length: int = 1
+    max_length: int | None = None
+    min: int | None = None
+    max: int | None = None
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Blind transfer: to ``context``/``extension``/``priority`` or to a dial ``endpoint``."""
+
+    context: str | None = None
+    extension: str | None = None
+    priority: int | None = None
+    endpoint: str | None = None
+
+
+DEFAULT_ON_ERROR = Reaction(say=("Sorry, something went wrong.",), hangup=True)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """An HTTP request the call pipeline makes; ``url`` and strings in ``body`` are templates.
+
+    ``url`` passed ``voicebot.dialog.urls.parse_url_template``: placeholders only in path
+    segments and query values.
+    """
+
+    url: str
+    goto: str
+    method: str = "POST"
+    body: Any = None
+    save_as: str | None = None
+    timeout_s: float = 5.0
+    on_error: Reaction = DEFAULT_ON_ERROR
+    follow_redirects: bool = False
+
+
+@dataclass(frozen=True)
+class State:
+    name: str
+    say: tuple[str, ...]
+    settings: StateSettings
+    expect: tuple[Intent, ...] = ()
+    goto: str | None = None
+    hangup: bool = False
+    collect: Collect | None = None
+    transfer: Transfer | None = None
+    webhook: Webhook | None = None
+
+    @property
+    def takes_input(self) -> bool:
+        """Whether the state listens to the caller (and so uses the retry settings)."""
+        return bool(self.expect) or self.collect is not None
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    language: str
+    start: str
+    states: Mapping[str, State]
+    file: str = ""
+    # Record this script's calls (RTP pcap + transcript): None follows the `record` config.
+    record: bool | None = None
+
+    def templates(self) -> list[str]:
+        """Every text of the script that is templated at run time (prompts, webhook url/body)."""
+        texts: list[str] = []
+        for state in self.states.values():
+            texts += state.say
+            for reaction in (
+                state.settings.on_no_input,
+                state.settings.on_no_match,
+                state.settings.on_max_retries,
+            ):
+                texts += reaction.say
+            if state.webhook is not None:
+                texts.append(state.webhook.url)
+                texts += [text for _, text in template_strings(state.webhook.body)]
+                texts += state.webhook.on_error.say
+        return texts
+
+    def channel_variables(self) -> set[str]:
+        """Names of the channel variables the script uses (``{channel.NAME}`` → ``NAME``)."""
+        names: set[str] = set()
+        for text in self.templates():
+            for name in parse_template(text).names:
+                if name.startswith("channel."):
+                    names.add(name.split(".")[1])
+        return names
+
+    def prompts(self) -> set[str]:
+        """Every fixed text the script can speak (templated ones need the call's variables):
+        worth synthesizing before the first call."""
+        templates = [parse_template(text) for text in self._spoken()]
+        return {t.render({}) for t in templates if t.is_constant}
+
+    def prompt_heads(self) -> set[str]:
+        """The fixed words templated texts start with ("You said" of "You said {code}."):
+        cached, they play at once while the rest is synthesized."""
+        templates = [parse_template(text) for text in self._spoken()]
+        return {t.head for t in templates if not t.is_constant and t.head}
+
+    def _spoken(self) -> list[str]:
+        texts: list[str] = []
+        for state in self.states.values():
+            texts += state.say
+            for reaction in (
+                state.settings.on_no_input,
+                state.settings.on_no_match,
+                state.settings.on_max_retries,
+            ):
+                texts += reaction.say
+            if state.webhook is not None:
+                texts += state.webhook.on_error.say
+        return texts
