@@ -58,7 +58,7 @@ lock:
 
 lint: setup
 	$(VENV)/bin/ruff check voicebot tests scripts
-	$(VENV)/bin/mypy voicebot
+	$(VENV)/bin/mypy voicebot tests scripts
 
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit

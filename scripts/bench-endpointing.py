@@ -44,6 +44,7 @@ from voicebot.tools.sip import (  # noqa: E402
     Hangup,
     Pause,
     Play,
+    Step,
     WaitForBye,
     place_call,
     read_wav_8k,
@@ -139,7 +140,7 @@ async def answer_turn(label: dict[str, Any], workdir: Path) -> Outcome:
 async def over_the_prompt(label: dict[str, Any], workdir: Path, at_s: float) -> Outcome:
     pcm = read_wav_8k(TURNS / label["file"])
     before = time.time()
-    steps = [Pause(at_s), Play(pcm)]
+    steps: list[Step] = [Pause(at_s), Play(pcm)]
     steps += [Pause(4.0), Hangup()] if label["kind"] == "noise" else [WaitForBye(timeout_s=20)]
     result = await place_call(extension="317", workdir=workdir, timeout_s=60, steps=steps)
     record = await finished_record(before)
@@ -174,8 +175,8 @@ def report(outcomes: list[Outcome]) -> None:
     groups: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         if outcome.kind not in ("noise", "barge"):
-            complete = "pause" not in outcome.group
-            key = f"{outcome.kind}{'' if complete else ' (pauses)'}"
+            without_pauses = "pause" not in outcome.group
+            key = f"{outcome.kind}{'' if without_pauses else ' (pauses)'}"
             groups.setdefault(key, []).append(outcome)
     for key in sorted(groups):
         items = groups[key]
@@ -183,9 +184,9 @@ def report(outcomes: list[Outcome]) -> None:
         p50 = f"{statistics.median(times):.0f}" if times else "-"
         p95 = f"{percentile(times, 0.95):.0f}" if times else "-"
         routed = sum(o.routed_right for o in items)
-        cut = sum(o.cut_off for o in items)
+        cut_count = sum(o.cut_off for o in items)
         print(f"  {key:<16} {len(items):>3} {p50:>8} {p95:>8} {routed:>4}/{len(items):<2} "
-              f"{cut:>5}/{len(items)}")  # fmt: skip
+              f"{cut_count:>5}/{len(items)}")  # fmt: skip
     paused = [o for o in outcomes if "pause" in o.group]
     if paused:
         cut = [o for o in paused if o.cut_off or not o.routed_right]

@@ -482,7 +482,7 @@ def _crackle(rng: np.random.Generator) -> np.ndarray:
         length = int(rng.integers(8, 24))  # 1-3 ms pops
         pop = rng.standard_normal(length) * np.exp(-np.arange(length) / (length / 3))
         pop *= rng.uniform(0.2, 1.0)
-        end = min(at + length, t.size)
+        end = min(int(at) + length, t.size)
         out[at:end] += pop[: end - at]
     return out
 

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -124,7 +124,9 @@ def start_bot(env: dict[str, str], log_path: Path) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def run_bot(env: dict[str, str], log_path: Path, http_port: int) -> Iterator[RunningBot]:
+def run_bot(
+    env: dict[str, str], log_path: Path, http_port: int
+) -> Generator[RunningBot, None, None]:
     """Start ``voicebot run``, wait until it is connected to ARI, stop it afterwards."""
     process = start_bot(env, log_path)
     running = RunningBot(process, f"http://127.0.0.1:{http_port}", log_path)

@@ -37,4 +37,4 @@ async def test_caller_talking_over_the_greeting_stops_it_and_is_answered(
     assert "monday" in answer  # "hours" was understood from its first syllable
     await assert_all_released(asterisk, bot)
     call = last_call(bot)
-    assert [line["intent"] for line in call["transcript"] if line["who"] == "caller"] == ["hours"]  # type: ignore[union-attr,index]
+    assert [line["intent"] for line in call["transcript"] if line["who"] == "caller"] == ["hours"]

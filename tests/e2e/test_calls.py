@@ -54,9 +54,9 @@ async def test_call_hears_greeting_answers_spoken_choice_and_cleans_up(
     await assert_all_released(asterisk, bot)
     call = last_call(bot)
     assert call["end_reason"] == "bot-hangup"
-    caller_lines = [line for line in call["transcript"] if line["who"] == "caller"]  # type: ignore[union-attr,index]
+    caller_lines = [line for line in call["transcript"] if line["who"] == "caller"]
     assert [line["intent"] for line in caller_lines] == ["hours", "goodbye"]
-    assert all(turn["total_ms"] is not None for turn in call["turns"])  # type: ignore[union-attr]
+    assert all(turn["total_ms"] is not None for turn in call["turns"])
     assert "latency:" in bot.log_text() and "caller's voice end → first RTP" in bot.log_text()
 
 
@@ -127,7 +127,7 @@ async def test_rtp_from_a_foreign_address_is_dropped_and_counted(
     await call
     await assert_all_released(asterisk, bot)
     stats = last_call(bot)["rtp"]
-    assert stats["foreign_dropped"] >= 25, stats  # type: ignore[index]
+    assert stats["foreign_dropped"] >= 25, stats
 
 
 def test_wrong_ari_password_exits_non_zero_naming_the_problem(
@@ -202,4 +202,4 @@ async def test_slin16_call_hears_the_bot_and_is_understood(
     assert "demo" in heard[0] and "monday" in heard[-1], heard
     await assert_all_released(asterisk, wideband_bot)
     call = last_call(wideband_bot)
-    assert [t["intent"] for t in call["transcript"] if t["who"] == "caller"] == ["hours"]  # type: ignore[union-attr,index]
+    assert [t["intent"] for t in call["transcript"] if t["who"] == "caller"] == ["hours"]

@@ -14,7 +14,7 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,7 @@ async def test_restarting_one_bot_leaves_the_other_bots_call_alone(
     env = ops_environment(asterisk, "voicebot-ops2", OPS2_PORT, 42700)
     first_b = run_bot(env, tmp_path / "b1.log", OPS2_PORT)
     bot_b = next(first_b)
-    restarted: Iterator[RunningBot] | None = None
+    restarted: Generator[RunningBot, None, None] | None = None
     try:
         call_a = asyncio.create_task(place_call(
             extension="920", workdir=tmp_path / "a", timeout_s=90,

@@ -20,7 +20,15 @@ from voicebot.ari.client import AriClient
 from voicebot.ari.events import EventStream
 from voicebot.call import SpeechServices
 from voicebot.capture.wav import read_wav
-from voicebot.config import CallsConfig, Config, LogConfig, MediaConfig, RecordConfig, VadConfig
+from voicebot.config import (
+    CallsConfig,
+    Config,
+    LogConfig,
+    MediaConfig,
+    RecordConfig,
+    VadConfig,
+    WebhookConfig,
+)
 from voicebot.dialog.library import ScriptLibrary
 from voicebot.media.endpoint import PortAllocator
 from voicebot.media.peer import RtpPeer
@@ -97,6 +105,7 @@ async def harness(
     record: RecordConfig | None = None,
     calls: CallsConfig | None = None,
     log: LogConfig | None = None,
+    webhooks: WebhookConfig | None = None,
 ) -> AsyncIterator[Harness]:
     async with FakeAri(rtp_port=rtp_port) as fake:
         config = Config(
@@ -106,6 +115,7 @@ async def harness(
             record=record or RecordConfig(),
             calls=calls or CallsConfig(),
             log=log or LogConfig(),
+            webhooks=webhooks or WebhookConfig(),
         )
         asr, tts = asr or ListAsr(answers), tts or ToneTts()
         allocator = PortAllocator("127.0.0.1", 41000, 41019)

@@ -6,12 +6,13 @@ real engines (marked slow) instead.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
 
 from voicebot.speech.asr.base import AsrEngine, Recognizer, Transcript
-from voicebot.speech.tts.base import TtsEngine
+from voicebot.speech.tts.base import TtsEngine, split_sentences
 from voicebot.speech.turn.base import TurnDetector
 
 TONE_HZ = 440.0
@@ -141,3 +142,33 @@ class RecordingDetector(TurnDetector):
 
     async def close(self) -> None:
         pass
+
+
+class CountingTts(TtsEngine):
+    """A fake engine with a fingerprintable voice that counts how often it is asked."""
+
+    name = "fake"
+
+    def __init__(self, fingerprint: str = "model-a:1234:5678") -> None:
+        self.calls = 0
+        self.voice = "fake-voice"
+        self.cache_fingerprint = fingerprint
+
+    @property
+    def sample_rate(self) -> int:
+        return 16000
+
+    async def load(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+        self.calls += 1
+        for n, sentence in enumerate(split_sentences(text)):
+            await asyncio.sleep(0)
+            # Distinct, text-dependent samples so a mix-up would show.
+            yield (np.arange(len(sentence) * 100, dtype=np.int16) + n * 7 + len(text)).astype(
+                np.int16
+            )

@@ -51,6 +51,12 @@ def free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def handed_back(fake: FakeAri, caller: str) -> str | None:
+    """The VOICEBOT_RESULT a caller was handed back to the dialplan with (None: it was not)."""
+    continued = any(p == f"/channels/{caller}/continue" for _, p, _ in fake.requests)
+    return fake.variables.get(caller, {}).get("VOICEBOT_RESULT") if continued else None
+
+
 def _now() -> str:
     # Asterisk's format: 2024-05-01T12:00:00.123+0000
     now = datetime.now(UTC)

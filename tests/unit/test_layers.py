@@ -166,3 +166,14 @@ def test_the_table_says_what_the_layout_means() -> None:
     for one, other in [("server", "tools"), ("tools", "models"), ("models", "server")]:
         assert not may_import(f"{one}.x", f"{other}.y") and not may_import(f"{other}.y", f"{one}.x")
     assert not any(may_import(f"{unit}.x", "cli") for unit in ALLOWED if unit != "cli")
+
+
+def test_no_test_module_imports_another() -> None:
+    """What tests share lives in tests/support/, never in another test module."""
+    tests = PACKAGE.parent / "tests"
+    wrong = []
+    for path in sorted(tests.rglob("test_*.py")):
+        for line, target in imports_of(path, tests):
+            if target.startswith("tests.") and target.split(".")[-1].startswith("test_"):
+                wrong.append(f"{path.relative_to(tests.parent)}:{line}: imports {target}")
+    assert not wrong, "\n".join(wrong)

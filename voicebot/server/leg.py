@@ -46,8 +46,8 @@ class CallResult(StrEnum):
     COMPLETED = "completed"
     TRANSFERRED = "transferred"
     CALLER_HANGUP = "caller_hangup"
-    ERROR = "error"
     BUSY = "busy"
+    ERROR = "error"
 
 
 class EndReason(StrEnum):

@@ -19,8 +19,9 @@ from prometheus_client import (
 )
 
 from ..call import CallObserver
+from .leg import CallResult
 
-CALL_RESULTS = ("completed", "transferred", "caller_hangup", "busy", "error")
+CALL_RESULTS = tuple(result.value for result in CallResult)
 TURN_STAGES = ("endpointing", "asr", "dialog", "tts", "send", "total")
 # The stages of a turn as TurnTiming.as_dict() names them.
 _STAGE_KEYS = {
@@ -122,7 +123,7 @@ class Metrics(CallObserver):
 
     # -- what the controller reports -------------------------------------------------------
 
-    def call_ended(self, result: str, rtp: Mapping[str, int] | None = None) -> None:
+    def call_ended(self, result: CallResult | str, rtp: Mapping[str, int] | None = None) -> None:
         self.calls.labels(result if result in CALL_RESULTS else "error").inc()
         for reason, key in DROP_REASONS.items():
             count = (rtp or {}).get(key, 0)

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import BaseTestServer, TestServer
 
 from voicebot.ari.accept import AriAcceptor, credentials_match
 from voicebot.ari.events import Event, StasisStart
@@ -46,7 +46,7 @@ def event(kind: str, **fields: Any) -> str:
 class Worker:
     """The acceptor in an in-process server, and what it handed to the controller's side."""
 
-    server: TestServer
+    server: BaseTestServer
     acceptor: AriAcceptor
     registered: list[AriRoute] = field(default_factory=list)
     events: list[tuple[Event, AriRoute]] = field(default_factory=list)
@@ -140,7 +140,9 @@ async def test_events_reach_the_controller_with_the_call_s_own_route() -> None:
 async def test_the_asterisk_id_may_come_from_the_uri_query() -> None:
     async with worker() as w, aiohttp.ClientSession() as session:
         url = w.server.make_url("/ari").with_query(asterisk_id="pbx-2")
-        async with session.ws_connect(url, protocols=("ari",), headers=basic("voicebot", "s3cret-pw")) as ws:  # noqa: E501
+        async with session.ws_connect(
+            url, protocols=("ari",), headers=basic("voicebot", "s3cret-pw")
+        ) as ws:  # noqa: E501
             await ws.send_str(event("ApplicationRegistered"))
             await w.wait(lambda: w.registered)
         assert w.registered[0].asterisk_id == "pbx-2"
@@ -161,7 +163,7 @@ async def test_rest_requests_go_back_over_the_same_socket() -> None:
                 "request_id": request["request_id"], "status_code": 204,
                 "reason_phrase": "No Content", "uri": request["uri"],
             }))  # fmt: skip
-            assert await asyncio.wait_for(answering, 5) is None
+            assert await asyncio.wait_for(answering, 5) is None  # type: ignore[func-returns-value]
 
 
 async def test_a_socket_that_closes_mid_request_fails_the_request_at_once_and_loses_the_route() -> (

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from tests.support.fakeari import FakeAri
-from tests.unit.ari.test_client import PASSWORD, assert_no_secret, exception_texts, log_texts
+from tests.support.secrets import PASSWORD, assert_no_secret, exception_texts, log_texts
 from voicebot.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,

@@ -317,7 +317,7 @@ async def test_timeout_then_the_late_reply_is_ignored(caplog: pytest.LogCaptureF
 
         # The socket is still good for the next request.
         link.fake.routes[("POST", "channels/c1/answer")] = (204, None)
-        assert await link.ari.answer("c1") is None
+        assert await link.ari.answer("c1") is None  # type: ignore[func-returns-value]
         assert link.delivered == [False, True]
 
 
@@ -397,7 +397,7 @@ async def test_malformed_responses_are_ignored_and_logged(
 def test_deliver_never_raises_into_the_reader() -> None:
     rest = WebSocketRest(lambda frame: asyncio.sleep(0), 1)
     for junk in (["not", "a", "dict"], None, {}, {"request_id": "x", "status_code": 200}):
-        assert rest.deliver(junk) is False
+        assert rest.deliver(junk) is False  # type: ignore[arg-type]
 
 
 async def test_invalid_json_body_is_an_http_error() -> None:

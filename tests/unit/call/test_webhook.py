@@ -328,8 +328,8 @@ async def test_a_relative_redirect_and_too_many_redirects(http: aiohttp.ClientSe
         return web.Response(status=301, headers={"Location": f"/{hop + 1}"})
 
     async with serve(hops) as url:
-        ok = await call_webhook(http, "GET", url + "/0", None, 2.0, follow_redirects=True)
-        assert ok == (True, {"hop": 3})
+        followed = await call_webhook(http, "GET", url + "/0", None, 2.0, follow_redirects=True)
+        assert followed == (True, {"hop": 3})
         endless = redirect_to("/again")
     async with serve(endless) as url:
         ok, reason = await call_webhook(http, "GET", url + "/", None, 2.0, follow_redirects=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -48,10 +48,10 @@ def peer() -> Iterator[socket.socket]:
 
 
 @pytest.fixture
-async def endpoint() -> RtpEndpoint:
+async def endpoint() -> AsyncIterator[RtpEndpoint]:
     base = free_port_range(4)
     ep = await RtpEndpoint.open(PortAllocator(HOST, base, base + 3))
-    yield ep  # type: ignore[misc]
+    yield ep
     await ep.aclose()
 
 

@@ -87,7 +87,7 @@ def test_slin16_odd_length_rejected() -> None:
 
 def test_encode_rejects_non_int16() -> None:
     with pytest.raises(ValueError, match="int16"):
-        ulaw_encode(np.zeros(4, dtype=np.float32))  # type: ignore[arg-type]
+        ulaw_encode(np.zeros(4, dtype=np.float32))
     with pytest.raises(ValueError, match="mono"):
         alaw_encode(np.zeros((2, 2), dtype=np.int16))
 

@@ -301,7 +301,7 @@ async def test_task_named_and_aclose_idempotent() -> None:
 def test_play_rejects_wrong_dtype() -> None:
     pacer, _ = make_pacer(FakeClock())
     with pytest.raises(ValueError, match="int16"):
-        pacer.play(np.zeros(160, dtype=np.float32))  # type: ignore[arg-type]
+        pacer.play(np.zeros(160, dtype=np.float32))
 
 
 # --- Pacer on the real clock ----------------------------------------------------------------

@@ -9,12 +9,12 @@ import numpy as np
 
 from tests.support.controller import allison, harness
 from tests.support.doubles import BrokenTts, StreamingListAsr, ToneTts
-from tests.support.fakeari import FakeAri
+from tests.support.fakeari import handed_back
 from voicebot.capture.wav import read_wav
 from voicebot.config import CallsConfig
 from voicebot.media.codecs import resample
 from voicebot.media.peer import RtpPeer
-from voicebot.server.leg import MEDIA_CHANNEL_PREFIX, bridge_app, bridge_name
+from voicebot.server.leg import MEDIA_CHANNEL_PREFIX
 
 
 def call_tasks() -> list[str]:
@@ -87,12 +87,6 @@ async def test_bot_hangup_hangs_up_caller_and_releases_everything() -> None:
             assert h.fake.channels == {} and h.fake.bridges == {}
             assert h.controller.recent[-1]["end_reason"] == "bot-hangup"
             assert call_tasks() == []
-
-
-def handed_back(fake: FakeAri, caller: str) -> str | None:
-    """The VOICEBOT_RESULT a caller was handed back to the dialplan with (None: it was not)."""
-    continued = any(p == f"/channels/{caller}/continue" for _, p, _ in fake.requests)
-    return fake.variables.get(caller, {}).get("VOICEBOT_RESULT") if continued else None
 
 
 async def test_unknown_script_hands_that_caller_back_unanswered_with_error_only() -> None:
@@ -389,35 +383,3 @@ async def test_a_stasis_start_and_its_hangup_read_together_leave_no_phantom_call
         await asyncio.sleep(0.2)
         assert h.fake.bridges == {} and h.allocator.in_use == frozenset()
         assert call_tasks() == []
-
-
-async def test_resync_cleans_up_only_our_leftovers_and_ends_calls_whose_channel_died() -> None:
-    async with harness([]) as h:
-        async with h.call() as (live, _peer):
-            # Leftovers of a crashed run of this bot, and another bot's bridge beside them.
-            stray_caller = await h.fake.add_caller()
-            await h.wait_until(lambda: stray_caller in h.controller.calls)
-            h.controller.calls.pop(stray_caller)  # as if this run never knew it
-            h.fake.bridges["old"] = {
-                "id": "old",
-                "name": bridge_name("voicebot", "1.1"),
-                "channels": [],
-            }
-            h.fake.bridges["theirs"] = {"id": "theirs", "name": bridge_name("voicebot-b", "2.2"),
-                                        "channels": []}  # fmt: skip
-            # ... and a call whose caller vanished while the WebSocket was down.
-            h.fake.channels.pop(live)
-            await h.controller.resync()
-            assert "old" not in h.fake.bridges and "theirs" in h.fake.bridges
-            assert handed_back(h.fake, stray_caller) == "error"
-            await h.wait_until(lambda: live not in h.controller.calls)
-            assert "gone" in next(c["end_reason"] for c in h.controller.recent
-                                  if c["call_id"] == live)  # fmt: skip
-
-
-def test_bridge_names_tell_whose_they_are() -> None:
-    assert bridge_app(bridge_name("voicebot", "17.3")) == "voicebot"
-    assert bridge_app(bridge_name("voicebot-ops2", "17.3")) == "voicebot-ops2"
-    assert bridge_app(bridge_name("a:b", "17.3")) == "a:b"
-    for other in ("voicebot-17.3", "mine", "voicebot::17.3", "voicebot:app:", ""):
-        assert bridge_app(other) is None, other

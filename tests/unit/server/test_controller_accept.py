@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import BaseTestServer, TestServer
 
 from tests.support.doubles import ListAsr, ToneTts
 from voicebot.ari.accept import AriAcceptor
@@ -78,7 +78,7 @@ class AsteriskEnd:
 @dataclass
 class Pool:
     controller: CallController
-    server: TestServer
+    server: BaseTestServer
     session: aiohttp.ClientSession
 
     @asynccontextmanager

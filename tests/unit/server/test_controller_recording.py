@@ -18,7 +18,6 @@ from voicebot.config import RecordConfig
 from voicebot.media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE
 from voicebot.media.peer import RtpPeer
 from voicebot.media.rtp import RtpPacket
-from voicebot.server.leg import _ipv4_or
 
 # Short prompts keep each call quick: the demo greeting lasts about a quarter of a second.
 FAST_TTS_S_PER_CHAR = 0.002
@@ -282,9 +281,3 @@ async def test_an_unwritable_record_dir_leaves_the_call_working_and_unrecorded(
     assert f"call {caller}: not recorded" in caplog.text
     assert blocker.read_text() == "in the way"
     assert names(tmp_path) == ["not-a-dir"]
-
-
-def test_a_recording_names_the_bot_by_an_ipv4_address_even_when_advertised_by_name() -> None:
-    assert _ipv4_or("192.0.2.7", "127.0.0.1") == "192.0.2.7"
-    assert _ipv4_or("bot.example", "10.1.2.3") == "10.1.2.3"
-    assert _ipv4_or("bot.example", "::") == "0.0.0.0"

@@ -37,7 +37,7 @@ import tempfile
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -146,7 +146,7 @@ class CachedTts(TtsEngine):
         self._entries.clear()
         await self._inner.close()
 
-    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+    async def stream(self, text: str) -> AsyncGenerator[np.ndarray, None]:
         key = self._key(text)
         cached = self._entries.get(key)
         if cached is not None:

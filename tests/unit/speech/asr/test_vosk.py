@@ -169,7 +169,7 @@ async def test_concurrent_recognizers_share_one_model(
 
     loads: list[str] = []
 
-    class CountingModel(vosk.Model):  # type: ignore[misc]
+    class CountingModel(vosk.Model):
         def __init__(self, path: str) -> None:
             loads.append(path)
             super().__init__(path)

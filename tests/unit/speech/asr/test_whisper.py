@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -30,11 +30,9 @@ def load_16k(name: str) -> np.ndarray:
 
 
 @pytest.fixture
-async def engine() -> AsyncIterator[WhisperEngine]:
-    eng = WhisperEngine(AsrConfig())
-    await eng.load()
-    yield eng
-    await eng.close()
+def engine(whisper: WhisperEngine) -> WhisperEngine:
+    """The bundled model (the suite's ``whisper`` fixture)."""
+    return whisper
 
 
 async def recognize(engine: WhisperEngine, pcm: np.ndarray) -> str:
@@ -52,7 +50,7 @@ async def test_real_words(engine: WhisperEngine) -> None:
 
 
 async def test_silence_skips_the_model(engine: WhisperEngine) -> None:
-    def boom(*_args: object) -> None:
+    def boom(*_args: object, **_kwargs: object) -> NoReturn:
         raise AssertionError("model must not run on silence")
 
     engine._transcribe = boom  # type: ignore[method-assign]
@@ -83,7 +81,13 @@ async def test_missing_model_says_how_to_fix(tmp_path: Path) -> None:
 async def test_phrase_hint_echo_is_discarded(engine: WhisperEngine) -> None:
     # With the (opt-in) hint, Whisper can echo the prompt on noise; that must not pass as speech.
     engine._phrase_hint = True
-    engine._transcribe = lambda _samples, prompt, _expected=(): (prompt, 0.5)  # type: ignore[method-assign]
+    def echo_the_prompt(
+        samples: np.ndarray, prompt: str | None, expected: tuple[str, ...] = ()
+    ) -> tuple[str, float | None]:
+        assert prompt is not None  # the hint is on and phrases were given
+        return prompt, 0.5
+
+    engine._transcribe = echo_the_prompt  # type: ignore[method-assign]
     rec = engine.recognizer(["one", "two", "three"])
     await rec.feed(np.random.default_rng(0).normal(0, 2000, 16000).astype(np.int16))
     assert (await rec.finish()).text == ""

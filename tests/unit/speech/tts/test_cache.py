@@ -10,43 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.doubles import CountingTts
 from voicebot.config import TtsConfig
-from voicebot.speech.tts.base import TtsEngine, split_sentences
 from voicebot.speech.tts.cache import CachedTts
 from voicebot.speech.tts.piper import CachedTts as ReexportedCachedTts
 from voicebot.speech.tts.piper import PiperTts
 
 PROMPT = "Thank you for calling. How can I help you today?"
-
-
-class CountingTts(TtsEngine):
-    """A fake engine with a fingerprintable voice that counts how often it is asked."""
-
-    name = "fake"
-
-    def __init__(self, fingerprint: str = "model-a:1234:5678") -> None:
-        self.calls = 0
-        self.voice = "fake-voice"
-        self.cache_fingerprint = fingerprint
-
-    @property
-    def sample_rate(self) -> int:
-        return 16000
-
-    async def load(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
-        self.calls += 1
-        for n, sentence in enumerate(split_sentences(text)):
-            await asyncio.sleep(0)
-            # Distinct, text-dependent samples so a mix-up would show.
-            yield (np.arange(len(sentence) * 100, dtype=np.int16) + n * 7 + len(text)).astype(
-                np.int16
-            )
 
 
 def files(cache_dir: Path) -> list[Path]:
@@ -353,3 +323,33 @@ async def test_a_barge_in_during_the_head_stops_the_rest_too() -> None:
     assert first.size == 160
     await stream.aclose()  # the speaker was cancelled
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "tts-after-head"]
+
+
+async def test_cache_serves_second_stream_from_memory() -> None:
+    inner = CountingTts()
+    cache = CachedTts(inner, max_entries=2)
+    first = await cache.synthesize("Hello. Goodbye.")
+    second = await cache.synthesize("Hello. Goodbye.")
+    np.testing.assert_array_equal(first, second)
+    assert inner.calls == 1
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+async def test_cache_warm_lru_and_cancelled_streams() -> None:
+    inner = CountingTts()
+    cache = CachedTts(inner, max_entries=2)
+    await cache.warm(["One.", "Two.", "Two."])
+    assert inner.calls == 2 and len(cache) == 2
+    await cache.synthesize("One.")  # now "Two." is the least recently used
+    await cache.synthesize("Three.")
+    await cache.synthesize("One.")
+    assert inner.calls == 3
+    await cache.synthesize("Two.")
+    assert inner.calls == 4
+
+    # A stream abandoned halfway is not cached as if it were the whole text.
+    stream = cache.stream("Part one. Part two.")
+    await anext(stream)
+    await stream.aclose()
+    await cache.synthesize("Part one. Part two.")
+    assert inner.calls == 6
