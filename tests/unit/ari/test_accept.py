@@ -142,7 +142,7 @@ async def test_the_asterisk_id_may_come_from_the_uri_query() -> None:
         url = w.server.make_url("/ari").with_query(asterisk_id="pbx-2")
         async with session.ws_connect(
             url, protocols=("ari",), headers=basic("voicebot", "s3cret-pw")
-        ) as ws:  # noqa: E501
+        ) as ws:
             await ws.send_str(event("ApplicationRegistered"))
             await w.wait(lambda: w.registered)
         assert w.registered[0].asterisk_id == "pbx-2"

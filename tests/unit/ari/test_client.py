@@ -18,7 +18,6 @@ from tests.support.secrets import (
     log_texts,
 )
 from voicebot.ari.client import AriClient, plaintext_warning, redact
-from voicebot.ari.models import Bridge, Channel
 from voicebot.config import AriConfig
 from voicebot.errors import AriAuthError, AriConnectionError, AriHttpError, AriNotFoundError
 
@@ -39,50 +38,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-# --- models -------------------------------------------------------------------------------
-
-
-def test_channel_from_json_reads_asterisk_fields() -> None:
-    data = {
-        "id": "1714557600.12",
-        "name": "PJSIP/1000-00000003",
-        "state": "Ring",
-        "protocol_id": "abc@host",
-        "caller": {"name": "Alice", "number": "1000"},
-        "connected": {"name": "", "number": ""},
-        "accountcode": "",
-        "dialplan": {
-            "context": "from-internal",
-            "exten": "100",
-            "priority": 2,
-            "app_name": "Stasis",
-            "app_data": "voicebot,demo",
-        },
-        "creationtime": "2024-05-01T12:00:00.123+0000",
-        "language": "en",
-    }
-    channel = Channel.from_json(data)
-    assert channel == Channel(
-        "1714557600.12", "PJSIP/1000-00000003", "Ring", "1000", "Alice", "from-internal", "100", 2
-    )
-    assert channel.raw["protocol_id"] == "abc@host"
-
-
-@pytest.mark.parametrize("missing", ["id", "name", "state"])
-def test_channel_from_json_names_missing_field(missing: str) -> None:
-    data = {"id": "1", "name": "PJSIP/x", "state": "Up"}
-    del data[missing]
-    with pytest.raises(ValueError, match=repr(missing)):
-        Channel.from_json(data)
-
-
-def test_bridge_from_json() -> None:
-    bridge = Bridge.from_json({"id": "b1", "bridge_type": "mixing", "channels": ["c1", "c2"]})
-    assert bridge == Bridge("b1", "mixing", ("c1", "c2"))
-    with pytest.raises(ValueError, match="'id'"):
-        Bridge.from_json({"bridge_type": "mixing"})
 
 
 # --- requests -----------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 """Typed views of ARI's JSON: the fields the bot reads, forgiving where Asterisk versions
-differ, and a ValueError naming what is wrong where the JSON cannot be a channel or bridge.
-
-(The full Asterisk 22 channel and the missing id/name/state cases are in test_client.py.)"""
+differ, and a ValueError naming what is wrong where the JSON cannot be a channel or bridge."""
 
 from __future__ import annotations
 
@@ -138,3 +136,47 @@ def test_json_that_cannot_be_a_bridge_says_why(data: Any, problem: str) -> None:
     with pytest.raises(ValueError) as refused:
         Bridge.from_json(data)
     assert str(refused.value) == problem
+
+
+# --- models -------------------------------------------------------------------------------
+
+
+def test_channel_from_json_reads_asterisk_fields() -> None:
+    data = {
+        "id": "1714557600.12",
+        "name": "PJSIP/1000-00000003",
+        "state": "Ring",
+        "protocol_id": "abc@host",
+        "caller": {"name": "Alice", "number": "1000"},
+        "connected": {"name": "", "number": ""},
+        "accountcode": "",
+        "dialplan": {
+            "context": "from-internal",
+            "exten": "100",
+            "priority": 2,
+            "app_name": "Stasis",
+            "app_data": "voicebot,demo",
+        },
+        "creationtime": "2024-05-01T12:00:00.123+0000",
+        "language": "en",
+    }
+    channel = Channel.from_json(data)
+    assert channel == Channel(
+        "1714557600.12", "PJSIP/1000-00000003", "Ring", "1000", "Alice", "from-internal", "100", 2
+    )
+    assert channel.raw["protocol_id"] == "abc@host"
+
+
+@pytest.mark.parametrize("missing", ["id", "name", "state"])
+def test_channel_from_json_names_missing_field(missing: str) -> None:
+    data = {"id": "1", "name": "PJSIP/x", "state": "Up"}
+    del data[missing]
+    with pytest.raises(ValueError, match=repr(missing)):
+        Channel.from_json(data)
+
+
+def test_bridge_from_json() -> None:
+    bridge = Bridge.from_json({"id": "b1", "bridge_type": "mixing", "channels": ["c1", "c2"]})
+    assert bridge == Bridge("b1", "mixing", ("c1", "c2"))
+    with pytest.raises(ValueError, match="'id'"):
+        Bridge.from_json({"bridge_type": "mixing"})

@@ -181,11 +181,6 @@ class GatedTts(ToneTts):
             yield chunk
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Speaker.stop cancels only the newest prompt task; one queued in the same loop "
-    "step has not started, so it never cancels the prompt it waits for, which plays on",
-)
 async def test_stop_right_after_queueing_stops_the_prompt_playing_too(stage: Stage) -> None:
     """A barge-in handled in the same step as the prompt queued behind the one playing (two
     inputs read from the session's queue at once): neither may go on."""

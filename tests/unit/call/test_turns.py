@@ -8,6 +8,7 @@ what it is about).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import pytest
@@ -104,7 +105,15 @@ def run(core: TurnTaker, inputs: Sequence[TurnInput]) -> list[Command]:
     return out
 
 
-def kinds(commands: list[Command], *keep: type) -> list[Command]:
+CommandT = TypeVar("CommandT")
+
+
+# One kind gives that kind's fields (``taken.at``) without a cast; several give plain commands.
+@overload
+def kinds(commands: list[Command], keep: type[CommandT], /) -> list[CommandT]: ...
+@overload
+def kinds(commands: list[Command], *keep: type) -> list[Command]: ...
+def kinds(commands: list[Command], *keep: type) -> list[Any]:
     return [c for c in commands if isinstance(c, keep)]
 
 

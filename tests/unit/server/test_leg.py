@@ -307,8 +307,12 @@ async def test_a_failing_hangup_after_a_refused_hand_back_is_not_raised(
     fake: FakeAri, route: AriRoute
 ) -> None:
     caller = await fake.add_caller()
-    fake.fail_next(500, "Internal Server Error", path_contains=f"/channels/{caller}", times=3)
+    fake.fail_next(500, "Internal Server Error", path_contains=f"/channels/{caller}", times=2)
     assert await hand_back(route, caller, CallResult.ERROR) is False
+    assert [(m, p) for m, p, _ in fake.requests] == [
+        ("POST", f"/channels/{caller}/variable"),
+        ("DELETE", f"/channels/{caller}"),
+    ]
 
 
 # -- the rest of a call's ARI side -----------------------------------------------------------

@@ -115,12 +115,6 @@ def test_a_missing_line_is_refused_before_calling(tmp_path: Path) -> None:
         load_utterances([str(ALLISON_DIR / "no-such-prompt.wav")])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="load_utterances lets read_wav_8k's ValueError out for a WAV that is not 8 kHz; "
-    "`voicebot call --say` catches only VoicebotError, so the user gets a traceback",
-)
 def test_a_line_that_is_not_8_khz_is_refused_as_a_voicebot_error(tmp_path: Path) -> None:
     wideband = tmp_path / "wideband.wav"
     write_wav(wideband, np.zeros(16000, np.int16), 16000)

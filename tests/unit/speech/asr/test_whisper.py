@@ -81,6 +81,7 @@ async def test_missing_model_says_how_to_fix(tmp_path: Path) -> None:
 async def test_phrase_hint_echo_is_discarded(engine: WhisperEngine) -> None:
     # With the (opt-in) hint, Whisper can echo the prompt on noise; that must not pass as speech.
     engine._phrase_hint = True
+
     def echo_the_prompt(
         samples: np.ndarray, prompt: str | None, expected: tuple[str, ...] = ()
     ) -> tuple[str, float | None]:

@@ -1,7 +1,5 @@
 """The end-of-turn interface's own behaviour: one turn scored as a batch of one, and a verdict
-at a voice end averaged over cuts around it, on recorded speech.
-
-(The cut positions at 16 kHz and the refusal of empty audio are in test_smart_turn.py.)"""
+at a voice end averaged over cuts around it, on recorded speech."""
 
 from __future__ import annotations
 
@@ -94,3 +92,26 @@ class ConstantDetector(RecordingDetector):
 async def test_a_verdict_is_a_plain_float() -> None:
     verdict = await ConstantDetector().probability_complete_at(hello_world(16000), 8000)
     assert type(verdict) is float and verdict == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize(
+    ("size", "voice_end", "cuts"),
+    [
+        (8000, 4000, [3680, 4000, 4320]),  # 20 ms either side at 16 kHz
+        (4100, 4000, [3680, 4000, 4100]),  # no audio after the end: the cut stops there
+        (8000, 100, [1, 100, 420]),  # nothing before the start
+        (8000, 9000, [7680, 8000]),  # an end past the audio is the audio's end
+    ],
+)
+async def test_cuts_around_the_voice_end(size: int, voice_end: int, cuts: list[int]) -> None:
+    detector = RecordingDetector()
+    averaged = await detector.probability_complete_at(np.zeros(size, np.int16), voice_end)
+    assert detector.asked == cuts
+    assert averaged == pytest.approx(sum(cuts) / len(cuts) / 10_000)
+
+
+async def test_a_verdict_needs_audio() -> None:
+    with pytest.raises(ValueError, match="mono"):
+        await RecordingDetector().probability_complete_at(np.zeros(0, np.int16), 0)
+    with pytest.raises(ValueError, match="mono"):
+        await RecordingDetector().probability_complete_at(np.zeros((2, 10), np.int16), 5)

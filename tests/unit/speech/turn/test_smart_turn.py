@@ -15,115 +15,14 @@ import numpy as np
 import pytest
 import soxr
 
-from tests.support.doubles import RecordingDetector
+from tests.support.audio import speechlike
 from voicebot.errors import ModelError
-from voicebot.speech.turn import SmartTurnDetector, find_smart_turn_model, turn_features
+from voicebot.speech.turn import SmartTurnDetector, find_smart_turn_model
 from voicebot.speech.turn.base import END_JITTER_S
-from voicebot.speech.turn.features import (
-    N_BINS,
-    N_MELS,
-    SAMPLE_RATE,
-    WINDOW_SAMPLES,
-    hz_to_mel,
-    mel_filterbank,
-    mel_to_hz,
-)
+from voicebot.speech.turn.features import SAMPLE_RATE
 from voicebot.speech.turn.smart_turn import check_signature
 
 ROOT = Path(__file__).resolve().parents[4]
-
-
-def speechlike(seconds: float, seed: int = 0) -> np.ndarray:
-    """Noise shaped by a syllable-rate envelope: broadband, loud, not silence."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SAMPLE_RATE)
-    t = np.arange(n) / SAMPLE_RATE
-    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
-    return (rng.normal(0, 3000, n) * envelope).astype(np.int16)
-
-
-# --- front end ------------------------------------------------------------------------------
-
-
-def test_features_shape_and_dtype() -> None:
-    features = turn_features(speechlike(3.0))
-    assert features.shape == (80, 800)
-    assert features.dtype == np.float32
-    assert np.isfinite(features).all()
-    # The clamp keeps 8 decades below the peak, scaled by 1/4: a span of at most 2.
-    assert features.max() - features.min() <= 2.0 + 1e-6
-
-
-def test_short_clip_is_zero_padded_at_the_front() -> None:
-    clip = speechlike(1.5)
-    front = np.concatenate([np.zeros(WINDOW_SAMPLES - len(clip), np.int16), clip])
-    back = np.concatenate([clip, np.zeros(WINDOW_SAMPLES - len(clip), np.int16)])
-    np.testing.assert_array_equal(turn_features(clip), turn_features(front))
-    assert not np.allclose(turn_features(clip), turn_features(back))
-
-
-def test_long_clip_keeps_the_last_8_seconds() -> None:
-    clip = speechlike(11.0)
-    np.testing.assert_array_equal(turn_features(clip), turn_features(clip[-WINDOW_SAMPLES:]))
-    assert not np.allclose(turn_features(clip), turn_features(clip[:WINDOW_SAMPLES]))
-
-
-def test_silence_and_empty_input() -> None:
-    # All bins at the log floor: (log10(1e-10) + 4) / 4.
-    np.testing.assert_array_equal(turn_features(np.zeros(0, np.int16)), np.full((80, 800), -1.5))
-    np.testing.assert_array_equal(
-        turn_features(np.zeros(16000, np.int16)), np.full((80, 800), -1.5)
-    )
-
-
-def test_loudness_does_not_matter() -> None:
-    # The waveform is normalised first, so the same clip 18 dB louder gives the same features.
-    quiet = speechlike(2.0) // 8
-    loud = (quiet * 8).astype(np.int16)
-    assert np.abs(turn_features(loud) - turn_features(quiet)).max() < 1e-3
-
-
-def test_a_tone_lights_the_mel_band_at_its_frequency() -> None:
-    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
-    tone = (8000 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.int16)
-    features = turn_features(tone)
-    peaks = mel_filterbank().argmax(axis=0)  # FFT bin of each band's apex
-    band = int(features[:, -100:].mean(axis=1).argmax())
-    assert abs(peaks[band] * (SAMPLE_RATE / 2) / (N_BINS - 1) - 1000.0) <= 80.0
-
-
-def test_rejects_wrong_sample_format() -> None:
-    with pytest.raises(ValueError, match="mono int16"):
-        turn_features(np.zeros(1600, np.float32))
-    with pytest.raises(ValueError, match="mono int16"):
-        turn_features(np.zeros((1600, 2), np.int16))
-
-
-def test_slaney_mel_scale() -> None:
-    assert float(hz_to_mel(1000.0)) == pytest.approx(15.0)
-    assert float(hz_to_mel(500.0)) == pytest.approx(7.5)
-    assert float(hz_to_mel(6400.0)) == pytest.approx(15.0 + 27.0)
-    hz = np.array([0.0, 100.0, 999.0, 1000.0, 3000.0, 8000.0])
-    np.testing.assert_allclose(mel_to_hz(hz_to_mel(hz)), hz, atol=1e-9)
-
-
-def test_mel_filterbank() -> None:
-    weights = mel_filterbank()
-    assert weights is mel_filterbank()  # computed once
-    assert not weights.flags.writeable
-    assert weights.shape == (N_BINS, N_MELS)
-    assert (weights >= 0).all()
-    assert (weights.sum(axis=0) > 0).all()  # no empty band
-    apexes = weights.argmax(axis=0)
-    assert (np.diff(apexes) >= 0).all()  # bands ascend in frequency
-    assert weights[-1].sum() == 0.0  # the Nyquist bin is the last edge, outside every band
-    # Area-normalised: each triangle integrates to 1 over Hz. Sampled by 40 Hz FFT bins that
-    # is only approximate (a 2-3 bin wide triangle around 1.5 kHz is off by up to 8 %); the
-    # wide bands above 2 kHz are sampled well.
-    hz_per_bin = (SAMPLE_RATE / 2) / (N_BINS - 1)
-    areas = weights.sum(axis=0) * hz_per_bin
-    np.testing.assert_allclose(areas, 1.0, rtol=0.1)
-    np.testing.assert_allclose(areas[apexes * hz_per_bin > 2000], 1.0, rtol=0.03)
 
 
 # --- the real model -------------------------------------------------------------------------
@@ -188,29 +87,6 @@ async def test_the_verdict_at_a_voice_end_averages_three_cuts(
     ]
     averaged = await detector.probability_complete_at(pcm, end)
     assert averaged == pytest.approx(float(np.mean(singles)), abs=1e-4)
-
-
-@pytest.mark.parametrize(
-    ("size", "voice_end", "cuts"),
-    [
-        (8000, 4000, [3680, 4000, 4320]),  # 20 ms either side at 16 kHz
-        (4100, 4000, [3680, 4000, 4100]),  # no audio after the end: the cut stops there
-        (8000, 100, [1, 100, 420]),  # nothing before the start
-        (8000, 9000, [7680, 8000]),  # an end past the audio is the audio's end
-    ],
-)
-async def test_cuts_around_the_voice_end(size: int, voice_end: int, cuts: list[int]) -> None:
-    detector = RecordingDetector()
-    averaged = await detector.probability_complete_at(np.zeros(size, np.int16), voice_end)
-    assert detector.asked == cuts
-    assert averaged == pytest.approx(sum(cuts) / len(cuts) / 10_000)
-
-
-async def test_a_verdict_needs_audio() -> None:
-    with pytest.raises(ValueError, match="mono"):
-        await RecordingDetector().probability_complete_at(np.zeros(0, np.int16), 0)
-    with pytest.raises(ValueError, match="mono"):
-        await RecordingDetector().probability_complete_at(np.zeros((2, 10), np.int16), 5)
 
 
 @pytest.mark.slow
