@@ -41,6 +41,10 @@ class Speaker:
         # Called with a prompt's text when its first audio is ready (timing, transcript).
         self._on_first_audio = on_first_audio
         self._current: asyncio.Task[None] | None = None
+        # Every prompt not yet played out, the one playing and those queued behind it: a
+        # queued one cancelled before it ever ran cannot pass the stop on to the one it waits
+        # for, so stop() cancels them all.
+        self._prompts: list[asyncio.Task[None]] = []
 
     @property
     def speaking(self) -> bool:
@@ -51,6 +55,8 @@ class Speaker:
         if not queued:
             self.stop()
         self._current = self._spawn(self._play(prompt, tuple(texts), previous), "speaker")
+        self._prompts = [task for task in self._prompts if not task.done()]
+        self._prompts.append(self._current)
 
     def pause(self) -> None:
         self.pacer.pause()
@@ -60,8 +66,9 @@ class Speaker:
 
     def stop(self) -> int:
         """Cancel the prompt (and any queued behind it) and drop its audio; frames dropped."""
-        if self._current is not None and not self._current.done():
-            self._current.cancel()
+        for task in self._prompts:
+            task.cancel()
+        self._prompts = []
         self._current = None
         return self.pacer.flush()
 
