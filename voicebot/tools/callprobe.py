@@ -205,10 +205,15 @@ async def recent_call_summary(config: Config, since: float) -> dict[str, Any] | 
 def load_utterances(utterances: Sequence[str] | None) -> list[tuple[str, np.ndarray]]:
     """The caller's lines as (name, 8 kHz PCM); Allison's 'hours' and 'goodbye' by default."""
     paths = [Path(u) for u in utterances] if utterances else list(DEFAULT_UTTERANCES)
+    lines = []
     for path in paths:
         if not path.is_file():
             raise VoicebotError(missing_sound_message(path))
-    return [(path.name, read_wav_8k(path)) for path in paths]
+        try:
+            lines.append((path.name, read_wav_8k(path)))
+        except ValueError as exc:  # not 8 kHz 16-bit mono: a bad --say, not a crash
+            raise VoicebotError(f"--say {path}: {exc}") from None
+    return lines
 
 
 async def run_probe_call(
