@@ -153,12 +153,14 @@ class Runtime:
         services: SpeechServices,
         *,
         http: aiohttp.ClientSession | None = None,
+        webhook_policy: WebhookPolicy | None = None,
     ) -> None:
         self.config = config
         self.services = services
         self.http = http
-        self.webhook_policy = WebhookPolicy.from_config(config.webhooks)
+        self.webhook_policy = webhook_policy or WebhookPolicy.from_config(config.webhooks)
         self._warming: asyncio.Task[None] | None = None
+        self._closed = False
 
     @classmethod
     async def open(
@@ -174,9 +176,9 @@ class Runtime:
         """Load the models ``scripts`` need and open the webhook client. ``warm``: synthesize
         their fixed prompts first; ``warm_in_background``: while calls are already served
         (a prompt not cached yet is synthesized on demand)."""
-        WebhookPolicy.from_config(config.webhooks)  # a bad allow_hosts entry: before the models
+        policy = WebhookPolicy.from_config(config.webhooks)  # a bad entry: before the models
         services = await load_services(config, scripts, default, models_dir)
-        runtime = cls(config, services, http=webhook_session())
+        runtime = cls(config, services, http=webhook_session(), webhook_policy=policy)
         try:
             if warm_in_background:
                 runtime._warming = asyncio.create_task(
@@ -220,6 +222,9 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop warming, close the webhook client and every engine; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         warming, self._warming = self._warming, None
         if warming is not None:
             warming.cancel()

@@ -225,8 +225,9 @@ async def test_close_releases_the_http_client_and_every_engine_once_each() -> No
     await runtime.close()
     assert http.closed and runtime.http is None
     assert (asr.closes, korean_asr.closes, tts.closes, detector.closes) == (1, 1, 1, 1)
-    await runtime.close()  # again: nothing left to fail on
+    await runtime.close()  # again: nothing is closed twice
     assert runtime.http is None
+    assert (asr.closes, korean_asr.closes, tts.closes, detector.closes) == (1, 1, 1, 1)
 
 
 async def test_leaving_async_with_closes_the_runtime() -> None:
