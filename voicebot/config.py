@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from .errors import ConfigError
 
 MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
+# The shortest pause before reconnecting to ARI (ari.retry_initial_s).
+MIN_RETRY_S = 0.05
 # The password the shipped voicebot.toml holds: `voicebot run` refuses to start with it.
 PLACEHOLDER_PASSWORD = "change-me"
 ASR_ENGINES = ("auto", "whisper", "vosk")
@@ -233,8 +235,18 @@ class Config:
             value = getattr(self.calls, key)
             if not value >= 0:  # also refuses nan
                 raise ConfigError(f"calls.{key}: {value:g} must be 0 or more")
+        if not self.ari.retry_initial_s >= MIN_RETRY_S:  # also refuses nan
+            raise ConfigError(
+                f"ari.retry_initial_s: {self.ari.retry_initial_s:g} must be at least "
+                f"{MIN_RETRY_S:g} (a reconnect loop with no pause would flood Asterisk and the log)"
+            )
+        if not self.ari.retry_max_s >= self.ari.retry_initial_s:
+            raise ConfigError(
+                f"ari.retry_max_s: {self.ari.retry_max_s:g} must be at least "
+                f"ari.retry_initial_s ({self.ari.retry_initial_s:g})"
+            )
         if self.ari.mode not in ("connect", "accept"):
-            raise ConfigError(f"ari.mode: {self.ari.mode!r} is not \"connect\" or \"accept\"")
+            raise ConfigError(f'ari.mode: {self.ari.mode!r} is not "connect" or "accept"')
         if self.ari.mode == "accept":
             listen_address(self.ari.listen)  # refuses a bad one with its name
         if not self.ari.url.startswith(("http://", "https://")):
@@ -260,7 +272,12 @@ def listen_address(text: str) -> tuple[str, int]:
 _T = TypeVar("_T")
 
 
-def _coerce(value: Any, target: type, where: str) -> Any:
+def _coerce(value: Any, target: type, where: str, *, secret: bool = False) -> Any:
+    """``value`` as ``target``; a ConfigError naming ``where`` and what it got (for a
+    ``secret`` field, only the kind of value: a password must not reach a log or a terminal)."""
+    kind = type(value).__name__
+    article = "an" if kind[0] in "aeiou" else "a"
+    got = f"{article} {kind} (a secret: not shown)" if secret else repr(value)
     if target is bool:
         if isinstance(value, bool):
             return value
@@ -275,24 +292,24 @@ def _coerce(value: Any, target: type, where: str) -> Any:
             "off",
         ):
             return value.lower() in ("1", "true", "yes", "on")
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        raise ConfigError(f"{where}: expected true/false, got {got}")
     if target is int:
         if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise ConfigError(f"{where}: expected an integer, got {got}")
         try:
             return int(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+            raise ConfigError(f"{where}: expected an integer, got {got}") from None
     if target is float:
         if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{where}: expected a number, got {got}")
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+            raise ConfigError(f"{where}: expected a number, got {got}") from None
     if target is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise ConfigError(f"{where}: expected a string, got {got}")
         return value
     raise ConfigError(f"{where}: unsupported type")  # pragma: no cover
 
@@ -307,7 +324,8 @@ def _apply(section: _T, values: Mapping[str, Any], where: str) -> _T:
         if key not in known:
             raise ConfigError(f"{where}{key}: unknown key (known: {', '.join(sorted(known))})")
         type_name = str(known[key].type)
-        changes[key] = _coerce(value, _SCALARS[type_name], f"{where}{key}")
+        secret = not known[key].repr  # passwords and tokens are left out of repr() too
+        changes[key] = _coerce(value, _SCALARS[type_name], f"{where}{key}", secret=secret)
     return replace(section, **changes)  # type: ignore[type-var]
 
 

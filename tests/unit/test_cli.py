@@ -90,15 +90,17 @@ def test_https_and_loopback_are_not_warned_about(
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
 
 
-def test_an_open_calls_endpoint_on_the_network_is_warned_about(
+def test_an_open_calls_endpoint_on_the_network_is_refused(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VOICEBOT_ARI_PASSWORD", SECRET)
-    run(tmp_path, '[http]\nhost = "0.0.0.0"\n')
-    assert "set VOICEBOT_HTTP_TOKEN" in caplog.text
+    assert run(tmp_path, '[http]\nhost = "0.0.0.0"\n') == EXIT_ERROR
+    (error,) = errors(caplog)
+    assert error.startswith("http.host 0.0.0.0: the status server's /calls")
+    assert "VOICEBOT_HTTP_TOKEN" in error
     caplog.clear()
     monkeypatch.setenv("VOICEBOT_HTTP_TOKEN", "t0ken")
-    run(tmp_path, '[http]\nhost = "0.0.0.0"\n')
+    run(tmp_path, '[http]\nhost = "0.0.0.0"\n')  # gets as far as the scripts
     assert "VOICEBOT_HTTP_TOKEN" not in caplog.text
 
 

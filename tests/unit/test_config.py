@@ -52,6 +52,9 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
             "ari.listen: '127.0.0.2' is not HOST:PORT",
         ),
         ('[ari]\nmode = "accept"\nlisten = "h:99999"\n', {}, "ari.listen: 'h:99999' is not"),
+        ("[ari]\nretry_initial_s = 0\n", {}, "ari.retry_initial_s: 0 must be at least 0.05"),
+        ("", {"VOICEBOT_ARI_RETRY_INITIAL_S": "nan"}, "ari.retry_initial_s: nan must be at"),
+        ("[ari]\nretry_max_s = 0.1\n", {}, "ari.retry_max_s: 0.1 must be at least ari.retry_"),
     ],
 )
 def test_bad_config_names_what_is_wrong(
@@ -89,3 +92,20 @@ def test_a_password_written_into_the_ari_url_is_refused_without_echoing_it() -> 
     with pytest.raises(ConfigError) as refused:
         load_config(None, environ={"VOICEBOT_ARI_URL": "https://voicebot:s3cret@ast:8089/"})
     assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[ari]\npassword = 4217\n", "ari.password: expected a string, got an int (a secret"),
+        ("[http]\ntoken = 918273\n", "http.token: expected a string, got an int (a secret"),
+    ],
+)
+def test_a_mistyped_secret_is_named_but_never_shown(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as info:
+        load_config(path, environ={})
+    assert "4217" not in str(info.value) and "918273" not in str(info.value)

@@ -18,7 +18,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +27,7 @@ from aiohttp import web
 
 from ..config import AriConfig
 from .client import AriClient
-from .events import Event, event_or_none
+from .events import Event, decode_frame, event_or_none
 from .route import AriRoute
 from .wsrest import MAX_FRAME_BYTES, WebSocketRest
 
@@ -166,7 +165,7 @@ class AriAcceptor:
 
 def _decode(text: str) -> dict[str, Any] | None:
     try:
-        message = json.loads(text)
+        message = decode_frame(text)
     except ValueError:
         message = None
     if not isinstance(message, dict):

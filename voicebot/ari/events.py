@@ -215,10 +215,23 @@ def parse_event(data: Any) -> Event:
     return UnknownEvent(event_type, application, timestamp, dict(data))
 
 
+def decode_frame(text: str) -> Any:
+    """A WebSocket frame's JSON. ValueError for anything that is not plain JSON: a syntax
+    error, ``Infinity`` or ``NaN`` (Python's json would take them), or nesting too deep."""
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def event_from_text(text: str) -> Event | None:
     """One WebSocket text frame as an event; None (and a log line) when it is malformed."""
     try:
-        data = json.loads(text)
+        data = decode_frame(text)
     except ValueError as exc:
         _skip(text, exc)
         return None
@@ -233,12 +246,12 @@ def event_or_none(data: Any, text: str) -> Event | None:
     """
     try:
         return parse_event(data)
-    except ValueError as exc:
+    except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
         _skip(text, exc)
         return None
 
 
-def _skip(text: str, exc: ValueError) -> None:
+def _skip(text: str, exc: Exception) -> None:
     log.error("Skipping malformed ARI event (%d characters): %s", len(text), exc)
     log.debug("The malformed ARI event: %.500s", text)
 

@@ -94,13 +94,18 @@ def _warn_if_open(directory: Path) -> None:
 
 
 def open_private_file(path: Path) -> int:
-    """A descriptor of ``path``, created (or emptied) for the owner alone, whatever the
-    umask; a file that was already there loses any access for others."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    """A descriptor of a new regular file at ``path``, for the owner alone whatever the umask.
+    Whatever was at ``path`` is replaced, never opened: a link planted there (in a directory
+    others may write) is removed, not followed, and its target left as it was."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISREG(mode) and mode & _OTHERS_MAY_ENTER:
-            os.fchmod(fd, PRIVATE_FILE_MODE)
+        fd = os.open(path, flags, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        path.unlink()
+        fd = os.open(path, flags, PRIVATE_FILE_MODE)
+    try:
+        # The umask can only take bits away: make it exactly 0600.
+        os.fchmod(fd, PRIVATE_FILE_MODE)
     except OSError:
         os.close(fd)
         raise
@@ -159,12 +164,17 @@ class CallRecorder(CallObserver):
         self.bot = bot
         # record.keys: false leaves the caller's keys out of the pcap.
         self.keys = keys
-        os.close(open_private_file(self.pcap_path))  # PcapWriter reopens it, mode and all
-        self._pcap: PcapWriter | None = PcapWriter(self.pcap_path)
+        pcap = os.fdopen(open_private_file(self.pcap_path), "wb")
+        self._pcap: PcapWriter | None = PcapWriter(self.pcap_path, pcap)
         self._transcript: IO[str] | None = None
         try:
+            # backslashreplace: a lone surrogate in a rendered text (from a webhook's JSON)
+            # is written as its escape, not a UnicodeEncodeError that would end the call.
             self._transcript = os.fdopen(
-                open_private_file(self.transcript_path), "w", encoding="utf-8"
+                open_private_file(self.transcript_path),
+                "w",
+                encoding="utf-8",
+                errors="backslashreplace",
             )
         except OSError:
             self._pcap.close()

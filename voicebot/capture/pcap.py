@@ -123,9 +123,10 @@ class PcapWriter:
     written as datagrams come (a call being recorded). ``close()`` flushes; a writer killed
     before that leaves a file that ``read_pcap(truncated_ok=True)`` reads up to the cut."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, file: BinaryIO | None = None) -> None:
+        """Write to ``path``, or to ``file`` (already open, e.g. created private) named so."""
         self.path = Path(path)
-        self._file: BinaryIO | None = self.path.open("wb")
+        self._file: BinaryIO | None = file if file is not None else self.path.open("wb")
         self._ident = 0
         self.written = 0
         self._file.write(

@@ -6,6 +6,7 @@ finds all of its problems, not just the first.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -15,6 +16,8 @@ from .yamlpos import KeyPath, LocatedDocument
 
 T = TypeVar("T")
 
+# No timeout or pause in a call needs more; a longer one is a typo (3600 for 3600 ms).
+MAX_DURATION_S = 3600.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 
 
@@ -45,8 +48,10 @@ def parse_duration(value: Any) -> float:
             raise ValueError(f"bad duration {value!r} (use e.g. 5s or 1500ms)")
         number, unit = float(match.group(1)), match.group(2) or "s"
         seconds = number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
-    if seconds <= 0:
-        raise ValueError(f"bad duration {value!r}: must be positive")
+    if not math.isfinite(seconds) or seconds <= 0:  # .inf, .nan and 0 alike
+        raise ValueError(f"bad duration {value!r}: must be a positive number of seconds")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"bad duration {value!r}: at most {MAX_DURATION_S:g} s (one hour)")
     return seconds
 
 

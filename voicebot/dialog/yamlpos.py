@@ -188,6 +188,15 @@ class _Converter:
             return _scalar(node)
         except yaml.MarkedYAMLError as exc:  # an unknown !tag, a malformed !!timestamp…
             raise self.fail(f"invalid YAML: {exc.problem}", node, path) from None
+        except (ValueError, OverflowError) as exc:
+            # A value YAML resolves to a type Python cannot build: a date like 2024-13-45,
+            # "0x_", an integer of thousands of digits. Quote it to mean the text.
+            value = str(node.value)
+            shown = value if len(value) <= 40 else f"{value[:20]}… ({len(value)} characters)"
+            why = str(exc).split(";")[0]  # not Python's advice on its own limits
+            raise self.fail(
+                f"invalid value {shown!r}: {why} (quote it for text)", node, path
+            ) from None
 
 
 def _compose(text: str, file: str) -> yaml.Node | None:

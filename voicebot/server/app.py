@@ -14,7 +14,7 @@ from aiohttp import web
 from ..ari.accept import AriAcceptor
 from ..ari.client import AriClient, is_loopback, plaintext_warning
 from ..ari.events import EventStream
-from ..config import PLACEHOLDER_PASSWORD, AriConfig, Config, listen_address
+from ..config import PLACEHOLDER_PASSWORD, AriConfig, Config, HttpConfig, listen_address
 from ..dialog.library import ScriptLibrary
 from ..errors import ConfigError
 from ..media.endpoint import PortAllocator
@@ -52,18 +52,25 @@ def _warn_about_exposure(config: Config) -> None:
         )
     if warning:
         log.warning("%s", warning)
-    if config.http.port and not config.http.token and not is_loopback(host_name(config.http.host)):
-        log.warning(
-            "status server on %s:%d: /calls (callers' numbers and words) is open to anyone "
-            "who can reach it; set VOICEBOT_HTTP_TOKEN to require a token",
-            config.http.host, config.http.port,
-        )  # fmt: skip
+
+
+def require_status_token(config: HttpConfig) -> None:
+    """Refuse a status server beyond this machine without ``http.token``: its /calls shows
+    callers' numbers and words to whoever reaches it. /health and /metrics stay open."""
+    if config.port and not config.token and not is_loopback(host_name(config.host)):
+        raise ConfigError(
+            f"http.host {config.host}: the status server's /calls (callers' numbers and words) "
+            "would be open to anyone who can reach it; set a token in the environment as "
+            "VOICEBOT_HTTP_TOKEN (http.token), or bind http.host to 127.0.0.1"
+        )
 
 
 async def serve(config: Config, scripts_dir: Path | None = None) -> None:
     """Run the bot until SIGINT/SIGTERM. Raises ``ConfigError`` at once when no real ARI
-    password is set, ``AriAuthError`` on a wrong one."""
+    password is set or /calls would be open beyond this machine, ``AriAuthError`` on a wrong
+    ARI password."""
     require_ari_password(config.ari)
+    require_status_token(config.http)
     _warn_about_exposure(config)
     scripts = ScriptLibrary(
         scripts_dir or Path(config.dialog.scripts_dir), config.dialog.default_script

@@ -10,8 +10,6 @@ call never disturbs the others.
 A caller the bot will not or cannot serve (over ``calls.max_active``, shutting down, a set-up or
 call that fails) is never dropped: the channel variable ``VOICEBOT_RESULT`` is set to ``busy`` or
 ``error`` and the channel continues in the dialplan, which decides what the caller hears.
-After a reconnect, ``resync`` makes the registry and Asterisk agree again; the ``watchdog``
-ends ghost and runaway calls.
 """
 
 from __future__ import annotations
@@ -93,10 +91,19 @@ class CallController:
         route = route or self.route
         if route is None:
             raise ValueError("CallController.dispatch: no ARI route for this event")
+        try:
+            self._handle(event, route)
+        except Exception:  # one event must not end the feed every call depends on
+            log.exception("ARI event %s could not be handled; skipped", event.type)
+
+    def _handle(self, event: Event, route: AriRoute) -> None:
         if isinstance(event, StasisStart):
-            if event.channel.id.startswith(leg.MEDIA_CHANNEL_PREFIX):
-                # Our externalMedia channel entered the app: only now can it join a bridge.
-                self.media_arrivals.arrived(event.channel.id)
+            media_id = event.channel.id
+            if media_id.startswith(leg.MEDIA_CHANNEL_PREFIX):
+                # Our externalMedia channel entered the app: only now can it join a bridge. One
+                # no call waits for: its set-up was cancelled mid-request, the teardown missed it.
+                if not self.media_arrivals.arrived(media_id):
+                    self._in_background(leg.drop_media(route, media_id), f"drop-{media_id}")
                 return
             self._start_call(event.channel, list(event.args), route)
         elif isinstance(event, StasisEnd | ChannelHangupRequest | ChannelDestroyed):
@@ -124,16 +131,10 @@ class CallController:
         self.calls_total += 1
         call.task = asyncio.create_task(self._run_call(call), name=f"call-{channel.id}")
         call.task.add_done_callback(lambda task: self._call_task_done(call, task))
-        log.info(
-            "call %s: from %s (%s) to %s, script %s, app %s",
-            channel.id,
-            # Caller numbers are personal data: shown only when the log is at DEBUG.
-            caller_text(channel.caller_number, log),
-            channel.name,
-            channel.extension,
-            script_name,
-            route,
-        )
+        # Caller numbers are personal data: shown only when the log is at DEBUG.
+        log.info("call %s: from %s (%s) to %s, script %s, app %s", channel.id,
+                 caller_text(channel.caller_number, log), channel.name, channel.extension,
+                 script_name, route)  # fmt: skip
 
     def _call_task_done(self, call: ActiveCall, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -172,16 +173,15 @@ class CallController:
         call = self.calls.get(channel.id)
         if call is None:
             call = next((c for c in self.calls.values() if c.media_channel_id == channel.id), None)
-            if call is None or call.ending is not None:
-                return
-            call.end(EndReason.MEDIA_ENDED)
-        else:
-            call.caller_gone = True
-            call.end(EndReason.CALLER_HANGUP)
+            if call is not None and call.ending is None:
+                # Our side of the call died, not the caller: back to the dialplan with an error.
+                call.stop(EndReason.MEDIA_ENDED, failed=True)
+            return
+        call.caller_gone = True
+        call.end(EndReason.CALLER_HANGUP)
         # Hangup events caused by our own teardown or hand-off must not cancel them.
-        task = call.task
-        if task is not None and not task.done() and not (call.tearing_down or call.handed_off):
-            task.cancel()
+        if not (call.tearing_down or call.handed_off):
+            call.cancel()
 
     # -- one call -------------------------------------------------------------------------
 

@@ -131,6 +131,13 @@ class ActiveCall:
         if self.ending is None:
             self.ending = Ending(reason, detail)
 
+    def cancel(self) -> None:
+        """Cancel the call's task, once: ARI sends several events per hangup, and a second
+        cancel would cut the session's shutdown short (its pacer left running)."""
+        task = self.task
+        if task is not None and not task.done() and not task.cancelling():
+            task.cancel()
+
     def stop(self, reason: EndReason, detail: str = "", *, failed: bool = False) -> None:
         """End the call from outside its task (watchdog, resync, a lost socket, shutdown):
         its task is cancelled and tears the call down. ``failed``: a caller still there is
@@ -140,7 +147,7 @@ class ActiveCall:
         self.end(reason, detail)
         if failed:
             self.result = CallResult.ERROR
-        self.task.cancel()
+        self.cancel()
 
     def summary(self) -> dict[str, Any]:
         session = self.session
@@ -174,10 +181,12 @@ class MediaArrivals:
     def __init__(self) -> None:
         self._waiting: dict[str, asyncio.Event] = {}
 
-    def arrived(self, channel_id: str) -> None:
+    def arrived(self, channel_id: str) -> bool:
+        """Wake the call waiting for ``channel_id``; False if none is."""
         ready = self._waiting.get(channel_id)
         if ready is not None:
             ready.set()
+        return ready is not None
 
     @contextlib.contextmanager
     def expect(self, channel_id: str) -> Iterator[asyncio.Event]:
@@ -281,22 +290,30 @@ def _ipv4_or(*hosts: str) -> str:
 
 
 async def hand_off(call: ActiveCall, end: CallEnd) -> None:
-    """Transfer: release our media first, then send the caller on into the dialplan."""
+    """Transfer: release our media first, then send the caller on into the dialplan. If
+    Asterisk refuses, the call fails: its teardown hands the caller back with
+    VOICEBOT_RESULT=error (or hangs up), never leaving them in Stasis with no one there."""
     transfer = end.transfer
     assert transfer is not None
     await release_media(call)
+    # Set before the request: the caller's StasisEnd may arrive before its answer, and must
+    # not be taken for a hangup.
     call.handed_off = True
     ari = call.route.ari
-    if transfer.endpoint:
-        # The dialplan context voicebot-dial dials ${VOICEBOT_DIAL} (asterisk-conf/).
-        await ari.set_variable(call.id, "VOICEBOT_DIAL", transfer.endpoint)
-        await ari.continue_in_dialplan(call.id, DIAL_CONTEXT, "s", 1)
-        target = f"endpoint {transfer.endpoint}"
-    else:
-        await ari.continue_in_dialplan(
-            call.id, transfer.context, transfer.extension, transfer.priority
-        )
-        target = f"{transfer.context},{transfer.extension},{transfer.priority or 1}"
+    try:
+        if transfer.endpoint:
+            # The dialplan context voicebot-dial dials ${VOICEBOT_DIAL} (asterisk-conf/).
+            await ari.set_variable(call.id, "VOICEBOT_DIAL", transfer.endpoint)
+            await ari.continue_in_dialplan(call.id, DIAL_CONTEXT, "s", 1)
+            target = f"endpoint {transfer.endpoint}"
+        else:
+            await ari.continue_in_dialplan(
+                call.id, transfer.context, transfer.extension, transfer.priority
+            )
+            target = f"{transfer.context},{transfer.extension},{transfer.priority or 1}"
+    except AriError:
+        call.handed_off = False
+        raise
     call.ending = Ending(EndReason.TRANSFER, target)
     log.info("call %s: handed to the dialplan: %s", call.id, target)
 
@@ -320,6 +337,18 @@ async def hand_back(route: AriRoute, channel_id: str, result: CallResult) -> boo
         except AriError:
             pass
         return False
+
+
+async def drop_media(route: AriRoute, media_id: str) -> None:
+    """Hang up a media channel of ours that no call owns (its set-up was cancelled while the
+    request creating it was on its way, and the teardown's hangup came first)."""
+    log.warning("media channel %s entered %s with no call: hanging it up", media_id, route.app)
+    try:
+        await route.ari.hangup(media_id)
+    except AriNotFoundError:
+        pass
+    except AriError as exc:
+        log.warning("could not hang up media channel %s: %s", media_id, exc)
 
 
 async def release_media(call: ActiveCall) -> None:

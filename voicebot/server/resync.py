@@ -100,7 +100,7 @@ class Resync:
                 call.caller_gone = True
                 call.end(EndReason.GONE_AT_RESYNC)
                 log.warning("call %s: %s", call.id, EndReason.GONE_AT_RESYNC.value)
-                call.task.cancel()
+                call.cancel()
         try:
             strays = await _strays(route, self.owned)
             if strays and grace_s:

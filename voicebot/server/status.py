@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -128,6 +128,15 @@ def _unauthorized(message: str, challenge_extra: str) -> web.Response:
     )
 
 
+def engines_down(engines: dict[str, dict[str, Any]]) -> list[str]:
+    """The engines (by /health's names) whose model is not loaded or whose workers died."""
+    return sorted(
+        name
+        for name, status in engines.items()
+        if not (status.get("loaded", True) and status.get("workers_alive", True))
+    )
+
+
 def status_app(controller: CallController, stream: AriLink, http: HttpConfig) -> web.Application:
     """GET /health, /calls and /metrics. Every route answers only requests naming this server
     (see :class:`HostPolicy`); /calls (callers' numbers, transcripts) also needs
@@ -136,10 +145,16 @@ def status_app(controller: CallController, stream: AriLink, http: HttpConfig) ->
     while ARI is disconnected or the bot drains, so a load balancer's check takes it out."""
 
     async def health_route(_: web.Request) -> web.Response:
-        # 503 while draining too: a load balancer must stop sending calls at once.
+        health = controller.health()
+        down = engines_down(health.get("engines", {}))
+        # 503 while draining too: a load balancer must stop sending calls at once. A dead
+        # engine: every call would only be handed back, so no calls should come here.
         status = ("draining" if controller.draining else
-                  "ok" if stream.connected else "ari-disconnected")  # fmt: skip
-        body = {"status": status, "ari_connected": stream.connected, **controller.health()}
+                  "ari-disconnected" if not stream.connected else
+                  "engine-down" if down else "ok")  # fmt: skip
+        body = {"status": status, "ari_connected": stream.connected, **health}
+        if down:
+            body["engines_down"] = down
         return web.json_response(body, status=200 if status == "ok" else 503)
 
     async def metrics(_: web.Request) -> web.Response:

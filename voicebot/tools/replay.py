@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
 from collections import Counter
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..call import TranscriptLine
-from ..call.recording import CALLER_MAC
+from ..call.recording import CALLER_MAC, make_private_directory, open_private_file
 from ..capture.impair import Impairments, ImpairmentStats, impair
 from ..capture.pcap import PcapTruncatedError, UdpDatagram, read_pcap
 from ..capture.timeline import lay_out_audio
@@ -279,19 +280,29 @@ class ReplayResult:
         }
 
     def write(self, directory: Path) -> dict[str, Path]:
-        """bot.wav, caller.wav (what the bot received), transcript.jsonl, summary.json."""
-        directory.mkdir(parents=True, exist_ok=True)
+        """bot.wav, caller.wav (what the bot received), transcript.jsonl, summary.json: the
+        caller's voice and words, so private as recordings are (0600 files; a new directory
+        0700), and a link planted at one of the names is replaced, never followed."""
+        make_private_directory(directory)
         paths = {
             "bot": directory / "bot.wav",
             "caller": directory / "caller.wav",
             "transcript": directory / "transcript.jsonl",
             "summary": directory / "summary.json",
         }
-        write_wav(paths["bot"], self.bot_audio, self.bot_rate)
-        write_wav(paths["caller"], self.caller_audio, self.caller_rate)
+        with os.fdopen(open_private_file(paths["bot"]), "wb") as file:
+            write_wav(file, self.bot_audio, self.bot_rate)
+        with os.fdopen(open_private_file(paths["caller"]), "wb") as file:
+            write_wav(file, self.caller_audio, self.caller_rate)
         lines = [json.dumps(line.as_dict(), ensure_ascii=False) for line in self.transcript]
-        paths["transcript"].write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-        paths["summary"].write_text(json.dumps(self.summary(), indent=2) + "\n", encoding="utf-8")
+        texts = {
+            "transcript": "".join(f"{line}\n" for line in lines),
+            "summary": json.dumps(self.summary(), indent=2) + "\n",
+        }
+        for name, text in texts.items():
+            with os.fdopen(open_private_file(paths[name]), "w", encoding="utf-8",
+                           errors="backslashreplace") as file:  # fmt: skip
+                file.write(text)
         return paths
 
 

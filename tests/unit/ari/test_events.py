@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import socket
@@ -29,6 +30,7 @@ from voicebot.ari.events import (
     StasisStart,
     UnknownEvent,
     ari_events_url,
+    decode_frame,
     parse_event,
 )
 from voicebot.config import AriConfig
@@ -245,6 +247,34 @@ async def test_malformed_frames_are_skipped(
     assert isinstance(await events.next(), StasisEnd)
     assert sum("Skipping malformed ARI event" in r.message for r in caplog.records) == 2
     await events.close()
+
+
+async def test_frames_python_would_choke_on_are_skipped_and_the_stream_goes_on(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = Collector(EventStream(fake.config()))
+    await fake.wait_for_ws()
+    await fake.send_raw("[" * 100_000 + "]" * 100_000)  # nested past Python's recursion limit
+    dtmf = {"type": "ChannelDtmfReceived", "channel": CHANNEL, "digit": "1"}
+    for value in ("Infinity", "-Infinity", "NaN", "1e999"):
+        await fake.send_raw(json.dumps(dtmf)[:-1] + f', "duration_ms": {value}}}')
+    await fake.emit({"type": "StasisEnd", "channel": CHANNEL})
+    assert isinstance(await events.next(), StasisEnd)
+    assert sum("Skipping malformed ARI event" in r.message for r in caplog.records) == 5
+    await events.close()
+
+
+def test_decode_frame_takes_plain_json_only() -> None:
+    assert decode_frame('{"a": [1, 2.5, null]}') == {"a": [1, 2.5, None]}
+    refused = [
+        ("[" * 100_000, "nested too deep"),
+        ("NaN", "NaN is not a JSON value"),
+        ('{"x": Infinity}', "Infinity is not a JSON value"),
+        ("{", "Expecting property name"),
+    ]
+    for text, why in refused:
+        with pytest.raises(ValueError, match=why):
+            decode_frame(text)
 
 
 async def test_on_connected_called_and_reconnect_after_drop(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import itertools
 import json
 import logging
@@ -224,14 +226,34 @@ def test_an_oserror_on_a_packet_write_stops_the_recording_without_raising(
     ]
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+class FullDisk(io.TextIOWrapper):
+    """A transcript file on a full disk: a flush with something to write fails (ENOSPC)."""
+
+    pending = False
+
+    def write(self, text: str) -> int:
+        self.pending = True
+        return super().write(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        super().flush()
+
+
 def test_a_full_disk_stops_the_recording_at_the_first_flush_without_raising(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(recording, "FLUSH_INTERVAL_S", 0.0)
-    stem = "20260101T000000Z-full"
-    (tmp_path / f"{stem}.jsonl").symlink_to("/dev/full")  # every write fails with ENOSPC
-    rec = recorder(tmp_path, stem)
+    opened = os.fdopen
+
+    def fdopen(fd: int, mode: str = "r", **options: Any) -> Any:
+        if "b" in mode:
+            return opened(fd, mode, **options)
+        return FullDisk(opened(fd, mode + "b"), **options)
+
+    monkeypatch.setattr(recording.os, "fdopen", fdopen)
+    rec = recorder(tmp_path)
     rec.inbound(rtp(1), CALLER)
     assert not rec.closed  # the pcap itself is fine
     rec.transcript(TranscriptLine(who="bot", text="hi", t=0.0))
@@ -544,3 +566,31 @@ def test_config_rejects_bad_record_bounds_from_the_file(tmp_path: Path) -> None:
     path.write_text("[record]\nmax_files = 0\n")
     with pytest.raises(ConfigError, match=re.escape("record.max_files: 0")):
         load_config(path, environ={})
+
+
+def test_a_link_planted_where_a_recording_goes_is_replaced_not_followed(tmp_path: Path) -> None:
+    stem = "20260101T000000Z-planted"
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    for suffix in (".pcap", ".jsonl"):
+        (tmp_path / f"{stem}{suffix}").symlink_to(target)
+    rec = recorder(tmp_path, stem)
+    rec.inbound(rtp(1), CALLER)
+    rec.transcript(TranscriptLine(who="caller", text="4217", t=1.0))
+    rec.close()
+    assert target.read_text() == "keep me"
+    for path in (rec.pcap_path, rec.transcript_path):
+        assert not path.is_symlink() and path.is_file() and mode_of(path) == 0o600
+    assert [d.payload for d in read_pcap(rec.pcap_path)] == [rtp(1)]
+
+
+def test_a_lone_surrogate_in_a_line_is_written_escaped_and_the_recording_goes_on(
+    tmp_path: Path,
+) -> None:
+    rec = recorder(tmp_path)
+    rec.transcript(TranscriptLine(who="bot", text="Order \ud800 is ready.", t=0.5))
+    rec.transcript(TranscriptLine(who="bot", text="Bye.", t=1.0))
+    assert not rec.closed
+    rec.close()
+    lines = [json.loads(line) for line in rec.transcript_path.read_text().splitlines()]
+    assert [line["text"] for line in lines] == ["Order \ud800 is ready.", "Bye."]

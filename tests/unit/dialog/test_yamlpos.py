@@ -176,3 +176,19 @@ def test_every_shipped_script_is_within_the_bounds() -> None:
     for path in sorted((ROOT / "prompts").glob("*.yaml")):
         assert path.stat().st_size < MAX_SCRIPT_BYTES // 4, path
         load_script(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("2024-13-45", "invalid value '2024-13-45': month must be in 1..12 (quote it for text)"),
+        ("2024-02-30", "invalid value '2024-02-30': day is out of range for month"),
+        ("0x_", "invalid value '0x_': invalid literal for int() with base 16"),
+        ("9" * 5000, "invalid value '99999999999999999999… (5000 characters)': Exceeds the limit"),
+    ],
+)
+def test_a_value_python_cannot_build_is_a_file_line_error(value: str, problem: str) -> None:
+    with pytest.raises(ScriptError) as error:
+        load_located(f"start: a\nstates:\n  a:\n    say: {value}\n", "s.yaml")
+    assert str(error.value).startswith(f"s.yaml:4: states.a.say: {problem}")
+    assert len(str(error.value)) < 300

@@ -29,6 +29,7 @@ from voicebot.server.app import (
     ConnectedFeed,
     _warn_about_exposure,
     require_ari_password,
+    require_status_token,
     serve,
 )
 from voicebot.server.controller import CallController
@@ -134,16 +135,6 @@ async def test_serve_refuses_a_missing_scripts_directory_before_the_models(
             ],
         ),
         (AriConfig(mode="accept", listen="127.0.0.2:8765"), HttpConfig(), []),
-        (
-            AriConfig(),
-            HttpConfig(host="0.0.0.0"),
-            [
-                "status server on 0.0.0.0:8089: /calls (callers' numbers and words) is open",
-                "set VOICEBOT_HTTP_TOKEN",
-            ],
-        ),
-        (AriConfig(), HttpConfig(host="0.0.0.0", token="t0ken"), []),
-        (AriConfig(), HttpConfig(host="0.0.0.0", port=0), []),
     ],
 )
 def test_what_an_operator_is_warned_about(
@@ -154,6 +145,33 @@ def test_what_an_operator_is_warned_about(
     assert len(warnings) == (1 if warned else 0), warnings
     for fragment in warned:
         assert fragment in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "http",
+    [HttpConfig(host="0.0.0.0"), HttpConfig(host="192.0.2.11"), HttpConfig(host="bot.example")],
+)
+def test_a_status_server_beyond_this_machine_needs_a_token(http: HttpConfig) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"http.host .*: the status server's /calls .* "
+        r"VOICEBOT_HTTP_TOKEN \(http.token\), or bind http.host to 127.0.0.1",
+    ):
+        require_status_token(http)
+
+
+@pytest.mark.parametrize(
+    "http",
+    [
+        HttpConfig(),  # 127.0.0.1
+        HttpConfig(host="localhost"),
+        HttpConfig(host="::1"),
+        HttpConfig(host="0.0.0.0", token="t0ken"),
+        HttpConfig(host="0.0.0.0", port=0),  # no status server at all
+    ],
+)
+def test_a_status_server_on_this_machine_or_with_a_token_starts(http: HttpConfig) -> None:
+    require_status_token(http)
 
 
 # -- the event feeds -------------------------------------------------------------------------

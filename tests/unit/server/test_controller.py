@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.support.controller import allison, harness
 from tests.support.doubles import BrokenTts, StreamingListAsr, ToneTts
@@ -13,6 +14,7 @@ from tests.support.fakeari import handed_back
 from voicebot.capture.wav import read_wav
 from voicebot.config import CallsConfig
 from voicebot.media.codecs import resample
+from voicebot.media.pacer import Pacer
 from voicebot.media.peer import RtpPeer
 from voicebot.server.leg import MEDIA_CHANNEL_PREFIX
 
@@ -227,6 +229,95 @@ async def test_transfer_to_an_endpoint_goes_through_the_dial_context(tmp_path: P
         cont = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/continue")]
         assert cont == [{"context": "voicebot-dial", "extension": "s", "priority": "1"}]
         assert f"/channels/{caller}" not in [p for m, p, _ in h.fake.requests if m == "DELETE"]
+
+
+async def test_a_transfer_asterisk_refuses_hands_the_caller_back(tmp_path: Path) -> None:
+    (tmp_path / "dial.yaml").write_text(
+        "start: out\nstates:\n  out:\n    say: Connecting you.\n"
+        "    transfer: {endpoint: PJSIP/operator}\n"
+    )
+    async with harness([], scripts_dir=tmp_path, default="dial") as h:
+        h.fake.fail_next(500, "no such context", method="POST", path_contains="/continue")
+        caller = await h.fake.add_caller()
+        await h.wait_until(lambda: any(c["call_id"] == caller for c in h.controller.recent))
+        summary = h.controller.recent[-1]
+        assert summary["result"] == "error" and "no such context" in summary["end_reason"]
+        # Back to the dialplan after Stasis() with VOICEBOT_RESULT=error, not left in silence.
+        sets = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/variable")]
+        assert {"variable": "VOICEBOT_RESULT", "value": "error"} in sets
+        cont = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/continue")]
+        assert cont == [{"context": "voicebot-dial", "extension": "s", "priority": "1"}, {}]
+        assert f"/channels/{caller}" not in [p for m, p, _ in h.fake.requests if m == "DELETE"]
+        assert h.controller.calls_failed == 1 and h.controller.calls == {}
+
+
+async def test_an_event_the_controller_fails_on_is_logged_and_the_feed_goes_on(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with harness(["goodbye"]) as h:
+
+        def broken(event: object) -> None:
+            raise RuntimeError("a bug in one event's handling")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(h.controller, "_channel_gone", broken)
+            await h.fake.emit({"type": "StasisEnd", "channel": {"id": "nobody", "name": "x",
+                                                               "state": "Up"}})  # fmt: skip
+            await h.wait_until(lambda: "could not be handled" in caplog.text)
+        async with h.call() as (caller, peer):  # the next caller is served as ever
+            await peer.wait_for_packets(5)
+            assert caller in h.controller.calls
+
+
+async def test_a_hangup_s_several_events_do_not_cut_the_session_s_shutdown_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Asterisk sends ChannelHangupRequest, StasisEnd and ChannelDestroyed for one hangup; the
+    # window in which the later ones arrive during the session's shutdown is widened here.
+    close_pacer = Pacer.aclose
+
+    async def slow_to_close(pacer: Pacer) -> None:
+        await asyncio.sleep(0.2)
+        await close_pacer(pacer)
+
+    monkeypatch.setattr(Pacer, "aclose", slow_to_close)
+    async with harness([]) as h:
+        async with h.call() as (caller, peer):
+            await peer.wait_for_packets(5)
+            (pacer,) = [t for t in asyncio.all_tasks() if "Pacer._run" in repr(t.get_coro())]
+            channel = h.fake.channels[caller]
+            await h.fake.caller_hangup(caller)
+            await asyncio.sleep(0.05)  # the session is closing its pacer now
+            await h.fake.emit({"type": "ChannelHangupRequest", "cause": 16, "channel": channel})
+            await h.wait_until(lambda: not h.controller.calls)
+            assert pacer.cancelled()  # closed by the session, not left to run or to crash
+            assert h.controller.recent[-1]["end_reason"] == "caller hangup"
+
+
+async def test_a_caller_whose_media_channel_dies_is_handed_back_not_hung_up() -> None:
+    async with harness([]) as h:
+        async with h.call() as (caller, peer):
+            await peer.wait_for_packets(5)
+            await h.fake.caller_hangup(f"{MEDIA_CHANNEL_PREFIX}{caller}")
+            await h.wait_until(lambda: not h.controller.calls)
+            summary = h.controller.recent[-1]
+            assert (summary["result"], summary["end_reason"]) == ("error", "media channel ended")
+            sets = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/variable")]
+            assert {"variable": "VOICEBOT_RESULT", "value": "error"} in sets
+            assert f"/channels/{caller}" not in [p for m, p, _ in h.fake.requests if m == "DELETE"]
+            assert h.fake.bridges == {} and h.allocator.in_use == frozenset()
+
+
+async def test_a_media_channel_no_call_waits_for_is_hung_up() -> None:
+    # The set-up that asked for it was cancelled while its POST was on the way, and the
+    # teardown's DELETE reached Asterisk first: the channel appears after its call is gone.
+    async with harness([]) as h:
+        orphan = f"{MEDIA_CHANNEL_PREFIX}gone-caller"
+        channel = {"id": orphan, "name": "UnicastRTP/x", "state": "Up"}
+        await h.fake.emit({"type": "StasisStart", "args": [], "channel": channel})
+        deletes = lambda: [p for m, p, _ in h.fake.requests if m == "DELETE"]  # noqa: E731
+        await h.wait_until(lambda: f"/channels/{orphan}" in deletes())
+        assert h.controller.calls == {} and h.controller.calls_total == 0
 
 
 async def test_a_streaming_recognizer_is_fed_while_the_caller_speaks() -> None:

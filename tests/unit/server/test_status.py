@@ -24,11 +24,15 @@ Client = TestClient[Any, Any]
 
 @asynccontextmanager
 async def status(
-    draining: bool = False, connected: bool = True, **http: Any
+    draining: bool = False,
+    connected: bool = True,
+    engines: dict[str, dict[str, Any]] | None = None,
+    **http: Any,
 ) -> AsyncIterator[Client]:
     """The status app over real HTTP, with the controller and stream doubles of test_metrics."""
+    health = {"engines": engines or {}}
     controller = SimpleNamespace(
-        metrics=Metrics(), calls={}, recent=RECENT, health=lambda: {}, draining=draining
+        metrics=Metrics(), calls={}, recent=RECENT, health=lambda: health, draining=draining
     )
     stream = SimpleNamespace(connected=connected)
     app = status_app(controller, stream, HttpConfig(**http))  # type: ignore[arg-type]
@@ -56,6 +60,28 @@ async def test_health_fails_at_once_while_draining_so_a_balancer_sends_no_new_ca
         async with client.get("/health") as response:
             assert response.status == code
             assert (await response.json())["status"] == word
+
+
+@pytest.mark.parametrize(
+    ("engines", "code", "down"),
+    [
+        ({"asr:whisper": {"loaded": True, "workers_alive": True}}, 200, None),
+        ({"asr:whisper": {"loaded": True, "workers_alive": False},
+          "tts:piper": {"loaded": True, "workers_alive": True}}, 503, ["asr:whisper"]),
+        ({"tts:piper": {"loaded": False, "workers_alive": True},
+          "turn:smart-turn-v3.2": {"loaded": True, "workers_alive": False}}, 503,
+         ["tts:piper", "turn:smart-turn-v3.2"]),
+    ],
+)  # fmt: skip
+async def test_a_dead_engine_takes_the_bot_out_of_the_balancer(
+    engines: dict[str, dict[str, Any]], code: int, down: list[str] | None
+) -> None:
+    async with status(engines=engines) as client:
+        async with client.get("/health") as response:
+            body = await response.json()
+            assert response.status == code
+            assert body["status"] == ("ok" if down is None else "engine-down")
+            assert body.get("engines_down") == down
 
 
 # --- the token ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ test_replay_fixtures.py."""
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 from pathlib import Path
 
@@ -203,6 +204,24 @@ async def test_speech_reaches_the_dialog_and_the_outputs_are_written(tmp_path: P
     assert summary["states"] == ["menu", "hours", "bye"] and summary["end"] == "bot-hangup"
     caller, _ = read_wav(paths["caller"])
     assert caller.size > 2 * HOURS.size
+
+
+async def test_the_outputs_are_private_and_a_planted_link_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    result = await run([*answer_start(), *speech(0.5), *speech(2.4, seq=200)])
+    out = tmp_path / "out"
+    out.mkdir(mode=0o700)
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (out / "caller.wav").symlink_to(target)
+    paths = result.write(out)
+    assert target.read_text() == "keep me"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    for path in paths.values():
+        assert not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    fresh = result.write(tmp_path / "new" / "replay")
+    assert stat.S_IMODE(fresh["bot"].parent.stat().st_mode) == 0o700
 
 
 async def test_keys_in_the_capture_are_pressed() -> None:
