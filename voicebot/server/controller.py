@@ -220,6 +220,7 @@ class CallController:
         if script.record if script.record is not None else self.config.record.enabled:
             recording = {c.recorder.stem for c in self.calls.values() if c.recorder is not None}
             leg.start_recording(call, self.config, in_progress=recording)
+        await leg.bridge(call)
         call.session = self.runtime.new_session(
             call_id=call.id,
             endpoint=call.endpoint,
@@ -228,7 +229,6 @@ class CallController:
             variables=variables,
             observers=[self.metrics, *([call.recorder] if call.recorder else [])],
         )
-        await leg.bridge(call)
         end = await call.session.run()
         call.ending = leg.Ending(EndReason(end.reason))
         call.result = CallResult.COMPLETED
