@@ -139,19 +139,11 @@ class Script:
 
     def templates(self) -> list[str]:
         """Every text of the script that is templated at run time (prompts, webhook url/body)."""
-        texts: list[str] = []
+        texts = self._spoken()
         for state in self.states.values():
-            texts += state.say
-            for reaction in (
-                state.settings.on_no_input,
-                state.settings.on_no_match,
-                state.settings.on_max_retries,
-            ):
-                texts += reaction.say
             if state.webhook is not None:
                 texts.append(state.webhook.url)
                 texts += [text for _, text in template_strings(state.webhook.body)]
-                texts += state.webhook.on_error.say
         return texts
 
     def channel_variables(self) -> set[str]:
