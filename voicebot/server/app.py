@@ -19,6 +19,7 @@ from ..dialog.library import ScriptLibrary
 from ..errors import ConfigError
 from ..media.endpoint import PortAllocator
 from ..runtime import Runtime
+from . import watchdog
 from .controller import CallController
 from .metrics import Metrics
 from .status import host_name, status_app
@@ -122,7 +123,9 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
 
         consumer = asyncio.create_task(feed.run(), name="ari-events")
         stopper = asyncio.create_task(stop.wait(), name="stop-signal")
-        watcher = asyncio.create_task(controller.watch(), name="call-watch")
+        # Ghost and runaway calls end, for the bot's life.
+        watching = watchdog.watch(controller.calls.values, config.calls)
+        watcher = asyncio.create_task(watching, name="call-watch")
         try:
             done, _ = await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if consumer in done:

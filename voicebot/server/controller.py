@@ -21,15 +21,8 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
+from ..ari import events
 from ..ari.client import AriClient
-from ..ari.events import (
-    ChannelDestroyed,
-    ChannelDtmfReceived,
-    ChannelHangupRequest,
-    Event,
-    StasisEnd,
-    StasisStart,
-)
 from ..ari.models import Channel
 from ..ari.route import AriRoute
 from ..config import Config
@@ -39,7 +32,7 @@ from ..logtext import caller_text
 from ..media.codecs import get_codec
 from ..media.endpoint import PortAllocator
 from ..runtime import Runtime
-from . import leg, resync, watchdog
+from . import leg, resync
 from .leg import RESULT_VARIABLE, ActiveCall, CallResult, EndReason
 from .metrics import Metrics
 
@@ -86,7 +79,7 @@ class CallController:
 
     # -- events ---------------------------------------------------------------------------
 
-    def dispatch(self, event: Event, route: AriRoute | None = None) -> None:
+    def dispatch(self, event: events.Event, route: AriRoute | None = None) -> None:
         """Act on one ARI event; ``route`` is the socket it came on (accept mode)."""
         route = route or self.route
         if route is None:
@@ -96,8 +89,8 @@ class CallController:
         except Exception:  # one event must not end the feed every call depends on
             log.exception("ARI event %s could not be handled; skipped", event.type)
 
-    def _handle(self, event: Event, route: AriRoute) -> None:
-        if isinstance(event, StasisStart):
+    def _handle(self, event: events.Event, route: AriRoute) -> None:
+        if isinstance(event, events.StasisStart):
             media_id = event.channel.id
             if media_id.startswith(leg.MEDIA_CHANNEL_PREFIX):
                 # Our externalMedia channel entered the app: only now can it join a bridge. One
@@ -106,17 +99,26 @@ class CallController:
                     self._in_background(leg.drop_media(route, media_id), f"drop-{media_id}")
                 return
             self._start_call(event.channel, list(event.args), route)
-        elif isinstance(event, StasisEnd | ChannelHangupRequest | ChannelDestroyed):
-            self._channel_gone(event.channel)
-        elif isinstance(event, ChannelDtmfReceived):
-            call = self.calls.get(event.channel.id)
+        elif isinstance(event, events.StasisEnd | events.ChannelHangupRequest
+                        | events.ChannelDestroyed):  # fmt: skip
+            self._channel_gone(event.channel, route)
+        elif isinstance(event, events.ChannelDtmfReceived):
+            call = self._call_on(route, event.channel.id)
             if call is not None and call.session is not None:
                 call.session.key_pressed(event.digit, event.duration_ms)
 
     # -- admission and the registry -------------------------------------------------------
 
+    def _call_on(self, route: AriRoute, channel_id: str) -> ActiveCall | None:
+        """The call of ``channel_id`` on ``route``: another Asterisk may use the same id."""
+        call = self.calls.get(channel_id)
+        return call if call is not None and call.route is route else None
+
     def _start_call(self, channel: Channel, args: list[str], route: AriRoute) -> None:
         if channel.id in self.calls:
+            if self._call_on(route, channel.id) is None:
+                why = "its channel id is in a call from another Asterisk (set distinct systemnames)"
+                self._refuse(route, channel.id, CallResult.BUSY, why)
             return
         if self.draining or len(self.calls) >= self.max_active:
             active = f"{len(self.calls)} calls active (calls.max_active = {self.max_active})"
@@ -169,10 +171,11 @@ class CallController:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _channel_gone(self, channel: Channel) -> None:
-        call = self.calls.get(channel.id)
+    def _channel_gone(self, channel: Channel, route: AriRoute) -> None:
+        call = self._call_on(route, channel.id)
         if call is None:
-            call = next((c for c in self.calls.values() if c.media_channel_id == channel.id), None)
+            ours = (c for c in self.calls.values() if c.route is route)
+            call = next((c for c in ours if c.media_channel_id == channel.id), None)
             if call is not None and call.ending is None:
                 # Our side of the call died, not the caller: back to the dialplan with an error.
                 call.stop(EndReason.MEDIA_ENDED, failed=True)
@@ -258,10 +261,6 @@ class CallController:
         self.resyncer.route_lost(route)
 
     # -- the bot's life -------------------------------------------------------------------
-
-    async def watch(self) -> None:
-        """Run for the bot's life: end ghost and runaway calls (``watchdog``)."""
-        await watchdog.watch(self.calls.values, self.config.calls)
 
     async def drain(self, timeout_s: float) -> bool:
         """Stop taking calls (new callers are handed back as busy) and wait up to

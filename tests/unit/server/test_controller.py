@@ -256,7 +256,7 @@ async def test_an_event_the_controller_fails_on_is_logged_and_the_feed_goes_on(
 ) -> None:
     async with harness(["goodbye"]) as h:
 
-        def broken(event: object) -> None:
+        def broken(*_: object) -> None:
             raise RuntimeError("a bug in one event's handling")
 
         with monkeypatch.context() as patch:

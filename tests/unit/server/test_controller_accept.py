@@ -217,3 +217,44 @@ async def test_a_call_set_up_and_talking_over_its_own_socket_ends_when_the_socke
         assert await p.controller.drain(2)  # the conversation is over at once
         assert len(asterisk.requests) == sent_before_close
         assert "WebSocket closed" in p.controller.recent[0]["end_reason"]
+
+
+async def test_a_second_asterisk_s_caller_with_the_same_id_never_reaches_the_call() -> None:
+    """Two Asterisks of one pool without distinct systemnames give their callers the same
+    channel id. The second is handed back busy over its own socket; its events (a key, a
+    hangup) never reach the first caller's call."""
+    media, bridge = f"voicebot-media-{CALLER}", f"voicebot-bridge-{CALLER}"
+    media_channel = {**caller(), "id": media, "name": "UnicastRTP/127.0.0.1:5000-0"}
+    rtp = {"UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1", "UNICASTRTP_LOCAL_PORT": "5000"}
+    first_table = {
+        ("POST", "bridges"): (200, {"id": bridge, "bridge_type": "mixing"}),
+        ("POST", "channels/externalMedia"): (200, media_channel),
+        ("GET", f"channels/{media}/variable"): lambda q: (200, {"value": rtp[q["variable"]]}),
+        ("POST", f"channels/{CALLER}/answer"): (204, None),
+        ("POST", f"bridges/{bridge}/addChannel"): (204, None),
+    }
+    second_table = {
+        ("POST", f"channels/{CALLER}/variable"): (204, None),
+        ("POST", f"channels/{CALLER}/continue"): (204, None),
+    }
+    async with pool() as p, p.call_socket(first_table) as first:
+        await first.send("StasisStart", channel=caller(), args=[])
+        await first.wait_for("POST", "channels/externalMedia")
+        await first.send("StasisStart", channel=media_channel, args=[])
+        await first.wait_for("POST", f"bridges/{bridge}/addChannel")
+        [call] = p.controller.calls.values()
+        async with p.call_socket(second_table) as second:
+            await second.send("StasisStart", channel=caller(), args=[])
+            query = await second.wait_for("POST", f"channels/{CALLER}/variable")
+            assert query == {"variable": "VOICEBOT_RESULT", "value": "busy"}
+            await second.wait_for("POST", f"channels/{CALLER}/continue")
+            await second.send("ChannelDtmfReceived", channel=caller(), digit="1", duration_ms=90)
+            await second.send("ChannelHangupRequest", channel=caller(), cause=16)
+            await second.send("StasisEnd", channel=caller())
+            await asyncio.sleep(0.2)
+        assert p.controller.calls == {CALLER: call} and not call.caller_gone
+        assert call.task is not None and not call.task.done()
+        assert p.controller.calls_refused == 1
+        assert [(m, u) for m, u, _ in first.requests if u.startswith(f"channels/{CALLER}/")] == [
+            ("POST", f"channels/{CALLER}/answer")
+        ]
