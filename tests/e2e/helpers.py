@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -28,12 +29,19 @@ def words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9']+", text.lower().replace("’", "'")))
 
 
-def ari_get(sandbox: AsteriskSandbox, path: str) -> list[dict[str, Any]]:
-    request = urllib.request.Request(sandbox.ari_url + "/ari" + path)
+def ari_request(sandbox: AsteriskSandbox, method: str, path: str, **params: str) -> Any:
+    """One ARI REST request to the sandbox (as a test's own client, not the bot's)."""
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    request = urllib.request.Request(sandbox.ari_url + "/ari" + path + query, method=method)
     auth = base64.b64encode(f"{sandbox.user}:{sandbox.password}".encode()).decode()
     request.add_header("Authorization", "Basic " + auth)
     with urllib.request.urlopen(request, timeout=5) as response:
-        return list(json.loads(response.read()))
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+def ari_get(sandbox: AsteriskSandbox, path: str) -> list[dict[str, Any]]:
+    return list(ari_request(sandbox, "GET", path))
 
 
 async def wait_for(condition: Callable[[], bool], within_s: float, what: str) -> None:

@@ -1,5 +1,6 @@
 """A pool of workers behind HAProxy, on the real Asterisk: per-call ARI WebSockets spread over
-the workers, a worker killed mid-call (its caller hears the fallback), a worker drained.
+the workers, a worker killed mid-call while the Asterisk holds 210 other bridges (its caller
+hears the fallback), a worker drained.
 
 The cluster is the one `make cluster` starts (scripts/cluster.sh): the sandbox Asterisk sends
 extension 150 to Stasis(voicebot-pool), res_websocket_client opens one WebSocket per call to
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import REPO, AsteriskSandbox
-from tests.e2e.helpers import ari_get, wait_for, words
+from tests.e2e.helpers import ari_get, ari_request, wait_for, words
 from voicebot.speech.asr.whisper import WhisperEngine
 from voicebot.tools.callprobe import transcribe_received
 from voicebot.tools.sip import Hangup, Pause, WaitForBye, place_call
@@ -34,6 +35,7 @@ CLUSTER = REPO / "scripts" / "cluster.sh"
 WORKERS = 3
 EXTENSION = "150"
 APP = "voicebot-pool"
+CROWD = 210  # bridges of other calls while a worker dies
 
 
 def cluster(*args: str, timeout: float = 300) -> str:
@@ -85,8 +87,12 @@ def served(k: int) -> int:
 
 def ours_in_asterisk(asterisk: AsteriskSandbox) -> list[str]:
     """Channels still in a per-call app of the pool, and bridges named after one."""
-    left = [f"{app['name']}: {c}" for app in ari_get(asterisk, "/applications")
-            if str(app.get("name", "")).startswith(APP + ":") for c in app.get("channel_ids", [])]
+    left = [
+        f"{app['name']}: {c}"
+        for app in ari_get(asterisk, "/applications")
+        if str(app.get("name", "")).startswith(APP + ":")
+        for c in app.get("channel_ids", [])
+    ]
     left += [b["id"] for b in ari_get(asterisk, "/bridges")
              if str(b.get("name", "")).startswith(f"voicebot:{APP}:")]  # fmt: skip
     return left
@@ -124,7 +130,7 @@ async def test_calls_to_the_pool_are_spread_over_every_worker(
     per_worker = [a - b for a, b in zip(after, before, strict=True)]
     assert sum(per_worker) == 12 and min(per_worker) >= 1, per_worker
     for k in range(1, WORKERS + 1):
-        recent = worker_get(k, "/calls")["recent"][-per_worker[k - 1]:]
+        recent = worker_get(k, "/calls")["recent"][-per_worker[k - 1] :]
         assert all(c["app"].startswith(APP + ":") for c in recent), recent
         assert all(c["result"] == "caller_hangup" for c in recent), recent
     await wait_for(lambda: ours_in_asterisk(asterisk) == [], 10, "nothing of ours left")
@@ -153,9 +159,25 @@ async def test_a_drained_worker_finishes_its_call_and_takes_no_new_one(
     cluster("start", str(WORKERS))  # back to three for the next test
 
 
+@pytest.fixture
+def crowded(asterisk: AsteriskSandbox) -> Iterator[None]:
+    """More than 200 bridges of other calls on the Asterisk: their whole list is more than
+    the 64 KiB a per-call socket may carry (Asterisk 22 lists ~380 bytes per bridge)."""
+    ids = [f"crowd-{n}" for n in range(CROWD)]
+    for bridge_id in ids:
+        ari_request(asterisk, "POST", "/bridges", type="mixing", bridgeId=bridge_id,
+                    name=f"voicebot:another-bot:{bridge_id}")  # fmt: skip
+    try:
+        yield
+    finally:
+        for bridge_id in ids:
+            ari_request(asterisk, "DELETE", f"/bridges/{bridge_id}")
+
+
 async def test_a_killed_worker_s_caller_hears_the_fallback_and_later_calls_go_elsewhere(
-    asterisk: AsteriskSandbox, pool: None, whisper: WhisperEngine, tmp_path: Path
+    asterisk: AsteriskSandbox, pool: None, crowded: None, whisper: WhisperEngine, tmp_path: Path
 ) -> None:
+    assert len(ari_get(asterisk, "/bridges")) >= CROWD
     mark = len(asterisk.log_text())
     doomed = asyncio.create_task(place_call(
         extension=EXTENSION, workdir=tmp_path / "doomed", timeout_s=60,

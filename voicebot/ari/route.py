@@ -22,6 +22,8 @@ class AriRoute:
     asterisk_id: str = ""
     # The route's WebSocket closed: nothing more can be sent or heard on it.
     lost: bool = False
+    # Its caller was handed back unserved (a per-call socket): no resync needed on it.
+    refused: bool = False
 
     def __str__(self) -> str:
         where = f" on {self.asterisk_id}" if self.asterisk_id else ""

@@ -73,9 +73,9 @@ class CallController:
         self._idle.set()
         # Hand-backs of refused callers and resync clean-ups: owned, awaited at close.
         self._background: set[asyncio.Task[object]] = set()
-        self.resyncer = resync.Resync(
-            self.calls, self.media_arrivals, lambda: self.metrics.call_ended(CallResult.ERROR)
-        )
+        self.resyncer = resync.Resync(self.calls, self.media_arrivals,
+                                      lambda: self.metrics.call_ended(CallResult.ERROR),
+                                      shared=self.route)  # fmt: skip
 
     # -- events ---------------------------------------------------------------------------
 
@@ -93,8 +93,7 @@ class CallController:
         if isinstance(event, events.StasisStart):
             media_id = event.channel.id
             if media_id.startswith(leg.MEDIA_CHANNEL_PREFIX):
-                # Our externalMedia channel entered the app: only now can it join a bridge. One
-                # no call waits for: its set-up was cancelled mid-request, the teardown missed it.
+                # Now it may join its bridge; none waits for it: its set-up was cancelled.
                 if not self.media_arrivals.arrived(media_id):
                     self._in_background(leg.drop_media(route, media_id), f"drop-{media_id}")
                 return
@@ -117,8 +116,8 @@ class CallController:
     def _start_call(self, channel: Channel, args: list[str], route: AriRoute) -> None:
         if channel.id in self.calls:
             if self._call_on(route, channel.id) is None:
-                why = "its channel id is in a call from another Asterisk (set distinct systemnames)"
-                self._refuse(route, channel.id, CallResult.BUSY, why)
+                self._refuse(route, channel.id, CallResult.BUSY, "its channel id is in a call "
+                             "from another Asterisk (set distinct systemnames)")  # fmt: skip
             return
         if self.draining or len(self.calls) >= self.max_active:
             active = f"{len(self.calls)} calls active (calls.max_active = {self.max_active})"
@@ -162,6 +161,8 @@ class CallController:
         """Hand a caller the bot does not serve back to the dialplan, unanswered."""
         self.calls_refused += 1
         self.metrics.call_ended(result)
+        if route is not self.route:  # the caller's own socket: nothing of ours to clean up
+            route.refused = True
         log.warning("call %s: not served (%s): back to the dialplan with %s=%s",
                     channel_id, why, RESULT_VARIABLE, result)  # fmt: skip
         self._in_background(leg.hand_back(route, channel_id, result), f"hand-back-{channel_id}")

@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
+from ..ari.models import Bridge
 from ..ari.route import AriRoute
-from ..errors import AriError
+from ..errors import AriError, AriNotFoundError
 from .leg import (
+    BRIDGE_ID_PREFIX,
     MEDIA_CHANNEL_PREFIX,
     ActiveCall,
     CallResult,
@@ -54,9 +57,13 @@ class Resync:
         calls: Mapping[str, ActiveCall],
         arrivals: MediaArrivals,
         on_stray_caller: Callable[[], None],
+        shared: AriRoute | None = None,
     ) -> None:
         self.calls = calls
         self.arrivals = arrivals
+        # The bot's one connection (connect mode), over HTTP: there the whole list of bridges
+        # is asked for; a per-call socket asks only for its app's own objects.
+        self.shared = shared
         # Told before a caller with no call behind it is handed back (the bot's metrics).
         self.on_stray_caller = on_stray_caller
 
@@ -72,7 +79,8 @@ class Resync:
         normally follows at once; when none comes (Asterisk reconnected a call whose worker
         died), the app's leftovers are resynced: the caller goes back to the dialplan."""
         await asyncio.sleep(ROUTE_STASIS_WAIT_S)
-        if not route.lost and not any(c.route is route for c in self.calls.values()):
+        served = route.refused or any(c.route is route for c in self.calls.values())
+        if not route.lost and not served:
             # The wait was the grace already: the caller should hear the fallback soon.
             await self.run(route, grace_s=0.0)
 
@@ -102,10 +110,11 @@ class Resync:
                 log.warning("call %s: %s", call.id, EndReason.GONE_AT_RESYNC.value)
                 call.cancel()
         try:
-            strays = await _strays(route, self.owned)
+            every_bridge = route is self.shared
+            strays = await _strays(route, self.owned, every_bridge)
             if strays and grace_s:
                 await asyncio.sleep(grace_s)
-                strays &= await _strays(route, self.owned)
+                strays &= await _strays(route, self.owned, every_bridge)
             for kind, object_id in sorted(strays, key=stray_order):
                 await _remove_stray(route, kind, object_id, self.on_stray_caller)
         except AriError as exc:
@@ -113,17 +122,41 @@ class Resync:
                         route.app, exc)  # fmt: skip
 
 
-async def _strays(route: AriRoute, owned: Callable[[], set[str]]) -> set[Stray]:
-    """Our app's channels and bridges that no call of ours owns."""
+async def _strays(route: AriRoute, owned: Callable[[], set[str]], every_bridge: bool) -> set[Stray]:
+    """Our app's channels and bridges that no call of ours owns. ``every_bridge``: look
+    through the Asterisk's whole list of bridges (over HTTP); else only the app's own objects
+    are asked for: over a per-call socket the whole list could pass the frame limit (~170
+    bridges in 64 KiB) and close the socket."""
     subscribed = await route.ari.application(route.app)
-    bridges = await route.ari.list_bridges()
+    channel_ids = [str(c) for c in subscribed.get("channel_ids", [])]
+    if every_bridge:
+        bridges = {bridge.id: bridge for bridge in await route.ari.list_bridges()}
+    else:
+        bridges = await _app_bridges(route, subscribed, channel_ids)
     # Owned as of the answers: events read while waiting for them (a late StasisStart) count.
     ours = owned()
-    strays = {("channel", str(c)) for c in subscribed.get("channel_ids", []) if c not in ours}
-    for bridge in bridges:
-        if bridge_app(str(bridge.raw.get("name", ""))) == route.app and bridge.id not in ours:
-            strays.add(("bridge", bridge.id))
+    strays = {("channel", c) for c in channel_ids if c not in ours}
+    for bridge_id, bridge in bridges.items():
+        if bridge_app(str(bridge.raw.get("name", ""))) == route.app and bridge_id not in ours:
+            strays.add(("bridge", bridge_id))
     return strays
+
+
+async def _app_bridges(
+    route: AriRoute, subscribed: Mapping[str, Any], channel_ids: list[str]
+) -> dict[str, Bridge]:
+    """The app's bridges, and the bridge each of its channels names (voicebot-bridge-<caller
+    id>), one ``GET /bridges/{id}`` each: a bridge whose channels left is not always
+    subscribed."""
+    candidates = {str(b) for b in subscribed.get("bridge_ids", [])}
+    candidates |= {BRIDGE_ID_PREFIX + c.removeprefix(MEDIA_CHANNEL_PREFIX) for c in channel_ids}
+    bridges: dict[str, Bridge] = {}
+    for bridge_id in sorted(candidates):
+        try:
+            bridges[bridge_id] = await route.ari.get_bridge(bridge_id)
+        except AriNotFoundError:
+            continue
+    return bridges
 
 
 async def _remove_stray(

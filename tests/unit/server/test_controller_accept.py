@@ -136,9 +136,14 @@ async def test_a_call_whose_worker_died_is_handed_back_by_the_worker_asterisk_re
         {"id": bridge, "name": f"voicebot:{APP}:{CALLER}"},
         {"id": "theirs", "name": "voicebot:other-app:1.2"},
     ]
+    # Hundreds of other calls' bridges on this Asterisk: their list would pass the socket's
+    # frame limit, so the worker must never ask for it.
+    bridges += [{"id": f"b{n}", "name": f"voicebot:voicebot-pool:PJSIP/x-{n}:{n}.1"}
+                for n in range(300)]  # fmt: skip
     table = {
         ("GET", f"applications/{APP}"): (200, app),
         ("GET", "bridges"): (200, bridges),
+        ("GET", f"bridges/{bridge}"): (200, bridges[0]),
         ("DELETE", f"bridges/{bridge}"): (204, None),
         ("DELETE", f"channels/{media}"): (204, None),
         ("POST", f"channels/{CALLER}/variable"): (204, None),
@@ -154,6 +159,7 @@ async def test_a_call_whose_worker_died_is_handed_back_by_the_worker_asterisk_re
                         ("POST", f"channels/{CALLER}/continue")]  # fmt: skip
         # (another app's bridge, "theirs", is not touched)  # another app's bridge is not touched
         assert p.controller.calls == {}
+        assert ("GET", "bridges") not in [(m, u) for m, u, _ in asterisk.requests]
 
 
 async def test_a_draining_worker_hands_a_new_caller_back_as_busy_over_its_own_socket() -> None:
@@ -168,6 +174,9 @@ async def test_a_draining_worker_hands_a_new_caller_back_as_busy_over_its_own_so
             query = await asterisk.wait_for("POST", f"channels/{CALLER}/variable")
             assert query == {"variable": "VOICEBOT_RESULT", "value": "busy"}
             await asterisk.wait_for("POST", f"channels/{CALLER}/continue")
+            await asyncio.sleep(1.3)  # past the wait for a StasisStart on a reconnected socket
+            # A refused caller leaves nothing to clean up: its socket is not resynced.
+            assert [m for m, _, _ in asterisk.requests] == ["POST", "POST"]
         assert p.controller.calls_refused == 1
 
 

@@ -245,6 +245,14 @@ async def test_without_calls_on_the_route_the_channels_are_not_listed(
     fake: FakeAri, route: AriRoute
 ) -> None:
     await Resync({}, MediaArrivals(), on_stray_caller=lambda: None).run(route, grace_s=0)
+    assert [path for _, path, _ in fake.requests] == [f"/applications/{fake.app}"]
+
+
+async def test_the_bot_s_own_connection_looks_through_every_bridge(
+    fake: FakeAri, route: AriRoute
+) -> None:
+    resyncer = Resync({}, MediaArrivals(), on_stray_caller=lambda: None, shared=route)
+    await resyncer.run(route, grace_s=0)
     assert [path for _, path, _ in fake.requests] == [f"/applications/{fake.app}", "/bridges"]
 
 
