@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from .errors import ConfigError
 
 MEDIA_FORMATS = ("ulaw", "alaw", "slin16")
+# The longest no-input timeout a call can live with (dialog.no_input_timeout_s).
+MAX_TIMEOUT_S = 3600.0
 # The shortest pause before reconnecting to ARI (ari.retry_initial_s).
 MIN_RETRY_S = 0.05
 # The password the shipped voicebot.toml holds: `voicebot run` refuses to start with it.
@@ -102,7 +104,8 @@ class TtsConfig:
 class DialogConfig:
     scripts_dir: str = "prompts"
     default_script: str = "demo"
-    # Silence after a prompt ends before the caller is reprompted (script may override).
+    # Silence after a prompt ends before the caller is reprompted: every script's default
+    # (its `defaults: no_input_timeout` or a state's own wins).
     no_input_timeout_s: float = 5.0
 
 
@@ -224,6 +227,11 @@ class Config:
             raise ConfigError(
                 f"vad.onset_ms: {self.vad.onset_ms} is longer than vad.min_speech_ms "
                 f"({self.vad.min_speech_ms}): speech would be confirmed before it began"
+            )
+        if not 0 < self.dialog.no_input_timeout_s <= MAX_TIMEOUT_S:  # also refuses nan and inf
+            raise ConfigError(
+                f"dialog.no_input_timeout_s: {self.dialog.no_input_timeout_s:g} must be more "
+                f"than 0 and at most {MAX_TIMEOUT_S:g}"
             )
         if self.record.max_files < 1:
             raise ConfigError(f"record.max_files: {self.record.max_files} must be at least 1")

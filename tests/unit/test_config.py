@@ -53,6 +53,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ),
         ('[ari]\nmode = "accept"\nlisten = "h:99999"\n', {}, "ari.listen: 'h:99999' is not"),
         ("[ari]\nretry_initial_s = 0\n", {}, "ari.retry_initial_s: 0 must be at least 0.05"),
+        ("[dialog]\nno_input_timeout_s = 0\n", {}, "dialog.no_input_timeout_s: 0 must be more"),
+        ("", {"VOICEBOT_DIALOG_NO_INPUT_TIMEOUT_S": "inf"}, "dialog.no_input_timeout_s: inf must"),
         ("", {"VOICEBOT_ARI_RETRY_INITIAL_S": "nan"}, "ari.retry_initial_s: nan must be at"),
         ("[ari]\nretry_max_s = 0.1\n", {}, "ari.retry_max_s: 0.1 must be at least ari.retry_"),
     ],

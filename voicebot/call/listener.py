@@ -40,9 +40,7 @@ class _Peek:
     """A request, in the stream's queue behind the audio fed so far, for what it says."""
 
     def __init__(self) -> None:
-        self.result: asyncio.Future[Transcript | None] = (
-            asyncio.get_running_loop().create_future()
-        )
+        self.result: asyncio.Future[Transcript | None] = asyncio.get_running_loop().create_future()
 
 
 class Listener:
@@ -224,6 +222,10 @@ class Listener:
         # The silence after the voice stays: the verdict also looks a little past the end.
         voice_end = audio.size - min(round(trailing_s * rate), audio.size)
         complete = await self.turn_detector.probability_complete_at(audio, voice_end)
-        log.info("call %s: turn model: %.2f complete (%.2f s of audio)", self.call_id, complete,
-                 voice_end / rate)
+        log.info(
+            "call %s: turn model: %.2f complete (%.2f s of audio)",
+            self.call_id,
+            complete,
+            voice_end / rate,
+        )
         self._deliver(turns.TurnJudged(time.monotonic(), turn_audio, complete))

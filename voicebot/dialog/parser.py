@@ -79,8 +79,9 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 class _Parser(FieldReader):
     """Builds a ``Script`` and collects every problem instead of stopping at the first."""
 
-    def __init__(self, doc: LocatedDocument) -> None:
+    def __init__(self, doc: LocatedDocument, base: StateSettings) -> None:
         super().__init__(doc)
+        self.base = base  # what a script's `defaults` start from (the config's dialog.*)
         self.edges: list[Edge] = []
         self.templates: list[tuple[KeyPath, str]] = []
         self.slots: set[str] = set()
@@ -493,13 +494,13 @@ class _Parser(FieldReader):
         for key in ("start", "states"):
             if key not in data:
                 self.report((), f"missing '{key}'")
-        defaults = StateSettings()
+        defaults = self.base
         if "defaults" in data:
             defaults = self.guard(
                 lambda: self.settings(
                     self.mapping(data["defaults"], ("defaults",), set(SETTING_KEYS)),
                     ("defaults",),
-                    StateSettings(),
+                    self.base,
                 ),
                 defaults,
             )
@@ -568,14 +569,15 @@ class _Parser(FieldReader):
         return head in self.results
 
 
-def parse_script(text: str, file: str = "<script>") -> Script:
-    """A script from YAML text; :class:`ScriptErrors` lists every problem."""
-    return _Parser(load_located(text, file)).script()
+def parse_script(text: str, file: str = "<script>", base: StateSettings | None = None) -> Script:
+    """A script from YAML text; :class:`ScriptErrors` lists every problem. ``base``: the
+    settings its ``defaults`` start from (``library.script_settings`` of the config)."""
+    return _Parser(load_located(text, file), base or StateSettings()).script()
 
 
-def load_script(path: Path) -> Script:
+def load_script(path: Path, base: StateSettings | None = None) -> Script:
     """A script file; :class:`ScriptErrors` (a ``ScriptError``) lists every problem."""
-    return _Parser(load_located_file(path)).script()
+    return _Parser(load_located_file(path), base or StateSettings()).script()
 
 
 def validate_file(path: Path) -> list[ScriptError]:

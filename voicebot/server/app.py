@@ -15,7 +15,7 @@ from ..ari.accept import AriAcceptor
 from ..ari.client import AriClient, is_loopback, plaintext_warning
 from ..ari.events import EventStream
 from ..config import PLACEHOLDER_PASSWORD, AriConfig, Config, HttpConfig, listen_address
-from ..dialog.library import ScriptLibrary
+from ..dialog.library import ScriptLibrary, script_settings
 from ..errors import ConfigError
 from ..media.endpoint import PortAllocator
 from ..runtime import Runtime
@@ -74,7 +74,9 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
     require_status_token(config.http)
     _warn_about_exposure(config)
     scripts = ScriptLibrary(
-        scripts_dir or Path(config.dialog.scripts_dir), config.dialog.default_script
+        scripts_dir or Path(config.dialog.scripts_dir),
+        config.dialog.default_script,
+        script_settings(config.dialog),
     )
     log.info("scripts: %s (default %s)", ", ".join(sorted(scripts.scripts)), scripts.default)
     # Calls are answered while the prompt cache fills: a prompt not cached yet is synthesized

@@ -24,6 +24,7 @@ import numpy as np
 from ..call import CallEnd, CallSession, TurnTiming
 from ..capture.wav import read_wav
 from ..config import Config
+from ..dialog.library import script_settings
 from ..dialog.model import Script
 from ..dialog.parser import load_script
 from ..errors import VoicebotError
@@ -412,7 +413,7 @@ async def bench_turns(
         raise BenchError("at least one utterance is needed")
     codec = get_codec(config.media.format)
     audio = [_load_utterance(path, codec) for path in utterances]
-    loaded = load_script(script)
+    loaded = load_script(script, script_settings(config.dialog))
     machine = machine_facts(config)  # load average before our own work starts
     started = time.monotonic()
     runtime = await Runtime.open(config, {script.stem: loaded}, script.stem)

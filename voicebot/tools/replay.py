@@ -28,7 +28,8 @@ from ..capture.pcap import PcapTruncatedError, UdpDatagram, read_pcap
 from ..capture.timeline import lay_out_audio
 from ..capture.wav import write_wav
 from ..config import Config
-from ..dialog.model import Script
+from ..dialog.library import script_settings
+from ..dialog.model import Script, StateSettings
 from ..dialog.parser import load_script
 from ..errors import CaptureError, ScriptError, VoicebotError
 from ..media.codecs import ALAW, SLIN8, SLIN16, ULAW, Codec
@@ -440,18 +441,20 @@ async def replay_call(
     )
 
 
-def resolve_script(name_or_path: str, scripts_dir: Path) -> Script:
-    """A script by file path, or by name from ``scripts_dir``."""
+def resolve_script(
+    name_or_path: str, scripts_dir: Path, base: StateSettings | None = None
+) -> Script:
+    """A script by file path, or by name from ``scripts_dir``; ``base`` as for ``load_script``."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
             raise ScriptError(f"script file not found: {path}")
-        return load_script(path)
+        return load_script(path, base)
     candidate = scripts_dir / f"{name_or_path}.yaml"
     if not candidate.is_file():
         have = ", ".join(sorted(p.stem for p in scripts_dir.glob("*.yaml"))) or "none"
         raise ScriptError(f"no script named '{name_or_path}' in {scripts_dir} (have: {have})")
-    return load_script(candidate)
+    return load_script(candidate, base)
 
 
 async def replay_command(
@@ -470,7 +473,7 @@ async def replay_command(
 ) -> int:
     """``voicebot replay``: replay, print what happened, write the outputs; 0 unless the call
     failed."""
-    loaded = resolve_script(script, Path(config.dialog.scripts_dir))
+    loaded = resolve_script(script, Path(config.dialog.scripts_dir), script_settings(config.dialog))
     stream, warning = load_caller_stream(
         capture, ssrc=ssrc, source=source, event_payload_type=event_payload_type
     )

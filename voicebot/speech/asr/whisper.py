@@ -91,9 +91,7 @@ class WhisperEngine(AsrEngine):
             # The first call pays for lazy allocations; pay it now, not on the first caller.
             warmup = np.zeros(self.sample_rate, dtype=np.float32)
             # ... and for the first forced decode of expected answers.
-            await loop.run_in_executor(
-                self._executor, self._transcribe, warmup, None, ("yes",)
-            )
+            await loop.run_in_executor(self._executor, self._transcribe, warmup, None, ("yes",))
         except ModelError:
             await self.close()
             raise
@@ -208,9 +206,7 @@ class WhisperEngine(AsrEngine):
         padded[:, :frames] = features
         return self._model.model.encode(ctranslate2.StorageView.from_array(padded[None]))
 
-    def _decode_short_window(
-        self, encoded: Any, n_samples: int
-    ) -> tuple[str, float | None] | None:
+    def _decode_short_window(self, encoded: Any, n_samples: int) -> tuple[str, float | None] | None:
         """Greedy decode of an encoded short window; None if it looped."""
         model = self._model
         tokenizer = self._tokenizer()
