@@ -14,10 +14,38 @@ from collections.abc import Callable, Sequence
 
 from ..media.codecs import Codec, resample
 from ..media.pacer import Pacer
-from ..speech.tts.base import TtsEngine
+from ..speech.tts.base import TtsEngine, split_sentences
 from . import turns
 
 log = logging.getLogger(__name__)
+
+# The most one prompt may speak (about a minute and a half of speech): a rendered text past it,
+# e.g. a webhook's answer, is cut at the last sentence end that fits.
+MAX_PROMPT_CHARS = 1500
+
+
+def bounded(texts: Sequence[str], limit: int = MAX_PROMPT_CHARS) -> tuple[str, ...]:
+    """``texts`` up to ``limit`` characters in all, cut after the last whole sentence that
+    fits (a first sentence longer than the limit is cut at a word)."""
+    kept: list[str] = []
+    room = limit
+    for text in texts:
+        if len(text) <= room:
+            kept.append(text)
+            room -= len(text)
+            continue
+        sentences, taken = split_sentences(text), ""
+        for sentence in sentences:
+            candidate = f"{taken} {sentence}".strip()
+            if len(candidate) > room:
+                break
+            taken = candidate
+        if not taken and not kept:
+            taken = text[:room].rsplit(" ", 1)[0] or text[:room]
+        if taken:
+            kept.append(taken)
+        break
+    return tuple(kept)
 
 
 class Speaker:
@@ -51,10 +79,15 @@ class Speaker:
         return self._current is not None and not self._current.done()
 
     def say(self, prompt: int, texts: Sequence[str], *, queued: bool) -> None:
+        spoken = bounded(texts)
+        if spoken != tuple(texts):
+            log.warning("call %s: a prompt of %d characters cut to %d (at most %d per prompt)",
+                        self.call_id, sum(map(len, texts)), sum(map(len, spoken)),
+                        MAX_PROMPT_CHARS)  # fmt: skip
         previous = self._current if queued and self.speaking else None
         if not queued:
             self.stop()
-        self._current = self._spawn(self._play(prompt, tuple(texts), previous), "speaker")
+        self._current = self._spawn(self._play(prompt, spoken, previous), "speaker")
         self._prompts = [task for task in self._prompts if not task.done()]
         self._prompts.append(self._current)
 

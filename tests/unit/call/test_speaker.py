@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.doubles import ToneTts
 from voicebot.call import turns
-from voicebot.call.speaker import Speaker
+from voicebot.call.speaker import MAX_PROMPT_CHARS, Speaker, bounded
 from voicebot.media.codecs import ULAW
 from voicebot.media.pacer import Pacer
 from voicebot.media.rtp import RtpPacket
@@ -201,3 +201,32 @@ async def test_stop_right_after_queueing_stops_the_prompt_playing_too(stage: Sta
 async def test_stop_with_nothing_playing_drops_nothing(stage: Stage) -> None:
     assert not stage.speaker.speaking
     assert stage.speaker.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("texts", "limit", "spoken"),
+    [
+        (["Hello.", "Goodbye."], 100, ("Hello.", "Goodbye.")),  # within: untouched
+        (["One. Two. Three."], 10, ("One. Two.",)),  # cut after the last sentence that fits
+        (["Hello.", "One. Two. Three."], 12, ("Hello.", "One.")),
+        (["Hello.", "Goodbye."], 6, ("Hello.",)),  # a text that does not fit at all is dropped
+        (["word " * 10], 12, ("word word",)),  # one endless sentence: cut at a word
+        (["x" * 50], 10, ("x" * 10,)),  # not even a word: cut at the limit
+    ],
+)
+def test_a_prompt_is_bounded_at_a_sentence_end(
+    texts: list[str], limit: int, spoken: tuple[str, ...]
+) -> None:
+    assert bounded(texts, limit) == spoken
+
+
+async def test_a_prompt_longer_than_the_bound_is_cut_and_said_so(
+    stage: Stage, caplog: pytest.LogCaptureFixture
+) -> None:
+    endless = " ".join(f"Item {n} is ready." for n in range(1000))  # ~17,000 characters
+    stage.speaker.say(1, [endless], queued=False)
+    await until(lambda: len(stage.first_audio) == 1)
+    (said,) = stage.first_audio
+    assert len(said) <= MAX_PROMPT_CHARS and said.endswith("is ready.")
+    assert f"a prompt of {len(endless)} characters cut to {len(said)}" in caplog.text
+    stage.speaker.stop()
