@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 # The most one prompt may speak (about a minute and a half of speech): a rendered text past it,
 # e.g. a webhook's answer, is cut at the last sentence end that fits.
 MAX_PROMPT_CHARS = 1500
+# Audio synthesized ahead of what the caller has heard. Enough to ride out a sentence's
+# synthesis (Piper runs ~15x real time); a long prompt then costs seconds of memory, not
+# minutes, and leaves the one synthesis thread to other calls meanwhile.
+SYNTHESIS_AHEAD_S = 3.0
 
 
 def bounded(texts: Sequence[str], limit: int = MAX_PROMPT_CHARS) -> tuple[str, ...]:
@@ -34,7 +38,7 @@ def bounded(texts: Sequence[str], limit: int = MAX_PROMPT_CHARS) -> tuple[str, .
             kept.append(text)
             room -= len(text)
             continue
-        sentences, taken = split_sentences(text), ""
+        sentences, taken = split_sentences(text, max_chars=len(text)), ""
         for sentence in sentences:
             candidate = f"{taken} {sentence}".strip()
             if len(candidate) > room:
@@ -128,6 +132,8 @@ class Speaker:
                     resample, chunk, self.tts.sample_rate, self.codec.sample_rate
                 )
                 self.pacer.play(audio)
+                # The next chunk is asked for (and synthesized) only when there is room.
+                await self.pacer.wait_for_room(SYNTHESIS_AHEAD_S)
         self.pacer.end_of_stream()
         await self.pacer.wait_idle()
         self._deliver(turns.PlaybackDone(time.monotonic(), prompt))

@@ -72,6 +72,10 @@ class Pacer:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        # Set whenever the queue holds at most ``_room_frames`` (see ``wait_for_room``).
+        self._room = asyncio.Event()
+        self._room.set()
+        self._room_frames = 0
         self._task: asyncio.Task[None] | None = None
         # Schedule of the current talkspurt; None between talkspurts.
         self._t0: float | None = None
@@ -94,6 +98,10 @@ class Pacer:
     @property
     def queued_frames(self) -> int:
         return len(self._frames)
+
+    @property
+    def queued_seconds(self) -> float:
+        return len(self._frames) * self.frame_seconds
 
     @property
     def paused(self) -> bool:
@@ -144,7 +152,19 @@ class Pacer:
         self._end_talkspurt()
         self._paused = False
         self._idle.set()
+        self._room.set()
         return dropped
+
+    async def wait_for_room(self, ahead_s: float) -> None:
+        """Return once at most ``ahead_s`` seconds of audio are queued: the producer's
+        back-pressure, so a long prompt is synthesized only a little ahead of what is heard
+        (bounded memory, and no work wasted when the caller barges in). While paused the
+        queue does not drain, so this waits with it."""
+        limit = max(0, int(ahead_s / self.frame_seconds))
+        while len(self._frames) > limit:
+            self._room_frames = limit
+            self._room.clear()
+            await self._room.wait()
 
     async def wait_idle(self) -> None:
         """Return once the queue is empty and its last frame has been sent."""
@@ -220,6 +240,8 @@ class Pacer:
             self.stats.reanchors += 1
         first = self._frame_index == 0
         packet = self.packetizer.packet(self._frames.popleft(), talkspurt_start=first)
+        if len(self._frames) <= self._room_frames:
+            self._room.set()
         self._frame_index += 1
         self.stats.frames_sent += 1
         if first:

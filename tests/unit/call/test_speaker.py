@@ -15,10 +15,11 @@ import pytest
 
 from tests.support.doubles import ToneTts
 from voicebot.call import turns
-from voicebot.call.speaker import MAX_PROMPT_CHARS, Speaker, bounded
+from voicebot.call.speaker import MAX_PROMPT_CHARS, SYNTHESIS_AHEAD_S, Speaker, bounded
 from voicebot.media.codecs import ULAW
 from voicebot.media.pacer import Pacer
 from voicebot.media.rtp import RtpPacket
+from voicebot.speech.tts.base import split_sentences
 
 
 class VirtualClock:
@@ -230,3 +231,36 @@ async def test_a_prompt_longer_than_the_bound_is_cut_and_said_so(
     assert len(said) <= MAX_PROMPT_CHARS and said.endswith("is ready.")
     assert f"a prompt of {len(endless)} characters cut to {len(said)}" in caplog.text
     stage.speaker.stop()
+
+
+class SentenceTts(ToneTts):
+    """One chunk per sentence, counting how many were asked for (synthesized)."""
+
+    def __init__(self) -> None:
+        super().__init__(seconds_per_char=0.01, rate=16000)
+        self.chunks_made = 0
+
+    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+        self.spoken.append(text)
+        for sentence in split_sentences(text):
+            self.chunks_made += 1
+            yield np.full(int(len(sentence) * self.seconds_per_char * self.rate), 900, np.int16)
+
+
+async def test_a_long_prompt_is_synthesized_only_a_little_ahead_of_the_caller(
+    stage: Stage,
+) -> None:
+    tts = SentenceTts()
+    stage.speaker.tts = tts
+    long_answer = " ".join(f"Item {n} is ready." for n in range(80))  # ~1,400 characters: 14 s
+    stage.speaker.say(1, [long_answer], queued=False)
+    stage.speaker.pause()  # the caller is talking: nothing drains
+    await until(lambda: tts.chunks_made > 0)
+    await asyncio.sleep(0.5)  # time enough to synthesize and resample all 80, were it asked
+    sentence_s = 0.17
+    assert stage.pacer.queued_seconds <= SYNTHESIS_AHEAD_S + sentence_s
+    assert tts.chunks_made <= (SYNTHESIS_AHEAD_S + sentence_s) / 0.16 + 1  # of 80
+    stage.speaker.resume()
+    await stage.settle()  # and the whole prompt is still heard
+    assert stage.done() == [1] and tts.chunks_made == 80
+    assert len(stage.sent) == pytest.approx(len(long_answer) * 0.01 / 0.02, abs=90)

@@ -321,3 +321,28 @@ async def test_real_clock_does_not_drift() -> None:
     # Generous bound for loaded CI machines; drift would grow with n past this.
     assert max(errors) < 0.05
     assert sink.times[-1] - t0 == pytest.approx(0.98, abs=0.05)
+
+
+async def test_wait_for_room_returns_once_the_queue_has_drained_to_the_mark() -> None:
+    clock = FakeClock()
+    pacer, sink = make_pacer(clock)
+    pacer.play(ramp(100 * FRAME))  # 2 s queued
+    await asyncio.wait_for(pacer.wait_for_room(5.0), 1)  # already room: returns at once
+    assert sink.packets == []
+    pacer.start()
+    await asyncio.wait_for(pacer.wait_for_room(0.5), 2)
+    # Woken when the 25th-last frame was left (the pacer may send a few more meanwhile).
+    assert 20 <= pacer.queued_frames <= 25 and pacer.queued_seconds <= 0.5
+    assert len(sink.packets) == 100 - pacer.queued_frames
+    await pacer.aclose()
+
+
+async def test_a_flush_releases_whoever_waits_for_room() -> None:
+    pacer, _sink = make_pacer(FakeClock())
+    pacer.play(ramp(100 * FRAME))
+    pacer.pause()
+    waiting = asyncio.create_task(pacer.wait_for_room(0.5))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # paused: the queue does not drain, the producer waits
+    pacer.flush()
+    await asyncio.wait_for(waiting, 1)

@@ -58,10 +58,16 @@ _ABBREVIATIONS = frozenset(
 # closing quotes/brackets, then whitespace or the end of the text. "3.5" has no whitespace
 # after its period, so it never matches.
 _END = re.compile(r"[.!?;]+[\"')\]]*(?=\s|$)")
+# A sentence longer than this is synthesized in pieces cut at a comma or a space: one
+# synthesis job (the engine's thread is shared by every call) then stays well under a second,
+# and the first audio of a long sentence comes as soon as for a short one.
+MAX_SENTENCE_CHARS = 200
+_PIECE_BREAKS = (", ", ": ", " - ", " ")
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split on . ! ? ; keeping abbreviations ("Dr.", "e.g.") and numbers ("3.5") intact."""
+def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
+    """Split on . ! ? ; keeping abbreviations ("Dr.", "e.g.") and numbers ("3.5") intact; a
+    sentence over ``max_chars`` is cut into pieces at commas or spaces."""
     sentences: list[str] = []
     start = 0
     for match in _END.finditer(text):
@@ -70,7 +76,21 @@ def split_sentences(text: str) -> list[str]:
         sentences.append(text[start : match.end()])
         start = match.end()
     sentences.append(text[start:])
-    return _clean(sentences)
+    return [piece for s in _clean(sentences) for piece in _pieces(s, max_chars)]
+
+
+def _pieces(sentence: str, max_chars: int) -> list[str]:
+    pieces: list[str] = []
+    while len(sentence) > max_chars:
+        window = sentence[: max_chars + 1]
+        cut = next(
+            (window.rfind(b) + len(b.rstrip()) for b in _PIECE_BREAKS if window.rfind(b) > 0),
+            max_chars,
+        )
+        pieces.append(sentence[:cut].strip())
+        sentence = sentence[cut:].strip()
+    pieces.append(sentence)
+    return [p for p in pieces if _speakable(p)]
 
 
 def _is_abbreviation(before: str) -> bool:

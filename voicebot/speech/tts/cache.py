@@ -15,6 +15,12 @@ Disk layout
     into place (``os.replace``), so a reader never sees half a file, even from another process.
     All file I/O runs on one worker thread, never on the event loop.
 
+Memory bound
+    The LRU holds at most ``max_entries`` texts and ``memory_max_bytes`` of audio. A templated
+    text is kept in memory only when its audio is short (``MAX_TEMPLATED_AUDIO_S``, e.g. "You
+    said 4 2 1"): a long rendered answer (a webhook's text) is streamed and forgotten, so one
+    call's runaway prompt never fills memory or evicts every call's fixed prompts.
+
 Size bound
     After each write the directory is trimmed to ``disk_max_bytes`` by deleting the files with
     the oldest mtime; a disk hit refreshes its file's mtime, so this is least-recently-used.
@@ -50,6 +56,8 @@ from .base import TtsEngine
 log = logging.getLogger(__name__)
 
 DEFAULT_DISK_MAX_BYTES = 200 * 1024 * 1024
+DEFAULT_MEMORY_MAX_BYTES = 64 * 1024 * 1024
+MAX_TEMPLATED_AUDIO_S = 10.0
 # Bump when the file layout or anything else that changes the audio without changing the
 # engine's fingerprint is altered; old files then simply stop matching and age out.
 _FORMAT = 1
@@ -103,9 +111,12 @@ class CachedTts(TtsEngine):
         max_entries: int = 256,
         cache_dir: str | os.PathLike[str] | None = None,
         disk_max_bytes: int = DEFAULT_DISK_MAX_BYTES,
+        memory_max_bytes: int = DEFAULT_MEMORY_MAX_BYTES,
     ) -> None:
         self._inner = inner
         self._max = max_entries
+        self._memory_max = memory_max_bytes
+        self._memory_bytes = 0
         self._dir = Path(cache_dir) if cache_dir else None
         self._disk_max = disk_max_bytes
         self._entries: OrderedDict[str, _Chunks] = OrderedDict()
@@ -144,6 +155,7 @@ class CachedTts(TtsEngine):
         if io is not None:
             io.shutdown(wait=True)
         self._entries.clear()
+        self._memory_bytes = 0
         await self._inner.close()
 
     async def stream(self, text: str) -> AsyncGenerator[np.ndarray, None]:
@@ -159,7 +171,7 @@ class CachedTts(TtsEngine):
             cached = await self._read_disk(key)
             if cached is not None:
                 self.disk_hits += 1
-                self._store_memory(key, cached)
+                self._store_memory(key, cached, fixed=True)
                 for chunk in cached:
                     yield chunk
                 return
@@ -178,7 +190,7 @@ class CachedTts(TtsEngine):
             yield chunk
         # Only reached when the inner stream ended by itself: the audio is the whole text.
         complete = tuple(chunks)
-        self._store_memory(key, complete)
+        self._store_memory(key, complete, fixed=text in self._fixed)
         if self._disk_enabled(text):
             # In the background: the caller's prompt is over and must not wait for the disk.
             task = asyncio.create_task(self._write_quietly(key, text, complete))
@@ -231,8 +243,8 @@ class CachedTts(TtsEngine):
         return max(found, key=len) if found else None
 
     async def _after_head(self, head: str, text: str) -> AsyncGenerator[np.ndarray, None]:
-        """The head from memory, then the rest of ``text`` synthesized meanwhile. Templated
-        texts hold callers' data: the result is kept nowhere."""
+        """The head from memory, then the rest of ``text`` synthesized meanwhile. The spliced
+        result is not kept: its head already plays at once, and its rest holds callers' data."""
         chunks: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
 
         async def synthesize_rest() -> None:
@@ -283,13 +295,24 @@ class CachedTts(TtsEngine):
     def _disk_enabled(self, text: str) -> bool:
         return self._dir is not None and text in self._fixed and self._fingerprint() is not None
 
-    def _store_memory(self, key: str, chunks: _Chunks) -> None:
-        if self._max <= 0:
+    @property
+    def memory_bytes(self) -> int:
+        """Audio held by the memory LRU."""
+        return self._memory_bytes
+
+    def _store_memory(self, key: str, chunks: _Chunks, *, fixed: bool) -> None:
+        size = sum(chunk.nbytes for chunk in chunks)
+        samples = size // np.dtype(np.int16).itemsize
+        too_long = not fixed and samples > MAX_TEMPLATED_AUDIO_S * self._inner.sample_rate
+        if self._max <= 0 or too_long or size > self._memory_max:
             return
+        if key in self._entries:
+            self._memory_bytes -= sum(chunk.nbytes for chunk in self._entries.pop(key))
         self._entries[key] = chunks
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        self._memory_bytes += size
+        while len(self._entries) > self._max or self._memory_bytes > self._memory_max:
+            _key, evicted = self._entries.popitem(last=False)
+            self._memory_bytes -= sum(chunk.nbytes for chunk in evicted)
 
     def _executor(self) -> ThreadPoolExecutor:
         # One thread: writes and evictions of this process never race each other.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.support.doubles import ToneTts
-from voicebot.speech.tts.base import TtsEngine, split_sentences
+from voicebot.speech.tts.base import MAX_SENTENCE_CHARS, TtsEngine, split_sentences
 
 
 class MuteTts(ToneTts):
@@ -87,3 +87,27 @@ def test_an_engine_must_say_its_rate_stream_load_and_close() -> None:
 )
 def test_split_sentences(text: str, sentences: list[str]) -> None:
     assert split_sentences(text) == sentences
+
+
+@pytest.mark.parametrize(
+    ("text", "max_chars", "pieces"),
+    [
+        ("One, two, three, four.", 100, ["One, two, three, four."]),  # short: one sentence
+        ("One, two, three, four.", 10, ["One, two,", "three,", "four."]),  # cut at commas
+        ("alpha beta gamma delta", 11, ["alpha beta", "gamma delta"]),  # else at a space
+        ("x" * 25, 10, ["x" * 10, "x" * 10, "x" * 5]),  # else at the limit
+        ("Short. " + "word " * 50, 60, ["Short."] + ["word " * 11 + "word"] * 4 + ["word word"]),
+    ],
+)
+def test_a_long_sentence_is_synthesized_in_pieces(
+    text: str, max_chars: int, pieces: list[str]
+) -> None:
+    assert split_sentences(text, max_chars) == pieces
+    assert all(len(piece) <= max_chars for piece in pieces)
+
+
+def test_no_piece_of_a_runaway_text_is_over_the_default_bound() -> None:
+    endless = "and then " * 2000  # a webhook's answer with no sentence end at all
+    pieces = split_sentences(endless)
+    assert max(map(len, pieces)) <= MAX_SENTENCE_CHARS
+    assert " ".join(pieces) == endless.strip()

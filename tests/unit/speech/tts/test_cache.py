@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.doubles import CountingTts
 from voicebot.config import TtsConfig
-from voicebot.speech.tts.cache import CachedTts
+from voicebot.speech.tts.cache import MAX_TEMPLATED_AUDIO_S, CachedTts
 from voicebot.speech.tts.piper import CachedTts as ReexportedCachedTts
 from voicebot.speech.tts.piper import PiperTts
 
@@ -353,3 +353,30 @@ async def test_cache_warm_lru_and_cancelled_streams() -> None:
     await stream.aclose()
     await cache.synthesize("Part one. Part two.")
     assert inner.calls == 6
+
+
+async def test_a_long_templated_text_is_streamed_and_kept_nowhere() -> None:
+    inner = CountingTts()  # 100 samples per character at 16 kHz: 160 characters a second
+    cache = CachedTts(inner)
+    answer = "Your parcel went through many depots on its way. " * 40  # ~12 s of audio
+    assert len(await cache.synthesize(answer)) > MAX_TEMPLATED_AUDIO_S * 16000
+    await cache.synthesize(answer)
+    assert inner.calls == 2 and len(cache) == 0 and cache.memory_bytes == 0
+    # A short templated text is still kept (a confirmation said again), and so is a fixed
+    # prompt of any length.
+    await cache.synthesize("You said 4 2 1.")
+    await cache.warm([answer])
+    assert len(cache) == 2 and inner.calls == 4
+
+
+async def test_memory_holds_at_most_its_byte_budget_least_recently_used_first() -> None:
+    inner = CountingTts()
+    per_text = 100 * len("Prompt number 10.") * 2  # bytes of one text's audio
+    cache = CachedTts(inner, memory_max_bytes=3 * per_text)
+    await cache.warm([f"Prompt number {n}." for n in range(10, 15)])
+    assert len(cache) == 3 and cache.memory_bytes == 3 * per_text
+    await cache.synthesize("Prompt number 14.")
+    await cache.synthesize("Prompt number 10.")  # evicted: made again
+    assert inner.calls == 6
+    await cache.close()
+    assert cache.memory_bytes == 0
