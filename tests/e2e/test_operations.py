@@ -153,6 +153,37 @@ async def test_a_call_the_bot_cannot_serve_goes_to_the_fallback(
     assert ours_in_asterisk(asterisk, "voicebot-ops") == []
 
 
+async def test_a_transfer_asterisk_refuses_hands_the_caller_back_to_the_fallback(
+    asterisk: AsteriskSandbox, ops: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    failed_before = ops.get("/health")["calls_failed"]
+    result = await place_call(extension="922", workdir=tmp_path, timeout_s=40,
+                              steps=[WaitForBye(timeout_s=30)])  # fmt: skip
+    assert result.hangup_by == "remote"
+    heard = " ".join(words(s.text) for s in await transcribe_received(result, whisper))
+    # The bot's line, then the dialplan's fallback: not silence, not a dropped line.
+    assert "connecting" in heard and "try" in heard and "later" in heard, heard
+    assert result_last(asterisk) == "error"
+    call = ops.get("/calls")["recent"][-1]
+    assert call["result"] == "error", call
+    assert "refused the transfer to voicebot-transfer,operator,nosuchlabel" in call["end_reason"]
+    assert ops.get("/health")["calls_failed"] == failed_before + 1
+    assert ours_in_asterisk(asterisk, "voicebot-ops") == []
+
+
+async def test_a_transfer_to_a_priority_label_lands_there(
+    asterisk: AsteriskSandbox, ops: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    result = await place_call(extension="923", workdir=tmp_path, timeout_s=40,
+                              steps=[WaitForBye(timeout_s=30)])  # fmt: skip
+    heard = " ".join(words(s.text) for s in await transcribe_received(result, whisper))
+    assert "connecting" in heard and "hold" in heard, heard  # the label's Playback()
+    call = ops.get("/calls")["recent"][-1]
+    assert call["result"] == "transferred", call
+    assert call["end_reason"] == "transfer to voicebot-transfer,operator,prompt", call
+    assert ours_in_asterisk(asterisk, "voicebot-ops") == []
+
+
 async def test_restarting_one_bot_leaves_the_other_bots_call_alone(
     asterisk: AsteriskSandbox, ops: RunningBot, whisper: WhisperEngine, tmp_path: Path
 ) -> None:

@@ -108,6 +108,14 @@ class Transfer:
     extension: str | None
     priority: int | None
     endpoint: str | None
+    label: str | None = None
+
+    @property
+    def target(self) -> str:
+        """Where the caller goes, as logs and /calls name it."""
+        if self.endpoint:
+            return f"endpoint {self.endpoint}"
+        return f"{self.context},{self.extension},{self.label or self.priority or 1}"
 
 
 @dataclass(frozen=True)
@@ -221,7 +229,7 @@ def enter(
             t = state.transfer
             return replace(dialog, ended=True), [
                 *actions,
-                Transfer(t.context, t.extension, t.priority, t.endpoint),
+                Transfer(t.context, t.extension, t.priority, t.endpoint, t.label),
             ]
         if state.webhook is not None:
             hook = state.webhook

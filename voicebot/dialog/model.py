@@ -80,12 +80,14 @@ class Collect:
 
 @dataclass(frozen=True)
 class Transfer:
-    """Blind transfer: to ``context``/``extension``/``priority`` or to a dial ``endpoint``."""
+    """Blind transfer: to ``context``/``extension`` at ``priority`` or at a priority ``label``,
+    or to a dial ``endpoint``."""
 
     context: str | None = None
     extension: str | None = None
     priority: int | None = None
     endpoint: str | None = None
+    label: str | None = None
 
 
 DEFAULT_ON_ERROR = Reaction(say=("Sorry, something went wrong.",), hangup=True)

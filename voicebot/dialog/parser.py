@@ -57,7 +57,7 @@ COLLECT_OPTIONS: Mapping[str, frozenset[str]] = {
     "yes_no": frozenset(),
 }
 COLLECT_KEYS = {"slot", "type", "goto", *(o for opts in COLLECT_OPTIONS.values() for o in opts)}
-TRANSFER_KEYS = {"context", "extension", "priority", "endpoint"}
+TRANSFER_KEYS = {"context", "extension", "priority", "label", "endpoint"}
 WEBHOOK_KEYS = {
     "url",
     "method",
@@ -324,7 +324,7 @@ class _Parser(FieldReader):
 
     def transfer(self, value: Any, path: KeyPath) -> Transfer:
         data = self.mapping(value, path, TRANSFER_KEYS)
-        dialplan = [key for key in ("context", "extension", "priority") if key in data]
+        dialplan = [key for key in ("context", "extension", "priority", "label") if key in data]
         if "endpoint" in data:
             if dialplan:
                 raise self.fail(
@@ -351,12 +351,17 @@ class _Parser(FieldReader):
             text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
             return self.guard(lambda: self.text(text, (*path, key)), None)
 
+        label = name("label")
+        if label is not None and "priority" in data:
+            self.report(path, "use either 'priority' or 'label', not both")
         priority = (
             self.guard(lambda: self.whole(data["priority"], (*path, "priority"), 1), 1)
             if "priority" in data
-            else 1
+            else None if label is not None else 1
         )
-        return Transfer(context=name("context"), extension=name("extension"), priority=priority)
+        return Transfer(
+            context=name("context"), extension=name("extension"), priority=priority, label=label
+        )
 
     def webhook(self, value: Any, path: KeyPath) -> Webhook:
         data = self.mapping(value, path, WEBHOOK_KEYS)

@@ -62,9 +62,7 @@ class CallController:
         self.calls: dict[str, ActiveCall] = {}
         self.media_arrivals = leg.MediaArrivals()
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
-        self.calls_total = 0
-        self.calls_failed = 0
-        self.calls_refused = 0
+        self.calls_total = self.calls_failed = self.calls_refused = 0
         self.metrics = metrics or Metrics()
         self.max_active = config.calls.limit(os.cpu_count())
         # Set on SIGTERM: new callers are handed back as busy while active calls finish.
@@ -181,10 +179,11 @@ class CallController:
                 # Our side of the call died, not the caller: back to the dialplan with an error.
                 call.stop(EndReason.MEDIA_ENDED, failed=True)
             return
+        if call.handed_off:
+            return  # it left our app because we sent it on: not a hangup, nor a teardown
         call.caller_gone = True
         call.end(EndReason.CALLER_HANGUP)
-        # Hangup events caused by our own teardown or hand-off must not cancel them.
-        if not (call.tearing_down or call.handed_off):
+        if not call.tearing_down:  # events our own teardown causes must not cancel it
             call.cancel()
 
     # -- one call -------------------------------------------------------------------------

@@ -305,17 +305,20 @@ async def hand_off(call: ActiveCall, end: CallEnd) -> None:
             # The dialplan context voicebot-dial dials ${VOICEBOT_DIAL} (asterisk-conf/).
             await ari.set_variable(call.id, "VOICEBOT_DIAL", transfer.endpoint)
             await ari.continue_in_dialplan(call.id, DIAL_CONTEXT, "s", 1)
-            target = f"endpoint {transfer.endpoint}"
         else:
             await ari.continue_in_dialplan(
-                call.id, transfer.context, transfer.extension, transfer.priority
+                call.id, transfer.context, transfer.extension, transfer.priority, transfer.label
             )
-            target = f"{transfer.context},{transfer.extension},{transfer.priority or 1}"
+    except AriNotFoundError as exc:
+        call.handed_off = False
+        # Asterisk answers 404 to a label its dialplan lacks, with the caller still there: a
+        # refused transfer, not a vanished caller (if they did hang up, the hand-back says so).
+        raise AriError(f"Asterisk refused the transfer to {transfer.target}: {exc}") from exc
     except AriError:
         call.handed_off = False
         raise
-    call.ending = Ending(EndReason.TRANSFER, target)
-    log.info("call %s: handed to the dialplan: %s", call.id, target)
+    call.ending = Ending(EndReason.TRANSFER, transfer.target)
+    log.info("call %s: handed to the dialplan: %s", call.id, transfer.target)
 
 
 async def hand_back(route: AriRoute, channel_id: str, result: CallResult) -> bool:

@@ -400,6 +400,23 @@ states:
     assert engine.handle(CallStarted()) == [Transfer("c", "100", 3, None)]
 
 
+@pytest.mark.parametrize(
+    ("transfer", "expected", "target"),
+    [
+        ("{context: c, extension: 100}", Transfer("c", "100", 1, None), "c,100,1"),
+        ("{context: c, extension: 100, label: agent}", Transfer("c", "100", None, None, "agent"),
+         "c,100,agent"),
+        ("{endpoint: PJSIP/op}", Transfer(None, None, None, "PJSIP/op"), "endpoint PJSIP/op"),
+    ],
+)  # fmt: skip
+def test_a_transfer_goes_to_a_priority_a_label_or_an_endpoint(
+    transfer: str, expected: Transfer, target: str
+) -> None:
+    script = f"start: a\nstates:\n  a:\n    transfer: {transfer}\n"
+    [command] = DialogEngine(parse_script(script, "t.yaml")).handle(CallStarted())
+    assert command == expected and isinstance(command, Transfer) and command.target == target
+
+
 WEBHOOK = """
 start: ask
 states:

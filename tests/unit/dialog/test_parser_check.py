@@ -37,7 +37,7 @@ EXPECTED: dict[str, list[str]] = {
         "13: states.lookup.webhook.on_error.then: unknown key 'then' (expected one of goto,"
         " hangup, say)",
         "15: states.bye.transfer.prio: unknown key 'prio' (expected one of context, endpoint,"
-        " extension, priority)",
+        " extension, label, priority)",
     ],
     "missing_start.yaml": ["1: missing 'start'"],
     "missing_states.yaml": ["1: missing 'states'"],
@@ -73,12 +73,13 @@ EXPECTED: dict[str, list[str]] = {
         "16: states.f.collect.min: min 10 is greater than max 1",
     ],
     "transfer_forms.yaml": [
-        "12: states.a.transfer: use either context/extension/priority or endpoint, not both",
-        "14: states.b.transfer: missing 'context'",
-        "14: states.b.transfer: missing 'extension'",
-        "16: states.c.transfer.endpoint: bad endpoint 'operator' (expected TECH/resource,"
+        "13: states.a.transfer: use either context/extension/priority or endpoint, not both",
+        "15: states.b.transfer: missing 'context'",
+        "15: states.b.transfer: missing 'extension'",
+        "17: states.c.transfer.endpoint: bad endpoint 'operator' (expected TECH/resource,"
         " e.g. PJSIP/operator)",
-        "18: states.d.transfer: missing 'extension'",
+        "19: states.d.transfer: missing 'extension'",
+        "21: states.e.transfer: use either 'priority' or 'label', not both",
     ],
     "webhook_fields.yaml": [
         "10: states.a.webhook: missing 'url'",
