@@ -167,7 +167,8 @@ class HttpConfig:
 @dataclass(frozen=True)
 class WebhookConfig:
     # When set, the only hosts (comma-separated, "host" or "host:port") webhooks may reach,
-    # redirects included; anything else fails the webhook (its on_error).
+    # redirects included; anything else fails the webhook (its on_error). Loopback, private
+    # and link-local addresses are reached only by a listed host, even when it is empty.
     allow_hosts: str = ""
     # Time to open the connection; the script's `timeout` bounds the whole request.
     connect_timeout_s: float = 2.0

@@ -178,7 +178,7 @@ class Runtime:
         (a prompt not cached yet is synthesized on demand)."""
         policy = WebhookPolicy.from_config(config.webhooks)  # a bad entry: before the models
         services = await load_services(config, scripts, default, models_dir)
-        runtime = cls(config, services, http=webhook_session(), webhook_policy=policy)
+        runtime = cls(config, services, http=webhook_session(policy), webhook_policy=policy)
         try:
             if warm_in_background:
                 runtime._warming = asyncio.create_task(

@@ -111,6 +111,9 @@ def bot_environment(sandbox: AsteriskSandbox, **overrides: str) -> dict[str, str
         VOICEBOT_HTTP_PORT=str(BOT_HTTP_PORT),
         VOICEBOT_MEDIA_PORT_MIN="42000",
         VOICEBOT_MEDIA_PORT_MAX="42099",
+        # The example scripts' web service (test_scripts.py serves it): a loopback address,
+        # which webhooks reach only when it is listed.
+        VOICEBOT_WEBHOOKS_ALLOW_HOSTS="127.0.0.1:18099",
     )
     env.update(overrides)
     return env

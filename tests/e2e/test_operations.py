@@ -14,7 +14,7 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,15 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.helpers import allison, ari_get, caller_intents, last_call, wait_for, words
 from voicebot.speech.asr.whisper import WhisperEngine
-from voicebot.tools.callprobe import transcribe_received
-from voicebot.tools.sip import Hangup, Pause, Play, WaitForBye, place_call
+from voicebot.tools.callprobe import transcribe_received, voice_to_voice_ms
+from voicebot.tools.sip import Hangup, Pause, Play, Step, WaitForBye, place_call
 
 pytestmark = pytest.mark.slow
 SCRIPTS = REPO / "tests" / "fixtures" / "ops"
 OPS_PORT, OPS2_PORT = 18095, 18096
+LONG_ANSWER_PORT = 18099  # tests/fixtures/ops/long_answer.yaml; allowed by bot_environment
+# About 340 KB: hours of speech, were it all said (or synthesized ahead: ~900 MB of audio).
+LONG_ANSWER = " ".join(f"Item {n} of your order is ready." for n in range(10_000))
 
 
 def ops_environment(asterisk: AsteriskSandbox, app: str, http_port: int, ports: int,
@@ -181,6 +184,75 @@ async def test_a_transfer_to_a_priority_label_lands_there(
     call = ops.get("/calls")["recent"][-1]
     assert call["result"] == "transferred", call
     assert call["end_reason"] == "transfer to voicebot-transfer,operator,prompt", call
+    assert ours_in_asterisk(asterisk, "voicebot-ops") == []
+
+
+def rss_mb(bot: RunningBot) -> float:
+    """The bot process's resident memory."""
+    status = Path(f"/proc/{bot.process.pid}/status").read_text()
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    assert match, status
+    return int(match.group(1)) / 1024
+
+
+@contextlib.asynccontextmanager
+async def long_answer_service() -> AsyncIterator[None]:
+    """The web service of long_answer.yaml: a runaway answer of about 340 KB of text."""
+    from aiohttp import web
+
+    async def long(_: web.Request) -> web.Response:
+        return web.json_response({"text": LONG_ANSWER})
+
+    app = web.Application()
+    app.router.add_get("/long", long)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", LONG_ANSWER_PORT).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def patient_answer_ms(tmp_path: Path) -> float:
+    """Voice to voice at the caller of one answer to the patient menu (extension 920)."""
+    hours = allison("hours")
+    steps: list[Step] = [Pause(3.0), Play(hours), WaitForBye(timeout_s=20)]
+    result = await place_call(extension="920", workdir=tmp_path, timeout_s=40, steps=steps)
+    latency = voice_to_voice_ms(result, 0, hours)
+    assert result.hangup_by == "remote" and latency is not None
+    return latency
+
+
+async def test_a_runaway_webhook_answer_is_spoken_in_bounded_memory_beside_another_call(
+    asterisk: AsteriskSandbox, ops: RunningBot, whisper: WhisperEngine, tmp_path: Path
+) -> None:
+    alone_ms = await patient_answer_ms(tmp_path / "alone")
+    async with long_answer_service():
+        before_mb = rss_mb(ops)
+        reading = asyncio.create_task(place_call(
+            extension="924", workdir=tmp_path / "long", timeout_s=60,
+            steps=[Pause(30.0), Hangup()],
+        ))  # fmt: skip
+        await wait_for(lambda: ops.get("/health")["active_calls"] == 1, 15, "the long call")
+        peak_mb = before_mb
+        answering = asyncio.create_task(patient_answer_ms(tmp_path / "beside"))
+        while not (answering.done() and reading.done()):
+            peak_mb = max(peak_mb, rss_mb(ops))
+            await asyncio.sleep(0.25)
+        beside_ms, long_call = answering.result(), reading.result()
+    print(f"\nvoice to voice of the patient menu: alone {alone_ms:.0f} ms, beside the long "
+          f"answer {beside_ms:.0f} ms; bot RSS {before_mb:.0f} MB before, {peak_mb:.0f} MB at "
+          f"most during")  # fmt: skip
+    heard = " ".join(words(s.text) for s in await transcribe_received(long_call, whisper))
+    assert "item" in heard and "ready" in heard, heard  # it was being read out ...
+    assert long_call.hangup_by == "caller"  # ... for all of the caller's 30 s
+    assert f"a prompt of {len(LONG_ANSWER)} characters cut to 1" in ops.log_text()
+    # Bounded: the whole answer synthesized would be ~900 MB; what is held is a few seconds of
+    # audio, beside Piper's own working set, which rises by ~70 MB the first time it reads
+    # many sentences in a row (the same for any long prompt of a script).
+    assert peak_mb - before_mb < 150, (before_mb, peak_mb)
+    await wait_for(lambda: ops.get("/health")["active_calls"] == 0, 15, "the calls to end")
     assert ours_in_asterisk(asterisk, "voicebot-ops") == []
 
 

@@ -106,11 +106,11 @@ async def converse(runtime: Runtime, script: Script) -> CallEnd:
 
 
 @pytest.mark.parametrize(
-    ("allow_hosts", "asked", "said"),
+    ("allow_hosts", "asked", "said", "refused"),
     [
-        ("", ["/orders"], "Found it."),
-        ("127.0.0.1", ["/orders"], "Found it."),
-        ("shop.example", [], "The shop cannot be reached."),
+        ("", [], "The shop cannot be reached.", "is a private address (loopback)"),
+        ("127.0.0.1", ["/orders"], "Found it.", None),
+        ("shop.example", [], "The shop cannot be reached.", "is not in webhooks.allow_hosts"),
     ],
 )
 async def test_a_session_calls_webhooks_under_the_webhooks_policy(
@@ -119,6 +119,7 @@ async def test_a_session_calls_webhooks_under_the_webhooks_policy(
     allow_hosts: str,
     asked: list[str],
     said: str,
+    refused: str | None,
 ) -> None:
     url, requests = shop
     tts = ToneTts(FAST_TTS_S_PER_CHAR)
@@ -129,8 +130,8 @@ async def test_a_session_calls_webhooks_under_the_webhooks_policy(
     assert end == CallEnd("bot-hangup")
     assert requests == asked
     assert tts.spoken == ["One moment.", said]
-    if not asked:
-        assert "is not in webhooks.allow_hosts" in caplog.text
+    if refused is not None:
+        assert refused in caplog.text
 
 
 async def test_a_session_without_an_http_client_fails_its_webhooks(
@@ -149,7 +150,9 @@ async def test_a_session_logs_the_bots_words_at_info_only_with_log_transcripts(
 ) -> None:
     caplog.set_level(logging.INFO, logger="voicebot")
     url, _ = shop
-    config = Config(log=LogConfig(transcripts=transcripts))
+    config = Config(
+        log=LogConfig(transcripts=transcripts), webhooks=WebhookConfig(allow_hosts="127.0.0.1")
+    )
     async with aiohttp.ClientSession() as http:
         services = SpeechServices(ListAsr([]), ToneTts(FAST_TTS_S_PER_CHAR))
         await converse(Runtime(config, services, http=http), lookup_script(url))

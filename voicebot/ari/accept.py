@@ -9,7 +9,10 @@ the call's channels; call control goes back over the same socket as ``RESTReques
 controller's business.
 
 Asterisk presents ``ari.user``/``ari.password`` (websocket_client.conf ``username``/``password``)
-as HTTP Basic auth; anything else is refused with 401 before the upgrade.
+as HTTP Basic auth; anything else is refused with 401 before the upgrade. An address that fails
+``logins.MAX_FAILED_LOGINS`` times within ``FAILED_LOGIN_WINDOW_S`` gets 429, its credentials
+unchecked, until that window has passed (:class:`FailedLogins`); refusals are logged in summary:
+an address's first at WARNING, then one line per address and interval at most.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import base64
 import binascii
 import hmac
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +32,7 @@ from aiohttp import web
 from ..config import AriConfig
 from .client import AriClient
 from .events import Event, decode_frame, event_or_none
+from .logins import FailedLogins, client_key
 from .route import AriRoute
 from .wsrest import MAX_FRAME_BYTES, WebSocketRest
 
@@ -69,8 +74,11 @@ class AriAcceptor:
         on_event: OnEvent,
         on_registered: OnRoute,
         on_lost: OnRoute,
+        logins: FailedLogins | None = None,
     ) -> None:
         self.config = config
+        self.logins = logins if logins is not None else FailedLogins()
+        self._summary_timer: asyncio.TimerHandle | None = None
         self.on_event = on_event
         self.on_registered = on_registered
         self.on_lost = on_lost
@@ -85,11 +93,7 @@ class AriAcceptor:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if self.refusing:
             raise web.HTTPServiceUnavailable(text="this worker is draining\n")
-        if not credentials_match(request.headers.get("Authorization"), self.config):
-            log.warning("ARI WebSocket from %s refused: wrong or missing credentials (ari.user/"
-                        "ari.password must match websocket_client.conf username/password)",
-                        request.remote)  # fmt: skip
-            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="voicebot"'})
+        self._check_credentials(request)
         # No compression: Asterisk refuses a handshake answer naming an extension.
         # Frames are bounded by Asterisk's limit both ways (wsrest.MAX_FRAME_BYTES).
         ws = web.WebSocketResponse(
@@ -116,6 +120,40 @@ class AriAcceptor:
             if not ws.closed:
                 await ws.close()
         return ws
+
+    def _check_credentials(self, request: web.Request) -> None:
+        """Raise 429 for an address that must wait, 401 for wrong credentials."""
+        address = client_key(request.remote)
+        wait_s = self.logins.retry_after(address)
+        if wait_s is not None:
+            self.logins.refused_unchecked(address)
+            self._schedule_summaries()
+            raise web.HTTPTooManyRequests(headers={"Retry-After": str(math.ceil(wait_s))})
+        if credentials_match(request.headers.get("Authorization"), self.config):
+            self.logins.succeeded(address)
+            return
+        if self.logins.failed(address):
+            log.warning("ARI WebSocket from %s refused: wrong or missing credentials (ari.user/"
+                        "ari.password must match websocket_client.conf username/password); "
+                        "more from there are logged in summary", request.remote)  # fmt: skip
+        self._schedule_summaries()
+        raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="voicebot"'})
+
+    def _schedule_summaries(self) -> None:
+        if self._summary_timer is not None:
+            return
+        delay_s = self.logins.next_summary_in()
+        if delay_s is not None:
+            self._summary_timer = asyncio.get_running_loop().call_later(
+                delay_s, self._log_summaries
+            )
+
+    def _log_summaries(self, *, all_pending: bool = False) -> None:
+        self._summary_timer = None
+        for summary in self.logins.summaries(all_pending=all_pending):
+            log.warning("%s", summary)
+        if not all_pending:
+            self._schedule_summaries()
 
     async def _read(self, ws: web.WebSocketResponse, rest: WebSocketRest, route: AriRoute) -> None:
         async for msg in ws:
@@ -155,7 +193,11 @@ class AriAcceptor:
     async def close(self) -> None:
         """Close every socket still open (shutdown). For a call still in Stasis, Asterisk
         reconnects it through the load balancer to another worker, which hands the caller
-        back to the dialplan (see ``CallController.route_opened``)."""
+        back to the dialplan (see ``CallController.route_opened``). Failed logins not logged
+        yet are logged now."""
+        if self._summary_timer is not None:
+            self._summary_timer.cancel()
+        self._log_summaries(all_pending=True)
         sockets = list(self.sockets)
         await asyncio.gather(
             *(ws.close(code=aiohttp.WSCloseCode.GOING_AWAY) for ws in sockets),

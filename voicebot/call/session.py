@@ -297,7 +297,11 @@ class CallSession:
             # nor talks: end the call (only this one) instead.
             exc = task.exception()
             log.error("call %s: task %s failed", self.call_id, task.get_name(), exc_info=exc)
-            self._inputs.put_nowait(_Failure(f"{task.get_name()} failed: {exc!r}"))
+            # Its type and message, not its repr: the repr of a UnicodeEncodeError holds the
+            # whole text it could not encode (a prompt with the caller's data), and this detail
+            # ends up in the ERROR line of the call's end and in /calls.
+            detail = f"{task.get_name()} failed: {type(exc).__name__}: {exc}"
+            self._inputs.put_nowait(_Failure(detail))
 
     def _follow_payload_type(self, payload_type: int) -> None:
         # Asterisk only plays back the payload type it sends us.

@@ -5,17 +5,29 @@ so it is sent exactly as it is: yarl must not decode or normalise it again. The 
 carry callers' data, so failure reasons (and INFO logs) name only ``scheme://host[:port]``.
 Redirects are followed only when the script asks, one hop at a time, each hop's host checked
 against ``[webhooks] allow_hosts``. TLS certificates are always verified (aiohttp's default).
+
+A webhook may not reach the bot's own machine (its ``/calls``), the network behind it or the
+cloud's metadata service unless its host is listed in ``allow_hosts``: loopback, private,
+shared, link-local, unique-local and unspecified addresses are refused. The check is made on
+the addresses a connection is actually opened to (the resolver of :func:`webhook_session`, for
+names; the url, for literal addresses), so a name that resolves to 127.0.0.1 is refused like
+127.0.0.1 itself, whenever it is looked up (DNS rebinding), redirects included. A session made
+otherwise checks literal addresses only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from ..config import WebhookConfig
@@ -37,11 +49,14 @@ _SCHEMES = ("http", "https")
 class AllowedHost:
     """One entry of ``allow_hosts``: a host, on any port (``port`` None) or on one."""
 
-    host: str
+    host: str  # as a url's raw_host: lower case, IDNA-encoded, an IPv6 address compressed
     port: int | None = None
 
     def admits(self, url: URL) -> bool:
-        return (url.host or "").lower() == self.host and self.port in (None, url.port)
+        return self.admits_host(url.raw_host or "", url.port)
+
+    def admits_host(self, host: str, port: int | None) -> bool:
+        return host.lower() == self.host and self.port in (None, port)
 
 
 def parse_allow_hosts(text: str) -> tuple[AllowedHost, ...]:
@@ -62,7 +77,7 @@ def parse_allow_hosts(text: str) -> tuple[AllowedHost, ...]:
 def _allowed_host(item: str) -> AllowedHost | None:
     try:
         url = URL(f"http://{item}")
-        host, port = url.host, url.explicit_port
+        host, port = url.raw_host, url.explicit_port
     except (ValueError, TypeError):
         return None
     if not host or url.raw_path not in ("", "/") or url.raw_query_string or url.raw_user:
@@ -70,11 +85,126 @@ def _allowed_host(item: str) -> AllowedHost | None:
     return AllowedHost(host.lower(), port)
 
 
+def is_listed(allow_hosts: Iterable[AllowedHost], host: str, port: int | None) -> bool:
+    """Whether an entry of ``allow_hosts`` names ``host`` (on ``port``)."""
+    return any(entry.admits_host(host, port) for entry in allow_hosts)
+
+
+# -- addresses a webhook may not reach unless its host is listed ---------------------------------
+
+IPAddress = IPv4Address | IPv6Address
+
+# The bot's own machine (127.0.0.1:8089/calls), the networks behind it and the cloud's
+# metadata service (169.254.169.254): a script's author, or a caller's value in a url, must
+# not turn the bot into a way in. A table, not ipaddress.is_private/is_global, whose ranges
+# differ between Python releases.
+_NON_PUBLIC: tuple[tuple[IPv4Network | IPv6Network, str], ...] = (
+    (ip_network("0.0.0.0/8"), "unspecified"),  # 0.0.0.0 reaches this machine
+    (ip_network("10.0.0.0/8"), "RFC 1918"),
+    (ip_network("100.64.0.0/10"), "shared, RFC 6598"),
+    (ip_network("127.0.0.0/8"), "loopback"),
+    (ip_network("169.254.0.0/16"), "link-local"),
+    (ip_network("172.16.0.0/12"), "RFC 1918"),
+    (ip_network("192.168.0.0/16"), "RFC 1918"),
+    (ip_network("::/128"), "unspecified"),
+    (ip_network("::1/128"), "loopback"),
+    (ip_network("fc00::/7"), "unique-local"),
+    (ip_network("fe80::/10"), "link-local"),
+    (ip_network("fec0::/10"), "site-local"),
+)
+# IPv6 forms whose last 32 bits are the IPv4 address a connection ends up at: IPv4-mapped,
+# NAT64's well-known prefix and the old IPv4-compatible form.
+_CARRYING_IPV4 = (ip_network("::ffff:0:0/96"), ip_network("64:ff9b::/96"), ip_network("::/96"))
+
+
+def non_public_kind(address: IPAddress) -> str | None:
+    """Which non-public range ``address`` is in (``"loopback"``, ``"RFC 1918"``…), None for a
+    public address."""
+    for network, kind in _NON_PUBLIC:
+        if address in network:  # never across IPv4 and IPv6
+            return kind
+    if isinstance(address, IPv6Address):
+        for network in _CARRYING_IPV4:
+            if address in network:
+                return non_public_kind(IPv4Address(int(address) & 0xFFFFFFFF))
+    return None
+
+
+def address_refusal(
+    address: IPAddress, host: str, port: int | None, allow_hosts: Iterable[AllowedHost]
+) -> str | None:
+    """Why a webhook to ``host:port`` may not connect to ``address`` (the kind of non-public
+    address it is), or None when it may: a public address, or any address of a listed host.
+
+    Listing a name trusts whatever it resolves to (an internal service behind internal DNS).
+    """
+    if is_listed(allow_hosts, host, port):
+        return None
+    return non_public_kind(address)
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a url's raw host spells out, None for a name."""
+    try:
+        return ip_address(host)
+    except ValueError:
+        return None
+
+
+def _non_public_reason(where: str, address: IPAddress, kind: str, *, resolved: bool) -> str:
+    if resolved:
+        return (
+            f"{where} resolves to a private address ({address}, {kind}); "
+            "list it in webhooks.allow_hosts"
+        )
+    return f"{where} is a private address ({kind}); list it in webhooks.allow_hosts"
+
+
+class _NonPublicAddress(OSError):
+    """A name resolved to an address its webhook may not reach (raised by the resolver)."""
+
+    def __init__(self, host: str, address: IPAddress, kind: str) -> None:
+        super().__init__(f"{host} resolves to a {kind} address")
+        self.address = address
+        self.kind = kind
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves names as ``inner`` does, then refuses them when any address they resolve to
+    may not be reached (:func:`address_refusal`). Connections are opened only to the
+    addresses a resolver returns, so what is checked is what is connected to, at every
+    lookup; aiohttp keeps an answer for a while (its DNS cache), only ever a checked one."""
+
+    def __init__(
+        self, allow_hosts: tuple[AllowedHost, ...], inner: AbstractResolver | None = None
+    ) -> None:
+        self._allow_hosts = allow_hosts
+        self._owns_inner = inner is None
+        self._inner = inner if inner is not None else DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            address = literal_address(result["host"])
+            if address is None:  # not something to connect to: refuse rather than guess
+                raise OSError(f"{host} resolved to something that is not an address")
+            kind = address_refusal(address, host, port, self._allow_hosts)
+            if kind is not None:
+                raise _NonPublicAddress(host, address, kind)
+        return results
+
+    async def close(self) -> None:
+        if self._owns_inner:
+            await self._inner.close()
+
+
 @dataclass(frozen=True)
 class WebhookPolicy:
     """What every webhook of this process may do (``[webhooks]`` in voicebot.toml)."""
 
-    allow_hosts: tuple[AllowedHost, ...]  # empty: any host
+    allow_hosts: tuple[AllowedHost, ...]  # empty: any host with a public address
     connect_timeout_s: float
     max_response_bytes: int
 
@@ -89,14 +219,35 @@ class WebhookPolicy:
     def admits(self, url: URL) -> bool:
         return not self.allow_hosts or any(entry.admits(url) for entry in self.allow_hosts)
 
+    def refusal(self, url: URL) -> str | None:
+        """Why ``url`` may not be requested, from the url alone (a host not listed, a literal
+        non-public address); a name's addresses are checked when it is looked up."""
+        if not self.admits(url):
+            return f"host {_host_port(url)} is not in webhooks.allow_hosts"
+        host = url.raw_host or ""
+        address = literal_address(host)
+        if address is None:
+            return None
+        kind = address_refusal(address, host, url.port, self.allow_hosts)
+        return (
+            None if kind is None else _non_public_reason(origin(url), address, kind, resolved=False)
+        )
+
 
 DEFAULT_POLICY = WebhookPolicy.from_config(WebhookConfig())
 
 
-def webhook_session() -> aiohttp.ClientSession:
-    """The HTTP client every call's webhooks share. It keeps no cookies: a cookie one
-    caller's webhook answer sets must not ride along on another caller's request."""
+def webhook_session(
+    policy: WebhookPolicy = DEFAULT_POLICY, *, resolver: AbstractResolver | None = None
+) -> aiohttp.ClientSession:
+    """The HTTP client every call's webhooks share; give :func:`call_webhook` the same
+    ``policy``. Names are looked up by ``resolver`` (aiohttp's default one when None) and
+    refused when they resolve to an address ``policy`` does not admit. It keeps no cookies: a
+    cookie one caller's webhook answer sets must not ride along on another caller's
+    request."""
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy.allow_hosts, resolver))
     return aiohttp.ClientSession(
+        connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=None),  # each webhook sets its own
     )
@@ -140,6 +291,11 @@ class _Answer:
     content_type: str
 
 
+@dataclass(frozen=True)
+class _Refused:
+    reason: str  # the host may not be reached
+
+
 async def call_webhook(
     session: aiohttp.ClientSession,
     method: str,
@@ -165,10 +321,13 @@ async def call_webhook(
     deadline = asyncio.get_running_loop().time() + timeout_s
     came_from: str | None = None  # the origin that redirected here
     for _ in range(MAX_REDIRECTS + 1):
-        if not policy.admits(request.url):
-            via = f"redirect from {came_from}: " if came_from else ""
-            return False, f"{via}host {_host_port(request.url)} is not in webhooks.allow_hosts"
+        via = f"redirect from {came_from}: " if came_from else ""
+        refusal = policy.refusal(request.url)
+        if refusal is not None:
+            return False, via + refusal
         outcome = await _exchange(session, request, policy, deadline, timeout_s)
+        if isinstance(outcome, _Refused):
+            return False, via + outcome.reason
         if isinstance(outcome, str):
             return False, outcome
         if isinstance(outcome, _Answer):
@@ -191,7 +350,7 @@ async def _exchange(
     policy: WebhookPolicy,
     deadline: float,
     timeout_s: float,
-) -> _Answer | _Redirect | str:
+) -> _Answer | _Redirect | _Refused | str:
     """One HTTP request: its answer, the redirect it answered with, or why it failed."""
     where = origin(request.url)
     remaining = deadline - asyncio.get_running_loop().time()
@@ -219,6 +378,9 @@ async def _exchange(
     except aiohttp.ClientSSLError as exc:
         return f"TLS with {where} failed: {exc.__class__.__name__}"
     except aiohttp.ClientConnectorError as exc:
+        refused = exc.os_error
+        if isinstance(refused, _NonPublicAddress):
+            return _Refused(_non_public_reason(where, refused.address, refused.kind, resolved=True))
         return f"cannot connect to {where}: {exc.strerror or exc.os_error.__class__.__name__}"
     except aiohttp.ClientError as exc:
         # Not str(exc): some aiohttp errors quote the whole url, callers' data included.

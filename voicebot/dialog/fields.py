@@ -94,6 +94,10 @@ class FieldReader:
     def text(self, value: Any, path: KeyPath) -> str:
         if not isinstance(value, str) or not value.strip():
             raise self.fail(path, "expected non-empty text")
+        lone = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+        if lone is not None:
+            # YAML's "\ud800" escape: no voice, file or log line could take it.
+            raise self.fail(path, f"a lone surrogate {lone!r} is not a character")
         return value.strip()
 
     def phrases(self, value: Any, path: KeyPath) -> tuple[str, ...]:

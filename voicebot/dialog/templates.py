@@ -4,7 +4,7 @@ Names are looked up in the dialog's variables: collected slots, ``caller_id``, `
 ``channel.NAME`` and webhook results, whose fields are reached with dots
 (``{result.balance}``, ``{result.items.0.name}``). Parsing happens when a script is loaded, so
 every template error names its line there; rendering never fails: an undefined name renders as
-the empty text.
+the empty text, and a lone surrogate in a value (a webhook's JSON may escape one) as U+FFFD.
 """
 
 from __future__ import annotations
@@ -24,6 +24,18 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$")
 FILTERS: Mapping[str, Callable[[str], str]] = MappingProxyType(
     {"digits": speak_digits, "lower": str.lower, "upper": str.upper}
 )
+
+
+# Half of a UTF-16 surrogate pair on its own. JSON may escape one ("\ud800") and json.loads
+# then gives a str that no encoder takes: the synthesizer, a recording, a log stream.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT_CHARACTER = "\ufffd"
+
+
+def well_formed(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so that it encodes as UTF-8
+    wherever it goes (U+FFFD is silent in speech)."""
+    return _LONE_SURROGATE.sub(REPLACEMENT_CHARACTER, text)
 
 
 class TemplateError(ValueError):
@@ -71,8 +83,9 @@ class Template:
 
 
 def render_placeholder(placeholder: Placeholder, variables: Mapping[str, Any]) -> str:
-    """The text one placeholder stands for: its variable's value, through its filter."""
-    value = to_text(lookup(variables, placeholder.name))
+    """The text one placeholder stands for: its variable's value, through its filter, as
+    well-formed text (a webhook's JSON may hold lone surrogates)."""
+    value = well_formed(to_text(lookup(variables, placeholder.name)))
     if placeholder.filter is not None and value:
         value = FILTERS[placeholder.filter](value)
     return value

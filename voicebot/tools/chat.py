@@ -73,8 +73,8 @@ def describe(action: Action) -> str | None:
             target = action.endpoint
         else:
             target = f"{action.context}/{action.extension}"
-            if action.priority not in (None, 1):
-                target += f"/{action.priority}"
+            if action.label or action.priority not in (None, 1):
+                target += f"/{action.label or action.priority}"
         return f"[transfer to {target}]"
     if isinstance(action, Hangup):
         return "[hangup]"
@@ -193,7 +193,7 @@ async def run_chat(
     when the dialog or the input ended.
     """
     policy = WebhookPolicy.from_config(webhooks or WebhookConfig())
-    async with webhook_session() as session:
+    async with webhook_session(policy) as session:
         chat = _Chat(script, out, session, policy)
         await chat.handle(CallStarted(dict(variables)))
         while not chat.over:

@@ -45,7 +45,11 @@ from ..runtime import Runtime
 AUDIO_CODECS: dict[int, Codec] = {c.payload_type: c for c in (ULAW, ALAW, SLIN16, SLIN8)}
 # Other captures are searched for the usual telephone audio only.
 PHONE_AUDIO_PAYLOAD_TYPES = frozenset({ULAW.payload_type, ALAW.payload_type})
-_SDP_TELEPHONE_EVENT = re.compile(rb"a=rtpmap:(\d+) telephone-event/", re.IGNORECASE)
+# telephone-event always has a dynamic payload type (RFC 4733): a static one would take the
+# audio's place. Three digits at most: a capture's SDP is the sender's text, not a number
+# Python should be asked to convert whole (thousands of digits raise).
+DYNAMIC_PAYLOAD_TYPES = range(96, 128)
+_SDP_TELEPHONE_EVENT = re.compile(rb"a=rtpmap:(\d{1,3}) telephone-event/", re.IGNORECASE)
 # The capture is over and the bot listens: after this long with nothing happening, it is done.
 DEFAULT_TAIL_S = 1.0
 # However the capture ends, the replay ends this long after its last packet.
@@ -187,9 +191,26 @@ def _sdp_event_type(datagrams: Sequence[UdpDatagram]) -> int:
     """The telephone-event payload type the capture's own SDP announces, else 101."""
     for datagram in datagrams:
         match = _SDP_TELEPHONE_EVENT.search(datagram.payload)
-        if match and int(match.group(1)) <= 127:
+        if match and int(match.group(1)) in DYNAMIC_PAYLOAD_TYPES:
             return int(match.group(1))
     return DEFAULT_EVENT_PAYLOAD_TYPE
+
+
+def _read_capture(path: Path) -> tuple[list[UdpDatagram], str | None]:
+    """The capture's datagrams, and a warning when it was cut short; ``CaptureError`` naming
+    the file when it cannot be read at all (the pcap reader's messages name it already)."""
+    try:
+        try:
+            return read_pcap(path), None
+        except PcapTruncatedError as exc:
+            datagrams = read_pcap(path, truncated_ok=True)
+            return datagrams, f"{exc}; replaying the {len(datagrams)} datagrams before the cut"
+    except FileNotFoundError:
+        raise CaptureError(f"{path}: no such file") from None
+    except OSError as exc:  # a directory, no permission, an I/O error
+        raise CaptureError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CaptureError(str(exc)) from None
 
 
 def load_caller_stream(
@@ -201,16 +222,7 @@ def load_caller_stream(
 ) -> tuple[CallerStream, str | None]:
     """Read ``path`` (pcap or pcapng) and pick the caller's stream; also a warning when the
     file was cut short (a capture whose writer was killed replays up to the cut)."""
-    warning = None
-    try:
-        datagrams = read_pcap(path)
-    except PcapTruncatedError as exc:
-        datagrams = read_pcap(path, truncated_ok=True)
-        warning = f"{exc}; replaying the {len(datagrams)} datagrams before the cut"
-    except FileNotFoundError:
-        raise CaptureError(f"{path}: no such file") from None
-    except ValueError as exc:
-        raise CaptureError(str(exc)) from None
+    datagrams, warning = _read_capture(path)
     stream = find_caller_stream(
         datagrams,
         ssrc=ssrc,
@@ -407,11 +419,7 @@ async def replay_call(
                 end = call_end.reason
                 if call_end.transfer is not None:
                     t = call_end.transfer
-                    transfer = (
-                        f"endpoint {t.endpoint}"
-                        if t.endpoint
-                        else f"{t.context},{t.extension},{t.priority or 1}"
-                    )
+                    transfer = t.target
     finally:
         for task in (sender, conversation):
             task.cancel()

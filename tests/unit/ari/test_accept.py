@@ -1,12 +1,14 @@
-"""Accepting Asterisk's per-call ARI WebSockets: credentials, events routed with the call's
-own route, REST answered on the same socket, a socket that closes mid-request. The test plays
-Asterisk's end with a real aiohttp WebSocket client."""
+"""Accepting Asterisk's per-call ARI WebSockets: credentials and the failed-login limit,
+events routed with the call's own route, REST answered on the same socket, a socket that
+closes mid-request. The test plays Asterisk's end with a real aiohttp WebSocket client."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from aiohttp.test_utils import BaseTestServer, TestServer
 
 from voicebot.ari.accept import AriAcceptor, credentials_match
 from voicebot.ari.events import Event, StasisStart
+from voicebot.ari.logins import FailedLogins
 from voicebot.ari.route import AriRoute
 from voicebot.config import AriConfig
 from voicebot.errors import AriConnectionError
@@ -65,7 +68,7 @@ class Worker:
 
 
 @asynccontextmanager
-async def worker() -> AsyncIterator[Worker]:
+async def worker(logins: FailedLogins | None = None) -> AsyncIterator[Worker]:
     holder: list[Worker] = []
 
     def record(kind: str) -> Any:
@@ -80,7 +83,7 @@ async def worker() -> AsyncIterator[Worker]:
         return callback
 
     acceptor = AriAcceptor(CONFIG, on_event=record("event"), on_registered=record("registered"),
-                           on_lost=record("lost"))  # fmt: skip
+                           on_lost=record("lost"), logins=logins)  # fmt: skip
     app = web.Application()
     app.router.add_get("/{path:.*}", acceptor.handle)
     async with TestServer(app) as server:
@@ -119,6 +122,79 @@ async def test_a_socket_without_the_right_credentials_is_refused_before_the_upgr
                 pass
         assert info.value.status == 401
         assert w.acceptor.connections_total == 0
+
+
+# -- failed logins: a limit per address, logged in summary ------------------------------------
+
+
+async def attempt(w: Worker, session: aiohttp.ClientSession, headers: dict[str, str]) -> int:
+    """The HTTP status of one connection attempt (101 when it was upgraded)."""
+    try:
+        async with w.connect(session, headers=headers):
+            return 101
+    except aiohttp.WSServerHandshakeError as error:
+        return error.status
+
+
+async def test_a_thousand_wrong_passwords_get_a_few_log_lines_and_other_addresses_get_in(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="voicebot.ari.accept")
+    wrong = basic("voicebot", "guess")
+    async with worker() as w:
+        async with aiohttp.ClientSession() as guesser:  # from 127.0.0.1
+            statuses: list[int] = []
+            for _ in range(20):
+                statuses += await asyncio.gather(*(attempt(w, guesser, wrong) for _ in range(50)))
+            assert statuses == [401] * 5 + [429] * 995
+            # Now even the right password from there waits for the window to pass.
+            assert await attempt(w, guesser, basic(CONFIG.user, CONFIG.password)) == 429
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                async with w.connect(guesser, headers=wrong):
+                    pass
+            assert info.value.headers is not None
+            assert 55 <= int(info.value.headers["Retry-After"]) <= 60
+        elsewhere = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+        async with aiohttp.ClientSession(connector=elsewhere) as asterisk:
+            async with w.connect(asterisk) as ws:  # the right password, from another address
+                await ws.send_str(event("ApplicationRegistered"))
+                await w.wait(lambda: w.registered)
+        logged = [r.getMessage() for r in caplog.records if r.name == "voicebot.ari.accept"]
+        assert len(logged) == 2  # the first refusal, and "ARI WebSocket for voicebot-pool:…"
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 2  # the second: the summary the acceptor logs when it closes
+    first = "ARI WebSocket from 127.0.0.1 refused: wrong or missing credentials"
+    assert lines[0].startswith(first)
+    assert re.fullmatch(
+        r"ARI WebSocket: 1001 failed logins from 127\.0\.0\.1 in the last \d+ s "
+        r"\(997 of them refused unchecked\)",
+        lines[1],
+    )
+
+
+async def test_a_long_attack_is_summarised_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="voicebot.ari.accept")
+    logins = FailedLogins(summary_s=0.1)
+    sent = 0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with worker(logins) as w, aiohttp.ClientSession() as guesser:
+        while loop.time() < started + 0.55:
+            await asyncio.gather(*(attempt(w, guesser, {}) for _ in range(20)))
+            sent += 20
+        await asyncio.sleep(0.15)
+        by_timer = len(caplog.records) - 1
+    elapsed = loop.time() - started  # closing the worker logs what is left
+    lines = [r.getMessage() for r in caplog.records]
+    summaries = [re.fullmatch(r"ARI WebSocket: (\d+) failed logins .*", line) for line in lines]
+    counts = [int(m[1]) for m in summaries if m]
+    assert sent > 100
+    assert len(lines) == 1 + len(counts)  # the first refusal, then summaries only
+    assert by_timer >= 2  # logged while the attack went on, not only at the end
+    assert len(counts) <= elapsed / 0.1 + 2  # one per 0.1 s at most
+    assert 1 + sum(counts) == sent
 
 
 async def test_events_reach_the_controller_with_the_call_s_own_route() -> None:

@@ -5,11 +5,16 @@ a task that dies ends its call, and every task is gone when ``run`` returns."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from aiohttp import web
 
 from tests.support.audio import ALLISON
 from tests.support.doubles import BrokenTts, ListAsr, RecordingDetector, ToneTts
@@ -21,8 +26,10 @@ from voicebot.call import (
     TranscriptLine,
     TurnTiming,
 )
+from voicebot.call.recording import CallRecorder
+from voicebot.call.webhook import WebhookPolicy, webhook_session
 from voicebot.capture.wav import read_wav
-from voicebot.config import VadConfig
+from voicebot.config import VadConfig, WebhookConfig
 from voicebot.dialog.model import Script
 from voicebot.dialog.parser import parse_script
 from voicebot.errors import MediaError
@@ -96,7 +103,9 @@ async def a_call(
     services: SpeechServices,
     script: Script = MENU,
     observers: tuple[CallObserver, ...] = (),
+    **options: Any,
 ) -> AsyncIterator[Line]:
+    """``options``: more ``CallSession`` arguments (``http``, ``webhook_policy``)."""
     endpoint = await RtpEndpoint.open(PortAllocator("127.0.0.1", 41180, 41189), "127.0.0.1")
     peer = await RtpPeer.open()
     endpoint.set_remote(*peer.address)
@@ -109,6 +118,7 @@ async def a_call(
         services=services,
         vad=VadConfig(),
         observers=observers,
+        **options,
     )
     running = asyncio.create_task(session.run())
     try:
@@ -180,9 +190,114 @@ async def test_a_task_that_dies_ends_the_call_with_a_media_error_and_no_task_lef
         with pytest.raises(MediaError) as ended:
             await asyncio.wait_for(call.running, 20)
     assert str(ended.value) == (
-        "call s-1: call-s-1-speaker failed: RuntimeError('voice model exploded')"
+        "call s-1: call-s-1-speaker failed: RuntimeError: voice model exploded"
     )
     assert call_tasks("s-1") == []
+
+
+class Utf8Tts(ToneTts):
+    """Hands its text on as UTF-8, as Piper does to espeak: a lone surrogate cannot pass."""
+
+    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+        text.encode("utf-8")
+        async for chunk in super().stream(text):
+            yield chunk
+
+
+@asynccontextmanager
+async def a_webhook_answering(body: bytes) -> AsyncIterator[int]:
+    """An HTTP server on 127.0.0.1 whose every GET answers ``body`` as JSON; yields its port."""
+
+    async def answer(_: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("recorded", [False, True])
+async def test_a_lone_surrogate_from_a_webhook_is_spoken_replaced_and_the_call_goes_on(
+    recorded: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # JSON may escape half of a surrogate pair; json.loads gives Python a str no encoder takes.
+    async with a_webhook_answering(b'{"name": "Ann \\ud800 Lee"}') as port:
+        script = parse_script(
+            "start: lookup\nstates:\n  lookup:\n    say: One moment.\n"
+            f"    webhook: {{url: 'http://127.0.0.1:{port}/who', method: GET, save_as: who,"
+            " goto: greet}\n"
+            "  greet:\n    say: 'Hello {who.name}. Press 1.'\n"
+            "    expect:\n      one: {dtmf: '1', goto: bye}\n"
+            "  bye:\n    say: Bye.\n    hangup: true\n",
+            "surrogate.yaml",
+        )
+        tts = Utf8Tts(FAST_TTS_S_PER_CHAR)
+        policy = WebhookPolicy.from_config(WebhookConfig(allow_hosts=f"127.0.0.1:{port}"))
+        recorder = CallRecorder(tmp_path, "call", ("127.0.0.1", 1), ("127.0.0.1", 2))
+        observers = (recorder,) if recorded else ()
+        async with webhook_session(policy) as http:
+            services = SpeechServices(ListAsr([]), tts)
+            async with a_call(
+                services, script, observers, http=http, webhook_policy=policy
+            ) as call:
+                await until(
+                    lambda: call.running.done() or any(t.startswith("Hello") for t in tts.spoken)
+                )
+                call.session.key_pressed("1")
+                ended = await asyncio.wait_for(call.running, 20)
+        recorder.close()
+    assert ended == CallEnd("bot-hangup")
+    assert tts.spoken == ["One moment.", "Hello Ann \ufffd Lee. Press 1.", "Bye."]
+    said = [line.text for line in call.session.transcript if line.who == "bot"]
+    assert said == tts.spoken
+    if recorded:
+        written = (tmp_path / "call.jsonl").read_bytes().decode("utf-8")  # strict: valid text
+        assert "Hello Ann \ufffd Lee. Press 1." in written
+    loud = loud_lines(caplog)
+    assert not [line for line in loud if "Ann" in line or "Lee" in line], loud
+
+
+def loud_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Every WARNING and ERROR line as an operator reads it, traceback included."""
+    return [
+        r.getMessage() + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
+        for r in caplog.records
+        if r.levelno >= logging.WARNING
+    ]
+
+
+# A state's way on: a key that never comes.
+WAIT = "    expect:\n      one: {dtmf: '1', goto: a}\n"
+
+
+class AsciiTts(ToneTts):
+    """An engine that cannot say what is not ASCII: its error holds the whole text."""
+
+    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+        text.encode("ascii")
+        async for chunk in super().stream(text):
+            yield chunk
+
+
+async def test_a_dead_task_ends_the_call_without_its_errors_data_in_the_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    script = parse_script(f'start: a\nstates:\n  a:\n    say: "Grüße, Ann Lee."\n{WAIT}', "a.yaml")
+    async with a_call(SpeechServices(ListAsr([]), AsciiTts(FAST_TTS_S_PER_CHAR)), script) as call:
+        with pytest.raises(MediaError) as ended:
+            await asyncio.wait_for(call.running, 20)
+    assert str(ended.value) == (
+        "call s-1: call-s-1-speaker failed: UnicodeEncodeError: 'ascii' codec can't encode "
+        "characters in position 2-3: ordinal not in range(128)"
+    )
+    assert not [line for line in loud_lines(caplog) if "Ann Lee" in line]
 
 
 async def test_a_cancelled_call_leaves_no_task_behind() -> None:

@@ -42,3 +42,10 @@ def test_an_infinite_timeout_is_a_check_error_at_its_line(tmp_path: Path) -> Non
     )
     with pytest.raises(ScriptError, match=r"s\.yaml:3: defaults\.no_input_timeout: bad duration"):
         load_script(path)
+
+
+def test_a_lone_surrogate_in_a_text_is_a_check_error_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text('start: a\nstates:\n  a:\n    say: "Hello \\ud800 there."\n    hangup: true\n')
+    with pytest.raises(ScriptError, match=r"s\.yaml:4: states\.a\.say: a lone surrogate"):
+        load_script(path)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
-from voicebot.dialog.templates import TemplateError, parse_template, render, render_value
+from voicebot.dialog.templates import (
+    TemplateError,
+    parse_template,
+    render,
+    render_value,
+    well_formed,
+)
 
 
 def test_template_parsing_and_lookup() -> None:
@@ -31,6 +38,19 @@ def test_template_parsing_and_lookup() -> None:
 def test_render_value_templates_strings_recursively() -> None:
     body = {"acct": "{a}", "list": ["{a|digits}", 3, None], "n": True}
     assert render_value(body, {"a": "12"}) == {"acct": "12", "list": ["1 2", 3, None], "n": True}
+
+
+def test_a_lone_surrogate_in_a_value_renders_as_the_replacement_character() -> None:
+    # What json.loads makes of '"Ann \\ud800 Lee"' (half a surrogate pair, escaped in JSON).
+    answer = json.loads(
+        '{"name": "Ann \\ud800 Lee", "tags": ["\\udfff"], "pair": "\\ud83d\\ude00"}'
+    )
+    variables = {"who": answer}
+    rendered = render("Hello {who.name|upper}, {who.tags} {who.pair}.", variables)
+    assert rendered == 'Hello ANN \ufffd LEE, ["\ufffd"] \U0001f600.'
+    rendered.encode("utf-8")  # strict: what espeak, files and log streams need
+    assert render_value({"n": "{who.name}"}, variables) == {"n": "Ann \ufffd Lee"}
+    assert well_formed("a\ud800b\udc00") == "a\ufffdb\ufffd" and well_formed("ok") == "ok"
 
 
 @pytest.mark.parametrize(

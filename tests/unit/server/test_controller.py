@@ -12,7 +12,7 @@ from tests.support.controller import allison, harness
 from tests.support.doubles import BrokenTts, StreamingListAsr, ToneTts
 from tests.support.fakeari import handed_back
 from voicebot.capture.wav import read_wav
-from voicebot.config import CallsConfig
+from voicebot.config import CallsConfig, WebhookConfig
 from voicebot.media.codecs import resample
 from voicebot.media.pacer import Pacer
 from voicebot.media.peer import RtpPeer
@@ -182,6 +182,8 @@ async def test_transfer_hands_the_caller_to_the_dialplan_without_hanging_it_up()
             await h.wait_until(lambda: any(c["call_id"] == caller for c in h.controller.recent))
             summary = h.controller.recent[-1]
             assert summary["end_reason"] == "transfer to voicebot-transfer,operator,1"
+            # Its StasisEnd (sent before the answer to /continue) is not a hangup.
+            assert summary["result"] == "transferred"
             assert "Transferring you to an operator." in h.tts.spoken
             cont = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/continue")]
             assert cont == [
@@ -248,6 +250,28 @@ async def test_a_transfer_asterisk_refuses_hands_the_caller_back(tmp_path: Path)
         cont = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/continue")]
         assert cont == [{"context": "voicebot-dial", "extension": "s", "priority": "1"}, {}]
         assert f"/channels/{caller}" not in [p for m, p, _ in h.fake.requests if m == "DELETE"]
+        assert h.controller.calls_failed == 1 and h.controller.calls == {}
+
+
+async def test_a_transfer_to_a_label_asterisk_does_not_know_hands_the_caller_back(
+    tmp_path: Path,
+) -> None:
+    """Asterisk answers 404 to a label its dialplan lacks, though the caller is still there:
+    that 404 is the transfer's failure, not the caller's hangup."""
+    (tmp_path / "agent.yaml").write_text(
+        "start: out\nstates:\n  out:\n    say: Connecting you.\n"
+        "    transfer: {context: sales, extension: '200', label: agent}\n"
+    )
+    async with harness([], scripts_dir=tmp_path, default="agent") as h:
+        h.fake.fail_next(404, "Requested label can not be found", method="POST",
+                         path_contains="/continue")  # fmt: skip
+        caller = await h.fake.add_caller()
+        await h.wait_until(lambda: any(c["call_id"] == caller for c in h.controller.recent))
+        cont = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/continue")]
+        assert cont == [{"context": "sales", "extension": "200", "label": "agent"}, {}]
+        assert handed_back(h.fake, caller) == "error"
+        summary = h.controller.recent[-1]
+        assert summary["result"] == "error" and "label" in summary["end_reason"], summary
         assert h.controller.calls_failed == 1 and h.controller.calls == {}
 
 
@@ -404,7 +428,10 @@ async def test_barge_in_also_stops_a_prompt_queued_behind_the_playing_one(tmp_pa
     )
     tts = ToneTts(seconds_per_char=0.03)  # "one moment …" lasts about 2 s
     try:
-        async with harness(["hours"], tts=tts, scripts_dir=tmp_path, default="wait") as h:
+        loopback = WebhookConfig(allow_hosts=f"127.0.0.1:{port}")  # where lookup listens
+        async with harness(
+            ["hours"], tts=tts, scripts_dir=tmp_path, default="wait", webhooks=loopback
+        ) as h:
             async with h.call() as (caller, peer):
                 await peer.wait_for_packets(10)  # "one moment please" is playing
                 await peer.send_speech(allison("hours"))

@@ -101,6 +101,8 @@ async def api() -> AsyncIterator[BankApi]:
 
 # The discard port: nothing listens.
 DEAD_URL = "http://127.0.0.1:9"
+# The test's web services listen on loopback, which webhooks reach only when it is listed.
+LOOPBACK = WebhookConfig(allow_hosts="127.0.0.1")
 
 
 def bank_script(tmp_path: Path, timeout: str = "2s", api: str = DEAD_URL) -> Path:
@@ -113,7 +115,7 @@ def bank_script(tmp_path: Path, timeout: str = "2s", api: str = DEAD_URL) -> Pat
 async def chat(
     script: Script | Path,
     lines: list[str],
-    webhooks: WebhookConfig | None = None,
+    webhooks: WebhookConfig | None = LOOPBACK,
     **variables: str,
 ) -> tuple[int, str, list[str]]:
     """Run a chat (input echoed, as for piped stdin); returns the exit status, the output
@@ -251,6 +253,15 @@ async def test_unreachable_webhook_fails(tmp_path: Path) -> None:
     assert "[transfer to voicebot-transfer/operator]" in out
 
 
+async def test_a_loopback_webhook_is_refused_unless_listed(tmp_path: Path, api: BankApi) -> None:
+    defaults = WebhookConfig()
+    _, out, _ = await chat(bank_script(tmp_path, api=api.url), ["balance", "#4217"], defaults)
+    reason = f"{api.url} is a private address (loopback); list it in webhooks.allow_hosts"
+    assert f"[webhook failed: {reason}]" in out
+    assert api.requests == []
+    assert "[transfer to voicebot-transfer/operator]" in out
+
+
 async def test_a_host_not_allowed_is_not_called(tmp_path: Path, api: BankApi) -> None:
     only = WebhookConfig(allow_hosts="bank.example")
     _, out, _ = await chat(bank_script(tmp_path, api=api.url), ["balance", "#4217"], only)
@@ -316,6 +327,8 @@ def test_cli_chat_channel_variables_reach_the_webhook(
 ) -> None:
     bodies: list[Any] = []
     branches: list[str] = []
+    config = tmp_path / "voicebot.toml"
+    config.write_text('[webhooks]\nallow_hosts = "127.0.0.1"\n')
 
     async def serve_and_chat() -> int:
         async def balance(request: web.Request) -> web.Response:
@@ -330,7 +343,8 @@ def test_cli_chat_channel_variables_reach_the_webhook(
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         url = f"http://127.0.0.1:{runner.addresses[0][1]}"
         try:
-            args = ["chat", str(bank_script(tmp_path, api=url)), "--var", "BRANCH=north & co"]
+            script = str(bank_script(tmp_path, api=url))
+            args = ["--config", str(config), "chat", script, "--var", "BRANCH=north & co"]
             return await asyncio.to_thread(main, args)
         finally:
             await runner.cleanup()

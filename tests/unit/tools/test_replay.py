@@ -169,6 +169,17 @@ def test_the_key_payload_type_comes_from_the_captures_sdp() -> None:
     assert find_caller_stream(alaw, event_payload_type=100).event_payload_type == 100
 
 
+def test_an_sdp_announcing_a_number_no_payload_type_can_be_is_not_believed() -> None:
+    # A crafted capture: thousands of digits once ended the replay with Python's own ValueError
+    # (int() refuses more than 4,300), and a static payload type would take the audio's place.
+    alaw = rtp_stream_from_pcm(HOURS, codec=ALAW, src=PHONE, dst=PBX, ssrc=3)
+    for number in ("9" * 5000, "8", "128", "1000"):
+        sdp = f"m=audio 4000 RTP/AVP 8 {number}\r\na=rtpmap:{number} telephone-event/8000"
+        crafted = UdpDatagram(0, PHONE, ("10.0.0.1", 5060), sdp.encode())
+        stream = find_caller_stream([crafted, *alaw])
+        assert stream.event_payload_type == 101 and stream.codec is ALAW, number[:10]
+
+
 def test_truncated_and_broken_files(tmp_path: Path) -> None:
     path = tmp_path / "cut.pcap"
     write_pcap(path, speech(0.0))
@@ -182,6 +193,8 @@ def test_truncated_and_broken_files(tmp_path: Path) -> None:
         load_caller_stream(tmp_path / "junk.pcap")
     with pytest.raises(CaptureError, match=r"missing\.pcap: no such file"):
         load_caller_stream(tmp_path / "missing.pcap")
+    with pytest.raises(CaptureError, match=rf"^{tmp_path}: cannot read: Is a directory$"):
+        load_caller_stream(tmp_path)
 
 
 # ---- replaying ---------------------------------------------------------------------------
@@ -327,6 +340,33 @@ def test_command_line_errors_name_the_problem(
     with pytest.raises(SystemExit):
         main(["replay", str(capture), "--script", "demo", "--ssrc", "xyz"])
     assert "expected a hex SSRC" in capsys.readouterr().err
+
+
+def test_a_capture_the_replay_cannot_use_ends_it_with_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crafted = tmp_path / "crafted.pcap"
+    sdp = "a=rtpmap:" + "9" * 5000 + " telephone-event/8000"
+    g722 = RtpPacket(9, 1, 1, 7, bytes(160)).serialize()
+    write_pcap(
+        crafted,
+        [UdpDatagram(0, PHONE, ("10.0.0.1", 5060), sdp.encode()), UdpDatagram(0, PHONE, PBX, g722)],
+    )
+    wrong_link = tmp_path / "wrong-link.pcap"
+    data = bytearray(
+        (ROOT / "tests" / "fixtures" / "captures" / "bank-keys-balance.pcap").read_bytes()
+    )
+    data[20:24] = (147).to_bytes(4, "little")  # a user-defined link type
+    wrong_link.write_bytes(bytes(data))
+    for capture, options, problem in [
+        (crafted, ["--ssrc", "7"], "the caller's audio is RTP payload type 9"),
+        (wrong_link, [], "unsupported pcap link type 147"),
+        (tmp_path, [], "cannot read: Is a directory"),
+    ]:
+        assert main(["replay", str(capture), "--script", "demo", *options]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"voicebot replay: {capture}: {problem}"), err
+        assert err.count("\n") == 1 and "Traceback" not in err
 
 
 @pytest.mark.slow

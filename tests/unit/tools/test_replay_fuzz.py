@@ -4,6 +4,7 @@ and raises nothing but a ``CaptureError`` that names the problem."""
 from __future__ import annotations
 
 import asyncio
+import struct
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from voicebot.media.inbound import FrameAssembler
 from voicebot.media.rtp import RtpPacket
 from voicebot.runtime import Runtime
 from voicebot.speech.vad import VoiceSegmenter
-from voicebot.tools.replay import load_caller_stream, replay_call
+from voicebot.tools.replay import AUDIO_CODECS, load_caller_stream, replay_call
 
 PHONE = ("10.0.0.5", 4000)
 PBX = ("10.0.0.1", 10000)
@@ -171,3 +172,128 @@ def test_any_capture_replays_without_crashing(
         assert np.asarray(result.bot_audio).size > 0
 
     asyncio.run(replay())
+
+
+# ---- damaged files: a real recording, mutated field by field ----------------------------
+
+CAPTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "captures"
+RECORDINGS = {
+    name: (CAPTURES / f"{name}.pcap").read_bytes()
+    for name in ("demo-hours-goodbye", "bank-keys-balance")
+}
+GLOBAL_HEADER_SIZE = 24
+RECORD_HEADER_SIZE = 16
+ETHERNET = 14
+IPV4 = 20
+UDP = 8
+
+
+def _record_offsets(data: bytes) -> list[int]:
+    """Where each packet record of a classic little-endian pcap begins."""
+    offsets, offset = [], GLOBAL_HEADER_SIZE
+    while offset + RECORD_HEADER_SIZE <= len(data):
+        offsets.append(offset)
+        offset += RECORD_HEADER_SIZE + struct.unpack_from("<I", data, offset + 8)[0]
+    return offsets
+
+
+def _sdp_record(digits: str) -> bytes:
+    """A packet record carrying SDP whose telephone-event payload type is ``digits``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sdp.pcap"
+        sdp = f"v=0\r\nm=audio 4000 RTP/AVP 0 {digits}\r\na=rtpmap:{digits} telephone-event/8000"
+        write_pcap(path, [UdpDatagram(0.0, PHONE, ("10.0.0.1", 5060), sdp.encode())])
+        return path.read_bytes()[GLOBAL_HEADER_SIZE:]
+
+
+U32 = st.sampled_from([0, 1, 8, 0x7FFFFFFF, 0xFFFFFFFF]) | st.integers(0, 2**32 - 1)
+U16 = st.sampled_from([0, 1, 7, 8, 9, 20, 28, 0xFFFF]) | st.integers(0, 0xFFFF)
+# (what, where in a record or file, how wide, values): each a field a damaged or crafted
+# file gets wrong. Offsets in a record count from its header; the frame starts after it.
+FRAME = RECORD_HEADER_SIZE
+FIELDS: dict[str, tuple[int, str, st.SearchStrategy[int]]] = {
+    "seconds": (0, "<I", U32),
+    "fraction": (4, "<I", U32),
+    "incl_len": (8, "<I", U32),
+    "orig_len": (12, "<I", U32),
+    "ethertype": (FRAME + 12, "!H", st.sampled_from([0x8100, 0x86DD, 0x0806, 0, 0xFFFF])),
+    "ip_version_and_header_length": (FRAME + ETHERNET, "!B", st.integers(0, 255)),
+    "ip_total_length": (FRAME + ETHERNET + 2, "!H", U16),
+    "ip_fragment": (FRAME + ETHERNET + 6, "!H", U16),
+    "ip_protocol": (FRAME + ETHERNET + 9, "!B", st.sampled_from([0, 1, 6, 17, 255])),
+    "udp_length": (FRAME + ETHERNET + IPV4 + 4, "!H", U16),
+    "rtp_first_byte": (FRAME + ETHERNET + IPV4 + UDP, "!B", st.integers(0, 255)),
+    "rtp_payload_type": (FRAME + ETHERNET + IPV4 + UDP + 1, "!B", st.integers(0, 255)),
+}
+HEADER_FIELDS: dict[str, tuple[int, str, st.SearchStrategy[int]]] = {
+    "magic": (
+        0,
+        "<I",
+        st.sampled_from([0x0A0D0D0A, 0xD4C3B2A1, 0x4D3CB2A1, 0xA1B23C4D, 0, 0x12345678]),
+    ),
+    "version": (4, "<I", U32),
+    "snaplen": (16, "<I", U32),
+    "linktype": (20, "<I", st.sampled_from([0, 101, 113, 147, 228, 276, 0xFFFF, 0xFFFFFFFF])),
+}
+
+
+# Python refuses to convert a number of more than 4,300 digits from text.
+SDP_PAYLOAD_TYPES = st.text("0123456789", min_size=1, max_size=4) | st.integers(4000, 6000).map(
+    lambda length: "9" * length
+)
+
+
+@st.composite
+def damaged_recordings(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A real recording with a few fields set wrong, cut short, or given a crafted packet."""
+    name = draw(st.sampled_from(sorted(RECORDINGS)))
+    data = bytearray(RECORDINGS[name])
+    records = _record_offsets(bytes(data))
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["record", "record", "header", "cut", "zero", "insert"]))
+        if kind == "header":
+            at, form, values = HEADER_FIELDS[draw(st.sampled_from(sorted(HEADER_FIELDS)))]
+            if at + struct.calcsize(form) <= len(data):
+                struct.pack_into(form, data, at, draw(values))
+        elif kind == "record":
+            record = draw(st.sampled_from(records))
+            at, form, values = FIELDS[draw(st.sampled_from(sorted(FIELDS)))]
+            if record + at + struct.calcsize(form) <= len(data):
+                struct.pack_into(form, data, record + at, draw(values))
+        elif kind == "cut":
+            del data[draw(st.integers(0, len(data))) :]
+        elif kind == "zero":
+            # A datagram with nothing after its UDP header, as its IP and UDP lengths say.
+            record = draw(st.sampled_from(records))
+            if record + FRAME + ETHERNET + IPV4 + UDP <= len(data):
+                struct.pack_into("!H", data, record + FRAME + ETHERNET + 2, IPV4 + UDP)
+                struct.pack_into("!H", data, record + FRAME + ETHERNET + IPV4 + 4, UDP)
+        else:
+            # Non-RTP UDP among the call's packets: SDP (its number as long as a sender
+            # likes) or anything at all.
+            extra = draw(
+                st.builds(_sdp_record, SDP_PAYLOAD_TYPES)
+                | st.binary(max_size=64).map(lambda b: _sdp_record("101")[:-5] + b)
+            )
+            at = draw(st.sampled_from([*records, len(data)]))
+            data[at:at] = extra
+    return name, bytes(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged_recordings())
+def test_a_damaged_or_crafted_capture_loads_or_fails_naming_the_file(
+    damaged: tuple[str, bytes],
+) -> None:
+    name, data = damaged
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}-damaged.pcap"
+        path.write_bytes(data)
+        try:
+            stream, _ = load_caller_stream(path)
+        except CaptureError as exc:
+            assert str(exc).startswith(f"{path}: "), exc
+            assert "\n" not in str(exc)
+        else:
+            assert stream.datagrams and stream.codec in AUDIO_CODECS.values()
+            assert 0 <= stream.event_payload_type <= 127
