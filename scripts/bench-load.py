@@ -3,7 +3,8 @@
 
 Starts its own bot (ARI app voicebot-ops, extension 920, tests/fixtures/ops/patient.yaml) and
 places real SIP calls through the sandbox Asterisk, one sipp process per call with its own
-ports. Every caller waits for the menu, then says Allison's "hours". First one call alone, then
+ports (the bot's call limit: --calls + 1, or --max-active; 0 is the bot's own default).
+Every caller waits for the menu, then says Allison's "hours". First one call alone, then
 ``--calls`` callers whose answers all start within ``--within`` seconds (``--spread`` places the
 calls that far apart instead). For both it prints, at the callers' phones:
 
@@ -84,6 +85,7 @@ class Burst:
     cpu_cores: float
     peak_rss_mb: float
     taken: dict[int, int]  # calls per bot (worker number; 0: the single bot)
+    most_active: int = 0  # the most calls the bots held at once (sampled every 0.2 s)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -203,8 +205,10 @@ async def burst(
         )  # fmt: skip
 
     tasks = [asyncio.create_task(one(i)) for i in range(count)]
+    most_active = 0
     while not all(t.done() for t in tasks):
         peak = max(peak, rss_mb(pids))
+        most_active = max(most_active, sum(target.active().values()))
         await asyncio.sleep(0.2)
     cpu = (cpu_s(pids) - cpu_before) / (time.monotonic() - wall_before)
     results = [t.result() for t in tasks]
@@ -229,7 +233,7 @@ async def burst(
     )  # fmt: skip
     late = max((float(c.get("pacer", {}).get("max_late_ms", 0.0)) for c in recent), default=0.0)
     taken = {k: len(calls) for k, calls in per_bot.items()}
-    return Burst(v2v, routed, count, gaps, late, cpu, peak, taken)
+    return Burst(v2v, routed, count, gaps, late, cpu, peak, taken, most_active)
 
 
 def describe(name: str, b: Burst) -> str:
@@ -241,8 +245,9 @@ def describe(name: str, b: Burst) -> str:
     spread = ""
     if set(b.taken) != {0}:
         spread = "; calls per worker " + " ".join(f"{k}:{n}" for k, n in sorted(b.taken.items()))
+    at_once = f" ({b.most_active} at once at most)" if b.most_active else ""
     return (
-        f"{name}: voice to voice {timing} (n {len(v)}); routed {b.routed}/{b.calls}; "
+        f"{name}{at_once}: voice to voice {timing} (n {len(v)}); routed {b.routed}/{b.calls}; "
         f"packet gaps {gaps} (the bot's pacer at most {b.pacer_late_ms:.1f} ms late); "
         f"bot {b.cpu_cores:.2f} cores, peak RSS {b.peak_rss_mb:.0f} MB{spread}"
     )
@@ -325,14 +330,18 @@ async def kill_one(target: Target, workdir: Path) -> None:
     # Each surviving worker's held caller ended after the kill too: not a new call.
     new_calls = {k: len(c) - taken_before.get(k, 0) - 1 for k, c in target.recent().items()}
     print(f"worker {victim} of {len(workers)} killed (-9) with 1 caller on each worker:")
-    print(f"  its callers handed back to the fallback: {len(handed_back)} "
-          f"(at {', '.join(f'{t:.2f} s' for t in handed_back) or '-'} after the kill); "
-          f"the other workers' callers that hung up themselves: "
-          f"{sum(1 for r in held if r.hangup_by == 'caller')}/{len(held) - 1}")
-    print(f"  new calls placed 0-2 s after the kill, every 0.25 s: served "
-          f"{''.join('y' if ok else 'n' for ok in served)} "
-          f"({sum(served)}/{len(served)}; by workers {active}: "
-          f"{' '.join(f'{k}:{n}' for k, n in sorted(new_calls.items()))})")
+    print(
+        f"  its callers handed back to the fallback: {len(handed_back)} "
+        f"(at {', '.join(f'{t:.2f} s' for t in handed_back) or '-'} after the kill); "
+        f"the other workers' callers that hung up themselves: "
+        f"{sum(1 for r in held if r.hangup_by == 'caller')}/{len(held) - 1}"
+    )
+    print(
+        f"  new calls placed 0-2 s after the kill, every 0.25 s: served "
+        f"{''.join('y' if ok else 'n' for ok in served)} "
+        f"({sum(served)}/{len(served)}; by workers {active}: "
+        f"{' '.join(f'{k}:{n}' for k, n in sorted(new_calls.items()))})"
+    )
 
 
 def main() -> int:
@@ -351,18 +360,31 @@ def main() -> int:
         "--singles", type=int, default=5,
         help="calls placed one at a time first, for the baseline (default 5)",
     )  # fmt: skip
-    parser.add_argument("--workers", type=int, default=0,
-                        help="call a pool of this many workers (scripts/cluster.sh) instead")
-    parser.add_argument("--kill-one", action="store_true",
-                        help="with --workers: then kill one worker mid-call, see what it costs")
+    parser.add_argument(
+        "--max-active", type=int, default=None,
+        help="the bot's call limit (default: --calls + 1, so none is refused; 0: the bot's own "
+             "default, 12 per core)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="call a pool of this many workers (scripts/cluster.sh) instead",
+    )
+    parser.add_argument(
+        "--kill-one",
+        action="store_true",
+        help="with --workers: then kill one worker mid-call, see what it costs",
+    )
     args = parser.parse_args()
     workdir = REPO / ".state" / "bench-load"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
+    limit = args.calls + 1 if args.max_active is None else args.max_active
     if args.workers:
-        target = Target.pool(args.workers, max_active=args.calls + 1)
+        target = Target.pool(args.workers, max_active=limit)
     else:
-        target = Target.single(workdir / "voicebot.log", max_active=args.calls + 1)
+        target = Target.single(workdir / "voicebot.log", max_active=limit)
     try:
         asyncio.run(run(args.calls, args.within, args.spread, workdir, target, args.singles))
         if args.workers and args.kill_one:

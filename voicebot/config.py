@@ -131,10 +131,19 @@ class TurnConfig:
     model: str = ""
 
 
+# The default call limit per CPU core. Measured on 2 cores (scripts/bench-load.py, 2026-12-07):
+# 24 calls at once, their answers spread as calls' answers are (one every 0.3 s), were all
+# routed at voice-to-voice p95 566 ms (one call alone: p50 375 ms) with the pacer at most 28 ms
+# late; 40 placed as often, 724 ms and 48 ms late. The old 4 per core sent callers away busy
+# that the machine could serve.
+CALLS_PER_CORE = 12
+
+
 @dataclass(frozen=True)
 class CallsConfig:
     # Calls served at once. A caller over the limit is not answered: the channel is handed back
-    # to the dialplan with VOICEBOT_RESULT=busy. 0: sized to the machine, 4 per CPU core.
+    # to the dialplan with VOICEBOT_RESULT=busy. 0: sized to the machine, CALLS_PER_CORE per
+    # CPU core (docs/operations.md has the bench that set it).
     max_active: int = 0
     # On SIGTERM: new callers are handed back as busy while active calls get this long to
     # finish; the rest are then handed back with VOICEBOT_RESULT=error.
@@ -147,8 +156,8 @@ class CallsConfig:
     max_duration_s: float = 3600.0
 
     def limit(self, cpu_count: int | None) -> int:
-        """The number of calls served at once (``max_active``, or 4 per core)."""
-        return self.max_active or 4 * max(1, cpu_count or 1)
+        """The number of calls served at once (``max_active``, or ``CALLS_PER_CORE`` per core)."""
+        return self.max_active or CALLS_PER_CORE * max(1, cpu_count or 1)
 
 
 @dataclass(frozen=True)

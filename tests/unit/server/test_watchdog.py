@@ -24,4 +24,4 @@ async def test_ghost_and_runaway_calls_are_found_by_their_clocks() -> None:
             call.started_monotonic = now - 601
             ((found, why),) = overdue(h.controller.calls.values(), limits, now)
             assert "max_duration_s" in why
-        assert CallsConfig(rtp_timeout_s=0, max_duration_s=0).limit(2) == 8
+        assert CallsConfig(rtp_timeout_s=0, max_duration_s=0).limit(2) == 24
