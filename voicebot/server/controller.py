@@ -92,7 +92,7 @@ class CallController:
             media_id = event.channel.id
             if media_id.startswith(leg.MEDIA_CHANNEL_PREFIX):
                 # Now it may join its bridge; none waits for it: its set-up was cancelled.
-                if not self.media_arrivals.arrived(media_id):
+                if not self.media_arrivals.arrived(leg.call_key(route, media_id)):
                     self._in_background(leg.drop_media(route, media_id), f"drop-{media_id}")
                 return
             self._start_call(event.channel, list(event.args), route)
@@ -107,15 +107,15 @@ class CallController:
     # -- admission and the registry -------------------------------------------------------
 
     def _call_on(self, route: AriRoute, channel_id: str) -> ActiveCall | None:
-        """The call of ``channel_id`` on ``route``: another Asterisk may use the same id."""
-        call = self.calls.get(channel_id)
+        """The call of ``channel_id`` on ``route`` (its socket, in accept mode)."""
+        call = self.calls.get(leg.call_key(route, channel_id))
         return call if call is not None and call.route is route else None
 
     def _start_call(self, channel: Channel, args: list[str], route: AriRoute) -> None:
-        if channel.id in self.calls:
-            if self._call_on(route, channel.id) is None:
-                self._refuse(route, channel.id, CallResult.BUSY, "its channel id is in a call "
-                             "from another Asterisk (set distinct systemnames)")  # fmt: skip
+        if leg.call_key(route, channel.id) in self.calls:
+            if self._call_on(route, channel.id) is None:  # not a repeated event: a twin
+                why = "its channel id is in a call from an Asterisk of the same id (set "
+                self._refuse(route, channel.id, CallResult.BUSY, why + "distinct systemnames)")
             return
         if self.draining or len(self.calls) >= self.max_active:
             active = f"{len(self.calls)} calls active (calls.max_active = {self.max_active})"
@@ -125,7 +125,7 @@ class CallController:
         script_name = args[0] if args and args[0] else self.scripts.default
         call = ActiveCall(caller=channel, script_name=script_name, route=route,
                           keys_recorded=self.config.record.keys)  # fmt: skip
-        self.calls[channel.id] = call
+        self.calls[call.key] = call
         self._idle.clear()
         self.calls_total += 1
         call.task = asyncio.create_task(self._run_call(call), name=f"call-{channel.id}")
@@ -138,7 +138,7 @@ class CallController:
     def _call_task_done(self, call: ActiveCall, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.error("%s: teardown failed", task.get_name(), exc_info=task.exception())
-        if self.calls.get(call.id) is call:
+        if self.calls.get(call.key) is call:
             # Cancelled before it ever ran (StasisStart and the hangup read in one batch), or
             # its teardown was cut short: nothing may stay behind as a phantom call.
             leg.close_local(call)
@@ -146,7 +146,7 @@ class CallController:
             self._forget(call)
 
     def _forget(self, call: ActiveCall) -> None:
-        self.calls.pop(call.id, None)
+        self.calls.pop(call.key, None)
         if call.result is None:
             call.result = CallResult.CALLER_HANGUP if call.caller_gone else CallResult.COMPLETED
         self.recent.append(call.summary())

@@ -96,6 +96,12 @@ def bridge_app(name: str) -> str | None:
     return app if prefix == "voicebot" and app and call_id else None
 
 
+def call_key(route: AriRoute, channel_id: str) -> str:
+    """How the bot tells calls (and its media channels) apart: by Asterisk and channel id. Two
+    Asterisks of one pool without distinct ``systemname``s give their callers the same ids."""
+    return f"{route.asterisk_id}/{channel_id}" if route.asterisk_id else channel_id
+
+
 @dataclass
 class ActiveCall:
     caller: Channel
@@ -125,6 +131,10 @@ class ActiveCall:
     @property
     def id(self) -> str:
         return self.caller.id
+
+    @property
+    def key(self) -> str:
+        return call_key(self.route, self.id)
 
     def end(self, reason: EndReason, detail: str = "") -> None:
         """Say why the call ends, unless a reason is known already (the first one stands)."""
@@ -197,7 +207,8 @@ class MediaArrivals:
             self._waiting.pop(channel_id, None)
 
     def pending(self) -> set[str]:
-        return set(self._waiting)
+        """The channel ids awaited (keys name their Asterisk too: ``call_key``)."""
+        return {key.rsplit("/", 1)[-1] for key in self._waiting}
 
 
 async def open_media(
@@ -220,7 +231,7 @@ async def open_media(
         "mixing", name=bridge_name(call.route.app, call.id), bridge_id=call.bridge_id
     )
     media_id = call.media_channel_id = f"{MEDIA_CHANNEL_PREFIX}{call.id}"
-    with arrivals.expect(media_id) as in_stasis:
+    with arrivals.expect(call_key(call.route, media_id)) as in_stasis:
         media_channel = await ari.external_media(
             call.route.app,
             f"{media.advertise_host}:{call.endpoint.local_port}",

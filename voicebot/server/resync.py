@@ -69,7 +69,7 @@ class Resync:
 
     def owned(self) -> set[str]:
         """Every channel and bridge a call of ours owns, or is about to."""
-        owned = set(self.calls) | self.arrivals.pending()
+        owned = {call.id for call in self.calls.values()} | self.arrivals.pending()
         for call in self.calls.values():
             owned |= {i for i in (call.media_channel_id, call.bridge_id) if i}
         return owned

@@ -41,11 +41,14 @@ class AsteriskEnd:
 
     ws: aiohttp.ClientWebSocketResponse
     table: dict[tuple[str, str], Any]
+    asterisk_id: str = ""  # what every event says of its Asterisk (empty: nothing)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     seen: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def send(self, kind: str, **fields: Any) -> None:
-        await self.ws.send_json({"type": kind, "application": APP, "timestamp": "t", **fields})
+        eid = {"asterisk_id": self.asterisk_id} if self.asterisk_id else {}
+        await self.ws.send_json({"type": kind, "application": APP, "timestamp": "t", **eid,
+                                 **fields})  # fmt: skip
 
     async def serve(self) -> None:
         async for msg in self.ws:
@@ -82,13 +85,15 @@ class Pool:
     session: aiohttp.ClientSession
 
     @asynccontextmanager
-    async def call_socket(self, table: dict[tuple[str, str], Any]) -> AsyncIterator[AsteriskEnd]:
+    async def call_socket(
+        self, table: dict[tuple[str, str], Any], asterisk_id: str = ""
+    ) -> AsyncIterator[AsteriskEnd]:
         token = base64.b64encode(f"{ARI.user}:{ARI.password}".encode()).decode()
         async with self.session.ws_connect(
             self.server.make_url("/ari"), protocols=("ari",),
             headers={"Authorization": f"Basic {token}"},
         ) as ws:  # fmt: skip
-            end = AsteriskEnd(ws, table)
+            end = AsteriskEnd(ws, table, asterisk_id)
             serving = asyncio.create_task(end.serve())
             try:
                 await end.send("ApplicationRegistered")
@@ -228,29 +233,65 @@ async def test_a_call_set_up_and_talking_over_its_own_socket_ends_when_the_socke
         assert "WebSocket closed" in p.controller.recent[0]["end_reason"]
 
 
-async def test_a_second_asterisk_s_caller_with_the_same_id_never_reaches_the_call() -> None:
-    """Two Asterisks of one pool without distinct systemnames give their callers the same
-    channel id. The second is handed back busy over its own socket; its events (a key, a
-    hangup) never reach the first caller's call."""
-    media, bridge = f"voicebot-media-{CALLER}", f"voicebot-bridge-{CALLER}"
+def one_call_table(caller_id: str = CALLER) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
+    """Asterisk's answers to the set-up of one call, and its media channel."""
+    media, bridge = f"voicebot-media-{caller_id}", f"voicebot-bridge-{caller_id}"
     media_channel = {**caller(), "id": media, "name": "UnicastRTP/127.0.0.1:5000-0"}
     rtp = {"UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1", "UNICASTRTP_LOCAL_PORT": "5000"}
-    first_table = {
+    table = {
         ("POST", "bridges"): (200, {"id": bridge, "bridge_type": "mixing"}),
         ("POST", "channels/externalMedia"): (200, media_channel),
         ("GET", f"channels/{media}/variable"): lambda q: (200, {"value": rtp[q["variable"]]}),
-        ("POST", f"channels/{CALLER}/answer"): (204, None),
+        ("POST", f"channels/{caller_id}/answer"): (204, None),
         ("POST", f"bridges/{bridge}/addChannel"): (204, None),
+        ("POST", f"channels/{caller_id}/variable"): (204, None),
+        ("POST", f"channels/{caller_id}/continue"): (204, None),
+        ("DELETE", f"channels/{media}"): (204, None),
+        ("DELETE", f"bridges/{bridge}"): (204, None),
     }
+    return table, media_channel
+
+
+async def set_up(end: AsteriskEnd, media_channel: dict[str, Any]) -> None:
+    await end.send("StasisStart", channel=caller(), args=[])
+    await end.wait_for("POST", "channels/externalMedia")
+    await end.send("StasisStart", channel=media_channel, args=[])
+    await end.wait_for("POST", f"bridges/voicebot-bridge-{CALLER}/addChannel")
+
+
+async def test_two_asterisks_callers_with_the_same_channel_id_are_both_served() -> None:
+    """Two Asterisks of one pool without distinct systemnames give their callers the same
+    channel id: calls are keyed by (Asterisk, channel id), each socket's events reach only its
+    own call, and one caller's hangup leaves the other's call alone."""
+    first_table, media_channel = one_call_table()
+    second_table, _ = one_call_table()
+    async with pool() as p, p.call_socket(first_table, asterisk_id="02:42:ac:11:00:02") as first:
+        await set_up(first, media_channel)
+        async with p.call_socket(second_table, asterisk_id="02:42:ac:11:00:03") as second:
+            await set_up(second, media_channel)
+            assert sorted(p.controller.calls) == [f"02:42:ac:11:00:02/{CALLER}",
+                                                  f"02:42:ac:11:00:03/{CALLER}"]  # fmt: skip
+            one, two = (p.controller.calls[f"02:42:ac:11:00:0{n}/{CALLER}"] for n in (2, 3))
+            assert one.route is not two.route and p.controller.calls_refused == 0
+            await second.send("ChannelHangupRequest", channel=caller(), cause=16)
+            await second.send("StasisEnd", channel=caller())
+            await asyncio.wait_for(asyncio.shield(two.task), 5)  # type: ignore[arg-type]
+        assert list(p.controller.calls.values()) == [one] and not one.caller_gone
+        assert one.task is not None and not one.task.done()
+        assert p.controller.recent[-1]["asterisk"] == "02:42:ac:11:00:03"
+
+
+async def test_a_twin_with_the_same_asterisk_and_channel_id_is_refused_busy() -> None:
+    """The same (Asterisk id, channel id) on a second socket (twin boxes cloned with the same
+    id and no systemname): the second caller is handed back busy over its own socket, and its
+    events (a key, a hangup) never reach the first caller's call."""
+    first_table, media_channel = one_call_table()
     second_table = {
         ("POST", f"channels/{CALLER}/variable"): (204, None),
         ("POST", f"channels/{CALLER}/continue"): (204, None),
     }
     async with pool() as p, p.call_socket(first_table) as first:
-        await first.send("StasisStart", channel=caller(), args=[])
-        await first.wait_for("POST", "channels/externalMedia")
-        await first.send("StasisStart", channel=media_channel, args=[])
-        await first.wait_for("POST", f"bridges/{bridge}/addChannel")
+        await set_up(first, media_channel)
         [call] = p.controller.calls.values()
         async with p.call_socket(second_table) as second:
             await second.send("StasisStart", channel=caller(), args=[])
