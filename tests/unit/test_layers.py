@@ -38,7 +38,15 @@ ALLOWED: dict[str, frozenset[str]] = {
 
 # The decisions of a call, made without waiting, sleeping or opening anything.
 PURE_FORBIDDEN = {"asyncio", "socket", "time", "aiohttp", "threading", "subprocess"}
-PURE_CORES = ["call.turns", "dialog.engine", "media.rtp", "media.jitter", "capture.impair"]
+PURE_CORES = [
+    "call.turns",
+    "call.voices",
+    "ari.logins",
+    "dialog.engine",
+    "media.rtp",
+    "media.jitter",
+    "capture.impair",
+]
 
 ROOT_MODULES_MAX = 6  # __init__ and the kernel: errors, config, logtext, runtime, cli
 MODULE_LINES_MAX = 600

@@ -23,6 +23,7 @@ import binascii
 import hmac
 import logging
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -77,7 +78,7 @@ class AriAcceptor:
         logins: FailedLogins | None = None,
     ) -> None:
         self.config = config
-        self.logins = logins if logins is not None else FailedLogins()
+        self.logins = logins if logins is not None else FailedLogins(clock=time.monotonic)
         self._summary_timer: asyncio.TimerHandle | None = None
         self.on_event = on_event
         self.on_registered = on_registered

@@ -8,7 +8,6 @@ repeated failures are a misconfiguration (logged once, then in summary) or someo
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,7 +81,7 @@ class FailedLogins:
         window_s: float = FAILED_LOGIN_WINDOW_S,
         summary_s: float = FAILED_LOGIN_SUMMARY_S,
         max_addresses: int = MAX_TRACKED_ADDRESSES,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float],
     ) -> None:
         self.max_failures = max_failures
         self.window_s = window_s

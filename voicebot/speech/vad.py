@@ -121,6 +121,9 @@ class VoiceSegmenter:
         self._pitched = 0  # pitched frames since the onset
         self._min_pitched = max(1, -(-MIN_PITCHED_MS // ms))
         self._last_frame = np.zeros(self._frame_samples, dtype=np.int16)
+        # What the last frame fed was: for policies that weigh frames (call.voices).
+        self._frame_voiced = False
+        self._frame_pitched = False
 
     @property
     def stream_time(self) -> float:
@@ -133,6 +136,16 @@ class VoiceSegmenter:
     @property
     def in_voice(self) -> bool:
         return self._in_voice
+
+    @property
+    def frame_voiced(self) -> bool:
+        """Whether the last frame fed was voice (webrtcvad, and loud enough over the floor)."""
+        return self._frame_voiced
+
+    @property
+    def frame_pitched(self) -> bool:
+        """Whether the last frame fed was voiced and periodic (a vowel, a voiced consonant)."""
+        return self._frame_pitched
 
     def feed(self, frame: np.ndarray) -> list[VadEvent]:
         if frame.ndim != 1 or frame.shape[0] != self._frame_samples:
@@ -148,6 +161,7 @@ class VoiceSegmenter:
         window = np.concatenate([self._last_frame, frame])
         self._last_frame = frame
         pitched = voiced and periodicity(window, self._rate) >= _PITCH_CORRELATION
+        self._frame_voiced, self._frame_pitched = voiced, pitched
         if self._in_voice:
             return self._during_voice(voiced, pitched)
         return self._before_voice(voiced, pitched, frame_start)

@@ -9,6 +9,7 @@ import base64
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -176,7 +177,7 @@ async def test_a_long_attack_is_summarised_once_per_interval(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="voicebot.ari.accept")
-    logins = FailedLogins(summary_s=0.1)
+    logins = FailedLogins(summary_s=0.1, clock=time.monotonic)
     sent = 0
     loop = asyncio.get_running_loop()
     started = loop.time()
