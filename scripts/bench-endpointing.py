@@ -1,13 +1,26 @@
 #!/usr/bin/env python3
-"""Turn-taking on real calls: voice-to-voice per answer kind, false cut-offs, barge-in, noise.
+"""Turn-taking on real calls: right / wrong / no-match and voice-to-voice per condition, over
+several seeded takes of every turn; false cut-offs, barge-in, noise, background talk.
 
-Plays every labelled caller turn of tests/fixtures/turns/ (labels.json) to a bot through the
-sandbox Asterisk with sipp, one call per turn, and measures at the caller's phone:
+Plays the labelled caller turns of tests/fixtures/turns/ (labels.json) to a bot through the
+sandbox Asterisk with sipp, one call per take of a turn, and measures at the caller's phone:
 
+  verdict          right (the bot took the turn's answer, from one caller turn, without its
+                   no-match line), wrong (it took something else: another intent, other
+                   digits, part of a text) or no-match (nothing, or only after "Sorry")
+  steady / flip    each turn is played as --seeds takes (voicebot/tools/takes.py: take 0 is
+                   the file, the others add an inaudible lead, gain, line noise and dither);
+                   a turn is steady when every take of it is right, and flips when its
+                   takes' verdicts differ: a result that needs luck
   voice to voice   the caller's last voiced frame (labels.json voice_end_s) → the bot's first
-                   voiced frame after it (RMS of 20 ms frames), per answer kind
+                   voiced frame after it (RMS of 20 ms frames)
   false cut-off    the bot answered before the caller had finished (a mid-turn pause taken for
-                   the end), or understood less than the whole answer
+                   the end)
+  background       extension 318 (a ~5 s greeting): the turn's background talk starts during
+                   the greeting and the caller answers after it. "prompt stopped" counts the
+                   plays where the greeting stopped or paused for more than a breath (0.3 s)
+                   before the caller spoke; "from background" the wrong ones routed on a word
+                   only the background said
   barge-in stop    the caller's voice onset over a prompt → the bot's last packet before it
                    stopped (extension 317)
   noise            a cough, click, crackle, hiss or breath over the prompt: lost when the
@@ -16,7 +29,10 @@ sandbox Asterisk with sipp, one call per turn, and measures at the caller's phon
 It starts its own bot (ARI app voicebot-turns, scripts from tests/fixtures/turns/scripts) and
 needs the sandbox Asterisk: `scripts/asterisk-sandbox.sh start` (or `make asterisk`) first.
 
-    .venv/bin/python scripts/bench-endpointing.py [--rounds 1] [--barge-rounds 5] [--only menu]
+    .venv/bin/python scripts/bench-endpointing.py                      # everything, 3 takes
+    .venv/bin/python scripts/bench-endpointing.py --groups background --groups paused
+    .venv/bin/python scripts/bench-endpointing.py --groups menu-carrier --seeds 5 --limit 4
+    .venv/bin/python scripts/bench-endpointing.py --dry-run            # the plan and its time
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +54,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from voicebot.errors import VoicebotError  # noqa: E402
+from voicebot.media.codecs import ULAW  # noqa: E402
+from voicebot.media.levels import is_voiced  # noqa: E402
 from voicebot.tools.callprobe import barge_in_stop_ms, start_sandbox_bot  # noqa: E402
 from voicebot.tools.sip import (  # noqa: E402
     CallResult,
@@ -49,28 +67,55 @@ from voicebot.tools.sip import (  # noqa: E402
     place_call,
     read_wav_8k,
 )
+from voicebot.tools.takes import Take, take  # noqa: E402
+from voicebot.tools.turnbench import (  # noqa: E402
+    CONDITIONS,
+    TABLE_HEAD,
+    Outcome,
+    answer_onset,
+    from_background,
+    greeting_running,
+    greeting_stopped,
+    percentile,
+    taken_value,
+    talkspurt_s,
+    tally,
+    tally_line,
+    verdict,
+)
 
 TURNS = REPO / "tests" / "fixtures" / "turns"
 HTTP_PORT = 18092
 GREETING_S = 2.0  # 311-316 greet in about a second
 TALK_OVER_AT_S = 2.0  # into 317's ten-second greeting
 EXTENSIONS = {"menu": "311", "yes_no": "312", "number": "315", "text": "316"}
+BACKGROUND_EXTENSION = "318"
 # After a sound over the prompt, the prompt must be heard again within this long.
 RESUMED_WITHIN_S = 1.5
+# A caller with background talk answers this long after the greeting's end.
+CALLER_AFTER_GREETING_S = 0.6
+# The reference call to 318 listens this long (its greeting is ~5 s; no-input comes 5 s later).
+REFERENCE_LISTEN_S = 8.0
+# If the reference call saw no greeting: where it is expected to end, from the answer.
+GREETING_END_FALLBACK_S = 6.0
+# For --dry-run's estimate: per call, sipp's set-up and teardown, the bot's answer and hang-up
+# (measured: 91 calls of the original set took about 10 minutes).
+CALL_OVERHEAD_S = 1.0
+ANSWER_S = 1.8
+
+GROUP_ALIASES: dict[str, tuple[str, ...]] = {
+    "plain": CONDITIONS["plain answers"],
+    "paused": CONDITIONS["paused answers"],
+    "background": ("background-10db", "background-16db", "background-22db"),
+}
 
 
-@dataclass
-class Outcome:
-    file: str
-    kind: str
-    group: str
-    voice_to_voice_ms: float | None = None
-    cut_off: bool = False
-    routed_right: bool = False
-    barge_stop_ms: float | None = None
-    prompt_lost: bool = False
-    heard: list[str] = field(default_factory=list)
-    human: bool = False  # Allison's recordings; the rest is espeak-ng or synthesized noise
+@dataclass(frozen=True)
+class Greeting:
+    """318's greeting as the reference call heard it."""
+
+    ends_after_answer_s: float  # from the 200 OK to the greeting's last packet
+    length_s: float  # its audio
 
 
 def extension_for(label: dict[str, Any]) -> str:
@@ -78,6 +123,8 @@ def extension_for(label: dict[str, Any]) -> str:
         return "313" if label["digits_length"] == 3 else "314"
     if label["kind"] in ("noise", "barge"):
         return "317"
+    if label["kind"] == "background":
+        return BACKGROUND_EXTENSION
     return EXTENSIONS[label["kind"]]
 
 
@@ -98,123 +145,199 @@ async def finished_record(since: float) -> dict[str, Any]:
     raise VoicebotError("the bot did not record the call")
 
 
-def first_voiced_after(result: CallResult, t: float) -> float | None:
-    return result.first_voiced_after(t)
+def arrivals(result: CallResult) -> list[float]:
+    return [r.arrival_time for r in result.received_packets]
 
 
-def routed_right(label: dict[str, Any], record: dict[str, Any]) -> bool:
-    callers = [line for line in record["transcript"] if line["who"] == "caller"]
-    bots = [line["text"] for line in record["transcript"] if line["who"] == "bot"]
-    if len(callers) != 1 or any("sorry" in text.lower() for text in bots):
-        return False
-    if label["kind"] == "menu":
-        return bool(callers[0].get("intent") == label["answer"])
-    if label["kind"] == "digits":
-        return bool(bots) and bots[-1].replace(" ", "").rstrip(".") == f"Yousaid{label['answer']}"
-    return callers[0].get("intent") is not None
+def voiced_arrivals(result: CallResult) -> list[tuple[float, bool]]:
+    """(arrival, voiced) per PCMU packet the caller received."""
+    return [(r.arrival_time, is_voiced(ULAW.decode(r.payload))) for r in result.received_packets
+            if r.packet.payload_type == ULAW.payload_type]  # fmt: skip
 
 
-async def answer_turn(label: dict[str, Any], workdir: Path) -> Outcome:
-    pcm = read_wav_8k(TURNS / label["file"])
+def new_outcome(label: dict[str, Any], seed: int) -> Outcome:
+    return Outcome(label["file"], label["group"], label["kind"], seed,
+                   human=label["source"].startswith("Allison"))  # fmt: skip
+
+
+def judge(outcome: Outcome, label: dict[str, Any], record: dict[str, Any]) -> None:
+    transcript = record["transcript"]
+    outcome.verdict = verdict(label, transcript)
+    outcome.value = taken_value(label, transcript)
+    outcome.from_background = outcome.verdict == "wrong" and from_background(label, outcome.value)
+    outcome.heard = [line["text"] for line in transcript if line["who"] == "caller"]
+
+
+async def answer_turn(label: dict[str, Any], played: Take, workdir: Path) -> Outcome:
     before = time.time()
     result = await place_call(
         extension=extension_for(label), workdir=workdir, timeout_s=60,
-        steps=[Pause(GREETING_S), Play(pcm), WaitForBye(timeout_s=20)],
+        steps=[Pause(GREETING_S), Play(played.pcm), WaitForBye(timeout_s=20)],
     )  # fmt: skip
     record = await finished_record(before)
-    outcome = Outcome(label["file"], label["kind"], label["group"],
-                      human=label["source"].startswith("Allison"))  # fmt: skip
+    outcome = new_outcome(label, played.seed)
+    judge(outcome, label, record)
     sent = result.sent_start_time[0]
     if sent is None:
         return outcome
-    began, ended = sent + label["speech_start_s"], sent + label["voice_end_s"]
-    answered = first_voiced_after(result, began)
+    began = sent + played.lead_s + label["speech_start_s"]
+    ended = sent + played.lead_s + label["voice_end_s"]
+    answered = result.first_voiced_after(began)
     outcome.cut_off = answered is not None and answered < ended
-    after = first_voiced_after(result, ended)
+    after = result.first_voiced_after(ended)
     outcome.voice_to_voice_ms = None if after is None else round((after - ended) * 1000, 1)
-    outcome.routed_right = routed_right(label, record)
-    outcome.heard = [line["text"] for line in record["transcript"] if line["who"] == "caller"]
     return outcome
 
 
-async def over_the_prompt(label: dict[str, Any], workdir: Path, at_s: float) -> Outcome:
-    pcm = read_wav_8k(TURNS / label["file"])
+async def reference_greeting(workdir: Path) -> Greeting:
+    """Listen to 318's greeting once, nobody talking: when it ends and how long it is."""
+    result = await place_call(
+        extension=BACKGROUND_EXTENSION, workdir=workdir, timeout_s=30,
+        steps=[Pause(REFERENCE_LISTEN_S), Hangup()],
+    )  # fmt: skip
+    heard = arrivals(result)
+    if not heard or result.answered_time is None:
+        print(f"  reference call: no greeting heard; the callers will answer "
+              f"{GREETING_END_FALLBACK_S:.1f} s after the call is answered")  # fmt: skip
+        return Greeting(GREETING_END_FALLBACK_S, 0.0)
+    length = talkspurt_s(heard)
+    ends = min(heard) + length - result.answered_time
+    print(f"  reference call: 318's greeting {length:.2f} s long, over {ends:.2f} s after "
+          "the answer")  # fmt: skip
+    return Greeting(ends, length)
+
+
+async def background_turn(
+    label: dict[str, Any], played: Take, workdir: Path, greeting: Greeting
+) -> Outcome:
+    """Play the turn so that its caller answers CALLER_AFTER_GREETING_S after 318's greeting
+    (its background has started during the greeting), then judge the greeting and the answer."""
+    caller_at = played.lead_s + label["speech_start_s"]
+    wait = max(0.0, greeting.ends_after_answer_s + CALLER_AFTER_GREETING_S - caller_at)
     before = time.time()
-    steps: list[Step] = [Pause(at_s), Play(pcm)]
+    result = await place_call(
+        extension=BACKGROUND_EXTENSION, workdir=workdir, timeout_s=90,
+        steps=[Pause(wait), Play(played.pcm), WaitForBye(timeout_s=30)],
+    )  # fmt: skip
+    record = await finished_record(before)
+    outcome = new_outcome(label, played.seed)
+    judge(outcome, label, record)
+    sent = result.sent_start_time[0]
+    if sent is None:
+        return outcome
+    onset, ended = sent + caller_at, sent + played.lead_s + label["voice_end_s"]
+    packets = arrivals(result)
+    outcome.over_greeting = greeting_running(packets, onset)
+    if greeting.length_s:
+        outcome.prompt_stopped = greeting_stopped(packets, onset, greeting.length_s)
+    voiced = voiced_arrivals(result)
+    answered = answer_onset(voiced, onset)
+    outcome.cut_off = answered is not None and answered < ended
+    after = answer_onset(voiced, ended)
+    outcome.voice_to_voice_ms = None if after is None else round((after - ended) * 1000, 1)
+    return outcome
+
+
+async def over_the_prompt(label: dict[str, Any], played: Take, workdir: Path, at_s: float
+                          ) -> Outcome:  # fmt: skip
+    before = time.time()
+    steps: list[Step] = [Pause(at_s), Play(played.pcm)]
     steps += [Pause(4.0), Hangup()] if label["kind"] == "noise" else [WaitForBye(timeout_s=20)]
     result = await place_call(extension="317", workdir=workdir, timeout_s=60, steps=steps)
     record = await finished_record(before)
-    outcome = Outcome(label["file"], label["kind"], label["group"],
-                      human=label["source"].startswith("Allison"))  # fmt: skip
+    outcome = new_outcome(label, played.seed)
     outcome.heard = [line["text"] for line in record["transcript"] if line["who"] == "caller"]
     sent = result.sent_start_time[0]
     if sent is None:
         return outcome
     if label["kind"] == "barge":
-        stop = barge_in_stop_ms(result, 0, pcm, onset_s=label["speech_start_s"])
+        onset = played.lead_s + label["speech_start_s"]
+        stop = barge_in_stop_ms(result, 0, played.pcm, onset_s=onset)
         outcome.barge_stop_ms = None if stop is None else round(stop, 1)
-        outcome.routed_right = [line.get("intent") for line in record["transcript"]
-                                if line["who"] == "caller"] == [label["answer"]]  # fmt: skip
+        outcome.verdict = verdict(label, record["transcript"])
     else:
-        end = sent + len(pcm) / 8000
-        resumed = first_voiced_after(result, end)
-        outcome.prompt_lost = bool(outcome.heard) or resumed is None or (
-            resumed - end > RESUMED_WITHIN_S
+        end = sent + len(played.pcm) / 8000
+        resumed = result.first_voiced_after(end)
+        outcome.prompt_lost = (
+            bool(outcome.heard) or resumed is None or (resumed - end > RESUMED_WITHIN_S)
         )
     return outcome
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+# ---- the report ---------------------------------------------------------------------------
 
 
 def report(outcomes: list[Outcome]) -> None:
-    print("\nvoice to voice at the phone (caller's last voiced frame → bot's first voiced frame)")
-    print(f"  {'kind':<16} {'n':>3} {'p50 ms':>8} {'p95 ms':>8} {'routed':>7} {'cut off':>8}")
-    groups: dict[str, list[Outcome]] = {}
-    for outcome in outcomes:
-        if outcome.kind not in ("noise", "barge"):
-            without_pauses = "pause" not in outcome.group
-            key = f"{outcome.kind}{'' if without_pauses else ' (pauses)'}"
-            groups.setdefault(key, []).append(outcome)
-    for key in sorted(groups):
-        items = groups[key]
-        times = [o.voice_to_voice_ms for o in items if o.voice_to_voice_ms is not None]
-        p50 = f"{statistics.median(times):.0f}" if times else "-"
-        p95 = f"{percentile(times, 0.95):.0f}" if times else "-"
-        routed = sum(o.routed_right for o in items)
-        cut_count = sum(o.cut_off for o in items)
-        print(f"  {key:<16} {len(items):>3} {p50:>8} {p95:>8} {routed:>4}/{len(items):<2} "
-              f"{cut_count:>5}/{len(items)}")  # fmt: skip
-    paused = [o for o in outcomes if "pause" in o.group]
+    judged = [o for o in outcomes if o.verdict is not None and o.kind != "barge"]
+    seeds = sorted({o.seed for o in outcomes})
+    print(
+        f"\nper group, {len(seeds)} take(s) of each turn (seeds {seeds}); right % over all "
+        "plays; steady = turns right on every take; flip = turns whose takes disagree"
+    )
+    print(TABLE_HEAD)
+    groups = sorted({o.group for o in judged})
+    for group in groups:
+        print(tally_line(group, tally(o for o in judged if o.group == group)))
+    print(
+        "\nper condition (goals: ≥ 95 % right at 16 and 22 dB and on paused answers; plain "
+        "answers p50 within 30 ms of before)"
+    )
+    print(TABLE_HEAD)
+    for name, members in CONDITIONS.items():
+        chosen = [o for o in judged if o.group in members]
+        if chosen:
+            print(tally_line(name, tally(chosen)))
+    background = [o for o in judged if o.kind == "background"]
+    if background:
+        print("\nbackground talk (goal: no prompt stopped at 16 dB or more under the caller)")
+        for group in sorted({o.group for o in background}):
+            t = tally(o for o in background if o.group == group)
+            print(f"  {group}: prompt stopped by background {t.prompt_stopped}/{t.plays}, "
+                  f"wrong on a background word {t.from_background}/{t.plays}, caller started "
+                  f"during the greeting (timing) {t.over_greeting}/{t.plays}")  # fmt: skip
+    flipped = tally(judged).flipped
+    if flipped:
+        print("\nturns whose verdict differs between takes (handled by luck):")
+        for name in flipped:
+            verdicts = [f"{o.seed}:{o.verdict}" for o in judged if o.file == name]
+            print(f"  {name}: {', '.join(verdicts)}")
+    wrong = [o for o in judged if o.verdict != "right"]
+    if wrong:
+        print("\nnot right:")
+        for o in wrong:
+            print(f"  {o.file} take {o.seed}: {o.verdict}, took {o.value!r}, heard {o.heard}")
+    paused = [o for o in judged if "pause" in o.group or "carrier" in o.group]
     if paused:
-        cut = [o for o in paused if o.cut_off or not o.routed_right]
-        print(f"\nfalse cut-offs on the pause set: {len(cut)}/{len(paused)} "
-              f"({100 * len(cut) / len(paused):.1f} %)"
-              + "".join(f"\n  {o.file}: heard {o.heard}" for o in cut))  # fmt: skip
-    complete = [o.voice_to_voice_ms for o in outcomes if o.kind in ("menu", "yes_no", "digits")
-                and "pause" not in o.group and o.voice_to_voice_ms is not None]  # fmt: skip
+        cut = [o for o in paused if o.cut_off]
+        print(f"\nfalse cut-offs on the paused turns: {len(cut)}/{len(paused)} "
+              f"({100 * len(cut) / len(paused):.1f} %)")  # fmt: skip
+    complete = [o.voice_to_voice_ms for o in judged if o.group in CONDITIONS["plain answers"]
+                and o.voice_to_voice_ms is not None]  # fmt: skip
     if complete:
         print(f"complete answers (menu, yes/no, digits): p50 {statistics.median(complete):.0f} ms,"
               f" p95 {percentile(complete, 0.95):.0f} ms, n {len(complete)}")  # fmt: skip
-    texts = [o for o in outcomes if o.kind == "text" and o.voice_to_voice_ms is not None]
+    texts = [o for o in judged if o.kind == "text" and o.voice_to_voice_ms is not None]
     for name, chosen in (("all", texts), ("Allison", [o for o in texts if o.human]),
                          ("espeak-ng", [o for o in texts if not o.human])):  # fmt: skip
         times = [o.voice_to_voice_ms for o in chosen if o.voice_to_voice_ms is not None]
         if times:
             print(f"free text, {name}: p50 {statistics.median(times):.0f} ms, p95 "
                   f"{percentile(times, 0.95):.0f} ms, n {len(times)}")  # fmt: skip
-    barges = [o.barge_stop_ms for o in outcomes if o.barge_stop_ms is not None]
-    if barges:
+    barges = [o for o in outcomes if o.kind == "barge"]
+    stops = [o.barge_stop_ms for o in barges if o.barge_stop_ms is not None]
+    if stops:
         print(f"barge-in stop (voice onset → bot's last packet): p50 "
-              f"{statistics.median(barges):.0f} ms, p95 {percentile(barges, 0.95):.0f} ms, "
-              f"n {len(barges)}")  # fmt: skip
+              f"{statistics.median(stops):.0f} ms, p95 {percentile(stops, 0.95):.0f} ms, "
+              f"n {len(stops)}; routed right {sum(o.verdict == 'right' for o in barges)}"
+              f"/{len(barges)}")  # fmt: skip
     noises = [o for o in outcomes if o.kind == "noise"]
     if noises:
         lost = [o for o in noises if o.prompt_lost]
         print(f"prompts lost to noise: {len(lost)}/{len(noises)}"
-              + "".join(f"\n  {o.file}: heard {o.heard}" for o in lost))  # fmt: skip
+              + "".join(f"\n  {o.file} take {o.seed}: heard {o.heard}" for o in lost))  # fmt: skip
+
+
+# ---- running ------------------------------------------------------------------------------
 
 
 def start_bot(log: Path) -> subprocess.Popen[bytes]:
@@ -228,50 +351,154 @@ def start_bot(log: Path) -> subprocess.Popen[bytes]:
     return start_sandbox_bot(REPO, overrides, log, HTTP_PORT, "bench-endpointing")
 
 
-async def run(labels: list[dict[str, Any]], rounds: int, barge_rounds: int, workdir: Path
+def calls_of(label: dict[str, Any], seeds: int, barge_rounds: int) -> int:
+    return barge_rounds if label["kind"] == "barge" else seeds
+
+
+def estimate_s(labels: list[dict[str, Any]], seeds: int, barge_rounds: int, rounds: int) -> float:
+    """About how long the run takes: each call's waits, audio, answer and overhead."""
+    total = 0.0
+    for label in labels:
+        if label["kind"] == "barge":
+            one = TALK_OVER_AT_S + label["duration_s"] + ANSWER_S
+        elif label["kind"] == "noise":
+            one = TALK_OVER_AT_S + label["duration_s"] + 4.0
+        elif label["kind"] == "background":
+            one = GREETING_END_FALLBACK_S + CALLER_AFTER_GREETING_S
+            one += label["duration_s"] - label["speech_start_s"] + ANSWER_S
+        else:
+            one = GREETING_S + label["duration_s"] + ANSWER_S
+        total += (one + CALL_OVERHEAD_S) * calls_of(label, seeds, barge_rounds)
+    if any(label["kind"] == "background" for label in labels):
+        total += REFERENCE_LISTEN_S + CALL_OVERHEAD_S
+    return total * rounds
+
+
+def select(labels: list[dict[str, Any]], groups: list[str], kinds: list[str], limit: int | None
+           ) -> list[dict[str, Any]]:  # fmt: skip
+    """The turns to play: of the named groups (or aliases) and kinds, at most ``limit`` of each
+    group (the first ones in labels.json)."""
+    known = {label["group"] for label in labels}
+    wanted: set[str] = set()
+    for name in groups:
+        members = GROUP_ALIASES.get(name, (name,))
+        unknown = [m for m in members if m not in known]
+        if unknown:
+            choices = ", ".join(sorted(known | set(GROUP_ALIASES)))
+            raise SystemExit(f"bench-endpointing: no group {name!r} (groups: {choices})")
+        wanted.update(members)
+    chosen = [label for label in labels
+              if (not wanted or label["group"] in wanted)
+              and (not kinds or label["kind"] in kinds)]  # fmt: skip
+    if limit is not None:
+        counts: dict[str, int] = {}
+        kept = []
+        for label in chosen:
+            counts[label["group"]] = counts.get(label["group"], 0) + 1
+            if counts[label["group"]] <= limit:
+                kept.append(label)
+        chosen = kept
+    return chosen
+
+
+async def run(labels: list[dict[str, Any]], args: argparse.Namespace, workdir: Path
               ) -> list[Outcome]:  # fmt: skip
     outcomes: list[Outcome] = []
-    for round_index in range(rounds):
+    greeting: Greeting | None = None
+    for round_index in range(args.rounds):
         for index, label in enumerate(labels):
             where = workdir / f"{round_index}-{index}"
+            pcm = read_wav_8k(TURNS / label["file"])
             if label["kind"] == "barge":
-                for n in range(barge_rounds):
+                for n in range(args.barge_rounds):
                     at = TALK_OVER_AT_S + 0.73 * n
-                    outcome = await over_the_prompt(label, where / str(n), at)
+                    played = take(pcm, n % args.seeds)
+                    outcome = await over_the_prompt(label, played, where / str(n), at)
                     outcomes.append(outcome)
-                    print(f"  {label['file']:<38} over the prompt at {at:.1f} s: stopped after "
-                          f"{outcome.barge_stop_ms} ms, heard {outcome.heard}")  # fmt: skip
+                    print(f"  {label['file']:<44} take {played.seed} over the prompt at "
+                          f"{at:.1f} s: stopped after {outcome.barge_stop_ms} ms, heard "
+                          f"{outcome.heard}")  # fmt: skip
                 continue
-            if label["kind"] == "noise":
-                outcome = await over_the_prompt(label, where, TALK_OVER_AT_S)
-                print(f"  {label['file']:<38} prompt {'LOST' if outcome.prompt_lost else 'went on'}"
-                      f", heard {outcome.heard}")  # fmt: skip
-            else:
-                outcome = await answer_turn(label, where)
-                flag = " CUT OFF" if outcome.cut_off else ""
-                flag += "" if outcome.routed_right else " MISROUTED"
-                print(f"  {label['file']:<38} {outcome.voice_to_voice_ms} ms, heard "
-                      f"{outcome.heard}{flag}")  # fmt: skip
-            outcomes.append(outcome)
+            for seed in range(args.seeds):
+                played = take(pcm, seed)
+                here = where / f"seed{seed}"
+                if label["kind"] == "noise":
+                    outcome = await over_the_prompt(label, played, here, TALK_OVER_AT_S)
+                    print(f"  {label['file']:<44} take {seed} prompt "
+                          f"{'LOST' if outcome.prompt_lost else 'went on'}, heard "
+                          f"{outcome.heard}")  # fmt: skip
+                    outcomes.append(outcome)
+                    continue
+                if label["kind"] == "background":
+                    if greeting is None:
+                        greeting = await reference_greeting(workdir / "reference")
+                    outcome = await background_turn(label, played, here, greeting)
+                else:
+                    outcome = await answer_turn(label, played, here)
+                flags = "" if outcome.verdict == "right" else f" {str(outcome.verdict).upper()}"
+                flags += " CUT OFF" if outcome.cut_off else ""
+                flags += " PROMPT STOPPED" if outcome.prompt_stopped else ""
+                print(f"  {label['file']:<44} take {seed} {outcome.voice_to_voice_ms} ms, "
+                      f"heard {outcome.heard}{flags}")  # fmt: skip
+                outcomes.append(outcome)
     return outcomes
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="takes of each turn: seed 0 is the file as it is (default 3)",
+    )
+    parser.add_argument(
+        "--groups",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="a group of labels.json (menu, menu-carrier, background-16db, ...) "
+        "or plain, paused, background (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="menu, yes_no, digits, number, text, noise, barge or background (repeatable)",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="at most N turns of each group"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="times through the whole set")
     parser.add_argument("--barge-rounds", type=int, default=5, help="calls per barge-in turn")
-    parser.add_argument("--only", action="append", default=[], metavar="KIND",
-                        help="menu, yes_no, digits, number, text, noise or barge (repeatable)")
-    args = parser.parse_args()
-    labels = json.loads((TURNS / "labels.json").read_text())
-    if args.only:
-        labels = [label for label in labels if label["kind"] in args.only]
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the turns, the number of calls and the time it would take",
+    )
+    args = parser.parse_args()  # fmt: skip
+    if args.seeds < 1 or args.rounds < 1 or args.barge_rounds < 0 or (args.limit or 1) < 1:
+        parser.error("--seeds, --rounds and --limit need at least 1, --barge-rounds 0 or more")
+    labels = select(json.loads((TURNS / "labels.json").read_text()), args.groups, args.only,
+                    args.limit)  # fmt: skip
+    if not labels:
+        parser.error("no turn is in the chosen groups and kinds")
+    calls = sum(calls_of(label, args.seeds, args.barge_rounds) for label in labels) * args.rounds
+    minutes = estimate_s(labels, args.seeds, args.barge_rounds, args.rounds) / 60
+    print(f"bench-endpointing: {len(labels)} turns, {calls} calls, about {minutes:.0f} min")
+    if args.dry_run:
+        for group in sorted({label["group"] for label in labels}):
+            names = [label["file"] for label in labels if label["group"] == group]
+            print(f"  {group}: {len(names)} turns")
+        return 0
     workdir = REPO / ".state" / "bench-endpointing"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     bot = start_bot(workdir / "voicebot.log")
+    started = time.monotonic()
     try:
-        outcomes = asyncio.run(run(labels, args.rounds, args.barge_rounds, workdir))
+        outcomes = asyncio.run(run(labels, args, workdir))
     except VoicebotError as exc:
         print(f"bench-endpointing: failed: {exc} (bot log, sipp files: {workdir})",
               file=sys.stderr)  # fmt: skip
@@ -280,6 +507,7 @@ def main() -> int:
         bot.terminate()
         bot.wait(timeout=30)
     report(outcomes)
+    print(f"\n{calls} calls in {(time.monotonic() - started) / 60:.1f} min")
     return 0
 
 

@@ -22,6 +22,12 @@ a phrase, the listed pauses between phrases) and MARGIN_S of zeros goes before a
 clip edges fall on the 10 ms frame grid. The list below is the single source of truth:
 labels.json and README.md are written from it. ``--check`` only reports what differs from what
 this script would write (exit 1 if anything does), without writing.
+
+The paused answers (groups ``menu-carrier``, ``digits-carrier``) are a carrier phrase, a pause
+of 0.3-1.0 s, then the answer. The background turns (``background-10db`` ...) are menu
+answers with another speaker's talk under them, from before the caller speaks to after, at
+10, 16 or 22 dB under the caller's level (``with_talk``); their labels say where each plays.
+How a turn is played several times, inaudibly differently, is ``voicebot/tools/takes.py``.
 """
 
 from __future__ import annotations
@@ -68,15 +74,19 @@ DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
 
 @dataclass(frozen=True)
 class Clip:
-    """One source recording: Allison's ``allison`` (relative to ALLISON_DIR) or espeak-ng
-    saying ``text`` with ``voice``, or a synthesized noise ``noise``."""
+    """One source recording: Allison's ``allison`` (relative to ALLISON_DIR; only its
+    ``span_s`` seconds when given) or espeak-ng saying ``text`` with ``voice``, or a
+    synthesized noise ``noise``."""
 
     text: str
     allison: str | None = None
     voice: str | None = None
     noise: str | None = None
+    span_s: tuple[float, float] | None = None
 
     def describe(self) -> str:
+        if self.allison is not None and self.span_s is not None:
+            return f"{self.allison}.wav {self.span_s[0]:g}–{self.span_s[1]:g} s"
         if self.allison is not None:
             return f"{self.allison}.wav"
         if self.voice is not None:
@@ -84,10 +94,16 @@ class Clip:
         return f"synthesized {self.noise}"
 
 
-# group -> kind; a group ending in "-pause" holds a deliberate mid-turn hesitation.
+# group -> kind; a group ending in "-pause" or "-carrier" holds a deliberate mid-turn
+# hesitation (a "-carrier" one: a carrier phrase, the pause, then the answer itself).
 GROUP_KINDS = {
     "menu": "menu",
     "menu-pause": "menu",
+    "menu-carrier": "menu",
+    "digits-carrier": "digits",
+    "background-10db": "background",
+    "background-16db": "background",
+    "background-22db": "background",
     "yes-no": "yes_no",
     "digits": "digits",
     "digits-pause": "digits",
@@ -101,6 +117,28 @@ GROUP_KINDS = {
 
 
 @dataclass(frozen=True)
+class Talk:
+    """Other people talking in the caller's room: ``sentences`` one after another, TALK_GAP_S
+    apart, each brought to the same level (a steady background), round again when a turn
+    needs more. ``who`` says whose voices they are, for the source description."""
+
+    name: str
+    who: str
+    sentences: tuple[Clip, ...]
+
+
+@dataclass(frozen=True)
+class Behind:
+    """``talk`` behind a caller's turn, ``db`` under the caller's level, starting with its
+    sentence ``first`` and playing alone for ``lead_s`` before the caller speaks."""
+
+    talk: Talk
+    db: int
+    lead_s: float
+    first: int
+
+
+@dataclass(frozen=True)
 class Turn:
     name: str  # file name without .wav
     group: str  # a key of GROUP_KINDS
@@ -109,6 +147,7 @@ class Turn:
     gaps_s: tuple[float, ...] = ()  # silence between consecutive clips (speech to speech)
     about: str = ""  # extra words for the source description
     peak: float = PEAK  # target peak (noise bursts use their own level)
+    behind: Behind | None = None  # someone else talking (the background groups)
 
     def __post_init__(self) -> None:
         if len(self.gaps_s) != len(self.clips) - 1:
@@ -138,6 +177,12 @@ class Turn:
             head += f", {pauses[0]:g} s apart"
         elif pauses:
             head += ", " + " and ".join(f"{g:g} s" for g in pauses) + " pause"
+        if self.behind is not None:
+            talk = self.behind.talk
+            who = talk.who
+            if who == "Allison":
+                who += " (" + ", ".join(dict.fromkeys(c.describe() for c in talk.sentences)) + ")"
+            head += f"; behind: {who}, {self.behind.db} dB under"
         return head
 
 
@@ -391,15 +436,195 @@ BARGE = [
     phrase("barge-operator-en-gb", "barge", "operator", "operator please", "en-gb"),
 ]
 
+# ---- paused answers: a carrier phrase, a pause, then the word that matters ----------------
+
+# Each carrier with each pause once, each pause with each intent once (a Latin square), and
+# every carrier with every intent but one: espeak-ng's bare "balance" after "um the" is heard
+# as "violence", "Madeline" or "mallin" in every voice tried, so "um the" takes the operator
+# twice and "I need" the balance. What follows the pause is a phrase of the 311 menu in the
+# carrier's grammar, in a voice whisper hears it in (the espeak "hours" only in en-us+f3, see
+# MENU_PAUSES). Checked on takes 0-2 (voicebot/tools/takes.py), not only on the files.
+CARRIER_PAUSES_MS = (300, 500, 800, 1000)
+CARRIERS: dict[str, tuple[str, tuple[str, str, str, str]]] = {
+    # carrier -> (name part, the intent after each pause of CARRIER_PAUSES_MS)
+    "I would like": ("would-like", ("hours", "balance", "operator", "extension")),
+    "can I get": ("can-i-get", ("balance", "operator", "extension", "hours")),
+    "um the": ("um-the", ("operator", "extension", "hours", "operator")),
+    "I need": ("i-need", ("extension", "hours", "balance", "balance")),
+}
+AFTER_CARRIER: dict[str, dict[str, tuple[str, str]]] = {
+    # carrier -> intent -> (what follows the pause, voice)
+    "I would like": {
+        "hours": ("the opening hours", "en-us+f3"), "balance": ("my balance", "en-gb"),
+        "operator": ("an operator", "en-gb-x-rp"), "extension": ("an extension", "en-us"),
+    },
+    "can I get": {
+        "hours": ("the opening hours", "en-us+f3"), "balance": ("my balance", "en-gb-x-rp"),
+        "operator": ("an operator", "en-gb"), "extension": ("an extension", "en-gb"),
+    },
+    "um the": {
+        "hours": ("opening hours", "en-us+f3"), "operator": ("operator", "en-gb"),
+        "extension": ("extension number", "en-gb-x-rp"),
+    },
+    "I need": {
+        "hours": ("the opening hours", "en-us+f3"), "balance": ("my balance", "en-gb"),
+        "operator": ("an operator", "en-gb+f2"), "extension": ("an extension", "en-gb"),
+    },
+}  # fmt: skip
+
+
+def menu_carrier(row: int, column: int) -> Turn:
+    carrier = list(CARRIERS)[row]
+    slug, intents = CARRIERS[carrier]
+    intent = intents[column]
+    words, voice = AFTER_CARRIER[carrier][intent]
+    ms = CARRIER_PAUSES_MS[column]
+    name = f"menu-carrier{ms}-{slug}-{intent}"
+    return paused(name, "menu-carrier", intent, voice, carrier, words, ms / 1000)
+
+
+MENU_CARRIERS = [
+    menu_carrier(row, column)
+    for row in range(len(CARRIERS))
+    for column in range(len(CARRIER_PAUSES_MS))
+]
+
+# The same for digits, all Allison's (whisper tiny.en hears espeak-ng's digits badly: "nine
+# oh seven five" as "907 times", "five eight three" as "I made three"): a carrier she
+# recorded to be followed by a number or said as a label ("the number I have is", "telephone
+# number", "number", "extension"), the pause, then her digits, fluent. Not "to extension"
+# ("to" is heard as "2") nor "583" after a second's pause ("5 8 3 5 8 3").
+DIGIT_CARRIERS = (
+    ("vm-num-i-have", "the number I have is", "number-i-have"),
+    ("telephone-number", "telephone number", "telephone-number"),
+    ("number", "number", "number"),
+    ("extension", "extension", "extension"),
+)
+CARRIER_DIGITS = ("421", "762", "9075", "3580")
+
+
+def digits_carrier(row: int, column: int) -> Turn:
+    recording, carrier, slug = DIGIT_CARRIERS[row]
+    answer = CARRIER_DIGITS[(row + column) % len(CARRIER_DIGITS)]
+    ms = CARRIER_PAUSES_MS[column]
+    digit_clips = (al(f"digits/{d}", DIGIT_WORDS[int(d)]) for d in answer)
+    clips = (al(recording, carrier), *digit_clips)
+    gaps = (ms / 1000, *(DIGIT_GAP_S,) * (len(answer) - 1))
+    return Turn(f"digits-carrier{ms}-{slug}-{answer}", "digits-carrier", answer, clips, gaps)
+
+
+DIGITS_CARRIERS = [
+    digits_carrier(row, column)
+    for row in range(len(DIGIT_CARRIERS))
+    for column in range(len(CARRIER_PAUSES_MS))
+]
+
+# ---- background talk: another voice behind the caller ------------------------------------
+
+# Sentences of Allison's that name a menu item (core-sounds-en.txt); her long IVR greeting's
+# last sentence alone (its span found by its pauses).
+ALLISON_SAYS = {
+    "transfer": "Please hold while I try that extension.",
+    "invalid": "I am sorry, that's not a valid extension. Please try again.",
+    "agent-newlocation": "Please enter a new extension, followed by pound.",
+    "vm-forward": "Press 1 to enter an extension, press 2 to use the directory",
+    "pbx-invalidpark": "I am sorry, there is no call parked on that extension. Please try again.",
+    "vm-reachoper": "press 0 to reach an operator",
+    "all-circuits-busy-now": "All circuits are busy now",
+    "please-try-call-later": "Please try your call again later",
+}
+IVR_OPERATOR = Clip("For an operator, press zero.", allison="basic-pbx-ivr-main",
+                    span_s=(22.85, 25.39))  # fmt: skip
+
+
+def allison_says(*names: str) -> tuple[Clip, ...]:
+    return tuple(IVR_OPERATOR if n == "ivr-operator" else al(n, ALLISON_SAYS[n]) for n in names)
+
+
+def conversation(*lines: str, voices: tuple[str, str] = ("en-gb-scotland+m7", "en-029+f4")
+                 ) -> tuple[Clip, ...]:  # fmt: skip
+    """Two espeak-ng voices taking turns (no caller in this set speaks in either)."""
+    return tuple(Clip(line, voice=voices[i % 2]) for i, line in enumerate(lines))
+
+
+# The background never says the answer of the caller it is behind, and says other menu words
+# (so a call routed on the background's words shows up as wrong). Allison talks behind the
+# espeak-ng callers, espeak-ng voices behind Allison.
+TALKS = {
+    "extension+operator": Talk("extension+operator", "Allison", allison_says(
+        "transfer", "vm-reachoper", "invalid", "ivr-operator", "agent-newlocation")),
+    "extension": Talk("extension", "Allison", allison_says(
+        "transfer", "invalid", "agent-newlocation", "vm-forward", "pbx-invalidpark")),
+    "operator": Talk("operator", "Allison", allison_says(
+        "vm-reachoper", "all-circuits-busy-now", "ivr-operator", "please-try-call-later")),
+    "not-hours": Talk("not-hours", "espeak-ng en-gb-scotland+m7 and en-029+f4", conversation(
+        "Did you ring the operator about it?",
+        "Yes, she gave me his extension, but nobody answered.",
+        "Then ask the operator for the extension again.",
+        "I will check the balance first.")),
+    "not-extension": Talk("not-extension", "espeak-ng en-gb-scotland+m7 and en-029+f4",
+                          conversation(
+        "I asked the operator to check my balance.",
+        "And what did the operator say?",
+        "That the balance is wrong, and to call during opening hours.",
+        "Then ask for the operator again.")),
+    "not-hours-2": Talk("not-hours-2", "espeak-ng en-gb-x-gbcwmd+m2 and en-gb-x-gbclan+f5",
+                        conversation(
+        "Just dial the extension.",
+        "Which extension? The operator never said.",
+        "Then ring the operator and check your balance while you are at it.",
+        voices=("en-gb-x-gbcwmd+m2", "en-gb-x-gbclan+f5"))),
+}  # fmt: skip
+BACKGROUND_DB = (10, 16, 22)
+BACKGROUND_LEADS_S = (1.0, 2.0, 3.0)
+# caller turn (one of MENU) -> (talk, its first sentence) behind it at each of BACKGROUND_DB.
+# Chosen so that whisper tiny.en hears the caller's answer in the caller's own span (what a
+# bot that tells the caller's voice from the background would decode) on takes 0-5: behind
+# the other choices it heard Allison's "hours" as "I'll run my", "How are you?", "opening
+# hours" as "Oh, thank you." at 10 dB; espeak's "I need an extension" (en-us+f2) was heard as
+# "I need another plan" or "I need an expansion" behind every talk on some take.
+BEHIND_CALLERS: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
+    ("menu-hours-allison", (("not-hours-2", 1), ("not-hours", 2), ("not-hours", 0))),
+    ("menu-extension-allison", (("not-extension", 0),) * 3),
+    ("menu-operator-en-gb", (("extension", 0),) * 3),
+    ("menu-balance-en-gb", (("extension+operator", 1), ("extension+operator", 0),
+                            ("extension+operator", 0))),
+    ("menu-extension-number-en-gb-x-rp", (("operator", 0), ("operator", 1), ("operator", 0))),
+    ("menu-hours-en-us-m3", (("extension+operator", 3), ("extension+operator", 0),
+                             ("extension+operator", 0))),
+)  # fmt: skip
+
+
+def with_background(row: int, column: int) -> Turn:
+    caller_name, behind_at = BEHIND_CALLERS[row]
+    caller = next(t for t in MENU if t.name == caller_name)
+    talk_name, first = behind_at[column]
+    db = BACKGROUND_DB[column]
+    lead = BACKGROUND_LEADS_S[(row + column) % len(BACKGROUND_LEADS_S)]
+    behind = Behind(TALKS[talk_name], db, lead, first)
+    name = caller_name.replace("menu-", f"background{db}-", 1)
+    return Turn(name, f"background-{db}db", caller.answer, caller.clips, caller.gaps_s,
+                behind=behind)  # fmt: skip
+
+
+BACKGROUNDS = [
+    with_background(row, column)
+    for column in range(len(BACKGROUND_DB))
+    for row in range(len(BEHIND_CALLERS))
+]
+
 TURNS: tuple[Turn, ...] = (
     *MENU,
     *MENU_PAUSED,
+    *MENU_CARRIERS,
     *YES_NO,
     *DIGITS,
+    *DIGITS_CARRIERS,
     *NUMBERS,
     *TEXTS,
     *NOISES,
     *BARGE,
+    *BACKGROUNDS,
 )
 
 # ---- sources -------------------------------------------------------------------------------
@@ -510,6 +735,9 @@ NOISE_MAKERS: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
 
 
 def clip_audio(clip: Clip) -> np.ndarray:
+    if clip.allison is not None and clip.span_s is not None:
+        start, end = (round(t * RATE) for t in clip.span_s)
+        return allison(clip.allison)[start:end]
     if clip.allison is not None:
         return allison(clip.allison)
     if clip.voice is not None:
@@ -548,31 +776,136 @@ class Built:
     speech_start_s: float
     voice_end_s: float
     pauses_s: list[list[float]] = field(default_factory=list)
+    background: Heard | None = None
+
+
+@dataclass
+class Heard:
+    """The background of a built turn: where it plays and what it says there."""
+
+    start_s: float
+    end_s: float
+    text: str
 
 
 def build(turn: Turn) -> Built:
     raw = [clip_audio(c) for c in turn.clips]
     gain = turn.peak / max(float(np.max(np.abs(r))) for r in raw)
     parts = [trim(r * gain, turn.name) for r in raw]
-    margin = np.zeros(round(MARGIN_S * RATE))
-    pieces = [margin]
-    at = margin.size
+    pieces = []
+    at = 0
     pauses: list[list[float]] = []
     for index, part in enumerate(parts):
         if index:
             gap = round(turn.gaps_s[index - 1] * RATE)
             if turn.gaps_s[index - 1] >= MIN_PAUSE_S:
-                pauses.append([at / RATE, (at + gap) / RATE])
+                pauses.append([at, at + gap])
             pieces.append(np.zeros(gap))
             at += gap
         pieces.append(part)
         at += part.size
-    pieces.append(margin)
-    pcm = np.clip(np.round(np.concatenate(pieces)), -32768, 32767).astype(np.int16)
-    return Built(pcm, MARGIN_S, at / RATE, pauses)
+    speech = np.concatenate(pieces)
+    margin = np.zeros(round(MARGIN_S * RATE))
+    if turn.behind is None:
+        lead, mix, heard = 0, speech, None
+    else:
+        lead, mix, heard = with_talk(turn.name, turn.behind, speech)
+    pcm = np.clip(np.round(np.concatenate([margin, mix, margin])), -32768, 32767)
+    start = margin.size + lead
+    return Built(
+        pcm.astype(np.int16),
+        start / RATE,
+        (start + speech.size) / RATE,
+        [[(start + a) / RATE, (start + b) / RATE] for a, b in pauses],
+        heard,
+    )
+
+
+# ---- background talk ------------------------------------------------------------------------
+
+TALK_GAP_S = 0.3  # between the background's sentences
+TALK_TAIL_S = 1.5  # the background goes on this long after the caller's last word
+# The background's level where the caller speaks may differ this much from its level alone
+# (what background_db is measured on); see with_talk.
+TALK_STEADY_DB = 2.0
+LEAD_STEPS = 10
+MIX_LIMIT = 32767 * 10 ** (-1 / 20)  # a mix louder than -1 dBFS is turned down as a whole
+
+
+def level(samples: np.ndarray) -> float:
+    """Mean power over a span, as an RMS (int16 scale): how loud a speaker is there."""
+    return float(np.sqrt(np.mean(np.asarray(samples, dtype=np.float64) ** 2)))
+
+
+def sentence_audio(clip: Clip, name: str) -> np.ndarray:
+    """One sentence of a talk, trimmed like a caller's clip, at RMS 1000."""
+    raw = clip_audio(clip)
+    trimmed = trim(raw * (PEAK / float(np.max(np.abs(raw)))), name)
+    return trimmed * (1000.0 / level(trimmed))
+
+
+def talk_audio(talk: Talk, first: int, length: int) -> tuple[np.ndarray, str]:
+    """``length`` samples of ``talk`` from its sentence ``first`` on (round again if need be),
+    with what it says there (a sentence cut short ends in "…")."""
+    sentences = [sentence_audio(c, f"talk {talk.name}") for c in talk.sentences]
+    pieces: list[np.ndarray] = []
+    said: list[str] = []
+    at, index = 0, first
+    while at < length:
+        if pieces:
+            pieces.append(np.zeros(round(TALK_GAP_S * RATE)))
+            at += pieces[-1].size
+            if at >= length:
+                break
+        sentence = sentences[index % len(sentences)]
+        text = talk.sentences[index % len(sentences)].text
+        said.append(text if at + sentence.size <= length else text.rstrip(".,") + " …")
+        pieces.append(sentence)
+        at += sentence.size
+        index += 1
+    audio = np.concatenate(pieces)[:length]
+    fade = round(0.02 * RATE)
+    audio[-fade:] *= np.linspace(1.0, 0.0, fade)
+    return audio, " ".join(said)
+
+
+def with_talk(name: str, behind: Behind, speech: np.ndarray) -> tuple[int, np.ndarray, Heard]:
+    """The caller's ``speech`` with ``behind``'s talk under it: the talk alone for about
+    ``behind.lead_s``, then under the caller, then alone again for TALK_TAIL_S. The talk's
+    level where it is alone is ``behind.db`` under the caller's (``level`` of each).
+
+    Speech comes in sentences with pauses between them, so a caller's half second may fall
+    where the talk is between sentences: the lead is lengthened in 0.1 s steps (at most
+    LEAD_STEPS of them) until the talk under the caller is within TALK_STEADY_DB of its level
+    alone, so that "N dB under the caller" also holds while the caller speaks."""
+    tail = round(TALK_TAIL_S * RATE)
+    drifts = []
+    for step in range(LEAD_STEPS):
+        lead = round((behind.lead_s + step / 10) * RATE)
+        talk, said = talk_audio(behind.talk, behind.first, lead + speech.size + tail)
+        under = slice(lead, lead + speech.size)
+        alone = np.concatenate([talk[: under.start], talk[under.stop :]])
+        drift = 20 * np.log10(level(talk[under]) / level(alone))
+        drifts.append(f"{drift:+.1f}")
+        if abs(drift) <= TALK_STEADY_DB:
+            break
+    else:
+        raise SystemExit(
+            f"{name}: the background's level under the caller is off its level alone by "
+            f"{', '.join(drifts)} dB: choose another first sentence"
+        )
+    mix = talk * (level(speech) * 10 ** (-behind.db / 20) / level(alone))
+    mix[under] += speech
+    loudest = float(np.max(np.abs(mix)))
+    if loudest > MIX_LIMIT:
+        mix *= MIX_LIMIT / loudest
+    margin = round(MARGIN_S * RATE)
+    heard = Heard(margin / RATE, (margin + mix.size) / RATE, said)
+    return lead, mix, heard
 
 
 def label(turn: Turn, built: Built) -> dict[str, object]:
+    heard = built.background
     return {
         "file": f"{turn.name}.wav",
         "group": turn.group,
@@ -585,6 +918,10 @@ def label(turn: Turn, built: Built) -> dict[str, object]:
         "voice_end_s": round(built.voice_end_s, 3),
         "pauses_s": [[round(a, 3), round(b, 3)] for a, b in built.pauses_s],
         "source": turn.source + (levels(built) if turn.kind == "noise" else ""),
+        "background_db": turn.behind.db if turn.behind else None,
+        "background_start_s": round(heard.start_s, 3) if heard else None,
+        "background_end_s": round(heard.end_s, 3) if heard else None,
+        "background_text": heard.text if heard else None,
     }
 
 
@@ -618,7 +955,9 @@ What a test caller (sipp) says to the bot, one turn per file: 8 kHz mono 16-bit 
 `voice_end_s` (the caller's last voiced audio) to the bot's first voiced frame, and counts
 false cut-offs: the bot answering before `voice_end_s`, typically inside one of `pauses_s`.
 Noise bursts are played over a bot prompt and must not stop it; the barge-in turns are real
-speech over a prompt and must.
+speech over a prompt and must. The background turns carry another speaker's talk from before
+the caller speaks (it is there during the bot's greeting) to after: the bot must neither stop
+its greeting for it nor take its words for the caller's.
 
 ## How the files are made
 
@@ -630,17 +969,21 @@ goes through sound. Clips of one fluent phrase are 50 ms apart ("forty" + "two")
 digits 0.25 s, the mid-turn pauses as listed. 0.1 s of silence goes before the first and
 after the last clip. All edges are on the 10 ms frame grid, so the labels are exact:
 
-- `speech_start_s` is 0.1 in every file; `voice_end_s` is the end of the last voiced frame
-  (for noise: the end of the burst), and only zeros follow it;
+- `speech_start_s` is 0.1 in every file but the background ones (there it is where the
+  caller starts, after the background's lead); `voice_end_s` is the end of the caller's last
+  voiced frame (for noise: the end of the burst), and only zeros follow it (in the background
+  turns: the background, then zeros);
 - `pauses_s` lists every silence of 0.2 s or more that the construction put between two
   clips (start = end of the speech before, end = start of the speech after). Fluent digits
   (0.25 s apart) have them too; the short gaps inside a clip (between espeak's words) or
-  between joined clips are not pauses. Groups whose name ends in `-pause` hold a deliberate
-  hesitation of 0.3 s or more.
+  between joined clips are not pauses. Groups whose name ends in `-pause` or `-carrier` hold
+  a deliberate hesitation of 0.3 s or more (`-carrier`: a carrier phrase such as "I would
+  like", "can I get", "um the", "I need", "the number I have is", then 0.3, 0.5, 0.8 or 1.0 s,
+  then the answer; every carrier meets every pause once, every pause every menu intent once).
 
-The files end 0.1 s after `voice_end_s`. sipp sends no RTP during a `Pause` step, so a bench
-that wants the bot to keep receiving silence after the turn should append zeros to the audio
-it plays.
+The files end 0.1 s after `voice_end_s` (background turns: after `background_end_s`). sipp
+sends no RTP during a `Pause` step, so a bench that wants the bot to keep receiving silence
+after the turn should append zeros to the audio it plays.
 
 Speech is Allison Smith's recordings where she has the words (`hours`, `extension`, `vm-no`
 "no", the digits, `digits/40`, `digits/hundred`, `vm-and`), else espeak-ng (`espeak-ng -v
@@ -649,34 +992,80 @@ hears correctly (the script's comments list what it misheard). Noise is numpy (`
 with a fixed seed), band-limited with an FFT mask. The output is the same on every run.
 `tests/unit/test_turn_set.py` checks the labels against the audio and the dialog scripts,
 and (slow) that whisper tiny.en hears every speech file's answer after a G.711 μ-law round
-trip.
+trip, and the paused and background turns on takes 1 and 2 too.
+
+## Background talk (groups `background-10db`, `-16db`, `-22db`)
+
+Six of the menu callers above (Allison's "hours" and "extension", espeak-ng's "operator", "my
+balance", "an extension number", "opening hours") with someone else talking in their room,
+10, 16 or 22 dB under them. The background is another speaker, never the caller's voice:
+Allison's recorded sentences that name a menu item ("Please hold while I try that
+extension.", "press 0 to reach an operator", ...) behind the espeak-ng callers, and
+conversations of two espeak-ng voices no caller uses (`en-gb-scotland+m7` and `en-029+f4`,
+`en-gb-x-gbcwmd+m2` and `en-gb-x-gbclan+f5`) behind Allison. It never says the answer of the
+caller it is behind and says other menu words, so a call routed on the background's words is
+routed wrong. Its sentences are each brought to one level and follow each other 0.3 s
+apart; it starts at `background_start_s` (0.1 s), talks alone for 1-3.6 s (the lead:
+nominally 1, 2 or 3 s, lengthened in 0.1 s steps until its level under the caller is within
+2 dB of its level alone), goes on under the caller and for 1.5 s after `voice_end_s`, and
+stops at `background_end_s` (20 ms fade).
+Which talk goes behind which caller at which level was chosen so that whisper tiny.en hears
+the caller's answer in the caller's own span (`speech_start_s`-`voice_end_s` + 0.1 s, what a
+bot that tells the caller's voice from the room's would decode) on takes 0-5: a wrong answer
+in the bench is then the bot's, not the recogniser's (the slow test checks takes 0-2).
+
+A speaker's level is the mean power (as an RMS) over a span: the caller's over
+`speech_start_s`-`voice_end_s` of the caller alone, the background's where it plays alone
+(`background_start_s`-`speech_start_s` and `voice_end_s`-`background_end_s`). The background
+is scaled so that its level is `background_db` under the caller's; the test estimates the
+caller's level from the mix (power over the caller's span minus the background's) and
+checks the difference within ±1 dB.
+
+## Seeded takes
+
+A turn is played as several takes (`voicebot/tools/takes.py`: `take(pcm, seed)`): take 0 is
+the file; take n ≥ 1 adds a lead of 0-19 ms, a gain within ±0.5 dB, a 300-3400 Hz line noise
+at -66 dBFS and TPDF dither, all from an RNG seeded with n, and shifts every labelled time by
+its `lead_s`. The bench plays `--seeds N` takes of each turn; a turn right on one take and
+wrong on another counts as wrong.
 
 ## labels.json
 
 A JSON list, one object per file (one per line):
 
 - `file`: the WAV's name in this directory;
-- `group`: `menu`, `menu-pause`, `yes-no`, `digits`, `digits-pause`, `number`,
-  `number-pause`, `text`, `text-pause`, `noise`, `barge`;
-- `kind`: `menu`, `yes_no`, `digits`, `number`, `text`, `noise`, `barge`;
+- `group`: `menu`, `menu-pause`, `menu-carrier`, `yes-no`, `digits`, `digits-pause`,
+  `digits-carrier`, `number`, `number-pause`, `text`, `text-pause`, `noise`, `barge`,
+  `background-10db`, `background-16db`, `background-22db`;
+- `kind`: `menu`, `yes_no`, `digits`, `number`, `text`, `noise`, `barge`, `background` (a
+  menu answer with talk behind it);
 - `text`: what is said (`""` for noise);
 - `answer`: what the dialog should end up with: the intent (`hours`, `balance`, `operator`,
-  `extension`) for menu and barge, `"yes"`/`"no"`, the digit string, the number as a string,
+  `extension`) for menu, barge and background, `"yes"`/`"no"`, the digit string, the number
+  as a string,
   the text; `null` for noise;
 - `digits_length`: the number of digits for kind `digits`, else `null`;
 - `duration_s`: the length of the file;
-- `speech_start_s`: the first voiced sample, in seconds from the file's start;
+- `speech_start_s`: the caller's first voiced sample, in seconds from the file's start;
 - `voice_end_s`: the end of the caller's last voiced audio;
 - `pauses_s`: `[[start, end], ...]`, the silences between clips (see above);
-- `source`: how it was made.
+- `source`: how it was made;
+- `background_db`: for the background turns, how far (dB) the background's level is under
+  the caller's (10, 16, 22), else `null`;
+- `background_start_s`, `background_end_s`: where the background plays (it starts before
+  `speech_start_s` and ends after `voice_end_s`), else `null`;
+- `background_text`: what the background says in the file (a sentence cut short ends in
+  "…"), else `null`.
 
 ## Dialog scripts (`scripts/`)
 
 The scripts the bench calls, one per extension (the sandbox Asterisk routes 3XX to a bot
 with ARI app voicebot-turns whose scripts dir is this one, so 3XX runs
 `3XX.yaml`): 311 menu (intents hours, balance, operator, extension), 312 yes/no, 313 three
-digits, 314 four digits, 315 number, 316 free text, and 317 the 311 menu behind a ~10 s
-greeting with barge-in, for the noise and barge-in turns. Each answer state says back the
+digits, 314 four digits, 315 number, 316 free text, 317 the 311 menu behind a ~10 s
+greeting with barge-in, for the noise and barge-in turns, and 318 the 311 menu behind a
+~5 s greeting with barge-in, for the background turns (the background starts during the
+greeting, the caller answers after it). Each answer state says back the
 value and hangs up. They are hand-written, not made by the script.
 
 ## Licence and attribution
@@ -687,6 +1076,7 @@ Smith** (theivrvoice.com), financial contributions by Digium, Inc., © 2003–20
 Smith, licensed under the **Creative Commons Attribution-ShareAlike 3.0** licence
 (https://creativecommons.org/licenses/by-sa/3.0/). The files made from them are adaptations,
 shared under the same licence. The other speech is espeak-ng output; the noise is synthesized.
+The background turns' talk is Allison's (same licence) or espeak-ng's.
 
 ## Files
 
@@ -700,9 +1090,16 @@ def readme(entries: list[dict[str, object]]) -> str:
     for e in entries:
         pauses = ", ".join(f"{a:.2f}–{b:.2f}" for a, b in e["pauses_s"])  # type: ignore[attr-defined]
         answer = "" if e["answer"] is None else e["answer"]
+        source = str(e["source"])
+        if e["background_db"] is not None:
+            source += (
+                f"; caller {e['speech_start_s']:.2f}–{e['voice_end_s']:.2f} s, background "
+                f"{e['background_start_s']:.2f}–{e['background_end_s']:.2f} s: "
+                f"“{e['background_text']}”"
+            )
         rows.append(
             f"| {e['file']} | {e['group']} | {e['text']} | {answer} | {e['voice_end_s']:.2f} "
-            f"| {pauses} | {e['source']} |"
+            f"| {pauses} | {source} |"
         )
     return README_HEAD + "\n".join(rows) + "\n"
 

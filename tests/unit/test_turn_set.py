@@ -1,6 +1,8 @@
 """The endpointing bench's caller turns (tests/fixtures/turns/, made by scripts/make-turn-set.py):
-the labels fit the audio, the dialog scripts take each turn's answer, and (slow) whisper tiny.en
-hears each speech file's answer after the G.711 μ-law round trip the bot's audio goes through.
+the labels fit the audio (pauses where labelled, the background talk really ``background_db``
+under the caller), they still do in every seeded take the bench plays, the dialog scripts take
+each turn's answer, and (slow) whisper tiny.en hears each speech file's answer after the G.711
+μ-law round trip the bot's audio goes through.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from voicebot.media.codecs import resample
 from voicebot.media.g711 import ulaw_decode, ulaw_encode
 from voicebot.speech.asr.whisper import WhisperEngine
 from voicebot.tools.sip import read_wav_8k
+from voicebot.tools.takes import take
 
 TURNS = Path(__file__).resolve().parents[1] / "fixtures" / "turns"
 SCRIPTS = TURNS / "scripts"
@@ -36,14 +39,24 @@ VOICED_DBFS = -50.0  # the frames at the edges of the speech are above this
 MIN_PAUSE_S = 0.2  # any silence this long inside a turn is listed in pauses_s
 KEYS = {
     "file", "group", "kind", "text", "answer", "digits_length", "duration_s",
-    "speech_start_s", "voice_end_s", "pauses_s", "source",
+    "speech_start_s", "voice_end_s", "pauses_s", "source", "background_db",
+    "background_start_s", "background_end_s", "background_text",
 }  # fmt: skip
+BACKGROUND_KEYS = ("background_db", "background_start_s", "background_end_s", "background_text")
 GROUPS = {
-    "menu": "menu", "menu-pause": "menu", "yes-no": "yes_no", "digits": "digits",
-    "digits-pause": "digits", "number": "number", "number-pause": "number", "text": "text",
-    "text-pause": "text", "noise": "noise", "barge": "barge",
+    "menu": "menu", "menu-pause": "menu", "menu-carrier": "menu", "yes-no": "yes_no",
+    "digits": "digits", "digits-pause": "digits", "digits-carrier": "digits",
+    "number": "number", "number-pause": "number", "text": "text", "text-pause": "text",
+    "noise": "noise", "barge": "barge", "background-10db": "background",
+    "background-16db": "background", "background-22db": "background",
 }  # fmt: skip
+CARRIER_PAUSES_S = (0.3, 0.5, 0.8, 1.0)
 INTENTS = {"hours", "balance", "operator", "extension"}
+BACKGROUNDS = [label["file"] for label in LABELS if label["kind"] == "background"]
+# The background's level, measured where it plays alone, is background_db under the caller's
+# (estimated from the mix where both talk) within this.
+LEVEL_TOLERANCE_DB = 1.0
+SEEDS = (1, 2, 3)
 ARTICLES = {"a", "an", "the"}  # whisper may swap or drop them ("an operator" -> "A operator.")
 
 
@@ -54,7 +67,7 @@ def extension_for(label: dict[str, Any]) -> str:
         return {3: "313", 4: "314"}[label["digits_length"]]
     return {
         "menu": "311", "yes_no": "312", "number": "315", "text": "316", "noise": "317",
-        "barge": "317",
+        "barge": "317", "background": "318",
     }[kind]  # fmt: skip
 
 
@@ -86,8 +99,8 @@ def test_every_file_is_labelled_once_and_vice_versa() -> None:
 def test_the_set_is_big_enough_and_small() -> None:
     groups = {label["group"] for label in LABELS}
     assert groups == set(GROUPS)
-    assert len(LABELS) >= 55
-    assert sum(p.stat().st_size for p in TURNS.iterdir() if p.is_file()) < 4_000_000
+    assert len(LABELS) >= 130
+    assert sum(p.stat().st_size for p in TURNS.iterdir() if p.is_file()) < 7_000_000
 
 
 @pytest.mark.parametrize("name", sorted(BY_FILE))
@@ -104,7 +117,7 @@ def test_label_fits_the_file(name: str) -> None:
     kind, answer = label["kind"], label["answer"]
     if kind == "noise":
         assert (label["text"], answer) == ("", None)
-    elif kind in ("menu", "barge"):
+    elif kind in ("menu", "barge", "background"):
         assert answer in INTENTS
         assert answer in words(label["text"])
     elif kind == "yes_no":
@@ -114,21 +127,36 @@ def test_label_fits_the_file(name: str) -> None:
     else:
         assert answer == label["text"]
     assert label["digits_length"] == (len(answer) if kind == "digits" else None)
+    if kind != "background":
+        assert [label[key] for key in BACKGROUND_KEYS] == [None] * len(BACKGROUND_KEYS)
+        return
+    assert label["group"] == f"background-{label['background_db']}db"
+    assert label["background_start_s"] + 0.9 < start < end < label["background_end_s"]
+    assert label["background_end_s"] <= label["duration_s"] - 0.05
+    # Someone else: never the caller's answer, always some other menu word.
+    said_behind = set(words(label["background_text"]))
+    assert answer not in said_behind
+    assert said_behind & (INTENTS - {answer})
 
 
-@pytest.mark.parametrize("name", sorted(BY_FILE))
-def test_speech_edges_and_pauses_are_where_the_labels_say(name: str) -> None:
+def assert_edges_and_pauses(name: str, pcm: np.ndarray) -> None:
+    """Silence before the first and after the last sound (the caller's or the background's),
+    voice at the labelled edges of the caller's speech, silence in each labelled pause and
+    nowhere else inside the caller's speech."""
     label = BY_FILE[name]
-    db = frame_dbfs(read_wav_8k(TURNS / name))
+    db = frame_dbfs(pcm)
     start, end = label["speech_start_s"], label["voice_end_s"]
-    # Times are on the 10 ms grid the construction uses.
-    times = [start, end, *(t for pause in label["pauses_s"] for t in pause)]
-    assert all(abs(t * 100 - round(t * 100)) < 1e-6 for t in times)
-    assert np.all(frames_between(db, 0, start) < SILENT_DBFS)
-    assert np.all(frames_between(db, end, label["duration_s"]) < SILENT_DBFS), (
-        f"{name}: sound after voice_end_s"
+    first = min(start, label["background_start_s"] or start)
+    last = max(end, label["background_end_s"] or end)
+    assert np.all(frames_between(db, 0, first) < SILENT_DBFS)
+    assert np.all(frames_between(db, last, label["duration_s"]) < SILENT_DBFS), (
+        f"{name}: sound after voice_end_s / background_end_s"
     )
     assert frames_between(db, start, start + 0.01)[0] > VOICED_DBFS
+    if label["background_start_s"] is not None:
+        # The background (far quieter than the caller) is talking from its first 50 ms.
+        alone = level_db(pcm, (first, start), (end, last)) - 20 * np.log10(32768)
+        assert np.max(frames_between(db, first, first + 0.05)) > alone - 20
     assert frames_between(db, end - 0.01, end)[0] > VOICED_DBFS, f"{name}: voice ends earlier"
     previous = start
     for pause_start, pause_end in label["pauses_s"]:
@@ -138,8 +166,9 @@ def test_speech_edges_and_pauses_are_where_the_labels_say(name: str) -> None:
         assert frames_between(db, pause_start - 0.01, pause_start)[0] > VOICED_DBFS
         assert frames_between(db, pause_end, pause_end + 0.01)[0] > VOICED_DBFS
         previous = pause_end
-    # Every long silence inside the turn is one of the listed pauses.
-    inside = frames_between(db, start, end) < SILENT_DBFS
+    # Every long stretch without voice inside the turn is one of the listed pauses (a clip's
+    # faded last frame may sit between VOICED_DBFS and SILENT_DBFS: it is voice).
+    inside = frames_between(db, start, end) <= VOICED_DBFS
     run = 0
     for index, silent in enumerate([*inside, False]):
         if silent:
@@ -149,6 +178,66 @@ def test_speech_edges_and_pauses_are_where_the_labels_say(name: str) -> None:
             gap = [round(start + (index - run) * 0.01, 3), round(start + index * 0.01, 3)]
             assert gap in label["pauses_s"], f"{name}: unlabelled silence {gap}"
         run = 0
+
+
+@pytest.mark.parametrize("name", sorted(BY_FILE))
+def test_speech_edges_and_pauses_are_where_the_labels_say(name: str) -> None:
+    label = BY_FILE[name]
+    # Times are on the 10 ms grid the construction uses.
+    times = [label["speech_start_s"], label["voice_end_s"]]
+    times += [t for pause in label["pauses_s"] for t in pause]
+    times += [label[k] for k in ("background_start_s", "background_end_s") if label[k]]
+    assert all(abs(t * 100 - round(t * 100)) < 1e-6 for t in times)
+    assert_edges_and_pauses(name, read_wav_8k(TURNS / name))
+
+
+def level_db(pcm: np.ndarray, *spans: tuple[float, float]) -> float:
+    """Mean power over ``spans`` (seconds) in dB: the turn set's measure of a speaker's level."""
+    parts = [pcm[round(a * RATE) : round(b * RATE)].astype(np.float64) for a, b in spans]
+    samples = np.concatenate(parts)
+    return float(10 * np.log10(np.mean(samples**2)))
+
+
+def background_under_caller_db(label: dict[str, Any], pcm: np.ndarray) -> float:
+    """How far the background's level (where it plays alone) is under the caller's (where
+    both talk, less the background's power)."""
+    start, end = label["speech_start_s"], label["voice_end_s"]
+    alone = level_db(pcm, (label["background_start_s"], start), (end, label["background_end_s"]))
+    both = level_db(pcm, (start, end))
+    caller = 10 * np.log10(10 ** (both / 10) - 10 ** (alone / 10))
+    return float(caller - alone)
+
+
+def test_there_are_background_turns_at_every_level() -> None:
+    levels = [BY_FILE[name]["background_db"] for name in BACKGROUNDS]
+    assert sorted(set(levels)) == [10, 16, 22]
+    assert all(levels.count(db) >= 6 for db in (10, 16, 22))
+
+
+@pytest.mark.parametrize("name", BACKGROUNDS)
+def test_the_background_is_as_far_under_the_caller_as_labelled(name: str) -> None:
+    label = BY_FILE[name]
+    under = background_under_caller_db(label, read_wav_8k(TURNS / name))
+    assert under == pytest.approx(label["background_db"], abs=LEVEL_TOLERANCE_DB)
+    # It talks before the caller (during the bot's greeting) and after.
+    assert label["speech_start_s"] - label["background_start_s"] >= 1.0
+    assert label["background_end_s"] - label["voice_end_s"] >= 1.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_labels_hold_in_every_seeded_take(seed: int) -> None:
+    """What the bench plays: each take's labelled times are ``lead_s`` later, and what they
+    say (edges, pauses, the background's level) still holds."""
+    for name in sorted(BY_FILE):
+        label = BY_FILE[name]
+        played = take(read_wav_8k(TURNS / name), seed)
+        lead = round(played.lead_s * RATE)
+        assert played.pcm.size == round(label["duration_s"] * RATE) + lead
+        assert np.all(frame_dbfs(played.pcm[: lead - lead % FRAME]) < SILENT_DBFS)
+        assert_edges_and_pauses(name, played.pcm[lead:])
+        if label["kind"] == "background":
+            under = background_under_caller_db(label, played.pcm[lead:])
+            assert under == pytest.approx(label["background_db"], abs=LEVEL_TOLERANCE_DB)
 
 
 @pytest.mark.parametrize("name", sorted(BY_FILE))
@@ -163,11 +252,36 @@ def test_group_shape(name: str) -> None:
         assert min(pauses) >= 0.5 - 1e-6
     elif group.endswith("-pause"):
         assert pauses and min(pauses) >= 0.3 - 1e-6
+    elif group.endswith("-carrier"):
+        # The carrier's pause (named in the file name) first, then (Allison's digits, clips
+        # of their own) the fluent digits' gaps.
+        assert pauses[0] == pytest.approx(carrier_pause_s(name))
+        assert pauses[1:] == pytest.approx([0.25] * (len(pauses) - 1))
     elif group != "noise":
         assert pauses == []
     if label["kind"] == "noise":
         peak = np.max(np.abs(read_wav_8k(TURNS / name).astype(np.int32))) / 32768
         assert 20 * np.log10(peak) > -25
+
+
+def carrier_pause_s(name: str) -> float:
+    found = re.fullmatch(r"(menu|digits)-carrier(\d+)-.+\.wav", name)
+    assert found, f"{name}: not a carrier turn's name"
+    return int(found.group(2)) / 1000
+
+
+def test_paused_answers_meet_every_pause_with_every_answer() -> None:
+    menu = [(carrier_pause_s(n), BY_FILE[n]["answer"]) for n in BY_FILE
+            if BY_FILE[n]["group"] == "menu-carrier"]  # fmt: skip
+    assert sorted(menu) == sorted((p, i) for p in CARRIER_PAUSES_S for i in INTENTS)
+    digits = [carrier_pause_s(n) for n in BY_FILE if BY_FILE[n]["group"] == "digits-carrier"]
+    assert sorted(digits) == sorted(CARRIER_PAUSES_S * 4)
+    # Several carrier phrases before each pause: what is said before it differs.
+    for group in ("menu-carrier", "digits-carrier"):
+        for pause in CARRIER_PAUSES_S:
+            befores = {" ".join(words(BY_FILE[n]["text"])[:2]) for n in BY_FILE
+                       if BY_FILE[n]["group"] == group and carrier_pause_s(n) == pause}  # fmt: skip
+            assert len(befores) == 4, (group, pause, befores)
 
 
 # ---- dialog scripts --------------------------------------------------------------------
@@ -178,7 +292,7 @@ def script(extension: str) -> Script:
 
 
 def test_there_is_a_script_per_extension() -> None:
-    assert {p.stem for p in SCRIPTS.glob("*.yaml")} == {str(n) for n in range(311, 318)}
+    assert {p.stem for p in SCRIPTS.glob("*.yaml")} == {str(n) for n in range(311, 319)}
     for path in SCRIPTS.glob("*.yaml"):
         assert load_script(path).states
 
@@ -233,17 +347,44 @@ def expected_phrases(extension: str) -> list[str]:
 MAX_MISHEARD = 3
 
 
-@pytest.mark.slow
-async def test_whisper_hears_the_turn_set(whisper: WhisperEngine) -> None:
+async def misheard(whisper: WhisperEngine, names: list[str], seed: int) -> list[str]:
+    """What whisper got wrong of take ``seed`` of each turn, through G.711 μ-law. Of a
+    background turn it hears the caller's span only (what a bot that tells the caller's voice
+    from the room's would decode): the whole file has the background's words too."""
     wrong = []
-    for name in SPEECH:
+    for name in names:
         label = BY_FILE[name]
-        pcm = ulaw_decode(ulaw_encode(read_wav_8k(TURNS / name)))
+        played = take(read_wav_8k(TURNS / name), seed)
+        pcm = ulaw_decode(ulaw_encode(played.pcm))
+        if label["kind"] == "background":
+            start = round((played.lead_s + label["speech_start_s"]) * RATE)
+            end = round((played.lead_s + label["voice_end_s"] + 0.1) * RATE)
+            pcm = pcm[start:end]
         audio = resample(pcm, RATE, whisper.sample_rate)
         transcript = await whisper.transcribe(
             audio, expected=expected_phrases(extension_for(label))
         )
         problem = heard_wrong(label, transcript.text)
         if problem:
-            wrong.append(problem)
+            wrong.append(f"take {seed}: {problem}")
+    return wrong
+
+
+@pytest.mark.slow
+async def test_whisper_hears_the_turn_set(whisper: WhisperEngine) -> None:
+    wrong = await misheard(whisper, SPEECH, 0)
+    assert len(wrong) <= MAX_MISHEARD, "\n".join(wrong)
+
+
+# The groups of issue 21 were chosen so that whisper hears every take the bench plays by
+# default: a turn the recogniser itself gets only on some takes would flip for no fault of
+# the turn-taking.
+ROBUST_GROUPS = ("menu-carrier", "digits-carrier", "background-10db", "background-16db",
+                 "background-22db")  # fmt: skip
+
+
+@pytest.mark.slow
+async def test_whisper_hears_the_new_conditions_on_every_take(whisper: WhisperEngine) -> None:
+    names = [name for name in SPEECH if BY_FILE[name]["group"] in ROBUST_GROUPS]
+    wrong = [problem for seed in (1, 2) for problem in await misheard(whisper, names, seed)]
     assert len(wrong) <= MAX_MISHEARD, "\n".join(wrong)
