@@ -168,15 +168,23 @@ def judge(outcome: Outcome, label: dict[str, Any], record: dict[str, Any]) -> No
     outcome.heard = [line["text"] for line in transcript if line["who"] == "caller"]
 
 
-async def answer_turn(label: dict[str, Any], played: Take, workdir: Path) -> Outcome:
+async def judged_call(
+    label: dict[str, Any], played: Take, workdir: Path, extension: str, steps: list[Step],
+    timeout_s: float,
+) -> tuple[Outcome, CallResult]:  # fmt: skip
+    """Place one call playing the turn, then judge what the bot made of it (its /calls
+    record)."""
     before = time.time()
-    result = await place_call(
-        extension=extension_for(label), workdir=workdir, timeout_s=60,
-        steps=[Pause(GREETING_S), Play(played.pcm), WaitForBye(timeout_s=20)],
-    )  # fmt: skip
-    record = await finished_record(before)
+    result = await place_call(extension=extension, workdir=workdir, timeout_s=timeout_s,
+                              steps=steps)  # fmt: skip
     outcome = new_outcome(label, played.seed)
-    judge(outcome, label, record)
+    judge(outcome, label, await finished_record(before))
+    return outcome, result
+
+
+async def answer_turn(label: dict[str, Any], played: Take, workdir: Path) -> Outcome:
+    steps: list[Step] = [Pause(GREETING_S), Play(played.pcm), WaitForBye(timeout_s=20)]
+    outcome, result = await judged_call(label, played, workdir, extension_for(label), steps, 60)
     sent = result.sent_start_time[0]
     if sent is None:
         return outcome
@@ -214,14 +222,8 @@ async def background_turn(
     (its background has started during the greeting), then judge the greeting and the answer."""
     caller_at = played.lead_s + label["speech_start_s"]
     wait = max(0.0, greeting.ends_after_answer_s + CALLER_AFTER_GREETING_S - caller_at)
-    before = time.time()
-    result = await place_call(
-        extension=BACKGROUND_EXTENSION, workdir=workdir, timeout_s=90,
-        steps=[Pause(wait), Play(played.pcm), WaitForBye(timeout_s=30)],
-    )  # fmt: skip
-    record = await finished_record(before)
-    outcome = new_outcome(label, played.seed)
-    judge(outcome, label, record)
+    steps: list[Step] = [Pause(wait), Play(played.pcm), WaitForBye(timeout_s=30)]
+    outcome, result = await judged_call(label, played, workdir, BACKGROUND_EXTENSION, steps, 90)
     sent = result.sent_start_time[0]
     if sent is None:
         return outcome
