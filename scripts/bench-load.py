@@ -22,8 +22,14 @@ worker has a caller, then a new call is placed every 0.25 s for 2 s; it prints t
 worker's callers handed back to the fallback (and when, after the kill), and which of the new
 calls were served.
 
+With ``--long-talker`` the burst is placed a second time beside one caller who talks on and on
+(the turn set's recorded answers without "hours", 0.3-0.6 s apart, for LONG_TALK_S; placed
+LONG_TALK_LEAD_S before the burst): it prints the burst's voice to voice beside the talker and
+how much that adds to the quiet bot's, same run.
+
     scripts/asterisk-sandbox.sh start
     .venv/bin/python scripts/bench-load.py [--calls 16] [--within 1.0 | --spread 0.3] [--singles 5]
+    .venv/bin/python scripts/bench-load.py --calls 4 --spread 1.0 --long-talker
     .venv/bin/python scripts/bench-load.py --workers 3 [--kill-one] ...
 """
 
@@ -46,6 +52,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -73,6 +81,9 @@ OPS_SCRIPTS = {
 }
 MENU_S = 4.0  # "Which service? Say hours." lasts about 2 s
 HOURS = REPO / "tests" / "fixtures" / "audio" / "hours.wav"
+TURNS = REPO / "tests" / "fixtures" / "turns"
+LONG_TALK_S = 75.0
+LONG_TALK_LEAD_S = 20.0
 
 
 @dataclass
@@ -254,7 +265,7 @@ def describe(name: str, b: Burst) -> str:
 
 
 async def run(calls: int, within: float, spread: float | None, workdir: Path, target: Target,
-              singles: int) -> None:  # fmt: skip
+              singles: int, long_talker: bool = False) -> None:  # fmt: skip
     alone = [await burst(1, [0.0], target, workdir / f"single{i}") for i in range(singles)]
     single = Burst(
         [v for b in alone for v in b.voice_to_voice_ms], sum(b.routed for b in alone),
@@ -282,6 +293,51 @@ async def run(calls: int, within: float, spread: float | None, workdir: Path, ta
             f"added delay (p95 under load − p50 of one call): {added:.0f} ms; "
             f"RSS per extra call {per_call:.1f} MB"
         )
+    if long_talker:
+        talked = await beside_a_long_talker(calls, offsets, target, workdir / "talker",
+                                            spread is not None)  # fmt: skip
+        print(describe(f"{label}, beside a long talker", talked), flush=True)
+        quiet, loud = loaded.voice_to_voice_ms, talked.voice_to_voice_ms
+        if quiet and loud:
+            p50 = statistics.median(loud) - statistics.median(quiet)
+            p95 = percentile(loud, 0.95) - percentile(quiet, 0.95)
+            print(f"the long talker adds: p50 {p50:+.0f} ms, p95 {p95:+.0f} ms (goal: within 100)")
+
+
+def long_talk() -> np.ndarray:
+    """LONG_TALK_S of real answers from the turn set (none says "hours", so the patient menu
+    never takes one), 0.3-0.6 s apart: a caller, or a TV, that does not stop."""
+    labels = json.loads((TURNS / "labels.json").read_text())
+    kinds = ("menu", "digits", "yes_no")
+    files = [TURNS / label["file"] for label in labels
+             if label["kind"] in kinds and "hour" not in label["text"]]  # fmt: skip
+    rng = np.random.default_rng(21)
+    pieces: list[np.ndarray] = []
+    total = 0
+    for path in itertools.cycle(files):
+        if total >= LONG_TALK_S * 8000:
+            break
+        pieces += [read_wav_8k(path), np.zeros(int(rng.uniform(0.3, 0.6) * 8000), np.int16)]
+        total += pieces[-2].size + pieces[-1].size
+    return np.concatenate(pieces)
+
+
+async def beside_a_long_talker(
+    calls: int, offsets: list[float], target: Target, workdir: Path, stagger_calls: bool
+) -> Burst:
+    """The same burst, placed LONG_TALK_LEAD_S after a long talker's call began talking."""
+    talker = asyncio.create_task(place_call(
+        extension=target.extension, workdir=workdir / "talker", timeout_s=LONG_TALK_S + 60,
+        steps=[Pause(MENU_S), Play(long_talk()), Hangup()],
+    ))  # fmt: skip
+    await asyncio.sleep(MENU_S + LONG_TALK_LEAD_S)
+    if talker.done():
+        raise SystemExit(f"bench-load: the long talker's call ended early: {talker.result()}")
+    loaded = await burst(calls, offsets, target, workdir / "load", stagger_calls=stagger_calls)
+    talked = await talker
+    if talked.hangup_by != "caller":
+        print("  (the bot hung up on the long talker before the talk was over)")
+    return loaded
 
 
 def fallback_times(since: float) -> list[float]:
@@ -376,6 +432,11 @@ def main() -> int:
         action="store_true",
         help="with --workers: then kill one worker mid-call, see what it costs",
     )
+    parser.add_argument(
+        "--long-talker",
+        action="store_true",
+        help="then place the burst again beside a caller who talks on for 75 s",
+    )
     args = parser.parse_args()
     workdir = REPO / ".state" / "bench-load"
     shutil.rmtree(workdir, ignore_errors=True)
@@ -386,7 +447,8 @@ def main() -> int:
     else:
         target = Target.single(workdir / "voicebot.log", max_active=limit)
     try:
-        asyncio.run(run(args.calls, args.within, args.spread, workdir, target, args.singles))
+        asyncio.run(run(args.calls, args.within, args.spread, workdir, target, args.singles,
+                        args.long_talker))  # fmt: skip
         if args.workers and args.kill_one:
             asyncio.run(kill_one(target, workdir / "kill"))
     finally:

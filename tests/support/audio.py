@@ -12,6 +12,8 @@ FIXTURE_AUDIO = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
 # Allison Smith's Asterisk prompts, byte-for-byte copies of Debian's asterisk-core-sounds-en-wav
 # (CC BY-SA 3.0; see fixtures/audio/README.md).
 ALLISON = FIXTURE_AUDIO / "allison"
+# The labelled caller turns of the endpointing bench (labels.json, README.md there).
+TURNS = Path(__file__).resolve().parents[1] / "fixtures" / "turns"
 
 
 def speechlike(seconds: float, seed: int = 0) -> np.ndarray:

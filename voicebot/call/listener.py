@@ -4,12 +4,21 @@ The listener only does I/O and bookkeeping: it turns packets into the turn core'
 inputs, keeps the audio of the turn in progress at the recognizer's rate, and runs the
 decodes and turn-model judgements the core asks for, off the event loop. What any of it
 means is the core's business.
+
+Whose voice a frame is, the caller's or the room's, is ``call/voices.py``'s to say: the
+segmenter counts only the caller's voice, so a voice far under theirs opens no turn and
+pauses no prompt, and the recognizer hears the caller's stretches with the rest silenced.
+
+At each pause it hands the core the turn's new part (the voice since the previous pause) and
+the whole turn so far; the core says which to decode. A call's decodes run one at a time, in
+the order asked, never more than the recognizer's window at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -25,6 +34,8 @@ from ..speech.asr.base import AsrEngine, Transcript
 from ..speech.turn.base import TurnDetector
 from ..speech.vad import SpeechConfirmed, VoiceBegan, VoicePaused, VoiceSegmenter
 from . import turns
+from .parts import MIN_PITCHED_S, has_words
+from .voices import CallerVoice, Levels, Whose, frame_db
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +43,11 @@ log = logging.getLogger(__name__)
 # silence): count it as silence so the segmenter still sees the pause. Three frames: jitter
 # rarely holds a packet that long, and a late one only adds a little silence to the turn.
 RECEIVE_GAP_S = 0.06
+
+# The recognizer's audio runs this many frames behind the VAD, so a frame is silenced as the
+# room's only once the frames after it are known: the caller's voice is told apart a frame
+# or four after it begins (two loud frames in five), and their first phoneme is kept.
+LOOKAHEAD_FRAMES = 5
 
 Deliver = Callable[[turns.TurnInput], None]
 
@@ -69,10 +85,35 @@ class Listener:
         self._segmenter = VoiceSegmenter(vad, codec.sample_rate)
         # The recognizer gets its own rate, from a resampler beside the VAD.
         self._to_asr = Resampler(codec.sample_rate, asr.sample_rate)
-        preroll_frames = max(1, vad.preroll_ms // vad.frame_ms)
-        self._preroll: deque[np.ndarray] = deque(maxlen=preroll_frames)
-        self._turn_audio: list[np.ndarray] | None = None  # the turn in progress, ASR rate
-        self._turn_pitched_s = 0.0  # pitched voice in the turn so far
+        # The pre-roll before an onset: the frames held for the look-ahead are part of it.
+        self._preroll_frames = max(1, vad.preroll_ms // vad.frame_ms - LOOKAHEAD_FRAMES)
+        self._preroll: deque[np.ndarray] = deque(maxlen=self._preroll_frames)
+        # Whose voice each frame is; the frames not yet handed on, with whether to keep them.
+        self._voices = CallerVoice()
+        self._held: deque[tuple[np.ndarray, bool]] = deque()
+        # The session says when a prompt plays: a barge-in must be the caller's own voice.
+        self.prompt_playing = False
+        # Stream times of the current turn's first onset and last voice end (for voices).
+        self._turn_began = 0.0
+        self._turn_voice_end = 0.0
+        # The turn in progress at the recognizer's rate, one chunk per frame (and one per
+        # pause, what the resampler held back), kept whole for the turn model.
+        self._turn_audio: list[np.ndarray] | None = None
+        # The current part begins at this chunk; the next one's pre-roll (for its first
+        # phoneme) reaches back no further than the floor, where this one ended: the pause
+        # that ended it may still hold the soft end of its last word ("nine" heard twice).
+        self._part_from = 0
+        self._part_floor = 0
+        # A turn never holds more than the core's cap, and a little for the decision.
+        self._max_chunks = math.ceil((turns.MAX_TURN_VOICE_S + 5.0) * 1000 / vad.frame_ms)
+        self._confirmed = False  # the voice since the last onset is speech
+        # The core cut the turn (CutTurn): the voice after the cut waits for the next turn.
+        self._cut = False
+        # One decode in flight per call; a decode asked for a turn since closed is skipped,
+        # and so is one of the whole turn when a later pause has asked for it again.
+        self._decoding = asyncio.Lock()
+        self._turns_closed = 0
+        self._newest_whole = 0
         # What the state expects: a hint for the recognizer, a grammar where the script asks.
         self.phrases: Sequence[str] | None = None
         self.grammar = False
@@ -101,78 +142,191 @@ class Listener:
                 self._frame(frame)
 
     def _frame(self, frame: np.ndarray) -> None:
-        events = self._segmenter.feed(frame)
-        asr_audio = self._to_asr.process(frame)
-        if self._turn_audio is not None:
-            self._turn_audio.append(asr_audio)
-            if self._stream is not None:
-                self._stream.put_nowait(asr_audio)
-        else:
-            self._preroll.append(asr_audio)
+        at = self._segmenter.stream_time
+        voiced, pitched = self._segmenter.measure(frame)
+        heard = self._voices.frame(at, frame_db(frame), voiced, pitched, self.prompt_playing)
+        if heard.verdict is not None and heard.verdict.whose is Whose.BACKGROUND:
+            log.debug("call %s: voice at %.2f s is the room's: %s", self.call_id,
+                      heard.verdict.at, heard.verdict.reason)  # fmt: skip
+        events = self._segmenter.advance(heard.caller, pitched)
+        self._held.append((frame, heard.keep))
+        if len(self._held) > LOOKAHEAD_FRAMES:
+            self._hand_on_held(1)
         if not events:
             return
         now = time.monotonic()
         behind = self._segmenter.stream_time
         for event in events:
             if isinstance(event, VoiceBegan):
+                self._confirmed = False
+                if self._cut:
+                    continue  # the next turn's, handed on when the cut one is closed
                 if self._turn_audio is None:
+                    self._turn_began = event.stream_time
                     self._turn_audio = list(self._preroll)
                     self._preroll.clear()
+                    self._part_from = 0
+                else:
+                    ahead = len(self._turn_audio) - self._preroll_frames
+                    self._part_from = max(self._part_floor, ahead)
                 if self.asr.streaming and self._stream is None:
                     self._start_stream()
                 self._deliver(turns.VoiceStarted(now - (behind - event.stream_time)))
             elif isinstance(event, SpeechConfirmed):
-                self._deliver(turns.VoiceConfirmed(now))
-            elif isinstance(event, VoicePaused):
-                # The resampler holds back the last 10-115 ms it was given: let it out, so
-                # the decode hears the whole last word, not only what came before.
-                held_back = self._to_asr.process(np.zeros(0, np.int16), last=True)
-                if self._turn_audio is not None:
-                    self._turn_audio.append(held_back)
-                    if self._stream is not None:
-                        self._stream.put_nowait(held_back)
-                audio = self.turn_audio()
-                voice_end = now - (behind - event.voice_end)
-                self._turn_pitched_s += event.pitched_s
-                self._deliver(turns.VoicePaused(now, voice_end, audio, self._turn_pitched_s))
+                self._confirmed = True
+                if not self._cut:
+                    self._deliver(turns.VoiceConfirmed(now))
+            elif isinstance(event, VoicePaused) and not self._cut:
+                self._turn_voice_end = event.voice_end
+                self._hand_out_part(now, now - (behind - event.voice_end), event.pitched_s)
+
+    def _hand_on_held(self, count: int) -> None:
+        """The oldest ``count`` held frames go on to the recognizer's audio: as they are when
+        they or a frame after them is the caller's, else silenced (the room's voice)."""
+        for _ in range(count):
+            frame, keep = self._held.popleft()
+            if not keep and not any(later for _, later in self._held):
+                frame = np.zeros_like(frame)
+            asr_audio = self._to_asr.process(frame)
+            if self._turn_audio is not None:
+                self._add_to_turn(asr_audio)
+            else:
+                self._preroll.append(asr_audio)
+
+    def _add_to_turn(self, chunk: np.ndarray) -> None:
+        assert self._turn_audio is not None
+        self._turn_audio.append(chunk)
+        if self._stream is not None:
+            self._stream.put_nowait(chunk)
+        excess = len(self._turn_audio) - self._max_chunks
+        if excess > 0:  # the core cuts a turn at its cap: only while one waits for its decision
+            del self._turn_audio[:excess]
+            self._part_from = max(0, self._part_from - excess)
+            self._part_floor = max(0, self._part_floor - excess)
+
+    def _hand_out_part(self, now: float, voice_end: float, pitched_s: float) -> None:
+        """The caller paused (or the turn is cut): the new part to decode, the whole turn to
+        judge."""
+        # The frames held for the look-ahead and what the resampler holds back (10-115 ms):
+        # let them out, so the decode hears the whole last word, not only what came before.
+        self._hand_on_held(len(self._held))
+        held_back = self._to_asr.process(np.zeros(0, np.int16), last=True)
+        if self._turn_audio is not None:
+            self._add_to_turn(held_back)
+        chunks = self._turn_audio or []
+        part = _joined(chunks[self._part_from :])
+        whole = _joined(chunks)
+        self._part_floor = self._part_from = len(chunks)
+        self._deliver(turns.VoicePaused(now, voice_end, part, pitched_s, whole))
 
     @property
     def in_voice(self) -> bool:
         return self._segmenter.in_voice
 
+    @property
+    def voice_levels(self) -> Levels:
+        """What the call has learned of the caller's and the room's levels."""
+        return self._voices.levels
+
+    def caller_spoke(self) -> None:
+        """The core took the current turn as the caller's: their level is learned from it."""
+        end = max(self._turn_began, self._turn_voice_end)  # a cut turn may not have paused
+        level = self._voices.caller_turn(self._turn_began, end)
+        if level is not None:
+            log.debug("call %s: the caller speaks at %.0f dBFS", self.call_id, level)
+
+    def caller_unheard(self) -> None:
+        """The dialog heard nothing: if that is because the caller's voice was taken for the
+        room's, the room is learned again from scratch."""
+        self._voices.no_input()
+
     def turn_audio(self) -> np.ndarray:
-        if not self._turn_audio:
-            return np.zeros(0, dtype=np.int16)
-        return np.concatenate(self._turn_audio)
+        return _joined(self._turn_audio or [])
 
     # -- commands from the core ---------------------------------------------------------
 
     def close_turn(self) -> None:
-        """The turn is handled or dropped: the next voice starts a new one."""
+        """The turn is handled or dropped: the next voice starts a new one. After a cut, the
+        voice that goes on is that next turn, at once."""
+        carried = self._turn_audio[self._part_from :] if self._turn_audio is not None else []
+        cut, self._cut = self._cut, False
         self._turn_audio = None
-        self._turn_pitched_s = 0.0
+        self._part_from = self._part_floor = 0
+        self._turns_closed += 1
         self._end_stream()
+        if cut and self._segmenter.in_voice:
+            # (Voice that began after the cut and paused before the decision is dropped: a
+            # caller who talked on for MAX_TURN_VOICE_S is answered rather than heard out.)
+            self._turn_audio = carried
+            if self.asr.streaming:
+                self._start_stream()
+            now = time.monotonic()
+            self._deliver(turns.VoiceStarted(now))
+            if self._confirmed:
+                self._deliver(turns.VoiceConfirmed(now))
 
-    async def decode(self, turn_audio: int, audio: np.ndarray) -> None:
-        """Transcribe ``audio`` (one task per decode; a result for old audio is dropped by
-        the core, so nothing here needs cancelling when the caller goes on)."""
-        transcript: Transcript | None = None
+    def cut_turn(self, last_part: bool = True) -> None:
+        """The core's cap: end the turn here, as if the caller had paused (handing out the
+        ``last_part`` if they are speaking; not in voice, their pause is on its way to the
+        core already). The voice from now on is kept for the next turn (``close_turn``)."""
+        if self._turn_audio is None or self._cut:
+            return
+        if last_part and self._segmenter.in_voice:
+            now = time.monotonic()
+            # The segmenter confirms speech only with some pitched voice in it.
+            self._hand_out_part(now, now, MIN_PITCHED_S if self._confirmed else 0.0)
+        self._cut = True
+
+    async def decode(
+        self, turn_audio: int, audio: np.ndarray, part: int = 0, cumulative: bool = False
+    ) -> None:
+        """Transcribe part ``part`` of the turn (``cumulative``: the whole turn up to it). A
+        call's decodes run one at a time, in the order asked; one that waited while its turn
+        was closed, or while a later pause asked for the whole turn again, is skipped."""
+        closed = self._turns_closed
+        if cumulative:
+            self._newest_whole = max(self._newest_whole, turn_audio)
         if self._stream is not None:
-            # The stream has heard the same audio, as it came: what it has so far is the
-            # speculative result, and the stream goes on if the caller does.
+            # The stream has heard the whole turn, as it came: what it has so far is the text
+            # of the turn up to this pause (whatever was asked: it costs nothing more), and
+            # the stream goes on if the caller does.
             peek = _Peek()
             self._stream.put_nowait(peek)
-            transcript = await peek.result
-        if transcript is None:
+            heard = await peek.result
+            if heard is not None:
+                at = time.monotonic()
+                self._deliver(turns.Transcribed(at, turn_audio, heard.text, heard.confidence,
+                                                part, cumulative=True))  # fmt: skip
+                return
+        async with self._decoding:
+            if closed != self._turns_closed or (cumulative and turn_audio < self._newest_whole):
+                return
+            text, confidence = await self._recognize(audio)
+        self._deliver(turns.Transcribed(time.monotonic(), turn_audio, text, confidence, part,
+                                        cumulative))  # fmt: skip
+
+    async def _recognize(self, audio: np.ndarray) -> tuple[str, float | None]:
+        """The words in ``audio``; never more than the engine's window at once (a longer part
+        is cut into equal pieces, decoded in order and joined)."""
+        window = self.asr.max_audio_s
+        seconds = audio.size / self.asr.sample_rate
+        count = 1 if window is None else max(1, math.ceil(seconds / window))
+        texts: list[str] = []
+        confidences: list[float] = []
+        for piece in np.array_split(audio, count):
             recognizer = self.asr.recognizer(self.phrases, grammar=self.grammar)
             try:
-                await recognizer.feed(audio)
-                transcript = await recognizer.finish()
+                await recognizer.feed(piece)
+                heard = await recognizer.finish()
             finally:
                 recognizer.close()
-        self._deliver(
-            turns.Transcribed(time.monotonic(), turn_audio, transcript.text, transcript.confidence)
-        )
+            if count == 1:
+                return heard.text, heard.confidence
+            if has_words(heard.text, heard.confidence):
+                texts.append(heard.text.strip())
+                if heard.confidence is not None:
+                    confidences.append(heard.confidence)
+        return " ".join(texts), min(confidences, default=None)
 
     def _start_stream(self) -> None:
         """A recognizer for the turn, fed what the turn holds so far, then frame by frame
@@ -229,3 +383,7 @@ class Listener:
             voice_end / rate,
         )
         self._deliver(turns.TurnJudged(time.monotonic(), turn_audio, complete))
+
+
+def _joined(chunks: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)

@@ -325,12 +325,18 @@ class CallSession:
                 log.info("call %s: prompt stopped, dropped %d queued frames", self.call_id,
                          dropped)  # fmt: skip
             elif isinstance(command, turns.Decode):
-                self._spawn(self.listener.decode(command.turn_audio, command.audio), "asr")
+                # A task each, but the listener runs them one at a time, in this order.
+                decode = self.listener.decode(
+                    command.turn_audio, command.audio, command.part, command.cumulative
+                )
+                self._spawn(decode, "asr")
             elif isinstance(command, turns.JudgeTurn):
                 self._spawn(self.listener.judge(command.turn_audio, command.audio,
                                                 command.trailing_s), "turn")  # fmt: skip
             elif isinstance(command, turns.CloseTurn):
                 self.listener.close_turn()
+            elif isinstance(command, turns.CutTurn):
+                self.listener.cut_turn(command.last_part)
             elif isinstance(command, turns.StartTimer):
                 self._start_timer(command)
             elif isinstance(command, turns.CancelTimer):
@@ -338,11 +344,14 @@ class CallSession:
                 if timer is not None:
                     timer.cancel()
             elif isinstance(command, turns.TurnTaken):
+                self.listener.caller_spoke()
                 self._turn_taken(command)
             elif isinstance(command, turns.Record):
                 self._record(command.who, command.text, state=command.state,
                              intent=command.intent)  # fmt: skip
             elif isinstance(command, turns.Note):
+                if command.kind == "no-input":
+                    self.listener.caller_unheard()
                 if command.kind == "barge-in":
                     self.stats.barge_ins += 1
                     for observer in self._observers:
@@ -354,6 +363,7 @@ class CallSession:
             elif isinstance(command, turns.EndCall):
                 transfer = command.transfer
                 self._end = CallEnd("transfer", transfer) if transfer else CallEnd("bot-hangup")
+        self.listener.prompt_playing = self.core.playing
         listen = self.core.listen
         self.listener.phrases = listen.phrases if listen is not None and listen.phrases else None
         self.listener.grammar = listen is not None and listen.grammar

@@ -4,18 +4,26 @@ Everything a call decides lives here: when the caller's turn is over, when the b
 pauses, resumes or stops under the caller's voice, what a key does during a prompt, when
 silence is a no-input. The session feeds it inputs (voice activity from the listener,
 transcripts and turn-model verdicts, keys, timers, playback progress, webhook answers), each
-stamped with the time it happened, and carries out the commands it answers with. Nothing
-here reads a clock, touches a socket or awaits: tests drive it input by input.
+stamped with the time it happened, and carries out the commands it answers with
+(``call/commands.py``). Nothing here reads a clock, touches a socket or awaits: tests drive
+it input by input.
 
 The caller's turn, once they fall silent (``VoicePaused``):
 
-1. Decode what was said so far (a speculative decode: the caller may go on); where the state
-   expects free text, ask the turn model at the same time.
-2. A transcript that completes the state's expected answer (a menu phrase, yes/no, all the
-   digits) is taken at once; a correct start (too few digits) waits ``digit_timeout``.
+1. Decode the turn so far while it is a short answer (``WHOLE_TURN_MAX_S``), else only its
+   new part, the voice since the previous pause (``call/parts.py``); where the state expects
+   free text, ask the turn model about the whole turn at the same time.
+2. Words that complete the state's expected answer (a menu phrase, yes/no, all the digits)
+   are taken at once; a correct start (too few digits) waits ``digit_timeout``. Whole-turn
+   words that fit nothing are checked with the last part decoded alone (and if that fits
+   nothing either, the turn is decoded by parts from then on).
 3. Otherwise the turn model judges the audio: complete → take it; incomplete → wait up to
    ``max_silence``. Without a model the silence rule waits ``silence``.
-4. Voice again before the turn is taken: every result for the old audio is dropped.
+4. Voice again before the turn is taken: whatever was decided (timers, verdicts) is void;
+   the transcripts stay right about what they heard and are kept.
+
+A turn holds at most ``MAX_TURN_VOICE_S``: then it is cut (``CutTurn``) and decided on what
+was said; voice that goes on is the next turn.
 
 Barge-in is soft: the caller's voice onset pauses the prompt; confirmed speech (long enough,
 or words in its transcript) stops it and drops what was queued; a sound without words (a
@@ -50,6 +58,24 @@ from ..dialog.engine import (
 )
 from ..dialog.expectation import AnswerKind, Completion, ends_open, lacks_verb
 from ..dialog.model import Script
+from .commands import (
+    CancelTimer,
+    CloseTurn,
+    Command,
+    CutTurn,
+    Decode,
+    EndCall,
+    JudgeTurn,
+    Note,
+    PausePlayback,
+    Record,
+    ResumePlayback,
+    Speak,
+    StartTimer,
+    StopPlayback,
+    TurnTaken,
+)
+from .parts import TurnParts
 
 # A turn model's P(complete) above this takes the turn (Smart Turn's own threshold is 0.5).
 # Its verdict is the mean of three cuts around the voice end (speech/turn/base.py): one cut's
@@ -60,13 +86,17 @@ from ..dialog.model import Script
 # without one (up to 0.66: "my parcel", "The person at extension") are never judged (see
 # lacks_verb). 0.6 takes the whole ones early and leaves the judged halves 0.16 of margin.
 COMPLETE_THRESHOLD = 0.6
-# Whisper writes something for a cough or a breath: "." or, at a tiny score, "You". Measured
-# on tests/fixtures/turns: noise scored 0.009-0.09 with no letters but for that one "You";
-# the lowest real word 0.05. Text without letters or digits, or scored below this, is no word.
-MIN_WORD_CONFIDENCE = 0.02
-# Whisper also writes whole sentences for a cough at times. Voice with less pitched audio
-# than this (vowels; a cough, a breath or a hiss has none) is a sound, whatever the words.
-MIN_PITCHED_S = 0.06
+# The most voice one turn may hold: a caller (or a TV) that talks on without a pause the
+# turn can end at is cut here and answered, so one call never holds more than this much
+# audio or queues more than this much recognition. 30 s is also whisper's window. Answers
+# to an IVR take a few seconds; the longest free-text turn in tests/fixtures/turns is 6 s.
+MAX_TURN_VOICE_S = 30.0
+# While the turn's voice spans at most this, a pause decodes the whole turn again: short
+# words are heard far better in their sentence (a lone "five" came back "5 5"). The longest
+# answer of tests/fixtures/turns, digits after a carrier phrase with a pause before each
+# digit, spans 5.7 s. Later pauses, free text, and a turn whose words and last part fit
+# nothing (a talker, not an answer) decode only each new part, once.
+WHOLE_TURN_MAX_S = 8.0
 # Answers whose words cannot tell whether they are over: the turn model judges these.
 OPEN_ANSWERS = frozenset({AnswerKind.TEXT, AnswerKind.NUMBER})
 
@@ -97,22 +127,29 @@ class VoiceConfirmed:
 
 @dataclass(frozen=True)
 class VoicePaused:
-    """The caller fell silent. ``audio``: the whole turn so far, for the recognizer."""
+    """The caller fell silent (or the turn was cut). ``audio``: the turn's new part, the voice
+    since the previous pause with a little lead-in, for the recognizer; ``whole``: the whole
+    turn so far, for the turn model (None: the part is the whole turn)."""
 
     at: float
     voice_end: float  # when the last voiced frame ended
     audio: np.ndarray = field(repr=False, compare=False, hash=False)
-    pitched_s: float = 1.0  # pitched voice in the turn so far (speech has some, a cough none)
+    pitched_s: float = 1.0  # pitched voice in the part (speech has some, a cough none)
+    whole: np.ndarray | None = field(default=None, repr=False, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
 class Transcribed:
-    """The recognizer's text for the audio of ``VoicePaused`` number ``turn_audio``."""
+    """The recognizer's text for part ``part`` of the turn, the audio of ``VoicePaused``
+    number ``turn_audio``. ``cumulative``: the text of the whole turn up to that pause (a
+    streaming recognizer has heard it all), which stands for parts 0..``part``."""
 
     at: float
     turn_audio: int
     text: str
     confidence: float | None = None  # the engine's 0..1 score, when it gives one
+    part: int = 0
+    cumulative: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,8 +170,8 @@ class KeyInput:
 @dataclass(frozen=True)
 class TimerFired:
     at: float
-    name: str  # "no_input" | "turn"
-    token: int = 0  # the turn timer's audio number, so a stale one is ignored
+    name: str  # "no_input" | "turn" | "cap"
+    token: int = 0  # the turn timer's audio number (the cap's turn number): stale ones are ignored
 
 
 @dataclass(frozen=True)
@@ -165,127 +202,7 @@ TurnInput = (
     | WebhookAnswered
 )
 
-# -- commands -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Speak:
-    """Say ``texts`` as prompt number ``prompt``; ``queued``: after what plays now."""
-
-    prompt: int
-    texts: tuple[str, ...]
-    queued: bool = False
-
-
-@dataclass(frozen=True)
-class PausePlayback:
-    pass
-
-
-@dataclass(frozen=True)
-class ResumePlayback:
-    pass
-
-
-@dataclass(frozen=True)
-class StopPlayback:
-    """Cancel the prompt and drop everything queued (a barge-in)."""
-
-
-@dataclass(frozen=True)
-class Decode:
-    turn_audio: int
-    audio: np.ndarray = field(repr=False, compare=False, hash=False)
-
-
-@dataclass(frozen=True)
-class JudgeTurn:
-    """Ask the turn model; ``trailing_s`` of silence at the end of ``audio`` are to be cut
-    (the model judges best on the audio up to the last voiced frame)."""
-
-    turn_audio: int
-    audio: np.ndarray = field(repr=False, compare=False, hash=False)
-    trailing_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class CloseTurn:
-    """The listener starts the next turn afresh (its audio so far is handled or dropped)."""
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    name: str
-    at: float
-    token: int = 0
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    name: str
-
-
-@dataclass(frozen=True)
-class TurnTaken:
-    """The caller's turn is over: ``text`` goes to the dialog (informational, for timing)."""
-
-    text: str
-    voice_end: float
-    at: float
-    # When the pause that led here was seen and its decode came back (latency breakdown).
-    paused: float = field(default=0.0, compare=False)
-    transcribed: float = field(default=0.0, compare=False)
-
-
-@dataclass(frozen=True)
-class Record:
-    """A transcript line: what the caller said or keyed, with the state that heard it."""
-
-    who: str
-    text: str
-    state: str | None
-    intent: str | None = None
-
-
-@dataclass(frozen=True)
-class Note:
-    """Something worth a log line (barge-ins, ignored noise, filled slots)."""
-
-    kind: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class EndCall:
-    """The dialog has ended and its last prompt has been played."""
-
-    transfer: Transfer | None = None
-
-
-Command = (
-    Speak
-    | PausePlayback
-    | ResumePlayback
-    | StopPlayback
-    | Decode
-    | JudgeTurn
-    | CloseTurn
-    | StartTimer
-    | CancelTimer
-    | TurnTaken
-    | Record
-    | Note
-    | CallWebhook
-    | EndCall
-)
-
 # -- state ----------------------------------------------------------------------------------
-
-
-def has_words(text: str, confidence: float | None) -> bool:
-    if not any(c.isalnum() for c in text):
-        return False
-    return confidence is None or confidence >= MIN_WORD_CONFIDENCE
 
 
 def now_silence(turn: _Turn) -> float:
@@ -297,14 +214,19 @@ def now_silence(turn: _Turn) -> float:
 class _Turn:
     """The caller's turn in progress, from voice onset until taken or dropped."""
 
-    audio_number: int = 0  # which VoicePaused the results must belong to; 0 = none yet
+    number: int = 0  # its cap timer's token
+    started: float = 0.0
+    parts: TurnParts = field(default_factory=TurnParts)
+    audio_number: int = 0  # the pause decisions are about (timers, verdicts); 0 = voice again
     silent: bool = False  # paused, waiting for the decision
+    capped: bool = False  # held MAX_TURN_VOICE_S: decided on what was said up to the cut
+    parts_only: bool = False  # its words and last part fitted nothing: decode new parts only
     voice_end: float = 0.0
     paused_at: float = 0.0
     transcribed_at: float = 0.0
-    pitched_s: float = 0.0
-    audio: np.ndarray | None = None
-    text: str | None = None  # transcript of the current audio, once decoded
+    audio: np.ndarray | None = None  # the whole turn up to the last pause, for the turn model
+    last_part: np.ndarray | None = None  # the voice since the pause before, for a decode alone
+    text: str | None = None  # the parts' words joined, once every part is decoded
     verdict: float | None = None  # the turn model's P(complete) for the current audio
     awaits_verdict: bool = False  # the words leave it to the turn model: decide when it answers
     due: bool = False  # the ceiling passed before the transcript came: take it when it does
@@ -337,6 +259,7 @@ class TurnTaker:
         self.deferred_keys: list[KeyInput] = []
         self.ended = False
         self._audio_numbers = 0
+        self._turn_numbers = 0
         self._webhook_pending = False
 
     # -- queries ------------------------------------------------------------------------
@@ -393,7 +316,10 @@ class TurnTaker:
     def _voice_started(self, event: VoiceStarted) -> list[Command]:
         turn = self.turn
         if turn is not None:
-            # The caller goes on: whatever was decided about the audio so far is void.
+            if turn.capped:
+                return []  # voice after the cut: the listener hands it on as the next turn
+            # The caller goes on: whatever was decided about the turn so far is void (the
+            # parts' transcripts stay: they are still right about their parts).
             turn.silent = False
             turn.audio_number = 0
             turn.text = None
@@ -404,8 +330,9 @@ class TurnTaker:
                 self.paused = True
                 return [CancelTimer("turn"), PausePlayback()]
             return [CancelTimer("turn")]
-        turn = self.turn = _Turn()
-        commands: list[Command] = []
+        self._turn_numbers += 1
+        turn = self.turn = _Turn(number=self._turn_numbers, started=event.at)
+        commands: list[Command] = [StartTimer("cap", event.at + MAX_TURN_VOICE_S, turn.number)]
         if self.playing and (not self.barge_in or self.ending is not None):
             turn.ignored = True
             return commands
@@ -418,7 +345,7 @@ class TurnTaker:
 
     def _voice_confirmed(self, event: VoiceConfirmed) -> list[Command]:
         turn = self.turn
-        if turn is None or turn.ignored or turn.confirmed:
+        if turn is None or turn.ignored or turn.confirmed or turn.capped:
             return []
         turn.confirmed = True
         if turn.barge:
@@ -427,7 +354,7 @@ class TurnTaker:
 
     def _voice_paused(self, event: VoicePaused) -> list[Command]:
         turn = self.turn
-        if turn is None:
+        if turn is None or (turn.capped and turn.silent):
             return []
         if turn.ignored:
             self.turn = None
@@ -437,42 +364,60 @@ class TurnTaker:
             return commands
         self._audio_numbers += 1
         turn.audio_number = self._audio_numbers
+        part = turn.parts.add(turn.audio_number, event.pitched_s)
         turn.silent = True
         turn.voice_end = event.voice_end
         turn.paused_at = event.at
-        turn.pitched_s = event.pitched_s
-        turn.audio = event.audio
+        turn.audio = event.audio if event.whole is None else event.whole
+        turn.last_part = event.audio
         turn.text = None
         turn.verdict = None
         turn.awaits_verdict = False
-        commands = [Decode(turn.audio_number, event.audio)]
+        whole = self._decodes_whole(turn)
+        commands = [Decode(turn.audio_number, turn.audio if whole else event.audio, part, whole)]
+        if turn.capped:
+            turn.due = True  # the turn was cut: decided on its words as soon as they are in
+            return commands
         if self._judges_at_pause():
             # Free text is all but always judged: ask beside the decode (another core), not
             # after it, so the verdict is ready when the words are (~350 ms sooner).
-            commands.append(JudgeTurn(turn.audio_number, event.audio, now_silence(turn)))
+            commands.append(JudgeTurn(turn.audio_number, turn.audio, now_silence(turn)))
         # The hard ceiling, whatever the transcript and the model say later.
         commands.append(StartTimer("turn", event.voice_end + self._ceiling(), turn.audio_number))
         return commands
 
     def _transcribed(self, event: Transcribed) -> list[Command]:
         turn = self.turn
-        if turn is None or event.turn_audio != turn.audio_number or not turn.silent:
-            return []  # the caller spoke again meanwhile: this was about old audio
-        words = has_words(event.text, event.confidence) and turn.pitched_s >= MIN_PITCHED_S
-        text = event.text.strip() if words else ""
-        turn.text = text
-        turn.transcribed_at = event.at
+        if turn is None or not turn.parts.transcribed(
+            event.part, event.turn_audio, event.text, event.confidence,
+            cumulative=event.cumulative,
+        ):  # fmt: skip
+            return []  # about a turn that is over
+        if not event.cumulative and turn.parts.parts[event.part].alone_asked:
+            return self._tail_heard(event)
+        if not turn.silent or turn.text is not None:
+            return []  # the caller went on: kept for when they pause
+        if turn.parts.text() is None:
+            return []  # a transcript the words need is still being decoded
+        return self._words_in(event.at)
+
+    def _words_in(self, now: float) -> list[Command]:
+        """The paused turn's words are in: decide on them."""
+        turn = self.turn
+        assert turn is not None
+        text = turn.text = turn.parts.text() or ""
+        turn.transcribed_at = now
         if turn.barge and not turn.confirmed:
             if not text:
-                return self._noise(event.at, resume=True)
+                return self._noise(now, resume=True)
             turn.confirmed = True
             commands = self._stop_prompt("words")
-            return commands + self._judge_text(event.at)
+            return commands + (self._take(now) if turn.due else self._judge_text(now))
         if not text:
-            return self._noise(event.at, resume=False)
+            return self._noise(now, resume=False)
         if turn.due:
-            return self._take(event.at)
-        return self._judge_text(event.at)
+            return self._take(now)
+        return self._judge_text(now)
 
     def _judge_text(self, now: float) -> list[Command]:
         turn = self.turn
@@ -483,6 +428,49 @@ class TurnTaker:
         completion = listen.expectation.completion(turn.text)
         if completion is Completion.COMPLETE:
             return self._take(now)
+        return self._tail_alone(listen, completion) + self._undecided(now, completion)
+
+    def _tail_alone(self, listen: Listen, completion: Completion) -> list[Command]:
+        """The whole turn's words fit nothing: have its last part decoded on its own. Not
+        for free text (never complete by its words), nor a correct start ("four two" of three
+        digits: a lone "five" alone may come back "5 5", and complete it wrongly)."""
+        turn = self.turn
+        assert turn is not None and turn.last_part is not None
+        last = turn.parts.parts[-1]
+        if listen.expectation.kind is AnswerKind.TEXT or completion is not Completion.UNKNOWN:
+            return []
+        if last.alone is not None or last.alone_asked or len(turn.parts.parts) < 2:
+            return []
+        last.alone_asked = True
+        return [Decode(last.number, turn.last_part, len(turn.parts.parts) - 1)]
+
+    def _tail_heard(self, event: Transcribed) -> list[Command]:
+        """A part decoded alone after the whole turn's words fitted nothing: with the words
+        before it, taken if that completes the answer (the whole turn's transcript lost or
+        misheard what followed the pause). Else the turn is decoded by parts from now on."""
+        turn = self.turn
+        assert turn is not None
+        tail = turn.parts.tail_text(event.part)
+        listen = self.listen
+        complete = Completion.COMPLETE
+        if not tail or listen is None or listen.expectation.completion(tail) is not complete:
+            turn.parts_only = True
+            return []
+        if not turn.silent or turn.text is None or event.part != len(turn.parts.parts) - 1:
+            return []  # the caller went on: the whole turn is heard again at their pause
+        turn.text = tail
+        return self._take(event.at)
+
+    def _decodes_whole(self, turn: _Turn) -> bool:
+        kind = self.listen.expectation.kind if self.listen is not None else AnswerKind.TEXT
+        short = turn.voice_end - turn.started <= WHOLE_TURN_MAX_S
+        return short and kind is not AnswerKind.TEXT and not turn.capped and not turn.parts_only
+
+    def _undecided(self, now: float, completion: Completion) -> list[Command]:
+        """Words that do not complete the answer: wait for more, or judge them."""
+        turn = self.turn
+        listen = self.listen
+        assert turn is not None and turn.text is not None and listen is not None
         settings = listen.end_of_turn
         if completion is Completion.PARTIAL:
             # Digits wait for the next digit; a round number ("one hundred") for its rest.
@@ -612,16 +600,30 @@ class TurnTaker:
         if event.name == "no_input":
             if self.playing or self.turn is not None or self.listen is None:
                 return []  # a timer that fired as something else began
-            return self._dialog(NoInput(), event.at)
+            return [Note("no-input"), *self._dialog(NoInput(), event.at)]
         turn = self.turn
+        if event.name == "cap":
+            if turn is None or event.token != turn.number or turn.capped:
+                return []
+            turn.capped = True
+            commands: list[Command] = [CancelTimer("turn"), Note("cut", f"{MAX_TURN_VOICE_S:g} s")]
+            if not turn.silent:
+                return [*commands, CutTurn()]  # its VoicePaused brings the last part
+            return [*commands, CutTurn(last_part=False), *self._decide_now(event.at)]
         if turn is None or event.token != turn.audio_number or not turn.silent:
             return []
+        return self._decide_now(event.at)
+
+    def _decide_now(self, now: float) -> list[Command]:
+        """The paused turn is over, whatever more its words would wait for."""
+        turn = self.turn
+        assert turn is not None
         if turn.text is None:
             turn.due = True  # still decoding: take it as soon as the words are in
             return []
         if not turn.text:
-            return self._noise(event.at, resume=True)
-        return self._take(event.at)
+            return self._noise(now, resume=True)
+        return self._take(now)
 
     def _playback_done(self, event: PlaybackDone) -> list[Command]:
         if event.prompt != self.prompt or not self.playing:

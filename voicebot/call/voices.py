@@ -138,6 +138,11 @@ class VoicesConfig:
     # two).
     under_caller_db: float = 8.0
     over_background_db: float = 10.0
+    # During a prompt, before the caller's first turn and while the room is not known, a voice
+    # is the caller's when it reaches the line's level minus this: a caller barging in speaks
+    # up (on the turn set, callers' loud frames reach -12 to -16 dBFS), a voice 16 dB under
+    # them peaks at -28 to -30. A quieter caller is heard once the prompt is over.
+    guard_under_line_db: float = 4.0
     # The caller's stretch begins where this many of the last ``promote_window`` frames were
     # loud enough (one frame is a background peak or a click, two close ones a vowel).
     promote_frames: int = 2
@@ -216,6 +221,8 @@ class CallerVoice:
         self._in_caller = False
         self._last_loud_at = -math.inf
         self._stretch: _Stretch | None = None
+        # A voice was judged the room's: until the caller's first turn, the guard stays on.
+        self._room_talked = False
         self._settle_frames = max(1, round(cfg.settle_s / cfg.frame_s))
         self._gap_frames = max(1, round(cfg.stretch_gap_s / cfg.frame_s))
         self._judge_frames = max(1, round(cfg.judge_s / cfg.frame_s))
@@ -252,12 +259,29 @@ class CallerVoice:
             self._background_db + cfg.over_background_db,
         )
 
+    def _guard_db(self) -> float:
+        """The level a voice needs to be the caller's during a prompt while the room cannot
+        be told apart: near their learned level, or close to the line's before that."""
+        cfg = self._config
+        if self._caller_db is not None:
+            return self._caller_db - cfg.under_caller_db
+        return cfg.line_db - cfg.guard_under_line_db
+
     # -- per frame -----------------------------------------------------------------------
 
-    def frame(self, at: float, level_db: float, voiced: bool, pitched: bool = True) -> Heard:
+    def frame(
+        self, at: float, level_db: float, voiced: bool, pitched: bool = True, guarded: bool = False
+    ) -> Heard:
         """One frame that began at ``at`` (stream time, seconds), ``level_db`` its RMS level,
         ``voiced`` webrtcvad's (and the segmenter's) verdict, ``pitched`` whether it is
-        periodic (vowel-like; pitched frames are preferred for the caller's level)."""
+        periodic (vowel-like; pitched frames are preferred for the caller's level).
+
+        ``guarded``: a prompt is playing. Until the policy can separate, a voice must then
+        come near the caller's level (the line's, before their first turn) to be theirs: a
+        barge-in needs the caller, and voice far under the line that starts during a
+        greeting is the room. Once such a voice was judged the room's, the guard stays on
+        after the prompt until the caller's first turn (or a no-input: a caller quieter than
+        the guard is then heard); a room that never talked leaves any voice the caller's."""
         if not math.isfinite(at) or not math.isfinite(level_db):
             raise ValueError(f"voices: frame time and level must be finite, got {at}, {level_db}")
         if self._last_at is not None and at <= self._last_at:
@@ -270,6 +294,8 @@ class CallerVoice:
         if self._frames % _BACKGROUND_EVERY == 0:
             self._background_db = self._background_level()
         threshold = self.threshold_db()
+        if threshold is None and (guarded or (self._room_talked and self._caller_db is None)):
+            threshold = self._guard_db()
         promoted = False
         if threshold is None:
             # Cannot separate: today's behaviour, every voiced frame is the caller's, and all
@@ -349,17 +375,19 @@ class CallerVoice:
             return None
         assert threshold is not None
         stretch.judged = Whose.BACKGROUND
+        self._room_talked = True
         reason = f"peak {stretch.peak_db:.0f} dBFS, under {threshold:.0f}: " + (
             self._over_background()
         )
         return Verdict(stretch.start, Whose.BACKGROUND, stretch.peak_db, reason)
 
     def _over_background(self) -> str:
-        assert self._background_db is not None
         if self._caller_db is not None:
             caller = f"caller {self._caller_db:.0f} dBFS"
         else:
             caller = f"caller not heard yet, line {self._config.line_db:.0f} dBFS"
+        if self._background_db is None:
+            return f"{caller}, during a prompt, background voice not known yet"
         return (
             f"{caller}, background voice {self._background_db:.0f} dBFS "
             f"({self._reference() - self._background_db:.0f} dB under)"
@@ -416,6 +444,7 @@ class CallerVoice:
         the background evidence so far is forgotten."""
         self._evidence.clear()
         self._background_db = None
+        self._room_talked = False
 
     # -- the background level ------------------------------------------------------------
 

@@ -357,7 +357,9 @@ class _Parser(FieldReader):
         priority = (
             self.guard(lambda: self.whole(data["priority"], (*path, "priority"), 1), 1)
             if "priority" in data
-            else None if label is not None else 1
+            else None
+            if label is not None
+            else 1
         )
         return Transfer(
             context=name("context"), extension=name("extension"), priority=priority, label=label

@@ -121,9 +121,6 @@ class VoiceSegmenter:
         self._pitched = 0  # pitched frames since the onset
         self._min_pitched = max(1, -(-MIN_PITCHED_MS // ms))
         self._last_frame = np.zeros(self._frame_samples, dtype=np.int16)
-        # What the last frame fed was: for policies that weigh frames (call.voices).
-        self._frame_voiced = False
-        self._frame_pitched = False
 
     @property
     def stream_time(self) -> float:
@@ -137,17 +134,13 @@ class VoiceSegmenter:
     def in_voice(self) -> bool:
         return self._in_voice
 
-    @property
-    def frame_voiced(self) -> bool:
-        """Whether the last frame fed was voice (webrtcvad, and loud enough over the floor)."""
-        return self._frame_voiced
-
-    @property
-    def frame_pitched(self) -> bool:
-        """Whether the last frame fed was voiced and periodic (a vowel, a voiced consonant)."""
-        return self._frame_pitched
-
     def feed(self, frame: np.ndarray) -> list[VadEvent]:
+        return self.advance(*self.measure(frame))
+
+    def measure(self, frame: np.ndarray) -> tuple[bool, bool]:
+        """Whether ``frame`` (the next one) is voice, and pitched voice, without moving on:
+        a policy may overrule the verdict before ``advance`` counts it (call/voices.py takes
+        a voice far under the caller's for the room's)."""
         if frame.ndim != 1 or frame.shape[0] != self._frame_samples:
             raise ValueError(
                 f"expected a frame of {self._frame_samples} samples "
@@ -155,13 +148,17 @@ class VoiceSegmenter:
             )
         if frame.dtype != np.int16:
             raise ValueError(f"expected int16 samples, got {frame.dtype}")
-        frame_start = self._samples_fed
-        self._samples_fed += self._frame_samples
         voiced = self._is_voice(frame)
         window = np.concatenate([self._last_frame, frame])
         self._last_frame = frame
         pitched = voiced and periodicity(window, self._rate) >= _PITCH_CORRELATION
-        self._frame_voiced, self._frame_pitched = voiced, pitched
+        return voiced, pitched
+
+    def advance(self, voiced: bool, pitched: bool) -> list[VadEvent]:
+        """Count one frame of the given kind (normally what ``measure`` said of it)."""
+        frame_start = self._samples_fed
+        self._samples_fed += self._frame_samples
+        pitched = voiced and pitched
         if self._in_voice:
             return self._during_voice(voiced, pitched)
         return self._before_voice(voiced, pitched, frame_start)

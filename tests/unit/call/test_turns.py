@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 
 from voicebot.call.turns import (
+    MAX_TURN_VOICE_S,
     Begin,
     CancelTimer,
     CloseTurn,
     Command,
+    CutTurn,
     Decode,
     EndCall,
     JudgeTurn,
@@ -117,8 +119,12 @@ def kinds(commands: list[Command], *keep: type) -> list[Any]:
     return [c for c in commands if isinstance(c, keep)]
 
 
-def timers(commands: list[Command]) -> list[tuple[str, float, int]]:
-    return [(c.name, round(c.at, 6), c.token) for c in commands if isinstance(c, StartTimer)]
+def timers(commands: list[Command], name: str | None = None) -> list[tuple[str, float, int]]:
+    return [
+        (c.name, round(c.at, 6), c.token)
+        for c in commands
+        if isinstance(c, StartTimer) and name in (None, c.name)
+    ]
 
 
 def said(commands: list[Command]) -> list[str]:
@@ -140,31 +146,245 @@ def turn(start: float, end: float, text: str, audio: int) -> list[TurnInput]:
 def test_a_complete_menu_answer_is_taken_as_soon_as_it_is_decoded() -> None:
     core = taker()
     out = run(core, turn(1.0, 1.5, "my balance", 1))
-    assert kinds(out, Decode, TurnTaken) == [Decode(1, AUDIO), TurnTaken("my balance", 1.5, 1.85)]
+    assert kinds(out, Decode, TurnTaken) == [
+        Decode(1, AUDIO, 0, True), TurnTaken("my balance", 1.5, 1.85)
+    ]  # fmt: skip
     assert said(out) == ["Your three digit code?"]
     assert core.state_name == "account"
 
 
-def test_a_start_of_an_answer_waits_and_a_resumed_caller_drops_the_speculative_result() -> None:
+def test_a_short_paused_answer_is_decoded_whole_at_each_pause() -> None:
     core = taker()
     out = run(
         core,
         [
-            *turn(1.0, 1.6, "I would like", 1),  # no intent matches: the caller may go on
+            *turn(1.0, 1.6, "I would like.", 1),  # no intent matches: the caller may go on
             VoiceStarted(2.1),  # the caller goes on 0.5 s later
             TimerFired(2.2, "turn", 1),  # the (cancelled) timer of the first part, late
             VoicePaused(2.9, 2.7, AUDIO),
-            Transcribed(2.95, 1, "I would like"),  # a late result for the old audio
-            Transcribed(3.05, 2, "I would like my balance"),
         ],
     )
-    assert timers(out) == [
+    assert timers(out, "turn") == [
         ("turn", 2.8, 1),  # the ceiling, max_silence after the voice ended: it waits that long
         ("turn", 3.9, 2),
     ]
-    assert kinds(out, TurnTaken) == [TurnTaken("I would like my balance", 2.7, 3.05)]
-    assert CancelTimer("turn") in out
+    assert CancelTimer("turn") in out and kinds(out, TurnTaken) == []
+    # Short words are heard best in their sentence: the whole turn, each time.
+    assert kinds(out, Decode) == [Decode(1, AUDIO, 0, True), Decode(2, AUDIO, 1, True)]
+    out = run(core, [Transcribed(3.05, 2, "I would like my balance.", part=1, cumulative=True)])
+    assert kinds(out, TurnTaken) == [TurnTaken("I would like my balance.", 2.7, 3.05)]
     assert said(out) == ["Your three digit code?"]
+
+
+@pytest.mark.parametrize(
+    ("whole", "alone", "taken"),
+    [
+        # Whisper lost or misheard what followed the pause; the part alone has it.
+        ("I would like.", "An extension? No: balance.", "I would like An extension? No: balance."),
+        ("I would like my mountains.", "My balance.", "I would like My balance."),
+        # The part alone completes nothing either: the whole turn's words at the ceiling.
+        ("I would like my mountains.", "Mountains.", "I would like my mountains."),
+    ],
+)  # fmt: skip
+def test_words_that_complete_nothing_are_checked_with_the_last_part_alone(
+    whole: str, alone: str, taken: str
+) -> None:
+    part, everything = np.ones(800, np.int16), np.ones(4000, np.int16)
+    core = taker()
+    run(core, [*turn(1.0, 1.6, "I would like.", 1), VoiceStarted(2.1)])
+    run(core, [VoicePaused(2.9, 2.7, part, whole=everything)])
+    out = run(core, [Transcribed(3.05, 2, whole, part=1, cumulative=True)])
+    (decode,) = kinds(out, Decode)
+    assert (decode.turn_audio, decode.part, decode.cumulative) == (2, 1, False)
+    assert decode.audio is part
+    out = run(core, [Transcribed(3.2, 2, alone, part=1), TimerFired(3.9, "turn", 2)])
+    assert [t.text for t in kinds(out, TurnTaken)] == [taken]
+
+
+@pytest.mark.parametrize(
+    ("state", "first", "whole"),
+    [
+        ("told", "I lost", "I lost my card"),  # free text: never complete by its words
+        ("account", "four", "4 2"),  # a correct start: waits for the rest as it is
+    ],
+)  # fmt: skip
+def test_no_part_is_decoded_again_for_free_text_a_correct_start_or_a_turn_of_one(
+    state: str, first: str, whole: str
+) -> None:
+    core = taker()
+    out = run(core, [*turn(1.0, 1.6, "I would like.", 1)])
+    assert len(kinds(out, Decode)) == 1  # the part is the whole turn
+    core = taker(state)
+    out = run(core, [*turn(1.0, 1.6, first, 1), VoiceStarted(2.1), VoicePaused(2.9, 2.7, AUDIO),
+                     Transcribed(3.0, 2, whole, part=1, cumulative=True)])  # fmt: skip
+    assert len(kinds(out, Decode)) == 2
+
+
+def long_turn(core: TurnTaker, parts: int) -> list[Command]:
+    """The caller talks from 1.0 s, 1.7 s stretches 0.5 s apart: no pause long enough."""
+    out: list[Command] = []
+    for n in range(parts):
+        start = 1.0 + 2.2 * n
+        end = round(start + 1.7, 6)
+        out += run(core, [VoiceStarted(start), VoicePaused(end + 0.15, end, AUDIO)])
+    return out
+
+
+def test_a_long_turn_decodes_only_each_new_part_after_its_first_seconds() -> None:
+    core = taker()
+    out = long_turn(core, 5)
+    assert [(d.turn_audio, d.part, d.cumulative) for d in kinds(out, Decode)] == [
+        (1, 0, True), (2, 1, True), (3, 2, True), (4, 3, False), (5, 4, False)
+    ]  # fmt: skip
+    # The last whole-turn words, then the parts after it on their own.
+    out = run(core, [Transcribed(11.7, 3, "so I was thinking", part=2, cumulative=True),
+                     Transcribed(11.8, 4, "about my", part=3),
+                     Transcribed(11.9, 5, "balance", part=4)])  # fmt: skip
+    assert kinds(out, TurnTaken) == [TurnTaken("so I was thinking about my balance", 11.5, 11.9)]
+
+
+def test_a_talker_whose_words_and_last_part_fit_nothing_is_decoded_by_parts() -> None:
+    core = taker()
+    long_turn(core, 2)
+    out = run(core, [Transcribed(5.1, 2, "well you know", part=1, cumulative=True)])
+    assert [(d.part, d.cumulative) for d in kinds(out, Decode)] == [(1, False)]
+    run(core, [VoiceStarted(5.4), Transcribed(5.5, 2, "you know", part=1)])
+    out = run(core, [VoicePaused(7.25, 7.1, AUDIO)])
+    assert [(d.part, d.cumulative) for d in kinds(out, Decode)] == [(2, False)]
+
+
+def test_free_text_is_decoded_by_parts() -> None:
+    core = taker("told")
+    out = long_turn(core, 2)
+    assert [(d.part, d.cumulative) for d in kinds(out, Decode)] == [(0, False), (1, False)]
+
+
+def test_a_transcript_that_comes_after_the_caller_went_on_is_kept() -> None:
+    core = taker()
+    long_turn(core, 3)
+    run(core, [VoiceStarted(7.6)])
+    # Still right about the turn up to its third pause, though the caller went on: kept.
+    assert run(core, [Transcribed(7.7, 3, "I would like", part=2, cumulative=True)]) == []
+    out = run(core, [VoicePaused(9.45, 9.3, AUDIO)])
+    assert [(d.part, d.cumulative) for d in kinds(out, Decode)] == [(3, False)]
+    out = run(core, [Transcribed(9.5, 4, "an operator", part=3)])
+    assert kinds(out, TurnTaken) == [TurnTaken("I would like an operator", 9.3, 9.5)]
+    assert said(out) == ["Goodbye."]
+
+
+def test_the_turn_waits_for_every_transcript_whatever_order_they_come_in() -> None:
+    core = taker()
+    long_turn(core, 4)
+    assert run(core, [Transcribed(9.5, 4, "balance", part=3)]) == []  # part 2 is not in yet
+    out = run(core, [Transcribed(9.6, 3, "my", part=2, cumulative=True)])
+    assert kinds(out, TurnTaken) == [TurnTaken("my balance", 9.3, 9.6)]
+
+
+@pytest.mark.parametrize(
+    ("cough", "pitched_s"),
+    [("You", 0.0), (".", 0.3), ("Thank you.", 0.02)],
+)  # fmt: skip
+def test_a_cough_between_the_words_adds_nothing(cough: str, pitched_s: float) -> None:
+    core = taker()
+    long_turn(core, 4)
+    run(core, [VoiceStarted(9.6), VoicePaused(10.0, 9.8, AUDIO, pitched_s=pitched_s),
+               VoiceStarted(10.2), VoicePaused(11.3, 11.1, AUDIO)])  # fmt: skip
+    out = run(core, [Transcribed(11.4, 4, "I would like", part=3, cumulative=True),
+                     Transcribed(11.5, 5, cough, part=4),
+                     Transcribed(11.6, 6, "an operator", part=5)])  # fmt: skip
+    assert kinds(out, TurnTaken) == [TurnTaken("I would like an operator", 11.1, 11.6)]
+
+
+def test_a_turn_of_coughs_is_noise() -> None:
+    core = taker(playing=True)
+    run(core, [VoiceStarted(1.0), VoicePaused(1.5, 1.3, AUDIO, pitched_s=0.0),
+               VoiceStarted(1.9), VoicePaused(2.6, 2.4, AUDIO, pitched_s=0.0)])  # fmt: skip
+    out = run(core, [Transcribed(2.7, 1, "You", part=0, cumulative=True),
+                     Transcribed(2.8, 2, "Okay.", part=1, cumulative=True)])  # fmt: skip
+    assert kinds(out, ResumePlayback, StopPlayback, TurnTaken, Decode) == [ResumePlayback()]
+    assert Note("noise") in out and core.turn is None
+
+
+def test_a_streaming_recognizers_text_of_the_whole_turn_stands_for_its_parts() -> None:
+    core = taker()
+    long_turn(core, 5)  # parts 3 and 4 asked alone; a stream peeked answers with the whole turn
+    texts = ["i would", "i would like", "i would like my balance"]
+    out = run(core, [Transcribed(round(11.7 + n / 10, 6), n + 3, text, part=n + 2, cumulative=True)
+                     for n, text in enumerate(texts)])  # fmt: skip
+    assert kinds(out, TurnTaken) == [TurnTaken("i would like my balance", 11.5, 11.9)]
+
+
+def test_the_turn_model_judges_the_whole_turn() -> None:
+    part, whole = np.ones(800, np.int16), np.ones(4000, np.int16)
+    core = taker("told", model=True)
+    long_turn(core, 2)
+    out = run(core, [VoiceStarted(5.4), VoicePaused(7.25, 7.1, part, whole=whole)])
+    (decode,) = kinds(out, Decode)
+    (judge,) = kinds(out, JudgeTurn)
+    assert decode.part == 2 and decode.audio is part and judge.audio is whole
+
+
+# -- the cap -------------------------------------------------------------------------------
+
+
+def test_a_caller_who_talks_on_is_cut_at_the_cap_and_answered_on_what_was_said() -> None:
+    core = taker()
+    out = run(core, [VoiceStarted(1.0)])
+    assert timers(out) == [("cap", 1.0 + MAX_TURN_VOICE_S, 1)]
+    # Short pauses, never long enough to end the turn: words that fit nothing, part by part.
+    for n in range(15):
+        start = 1.0 + 2 * n
+        out = run(core, [VoicePaused(start + 1.85, start + 1.7, AUDIO),
+                         Transcribed(start + 1.95, n + 1, "blah blah", part=n),
+                         VoiceStarted(start + 2.0)])  # fmt: skip
+        assert kinds(out, TurnTaken) == []
+    out = run(core, [TimerFired(31.0, "cap", 1)])
+    assert kinds(out, CutTurn, CancelTimer) == [CancelTimer("turn"), CutTurn()]
+    # The listener answers with the last part; nothing is judged or waited for any more.
+    out = run(core, [VoicePaused(31.0, 31.0, AUDIO)])
+    assert kinds(out, Decode, JudgeTurn, StartTimer) == [Decode(16, AUDIO, 15)]
+    assert run(core, [VoiceStarted(31.1), VoiceConfirmed(31.3)]) == []  # the next turn's
+    out = run(core, [Transcribed(31.2, 16, "blah", part=15)])
+    (taken,) = kinds(out, TurnTaken)
+    assert taken.text == " ".join(["blah blah"] * 15 + ["blah"])
+    assert said(out) == ["Sorry?", "Say balance or operator."]  # the no-match
+    assert kinds(out, CloseTurn) == [CloseTurn()]
+    out = run(core, [VoiceStarted(31.3)])  # the listener hands on the voice that went on
+    assert timers(out, "cap") == [("cap", 31.3 + MAX_TURN_VOICE_S, 2)]
+
+
+def test_a_turn_that_completes_the_answer_at_the_cap_is_taken() -> None:
+    core = taker()
+    run(core, [VoiceStarted(1.0), VoicePaused(20.2, 20.0, AUDIO),
+               Transcribed(20.3, 1, "so what I would really like is", part=0),
+               VoiceStarted(20.5)])  # fmt: skip
+    out = run(core, [TimerFired(31.0, "cap", 1), VoicePaused(31.0, 31.0, AUDIO)])
+    assert kinds(out, CutTurn) == [CutTurn()]
+    out = run(core, [Transcribed(31.4, 2, "my balance", part=1)])
+    assert said(out) == ["Your three digit code?"]
+
+
+def test_a_cap_while_the_caller_is_paused_decides_without_waiting() -> None:
+    core = taker()
+    run(core, [VoiceStarted(1.0), VoicePaused(30.9, 30.7, AUDIO)])
+    out = run(core, [TimerFired(31.0, "cap", 1)])
+    # No part to wait for: the listener keeps what comes now for the next turn.
+    assert kinds(out, CutTurn, TurnTaken) == [CutTurn(last_part=False)]
+    assert run(core, [VoiceStarted(31.2)]) == []  # after the cap: not this turn's
+    out = run(core, [Transcribed(31.3, 1, "um my", part=0)])
+    assert kinds(out, TurnTaken) == [TurnTaken("um my", 30.7, 31.3)]  # not the 1.2 s ceiling
+
+
+def test_a_stale_cap_and_a_cap_over_a_prompt_without_barge_in() -> None:
+    core = taker()
+    run(core, turn(1.0, 1.5, "uh", 1))
+    run(core, [TimerFired(2.7, "turn", 1), VoiceStarted(3.0)])  # a second turn
+    assert run(core, [TimerFired(31.0, "cap", 1)]) == []  # the first turn's
+    core = taker("strict", playing=True)
+    out = run(core, [VoiceStarted(0.2), TimerFired(30.2, "cap", 1)])
+    assert kinds(out, CutTurn) == [CutTurn()]
+    out = run(core, [VoicePaused(30.2, 30.2, AUDIO)])
+    assert kinds(out, CloseTurn, Decode) == [CloseTurn()]  # ignored, as any voice over it
 
 
 def test_an_unmatched_menu_answer_is_taken_at_the_ceiling() -> None:
@@ -182,7 +402,8 @@ def test_an_unmatched_menu_answer_waits_the_ceiling_even_with_a_turn_model() -> 
     out = run(core, turn(1.0, 1.6, "Could you?", 1))
     assert kinds(out, JudgeTurn, TurnTaken) == []  # menus are judged by their words
     out = run(core, [VoiceStarted(2.5), VoicePaused(3.5, 3.3, AUDIO),
-                     Transcribed(3.6, 2, "Could you tell me my balance")])  # fmt: skip
+                     Transcribed(3.6, 2, "Could you tell me my balance", part=1,
+                                 cumulative=True)])  # fmt: skip
     assert kinds(out, TurnTaken) == [TurnTaken("Could you tell me my balance", 3.3, 3.6)]
 
 
@@ -256,7 +477,8 @@ def test_a_verdict_on_audio_the_caller_went_on_from_is_dropped() -> None:
     out = run(core, [VoicePaused(3.3, 3.1, AUDIO)])
     (judge,) = kinds(out, JudgeTurn)
     assert judge.turn_audio == 2  # the whole turn is judged again
-    out = run(core, [TurnJudged(3.4, 2, 0.95), Transcribed(3.5, 2, "I lost my card yesterday")])
+    heard = Transcribed(3.5, 2, "I lost my card yesterday", part=1, cumulative=True)
+    out = run(core, [TurnJudged(3.4, 2, 0.95), heard])
     assert kinds(out, TurnTaken) == [TurnTaken("I lost my card yesterday", 3.1, 3.5)]
 
 
@@ -315,10 +537,10 @@ def test_digits_across_pauses_fill_the_slot_in_one_turn() -> None:
             *turn(1.0, 1.4, "four", 1),
             VoiceStarted(2.1),  # 0.7 s later
             VoicePaused(2.7, 2.5, AUDIO),
-            Transcribed(2.8, 2, "4, 2"),
+            Transcribed(2.8, 2, "4, 2", part=1, cumulative=True),
             VoiceStarted(3.2),
             VoicePaused(3.8, 3.6, AUDIO),
-            Transcribed(3.9, 3, "4, 2, 1."),
+            Transcribed(3.9, 3, "4, 2, 1.", part=2, cumulative=True),
         ],
     )
     assert kinds(out, TurnTaken) == [TurnTaken("4, 2, 1.", 3.6, 3.9)]
@@ -459,12 +681,15 @@ def test_no_input_after_the_prompt_and_a_stale_timer_during_speech() -> None:
     core = taker()
     out = run(core, [TimerFired(5.5, "no_input")])
     assert said(out)[-1] == "Say balance or operator."
+    # The listener hears of it: a caller taken for the room is heard at the reprompt.
+    assert Note("no-input") in out
 
 
 def test_the_call_ends_after_the_goodbye_has_played() -> None:
     core = taker()
     out = run(core, turn(1.0, 1.5, "operator", 1))
     assert said(out) == ["Goodbye."]
-    assert run(core, [VoiceStarted(2.0)]) == []  # the goodbye is not interruptible
+    out = run(core, [VoiceStarted(2.0)])  # the goodbye is not interruptible
+    assert kinds(out, PausePlayback, StopPlayback, CancelTimer) == []
     assert run(core, [PlaybackDone(3.0, core.prompt)]) == [EndCall(None)]
     assert run(core, [KeyInput(3.1, "1")]) == []

@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.audio import TURNS
 from voicebot.call.voices import (
     LINE_SPEECH_DB,
     SILENCE_DB,
@@ -64,10 +64,10 @@ class Call:
         self.policy = CallerVoice(config)
         self.now = 0.0
 
-    def play(self, frames: list[Frame]) -> list[tuple[float, Heard]]:
+    def play(self, frames: list[Frame], guarded: bool = False) -> list[tuple[float, Heard]]:
         heard = []
         for level, voiced in frames:
-            heard.append((self.now, self.policy.frame(self.now, level, voiced)))
+            heard.append((self.now, self.policy.frame(self.now, level, voiced, True, guarded)))
             self.now = round(self.now + FRAME_S, 6)
         return heard
 
@@ -134,6 +134,66 @@ def test_onset_verdict(
     else:
         assert caller_frames == 0, why
         assert not any(h.keep for _, h in heard), why
+
+
+# -- during a prompt (guarded): before the room is known, a barge-in needs the caller's level
+
+GUARDED_ONSETS = [
+    # caller, background, the onset's level, verdict, why
+    (None, None, -38.0, Whose.BACKGROUND, "nothing known: a voice 16 dB under the line"),
+    (None, None, -44.0, Whose.BACKGROUND, "nothing known: a voice 22 dB under the line"),
+    (None, None, -24.0, Whose.CALLER, "nothing known: a voice at the line's level"),
+    (None, None, -25.0, Whose.CALLER, "nothing known: a caller 3 dB under the line"),
+    (None, None, -32.0, Whose.BACKGROUND, "nothing known: 10 dB under the line"),
+    (-20.0, None, -32.0, Whose.BACKGROUND, "12 dB under the caller heard before"),
+    (-30.0, None, -32.0, Whose.CALLER, "a quiet caller heard before, at their level"),
+    (-20.0, None, -22.0, Whose.CALLER, "the caller heard before"),
+    (-20.0, -26.0, -26.0, Whose.CALLER, "a TV 6 dB under the caller: no telling apart"),
+    (None, -40.0, -38.0, Whose.BACKGROUND, "the room, learned: as without a prompt"),
+]
+
+
+@pytest.mark.parametrize(("caller_db", "background_db", "onset_db", "whose", "why"), GUARDED_ONSETS)
+def test_onset_verdict_during_a_prompt(
+    caller_db: float | None,
+    background_db: float | None,
+    onset_db: float,
+    whose: Whose,
+    why: str,
+) -> None:
+    call = primed(caller_db, background_db)
+    heard = call.play(voice(0.6, onset_db), guarded=True)
+    assert first_verdict(heard) is whose, why
+    caller_frames = sum(h.caller for _, h in heard)
+    if whose is Whose.CALLER:
+        assert caller_frames >= len(heard) - 3, why
+    else:
+        assert caller_frames == 0 and not any(h.keep for _, h in heard), why
+
+
+def test_a_room_heard_talking_during_the_greeting_stays_the_room_until_the_caller_speaks() -> None:
+    call = Call()
+    during = call.play(voice(0.6, -38.0) + quiet(0.4), guarded=True)
+    after = call.play(voice(0.6, -38.0) + quiet(0.4))  # less than settle_s of the room
+    caller = call.play(voice(0.6, -19.0))
+    assert [first_verdict(h) for h in (during, after, caller)] == [
+        Whose.BACKGROUND, Whose.BACKGROUND, Whose.CALLER,
+    ]  # fmt: skip
+
+
+def test_a_quiet_caller_in_a_talking_room_is_heard_after_a_no_input() -> None:
+    call = Call()
+    call.play(voice(0.6, -38.0) + quiet(0.4), guarded=True)
+    ignored = call.play(voice(0.6, -34.0) + quiet(0.4))
+    call.policy.no_input()
+    heard = call.play(voice(0.6, -34.0))
+    assert [first_verdict(ignored), first_verdict(heard)] == [Whose.BACKGROUND, Whose.CALLER]
+
+
+def test_a_quiet_voice_in_a_quiet_room_is_the_callers_once_the_prompt_is_over() -> None:
+    call = Call()
+    call.play(quiet(1.0), guarded=True)
+    assert first_verdict(call.play(voice(0.6, -38.0))) is Whose.CALLER
 
 
 def test_verdicts_say_why_in_levels_only() -> None:
@@ -305,7 +365,6 @@ def test_a_turn_with_no_voice_teaches_nothing() -> None:
 
 # -- real speech: Allison, with other voices in her room -----------------------------------
 
-TURNS = Path(__file__).resolve().parents[2] / "fixtures" / "turns"
 RATE = 8000
 SAMPLES = RATE // 50
 # Allison says these, 2.5 s apart, from CALLER_START_S on; each file has 0.1 s of silence
@@ -349,8 +408,9 @@ def listen(pcm: np.ndarray) -> list[tuple[float, bool, bool]]:
     frames = []
     for start in range(0, pcm.size, SAMPLES):
         frame = pcm[start : start + SAMPLES]
-        segmenter.feed(frame)
-        frames.append((frame_db(frame), segmenter.frame_voiced, segmenter.frame_pitched))
+        voiced, pitched = segmenter.measure(frame)
+        segmenter.advance(voiced, pitched)
+        frames.append((frame_db(frame), voiced, pitched))
     return frames
 
 

@@ -54,6 +54,9 @@ class AsrEngine(abc.ABC):
     # True: feed audio while the caller speaks (partials, little work left at the end);
     # False: hand over the whole utterance when it has ended.
     streaming: bool = False
+    # The most audio one decode may be given, in seconds (None: no limit); the caller cuts
+    # longer audio into pieces.
+    max_audio_s: float | None = None
 
     def status(self) -> dict[str, Any]:
         """For /health and /metrics: model loaded, worker threads up, jobs they hold."""

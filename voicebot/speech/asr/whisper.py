@@ -67,6 +67,9 @@ _EXPECTED_WORST_LOGPROB = -5.0
 
 class WhisperEngine(AsrEngine):
     name = "whisper"
+    # Whisper hears one window: audio beyond it is decoded as a second pass (faster-whisper
+    # seeks on), which doubles the cost and may drop words at the seam.
+    max_audio_s = _FULL_WINDOW_FRAMES / 100  # 100 feature frames a second: 30 s
 
     def __init__(self, config: AsrConfig, language: str = "en", phrase_hint: bool = False) -> None:
         self._config = config
