@@ -35,7 +35,7 @@ from ..speech.turn.base import TurnDetector
 from ..speech.vad import SpeechConfirmed, VoiceBegan, VoicePaused, VoiceSegmenter
 from . import turns
 from .parts import MIN_PITCHED_S, has_words
-from .voices import CallerVoice, Levels, Whose, frame_db
+from .voices import CallerVoice, Levels, VoicesConfig, Whose, frame_db
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ RECEIVE_GAP_S = 0.06
 # room's only once the frames after it are known: the caller's voice is told apart a frame
 # or four after it begins (two loud frames in five), and their first phoneme is kept.
 LOOKAHEAD_FRAMES = 5
+# How far back the room's voice is silenced when the caller's voice rises out of it.
+RISE_WINDOW_S = VoicesConfig().rise_window_s
 
 Deliver = Callable[[turns.TurnInput], None]
 
@@ -90,7 +92,8 @@ class Listener:
         self._preroll: deque[np.ndarray] = deque(maxlen=self._preroll_frames)
         # Whose voice each frame is; the frames not yet handed on, with whether to keep them.
         self._voices = CallerVoice()
-        self._held: deque[tuple[np.ndarray, bool]] = deque()
+        self._held: deque[tuple[float, np.ndarray, bool]] = deque()
+        self._frame_s = vad.frame_ms / 1000
         # The session says when a prompt plays: a barge-in must be the caller's own voice.
         self.prompt_playing = False
         # Stream times of the current turn's first onset and last voice end (for voices).
@@ -145,11 +148,16 @@ class Listener:
         at = self._segmenter.stream_time
         voiced, pitched = self._segmenter.measure(frame)
         heard = self._voices.frame(at, frame_db(frame), voiced, pitched, self.prompt_playing)
-        if heard.verdict is not None and heard.verdict.whose is Whose.BACKGROUND:
+        verdict = heard.verdict
+        if verdict is not None and verdict.whose is Whose.BACKGROUND:
             log.debug("call %s: voice at %.2f s is the room's: %s", self.call_id,
-                      heard.verdict.at, heard.verdict.reason)  # fmt: skip
+                      verdict.at, verdict.reason)  # fmt: skip
+        if verdict is not None and verdict.room_until is not None:
+            log.debug("call %s: the caller's voice at %.2f s: %s", self.call_id,
+                      verdict.at, verdict.reason)  # fmt: skip
+            self._silence_before(verdict.room_until, verdict.room_until - RISE_WINDOW_S)
         events = self._segmenter.advance(heard.caller, pitched)
-        self._held.append((frame, heard.keep))
+        self._held.append((at, frame, heard.keep))
         if len(self._held) > LOOKAHEAD_FRAMES:
             self._hand_on_held(1)
         if not events:
@@ -184,14 +192,31 @@ class Listener:
         """The oldest ``count`` held frames go on to the recognizer's audio: as they are when
         they or a frame after them is the caller's, else silenced (the room's voice)."""
         for _ in range(count):
-            frame, keep = self._held.popleft()
-            if not keep and not any(later for _, later in self._held):
+            _, frame, keep = self._held.popleft()
+            if not keep and not any(later for _, _, later in self._held):
                 frame = np.zeros_like(frame)
             asr_audio = self._to_asr.process(frame)
             if self._turn_audio is not None:
                 self._add_to_turn(asr_audio)
             else:
                 self._preroll.append(asr_audio)
+
+    def _silence_before(self, until: float, since: float) -> None:
+        """The voice between ``since`` and ``until`` (stream times) was the room's: out of
+        the recognizer's audio of the turn, and of the frames still held. (A streaming
+        recognizer has heard it already.)"""
+        for i, (at, frame, keep) in enumerate(self._held):
+            if since <= at < until:
+                self._held[i] = (at, np.zeros_like(frame), keep)
+        if self._turn_audio is None:
+            return
+        held_from = self._held[0][0] if self._held else until
+        # Chunks are frames (and, at a pause, what the resampler held back: a few ms).
+        after = max(0, round((held_from - until) / self._frame_s))
+        span = round((until - since) / self._frame_s)
+        end = max(0, len(self._turn_audio) - after)
+        for i in range(max(0, end - span), end):
+            self._turn_audio[i] = np.zeros_like(self._turn_audio[i])
 
     def _add_to_turn(self, chunk: np.ndarray) -> None:
         assert self._turn_audio is not None

@@ -98,6 +98,9 @@ class Verdict:
     whose: Whose
     level_db: float  # the loudest frame of the stretch so far
     reason: str  # for the log: levels and rules only, never what was said
+    # The voice of this stretch before this time was the room's (the caller's voice rose out
+    # of it): the listener drops it from the recogniser's audio.
+    room_until: float | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,14 @@ class VoicesConfig:
     # A stretch that has not reached the caller's level after this much voice is judged
     # background (a caller's word reaches it sooner; see the module docstring).
     judge_s: float = 0.2
+    # While nothing tells the room apart, a voice that rises this far over the voice of the
+    # last ``rise_window_s`` (two frames within 100 ms; a talker's own loud frames are at most
+    # 10 dB over their level), when that held ``rise_after_s`` of voice sitting
+    # ``separation_db`` or more under the line, is the caller speaking over the room: what
+    # came before was the room's.
+    rise_db: float = 13.0
+    rise_after_s: float = 0.3
+    rise_window_s: float = 2.0
     # Unvoiced time that separates two stretches (the segmenter's onset gap).
     stretch_gap_s: float = 0.1
     # A caller stretch's verdict dates back to the stretch's start, at most this far (the
@@ -223,6 +234,9 @@ class CallerVoice:
         self._stretch: _Stretch | None = None
         # A voice was judged the room's: until the caller's first turn, the guard stays on.
         self._room_talked = False
+        # The room's level was learned from a caller rising out of it (not from settle_s).
+        self._contrasted = False
+        self._rise_after_frames = max(1, round(cfg.rise_after_s / cfg.frame_s))
         self._settle_frames = max(1, round(cfg.settle_s / cfg.frame_s))
         self._gap_frames = max(1, round(cfg.stretch_gap_s / cfg.frame_s))
         self._judge_frames = max(1, round(cfg.judge_s / cfg.frame_s))
@@ -297,7 +311,15 @@ class CallerVoice:
         if threshold is None and (guarded or (self._room_talked and self._caller_db is None)):
             threshold = self._guard_db()
         promoted = False
-        if threshold is None:
+        room_until = self._rise(at, level_db) if threshold is None and voiced else None
+        if room_until is not None:
+            threshold = self.threshold_db()  # the room is known now
+        if room_until is not None and threshold is not None:
+            self._in_caller = promoted = True
+            self._last_loud_at = at
+            self._recent_loud.clear()
+            caller, keep = True, True
+        elif threshold is None:
             # Cannot separate: today's behaviour, every voiced frame is the caller's, and all
             # of it is evidence of what the room sounds like until a turn claims it.
             self._in_caller = voiced
@@ -320,7 +342,41 @@ class CallerVoice:
                 self._evidence.append((at, level_db))
         self._history.append((at, level_db, voiced, pitched, caller))
         verdict = self._follow_stretch(at, level_db, voiced, caller, threshold, promoted)
+        if room_until is not None and threshold is not None:
+            assert self._stretch is not None and self._background_db is not None
+            rise = self._stretch.peak_db - self._background_db
+            reason = (
+                f"rose {rise:.0f} dB over the room's voice before it: {self._over_background()}"
+            )
+            verdict = Verdict(room_until, Whose.CALLER, self._stretch.peak_db, reason, room_until)
         return Heard(caller=caller, keep=keep, verdict=verdict)
+
+    def _rise(self, at: float, level_db: float) -> float | None:
+        """Whether this voiced frame makes the caller's voice rising out of the room's (see
+        ``rise_db``): then the room is learned from the voice before the rise, and the time
+        the rise began is returned."""
+        cfg = self._config
+        recent = [(t, level) for t, level, voiced, _, _ in self._history if voiced]
+        recent = [*recent[-(cfg.promote_window - 1) :], (at, level_db)]
+        before = [
+            level
+            for t, level, voiced, _, _ in self._history
+            if voiced and at - cfg.rise_window_s <= t < recent[0][0]
+        ]
+        if len(before) < self._rise_after_frames:
+            return None
+        base = active_level(before)
+        if base > cfg.line_db - cfg.separation_db:
+            return None
+        loud = [t for t, level in recent if level >= base + cfg.rise_db and t > at - 0.1]
+        if len(loud) < cfg.promote_frames:
+            return None
+        rise_at = loud[0]
+        # The room is the voice before the rise; nothing of the caller's in it.
+        self._evidence = deque((t, level) for t, level in self._evidence if t < rise_at)
+        self._contrasted = self._room_talked = True
+        self._background_db = self._background_level()
+        return rise_at
 
     def _follow_floor(self, level_db: float) -> None:
         if self._noise_db is None:
@@ -444,7 +500,7 @@ class CallerVoice:
         the background evidence so far is forgotten."""
         self._evidence.clear()
         self._background_db = None
-        self._room_talked = False
+        self._room_talked = self._contrasted = False
 
     # -- the background level ------------------------------------------------------------
 
@@ -455,6 +511,7 @@ class CallerVoice:
             self._history.popleft()
 
     def _background_level(self) -> float | None:
-        if len(self._evidence) < self._settle_frames:
+        enough = self._rise_after_frames if self._contrasted else self._settle_frames
+        if len(self._evidence) < enough:
             return None
         return active_level(np.fromiter((level for _, level in self._evidence), np.float64))

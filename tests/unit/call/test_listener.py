@@ -25,6 +25,7 @@ from voicebot.dialog.parser import parse_script
 from voicebot.media.codecs import ULAW, resample
 from voicebot.media.rtp import RtpPacket
 from voicebot.speech.asr.base import Recognizer, Transcript
+from voicebot.tools.takes import take
 
 FRAME = 160  # 20 ms of G.711
 MENU = parse_script(
@@ -466,3 +467,22 @@ async def test_a_taken_turn_teaches_the_listener_the_callers_level() -> None:
     frames = word[: word.size // FRAME * FRAME].reshape(-1, FRAME).astype(np.float64)
     loud = 10 * np.log10(np.mean(frames**2, axis=1) / 32768**2)
     assert learned is not None and loud.max() - 12 < learned < loud.max(), (learned, loud.max())
+
+
+async def test_the_room_talking_just_before_the_caller_is_silenced_once_they_speak_up() -> None:
+    """No prompt, nothing learned: the room (22 dB under) starts 0.4-0.6 s before the caller
+    says "an extension number" (background22-extension-number-en-gb-x-rp.wav, take 1). Its
+    voice opens the turn, but once the caller's voice rises out of it, it is silenced."""
+    pcm, _ = read_wav(str(TURNS / "background22-extension-number-en-gb-x-rp.wav"))
+    played = take(pcm, 1)
+    caller_at = played.lead_s + 1.1
+    async with Ear(ListAsr([])) as ear:
+        await ear.say(np.concatenate([played.pcm, quiet(1.0)]))
+    # The room's voice paused once before the caller spoke: two parts of one turn.
+    _room, caller = ear.of(turns.VoicePaused)
+    whole = np.abs(caller.whole.astype(np.float64))
+    first = int(np.argmax(whole > 100)) / 16000
+    # The turn starts 0.3 s before the room's onset (~0.7 s into the take); the caller's
+    # voice, less the 0.1 s look-ahead, is the first sound in it for the recognizer.
+    assert first > 0.3 + (caller_at - 0.1 - 0.75), first
+    assert np.sqrt(np.mean(whole[round(first * 16000) :] ** 2)) > 300

@@ -9,6 +9,7 @@ segmenter at 8 kHz.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -31,6 +32,7 @@ from voicebot.capture.wav import read_wav
 from voicebot.config import VadConfig
 from voicebot.media.g711 import ulaw_decode, ulaw_encode
 from voicebot.speech.vad import VoiceSegmenter
+from voicebot.tools.takes import take
 
 FRAME_S = 0.02
 # dB around a voice's level, frame after frame: vowels over it, consonants under.
@@ -194,6 +196,55 @@ def test_a_quiet_voice_in_a_quiet_room_is_the_callers_once_the_prompt_is_over() 
     call = Call()
     call.play(quiet(1.0), guarded=True)
     assert first_verdict(call.play(voice(0.6, -38.0))) is Whose.CALLER
+
+
+# -- a caller speaking up over a room nothing told apart yet --------------------------------
+
+RISES = [
+    # the voice before, how long, the voice after, room_until expected, why
+    (-38.0, 1.0, -19.0, True, "the room 16 dB under the line, then the caller at their level"),
+    (-44.0, 0.6, -22.0, True, "the room 22 dB under, then a caller at the line's level"),
+    (-28.0, 1.0, -12.0, False, "a room only 6 dB under the line: no telling (not far under)"),
+    (-38.0, 0.2, -19.0, False, "too little of the voice before to learn from"),
+    (-30.0, 0.6, -26.0, False, "a caller speaking up by 4 dB is the same caller"),
+]
+
+
+@pytest.mark.parametrize(("before_db", "before_s", "after_db", "rises", "why"), RISES)
+def test_a_voice_rising_far_over_the_room_is_the_caller_and_the_room_is_learned(
+    before_db: float, before_s: float, after_db: float, rises: bool, why: str
+) -> None:
+    call = Call()
+    call.play(quiet(0.5))
+    call.play(voice(before_s, before_db))
+    onset = call.now
+    heard = call.play(voice(0.6, after_db))
+    marks = [h.verdict.room_until for _, h in heard if h.verdict is not None]
+    if not rises:
+        assert not any(marks), why
+        return
+    (room_until,) = [m for m in marks if m is not None]
+    assert onset <= room_until <= onset + 0.1, why
+    assert all(h.caller and h.keep for t, h in heard if t >= room_until + 0.02), why
+    # The room is known now: its voice after the caller's is not the caller's.
+    assert call.policy.levels.separating, why
+    after = call.play(quiet(0.4) + voice(0.6, before_db))
+    assert not any(h.caller for _, h in after), why
+
+
+def test_a_single_talker_never_rises_out_of_their_own_voice() -> None:
+    """The turn set's single talkers (Allison, espeak-ng voices; menu, digits, yes/no,
+    carrier phrases and pauses), three takes each: the rise rule never fires."""
+    labels = json.loads((TURNS / "labels.json").read_text())
+    names = [label["file"] for label in labels if label["kind"] in ("menu", "digits", "yes_no")]
+    assert len(names) > 60
+    for name in names:
+        pcm, _ = read_wav(TURNS / name)
+        for seed in (0, 1, 2):
+            policy = CallerVoice()
+            for n, (level, voiced, pitched) in enumerate(listen(take(pcm, seed).pcm)):
+                heard = policy.frame(n * FRAME_S, level, voiced, pitched)
+                assert heard.verdict is None or heard.verdict.room_until is None, (name, seed)
 
 
 def test_verdicts_say_why_in_levels_only() -> None:
