@@ -222,8 +222,10 @@ async def background_turn(
     (its background has started during the greeting), then judge the greeting and the answer."""
     caller_at = played.lead_s + label["speech_start_s"]
     wait = max(0.0, greeting.ends_after_answer_s + CALLER_AFTER_GREETING_S - caller_at)
-    steps: list[Step] = [Pause(wait), Play(played.pcm), WaitForBye(timeout_s=30)]
-    outcome, result = await judged_call(label, played, workdir, BACKGROUND_EXTENSION, steps, 90)
+    # A caller the bot never understood hears 318 out: two no-inputs or no-matches, each
+    # followed by the ~6 s greeting again, then goodbye (about 45 s).
+    steps: list[Step] = [Pause(wait), Play(played.pcm), WaitForBye(timeout_s=60)]
+    outcome, result = await judged_call(label, played, workdir, BACKGROUND_EXTENSION, steps, 120)
     sent = result.sent_start_time[0]
     if sent is None:
         return outcome
