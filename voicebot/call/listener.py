@@ -155,7 +155,10 @@ class Listener:
         if verdict is not None and verdict.room_until is not None:
             log.debug("call %s: the caller's voice at %.2f s: %s", self.call_id,
                       verdict.at, verdict.reason)  # fmt: skip
-            self._silence_before(verdict.room_until, verdict.room_until - RISE_WINDOW_S)
+            # The caller's first sound comes before their voice is loud enough to rise: the
+            # look-ahead's 100 ms before the rise stay, as for any onset.
+            until = verdict.room_until - LOOKAHEAD_FRAMES * self._frame_s
+            self._silence_before(until, verdict.room_until - RISE_WINDOW_S)
         events = self._segmenter.advance(heard.caller, pitched)
         self._held.append((at, frame, heard.keep))
         if len(self._held) > LOOKAHEAD_FRAMES:

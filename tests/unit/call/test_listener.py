@@ -486,3 +486,21 @@ async def test_the_room_talking_just_before_the_caller_is_silenced_once_they_spe
     # voice, less the 0.1 s look-ahead, is the first sound in it for the recognizer.
     assert first > 0.3 + (caller_at - 0.1 - 0.75), first
     assert np.sqrt(np.mean(whole[round(first * 16000) :] ** 2)) > 300
+
+
+async def test_a_caller_rising_out_of_the_room_keeps_their_first_soft_sound() -> None:
+    """Silencing the room up to the rise cut the caller's first sound: whisper heard "So, it
+    is mentioned" for "an extension number" 22 dB over the room, on every take."""
+    # The room alone: the first second of a turn-set file, two voices 22 dB under its caller.
+    pcm, _ = read_wav(str(TURNS / "background22-extension-number-en-gb-x-rp.wav"))
+    room = pcm[: round(1.05 * 8000)]
+    soft = (voiced(0.1, 4) * 0.3).astype(np.int16)  # -31 dBFS: not yet a rise
+    loud = (voiced(0.6, 5) * 1.5).astype(np.int16)  # -17 dBFS
+    async with Ear(ListAsr([])) as ear:
+        await ear.say(np.concatenate([room, soft, loud, quiet(0.8)]))
+    whole = ear.of(turns.VoicePaused)[-1].whole.astype(np.float64)
+    levels = [float(np.sqrt(np.mean(whole[i : i + 320] ** 2))) for i in range(0, whole.size, 320)]
+    rise = next(i for i, level in enumerate(levels) if level > 2000)  # 20 ms windows
+    # The 80 ms before the voice is loud (the soft start, the voice rising) are all there.
+    assert min(levels[rise - 4 : rise]) > 100, levels[rise - 6 : rise + 1]
+    assert max(levels[: rise - 12]) < 30, "the room's voice before the caller was kept"
