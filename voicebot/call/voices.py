@@ -356,13 +356,20 @@ class CallerVoice:
         ``rise_db``): then the room is learned from the voice before the rise, and the time
         the rise began is returned."""
         cfg = self._config
-        recent = [(t, level) for t, level, voiced, _, _ in self._history if voiced]
-        recent = [*recent[-(cfg.promote_window - 1) :], (at, level_db)]
-        before = [
-            level
-            for t, level, voiced, _, _ in self._history
-            if voiced and at - cfg.rise_window_s <= t < recent[0][0]
-        ]
+        # The voiced frames of the window, newest first: only its end of the history is read
+        # (this runs on every voiced frame of a call whose room is not known).
+        window: list[tuple[float, float]] = []
+        for t, level, voiced, _, _ in reversed(self._history):
+            if t < at - cfg.rise_window_s:
+                break
+            if voiced:
+                window.append((t, level))
+        window.reverse()
+        newest = cfg.promote_window - 1  # the frames judged with this one
+        if len(window) <= newest:
+            return None  # (the frames before them are older than the window)
+        before = [level for _, level in window[: len(window) - newest]] if newest else []
+        recent = [*window[len(window) - newest :], (at, level_db)]
         if len(before) < self._rise_after_frames:
             return None
         base = active_level(before)
