@@ -101,8 +101,10 @@ def primed(caller_db: float | None, background_db: float | None) -> Call:
 
 # -- verdicts on a voice onset ------------------------------------------------------------
 
-ONSETS = [
-    # caller, background, the onset's level, verdict, why
+# caller, background, the onset's level, verdict, why
+Onset = tuple[float | None, float | None, float, Whose, str]
+
+ONSETS: list[Onset] = [
     (-20.0, -36.0, -20.0, Whose.CALLER, "the caller at their level"),
     (-20.0, -36.0, -36.0, Whose.BACKGROUND, "the room at its level, 16 dB under"),
     (-20.0, -36.0, -26.0, Whose.CALLER, "the caller 6 dB quieter than before"),
@@ -119,29 +121,9 @@ ONSETS = [
 ]
 
 
-@pytest.mark.parametrize(("caller_db", "background_db", "onset_db", "whose", "why"), ONSETS)
-def test_onset_verdict(
-    caller_db: float | None,
-    background_db: float | None,
-    onset_db: float,
-    whose: Whose,
-    why: str,
-) -> None:
-    call = primed(caller_db, background_db)
-    heard = call.play(voice(0.6, onset_db))
-    assert first_verdict(heard) is whose, why
-    caller_frames = sum(h.caller for _, h in heard)
-    if whose is Whose.CALLER:
-        assert caller_frames >= len(heard) - 3, why  # at most the frames before the vowel
-    else:
-        assert caller_frames == 0, why
-        assert not any(h.keep for _, h in heard), why
-
-
 # -- during a prompt (guarded): before the room is known, a barge-in needs the caller's level
 
-GUARDED_ONSETS = [
-    # caller, background, the onset's level, verdict, why
+GUARDED_ONSETS: list[Onset] = [
     (None, None, -38.0, Whose.BACKGROUND, "nothing known: a voice 16 dB under the line"),
     (None, None, -44.0, Whose.BACKGROUND, "nothing known: a voice 22 dB under the line"),
     (None, None, -24.0, Whose.CALLER, "nothing known: a voice at the line's level"),
@@ -155,22 +137,20 @@ GUARDED_ONSETS = [
 ]
 
 
-@pytest.mark.parametrize(("caller_db", "background_db", "onset_db", "whose", "why"), GUARDED_ONSETS)
-def test_onset_verdict_during_a_prompt(
-    caller_db: float | None,
-    background_db: float | None,
-    onset_db: float,
-    whose: Whose,
-    why: str,
-) -> None:
+@pytest.mark.parametrize(
+    ("onset", "guarded"), [(row, False) for row in ONSETS] + [(row, True) for row in GUARDED_ONSETS]
+)
+def test_onset_verdict(onset: Onset, guarded: bool) -> None:
+    caller_db, background_db, onset_db, whose, why = onset
     call = primed(caller_db, background_db)
-    heard = call.play(voice(0.6, onset_db), guarded=True)
+    heard = call.play(voice(0.6, onset_db), guarded=guarded)
     assert first_verdict(heard) is whose, why
     caller_frames = sum(h.caller for _, h in heard)
     if whose is Whose.CALLER:
-        assert caller_frames >= len(heard) - 3, why
+        assert caller_frames >= len(heard) - 3, why  # at most the frames before the vowel
     else:
-        assert caller_frames == 0 and not any(h.keep for _, h in heard), why
+        assert caller_frames == 0, why
+        assert not any(h.keep for _, h in heard), why
 
 
 def test_a_room_heard_talking_during_the_greeting_stays_the_room_until_the_caller_speaks() -> None:
