@@ -14,7 +14,7 @@ import soxr
 from tests.support.audio import ALLISON
 from voicebot.config import AsrConfig
 from voicebot.errors import ModelError
-from voicebot.speech.asr.whisper import WhisperEngine
+from voicebot.speech.asr.whisper import PhraseFit, WhisperEngine, choose_expected
 from voicebot.speech.discovery import resolve_whisper_model
 
 pytestmark = [
@@ -194,3 +194,54 @@ def test_a_decoder_loop_is_told_from_a_repeat(text: str, loop: bool) -> None:
     from voicebot.speech.asr.whisper import _looks_like_a_loop
 
     assert _looks_like_a_loop(text) is loop
+
+
+MENU_FOUR = {"hours": -9.0, "my balance": -9.5, "an operator": -9.0, "an extension": -9.0}
+
+
+def fits(**means_and_worsts: tuple[float, float]) -> list[PhraseFit]:
+    """The forced fits of the four-answer menu, each -9 unless given as phrase=(mean, worst)
+    (underscores for spaces)."""
+    given = {name.replace("_", " "): fit for name, fit in means_and_worsts.items()}
+    return [
+        PhraseFit(phrase, *given.get(phrase, (mean, mean - 1.0)))
+        for phrase, mean in MENU_FOUR.items()
+    ] + [PhraseFit(p, *f) for p, f in given.items() if p not in MENU_FOUR]
+
+
+@pytest.mark.parametrize(
+    ("case", "given", "taken"),
+    [
+        ("a clear fit is taken", fits(my_balance=(-1.2, -2.0)), "my balance"),
+        (
+            "the clearest of two clear fits",
+            fits(hours=(-2.0, -3.0), an_operator=(-1.0, -2.0)),
+            "an operator",
+        ),
+        ("nothing fits", fits(), None),
+        # Measured with a room 16 and 22 dB under the caller (bench-endpointing):
+        ("fair fit, every other answer far worse", fits(an_operator=(-4.1, -6.8)), "an operator"),
+        (
+            "fair fits of one answer: its best",
+            fits(an_operator=(-4.1, -6.8), speak_to_an_operator=(-3.9, -7.4)),
+            "speak to an operator",
+        ),
+        (
+            "fair fits of two answers: neither",
+            fits(an_operator=(-4.1, -6.8), an_extension=(-4.4, -7.0)),
+            None,
+        ),
+        (
+            "fair fit, another answer within the margin",
+            fits(an_operator=(-4.1, -6.8), an_extension=(-4.6, -5.0)),
+            None,
+        ),
+        ("fair mean but a token that is not there", fits(an_operator=(-4.1, -8.0)), None),
+        ("fair worst but a poor mean", fits(an_operator=(-4.8, -6.0)), None),
+        ("a fair fit with no other answer to lead", [PhraseFit("yes", -4.0, -4.0)], None),
+        ("no phrases", [], None),
+    ],
+)
+def test_choose_expected(case: str, given: list[PhraseFit], taken: str | None) -> None:
+    chosen = choose_expected(given)
+    assert (None if chosen is None else chosen.phrase) == taken, case
