@@ -7,6 +7,7 @@ The call pipeline turns audio, keys and webhook answers into events (``Heard``, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -109,6 +110,9 @@ class Transfer:
     priority: int | None
     endpoint: str | None
     label: str | None = None
+    # Channel variables to set on the caller's channel before it leaves: rendered, at most
+    # MAX_VARIABLE_CHARS characters each, control characters replaced by spaces.
+    variables: tuple[tuple[str, str], ...] = ()
 
     @property
     def target(self) -> str:
@@ -227,9 +231,10 @@ def enter(
             return replace(dialog, ended=True), [*actions, Hangup()]
         if state.transfer is not None:
             t = state.transfer
+            values = tuple((name, channel_value(text, variables)) for name, text in t.variables)
             return replace(dialog, ended=True), [
                 *actions,
-                Transfer(t.context, t.extension, t.priority, t.endpoint, t.label),
+                Transfer(t.context, t.extension, t.priority, t.endpoint, t.label, values),
             ]
         if state.webhook is not None:
             hook = state.webhook
@@ -243,6 +248,17 @@ def enter(
             return replace(dialog, waiting=True), [*actions, request]
         return dialog, [*actions, _listen(state)]
     raise ScriptError(f"goto loop through state '{name}' without input", file=script.file)
+
+
+# Asterisk keeps a channel variable's value as given; what reaches an agent's screen or a
+# SayDigits() should be a field, not a webhook's whole answer.
+MAX_VARIABLE_CHARS = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def channel_value(text: str, variables: Mapping[str, Any]) -> str:
+    """A transfer's ``set`` text rendered for a channel variable: one line, bounded."""
+    return _CONTROL.sub(" ", render(text, variables))[:MAX_VARIABLE_CHARS]
 
 
 def _enter_from(script: Script, dialog: DialogState, name: str, prefix: list[Action]) -> Step:

@@ -81,13 +81,15 @@ class Collect:
 @dataclass(frozen=True)
 class Transfer:
     """Blind transfer: to ``context``/``extension`` at ``priority`` or at a priority ``label``,
-    or to a dial ``endpoint``."""
+    or to a dial ``endpoint``; ``variables``: channel variables (name, template) set on the
+    caller's channel first, for the dialplan and the agent's screen."""
 
     context: str | None = None
     extension: str | None = None
     priority: int | None = None
     endpoint: str | None = None
     label: str | None = None
+    variables: tuple[tuple[str, str], ...] = ()
 
 
 DEFAULT_ON_ERROR = Reaction(say=("Sorry, something went wrong.",), hangup=True)
@@ -146,6 +148,8 @@ class Script:
             if state.webhook is not None:
                 texts.append(state.webhook.url)
                 texts += [text for _, text in template_strings(state.webhook.body)]
+            if state.transfer is not None:
+                texts += [text for _, text in state.transfer.variables]
         return texts
 
     def channel_variables(self) -> set[str]:

@@ -57,7 +57,11 @@ COLLECT_OPTIONS: Mapping[str, frozenset[str]] = {
     "yes_no": frozenset(),
 }
 COLLECT_KEYS = {"slot", "type", "goto", *(o for opts in COLLECT_OPTIONS.values() for o in opts)}
-TRANSFER_KEYS = {"context", "extension", "priority", "label", "endpoint"}
+TRANSFER_KEYS = {"context", "extension", "priority", "label", "endpoint", "set"}
+# A channel variable a transfer sets: a plain dialplan name (no functions such as CALLERID(),
+# which would change the call), not one of the bot's own VOICEBOT_* variables.
+_CHANNEL_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_TRANSFER_VARIABLES = 32
 WEBHOOK_KEYS = {
     "url",
     "method",
@@ -324,6 +328,38 @@ class _Parser(FieldReader):
 
     def transfer(self, value: Any, path: KeyPath) -> Transfer:
         data = self.mapping(value, path, TRANSFER_KEYS)
+        none: tuple[tuple[str, str], ...] = ()
+        variables = (
+            self.guard(lambda: self.channel_variables(data["set"], (*path, "set")), none)
+            if "set" in data
+            else none
+        )
+        return replace(self.transfer_target(data, path), variables=variables)
+
+    def channel_variables(self, value: Any, path: KeyPath) -> tuple[tuple[str, str], ...]:
+        if not isinstance(value, dict) or not value:
+            raise self.fail(path, "expected a mapping of channel variables to texts")
+        if len(value) > MAX_TRANSFER_VARIABLES:
+            raise self.fail(path, f"more than {MAX_TRANSFER_VARIABLES} variables")
+        result: list[tuple[str, str]] = []
+        for name, text in value.items():
+            name = str(name)
+            item = (*path, name)
+            if not _CHANNEL_VARIABLE.match(name) or name.upper().startswith("VOICEBOT_"):
+                self.report(
+                    item,
+                    f"bad channel variable name '{name}' (letters, digits and _, up to 64, "
+                    "not starting with VOICEBOT_)",
+                )
+                continue
+            if isinstance(text, int | float) and not isinstance(text, bool):
+                text = str(text)
+            template = self.guard(partial(self.template, text, item), None)
+            if template is not None:
+                result.append((name, template))
+        return tuple(result)
+
+    def transfer_target(self, data: dict[str, Any], path: KeyPath) -> Transfer:
         dialplan = [key for key in ("context", "extension", "priority", "label") if key in data]
         if "endpoint" in data:
             if dialplan:

@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.dialog_scripts import ASK_ACCOUNT, BANK, TEMPLATES, hook_script, write
 from voicebot.dialog.engine import (
+    MAX_VARIABLE_CHARS,
     CallStarted,
     CallWebhook,
     DialogEngine,
@@ -554,3 +555,27 @@ def test_state_variables_are_read_only_copies() -> None:
     before = engine.state
     engine.handle(Heard("Ada"))
     assert before is not None and "name" not in before.variables
+
+
+def test_a_transfer_sets_its_channel_variables_rendered_on_one_bounded_line() -> None:
+    script = """
+start: ask
+states:
+  ask:
+    collect: {slot: account, type: text, goto: agent}
+  agent:
+    transfer:
+      context: agents
+      extension: "200"
+      set: {ACCOUNT: "{account}", INTENT: billing, NOTE: "{caller_id} said {account}"}
+"""
+    engine = DialogEngine(parse_script(script, "t.yaml"))
+    engine.handle(CallStarted({"caller_id": "100"}))
+    said = "line one\nline two " + "x" * 400
+    [transfer] = [c for c in engine.handle(Heard(said)) if isinstance(c, Transfer)]
+    variables = dict(transfer.variables)
+    assert list(variables) == ["ACCOUNT", "INTENT", "NOTE"]
+    assert variables["ACCOUNT"].startswith("line one line two x")
+    assert len(variables["ACCOUNT"]) == MAX_VARIABLE_CHARS
+    assert variables["INTENT"] == "billing"
+    assert variables["NOTE"].startswith("100 said line one line two")

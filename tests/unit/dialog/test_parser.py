@@ -69,6 +69,36 @@ states:
         "s.yaml:1: missing 'start'",
     ),
     "bad yaml": ("start: [a\n", "s.yaml:2: invalid YAML"),
+    "transfer sets a function": (
+        """start: a
+states:
+  a:
+    transfer:
+      context: c
+      extension: "1"
+      set: {ACCOUNT: "1", CALLERID(num): "5"}
+""",
+        "s.yaml:7: states.a.transfer.set.CALLERID(num): bad channel variable name 'CALLERID(num)'",
+    ),
+    "transfer sets the bot's own variable": (
+        """start: a
+states:
+  a:
+    transfer: {endpoint: PJSIP/op, set: {VOICEBOT_RESULT: done}}
+""",
+        "s.yaml:4: states.a.transfer.set.VOICEBOT_RESULT: bad channel variable name",
+    ),
+    "transfer sets an undefined variable": (
+        """start: a
+states:
+  a:
+    transfer:
+      endpoint: PJSIP/op
+      set:
+        ACCOUNT: "{acount}"
+""",
+        "s.yaml:7: states.a.transfer.set.ACCOUNT: undefined variable 'acount'",
+    ),
 }
 
 

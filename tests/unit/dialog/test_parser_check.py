@@ -37,7 +37,7 @@ EXPECTED: dict[str, list[str]] = {
         "13: states.lookup.webhook.on_error.then: unknown key 'then' (expected one of goto,"
         " hangup, say)",
         "15: states.bye.transfer.prio: unknown key 'prio' (expected one of context, endpoint,"
-        " extension, label, priority)",
+        " extension, label, priority, set)",
     ],
     "missing_start.yaml": ["1: missing 'start'"],
     "missing_states.yaml": ["1: missing 'states'"],
