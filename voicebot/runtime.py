@@ -139,6 +139,13 @@ async def warm_prompts(services: SpeechServices, scripts: Iterable[Script]) -> N
              time.monotonic() - started)  # fmt: skip
 
 
+async def load_recordings(services: SpeechServices, scripts: Iterable[Script]) -> None:
+    """Read and convert the scripts' recorded prompts before their first call (a file that
+    became unreadable since the script was checked: ``MediaError`` naming it)."""
+    paths = [prompt.path for script in scripts for prompt in script.recorded_prompts()]
+    await services.recordings.load(paths)
+
+
 class Runtime:
     """The engines, the warmed prompts, the webhook client and policy every call shares.
 
@@ -180,6 +187,7 @@ class Runtime:
         services = await load_services(config, scripts, default, models_dir)
         runtime = cls(config, services, http=webhook_session(policy), webhook_policy=policy)
         try:
+            await load_recordings(services, scripts.values())
             if warm_in_background:
                 runtime._warming = asyncio.create_task(
                     warm_prompts(services, scripts.values()), name="warm-prompts"
@@ -192,7 +200,10 @@ class Runtime:
         return runtime
 
     async def warm(self, scripts: Iterable[Script]) -> None:
-        """Synthesize (or load from the disk cache) the fixed prompts of more scripts."""
+        """Load the recorded prompts and synthesize (or load from the disk cache) the fixed
+        prompts of more scripts."""
+        scripts = list(scripts)
+        await load_recordings(self.services, scripts)
         await warm_prompts(self.services, scripts)
 
     def new_session(

@@ -188,7 +188,13 @@ BACKGROUND_GREETING_END_S = 6.8
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize(
-    "name", ["background16-extension-allison.wav", "background16-balance-en-gb.wav"]
+    "name",
+    [
+        "background16-extension-allison.wav",
+        "background16-balance-en-gb.wav",
+        # tiny.en hears "Take the return." for take 2: the answer's forced fit must take it.
+        "background16-operator-en-gb.wav",
+    ],
 )
 async def test_talk_16_db_behind_the_caller_neither_stops_the_greeting_nor_routes_the_call(
     asterisk: AsteriskSandbox,

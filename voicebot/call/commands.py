@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..dialog.engine import CallWebhook, Transfer
+from ..dialog.model import SayItem
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class Speak:
     """Say ``texts`` as prompt number ``prompt``; ``queued``: after what plays now."""
 
     prompt: int
-    texts: tuple[str, ...]
+    texts: tuple[SayItem, ...]
     queued: bool = False
 
 

@@ -26,6 +26,7 @@ from ..media.endpoint import RtpEndpoint
 from ..media.pacer import Pacer
 from ..speech.asr.base import AsrEngine
 from ..speech.tts.base import TtsEngine
+from ..speech.tts.recorded import RecordedPrompts
 from ..speech.turn.base import TurnDetector
 from . import turns
 from .listener import Listener
@@ -45,6 +46,8 @@ class SpeechServices:
     by_language: dict[str, tuple[AsrEngine, TtsEngine]] = field(default_factory=dict)
     # The end-of-turn model (Smart Turn), None when not installed: the silence rule decides.
     turn: TurnDetector | None = None
+    # The scripts' recorded prompts ({audio: FILE}, {sound: NAME}), converted once.
+    recordings: RecordedPrompts = field(default_factory=RecordedPrompts)
 
     def for_language(self, language: str) -> tuple[AsrEngine, TtsEngine]:
         return self.by_language.get(language, (self.asr, self.tts))
@@ -229,6 +232,7 @@ class CallSession:
         self.speaker = Speaker(
             call_id=call_id,
             tts=self.tts,
+            recordings=services.recordings,
             pacer=self.pacer,
             codec=self.reply_codec,
             deliver=self._inputs.put_nowait,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
-from ..media.codecs import Codec, resample
+from ..dialog.model import RecordedPrompt, SayItem
+from ..media.codecs import Codec, PcmArray, resample
 from ..media.pacer import Pacer
 from ..speech.tts.base import TtsEngine, split_sentences
+from ..speech.tts.recorded import RecordedPrompts
 from . import turns
 
 log = logging.getLogger(__name__)
@@ -26,14 +28,20 @@ MAX_PROMPT_CHARS = 1500
 # synthesis (Piper runs ~15x real time); a long prompt then costs seconds of memory, not
 # minutes, and leaves the one synthesis thread to other calls meanwhile.
 SYNTHESIS_AHEAD_S = 3.0
+# A recorded prompt goes to the pacer in pieces of this length, as synthesized speech does.
+RECORDED_CHUNK_S = 0.5
 
 
-def bounded(texts: Sequence[str], limit: int = MAX_PROMPT_CHARS) -> tuple[str, ...]:
+def bounded(texts: Sequence[SayItem], limit: int = MAX_PROMPT_CHARS) -> tuple[SayItem, ...]:
     """``texts`` up to ``limit`` characters in all, cut after the last whole sentence that
-    fits (a first sentence longer than the limit is cut at a word)."""
-    kept: list[str] = []
+    fits (a first sentence longer than the limit is cut at a word). Recorded prompts count
+    no characters: their length is the author's choice, checked when the script loads."""
+    kept: list[SayItem] = []
     room = limit
     for text in texts:
+        if isinstance(text, RecordedPrompt):
+            kept.append(text)
+            continue
         if len(text) <= room:
             kept.append(text)
             room -= len(text)
@@ -58,6 +66,7 @@ class Speaker:
         *,
         call_id: str,
         tts: TtsEngine,
+        recordings: RecordedPrompts,
         pacer: Pacer,
         codec: Codec,
         deliver: Callable[[turns.TurnInput], None],
@@ -66,6 +75,7 @@ class Speaker:
     ) -> None:
         self.call_id = call_id
         self.tts = tts
+        self.recordings = recordings
         self.pacer = pacer
         self.codec = codec
         self._deliver = deliver
@@ -82,11 +92,11 @@ class Speaker:
     def speaking(self) -> bool:
         return self._current is not None and not self._current.done()
 
-    def say(self, prompt: int, texts: Sequence[str], *, queued: bool) -> None:
+    def say(self, prompt: int, texts: Sequence[SayItem], *, queued: bool) -> None:
         spoken = bounded(texts)
         if spoken != tuple(texts):
             log.warning("call %s: a prompt of %d characters cut to %d (at most %d per prompt)",
-                        self.call_id, sum(map(len, texts)), sum(map(len, spoken)),
+                        self.call_id, _characters(texts), _characters(spoken),
                         MAX_PROMPT_CHARS)  # fmt: skip
         previous = self._current if queued and self.speaking else None
         if not queued:
@@ -110,7 +120,7 @@ class Speaker:
         return self.pacer.flush()
 
     async def _play(
-        self, prompt: int, texts: tuple[str, ...], after: asyncio.Task[None] | None
+        self, prompt: int, texts: tuple[SayItem, ...], after: asyncio.Task[None] | None
     ) -> None:
         if after is not None:
             try:
@@ -122,18 +132,32 @@ class Speaker:
                 raise
         for text in texts:
             started = False
-            async for chunk in self.tts.stream(text):
+            async for chunk, rate, label in self._audio_of(text):
                 if not started:
                     started = True
-                    self._on_first_audio(text)
+                    self._on_first_audio(label)
                 # Off the loop: under a burst of answers many calls resample at once, and the
                 # pacers of every call share this loop.
-                audio = await asyncio.to_thread(
-                    resample, chunk, self.tts.sample_rate, self.codec.sample_rate
-                )
+                audio = await asyncio.to_thread(resample, chunk, rate, self.codec.sample_rate)
                 self.pacer.play(audio)
                 # The next chunk is asked for (and synthesized) only when there is room.
                 await self.pacer.wait_for_room(SYNTHESIS_AHEAD_S)
         self.pacer.end_of_stream()
         await self.pacer.wait_idle()
         self._deliver(turns.PlaybackDone(time.monotonic(), prompt))
+
+    async def _audio_of(self, item: SayItem) -> AsyncIterator[tuple[PcmArray, int, str]]:
+        """``item``'s audio in chunks, with their rate and how the transcript names it."""
+        if isinstance(item, str):
+            async for chunk in self.tts.stream(item):
+                yield chunk, self.tts.sample_rate, item
+            return
+        recorded = await self.recordings.audio(item.path)
+        rate = self.recordings.sample_rate
+        step = int(rate * RECORDED_CHUNK_S)
+        for start in range(0, len(recorded), step):
+            yield recorded[start : start + step], rate, item.label
+
+
+def _characters(items: Sequence[SayItem]) -> int:
+    return sum(len(item) for item in items if isinstance(item, str))

@@ -57,7 +57,7 @@ from ..dialog.engine import (
     step,
 )
 from ..dialog.expectation import AnswerKind, Completion, ends_open, lacks_verb
-from ..dialog.model import Script
+from ..dialog.model import SayItem, Script
 from .commands import (
     CancelTimer,
     CloseTurn,
@@ -678,12 +678,12 @@ class TurnTaker:
         if not actions:
             return []  # the dialog ignored the event (e.g. speech while a webhook runs)
         commands: list[Command] = []
-        texts: list[str] = []
+        texts: list[SayItem] = []
         barge_in = self.barge_in
         listen: Listen | None = None
         for action in actions:
             if isinstance(action, Say):
-                texts.append(action.text)
+                texts.append(action.recording or action.text)
                 barge_in = action.barge_in
             elif isinstance(action, Listen):
                 listen = action

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ScriptError
 from .expectation import AnswerKind, Expectation
 from .match import best_match
-from .model import Collect, EndOfTurn, Reaction, Script, State
+from .model import Collect, EndOfTurn, Reaction, RecordedPrompt, SayItem, Script, State
 from .numbers import parse_digits, parse_number, parse_yes_no
 from .templates import freeze, render, render_value
 from .urls import render_url
@@ -74,10 +74,12 @@ Event = CallStarted | Heard | NoInput | KeyPressed | WebhookDone | WebhookFailed
 
 @dataclass(frozen=True)
 class Say:
-    """Speak ``text`` (already rendered); ``barge_in``: caller speech or a key stops it."""
+    """Speak ``text`` (already rendered), or play ``recording`` (then ``text`` is its label);
+    ``barge_in``: caller speech or a key stops it."""
 
     text: str
     barge_in: bool = True
+    recording: RecordedPrompt | None = None
 
 
 @dataclass(frozen=True)
@@ -181,8 +183,14 @@ Step = tuple[DialogState, list[Action]]
 # -- entering states ------------------------------------------------------------------------
 
 
-def _say(texts: tuple[str, ...], state: State, variables: Mapping[str, Any]) -> list[Action]:
-    return [Say(render(text, variables), barge_in=state.settings.barge_in) for text in texts]
+def _say(items: tuple[SayItem, ...], state: State, variables: Mapping[str, Any]) -> list[Action]:
+    barge_in = state.settings.barge_in
+    return [
+        Say(render(item, variables), barge_in=barge_in)
+        if isinstance(item, str)
+        else Say(item.label, barge_in=barge_in, recording=item)
+        for item in items
+    ]
 
 
 def _listen(state: State) -> Listen:

@@ -16,10 +16,38 @@ CollectType = Literal["digits", "number", "text", "yes_no"]
 
 
 @dataclass(frozen=True)
+class RecordedPrompt:
+    """A recorded prompt in a ``say`` list: ``{audio: FILE}`` (a WAV file; ``path`` resolved
+    against the script's folder) or ``{sound: NAME}`` (one of Asterisk's sound files, found
+    in the configured sound directories). ``source`` is what the script wrote."""
+
+    kind: Literal["audio", "sound"]
+    source: str
+    path: str
+
+    @property
+    def label(self) -> str:
+        """How transcripts and logs show it: ``[audio greetings/welcome.wav]``."""
+        return f"[{self.kind} {self.source}]"
+
+
+# One item of a ``say`` list: a text (a template) or a recorded prompt.
+SayItem = str | RecordedPrompt
+
+
+@dataclass(frozen=True)
+class BranchArm:
+    """One ``{if: EXPR, goto: STATE}`` of a ``branch`` (``condition`` None: the ``else``)."""
+
+    condition: str | None
+    goto: str
+
+
+@dataclass(frozen=True)
 class Reaction:
     """What happens on no-input, no-match, too many retries or a failed webhook."""
 
-    say: tuple[str, ...] = ()
+    say: tuple[SayItem, ...] = ()
     goto: str | None = None
     hangup: bool = False
 
@@ -116,7 +144,7 @@ class Webhook:
 @dataclass(frozen=True)
 class State:
     name: str
-    say: tuple[str, ...]
+    say: tuple[SayItem, ...]
     settings: StateSettings
     expect: tuple[Intent, ...] = ()
     goto: str | None = None
@@ -124,6 +152,8 @@ class State:
     collect: Collect | None = None
     transfer: Transfer | None = None
     webhook: Webhook | None = None
+    # The first arm whose condition holds names the next state; the last arm is the else.
+    branch: tuple[BranchArm, ...] = ()
 
     @property
     def takes_input(self) -> bool:
@@ -173,16 +203,23 @@ class Script:
         templates = [parse_template(text) for text in self._spoken()]
         return {t.head for t in templates if not t.is_constant and t.head}
 
+    def recorded_prompts(self) -> set[RecordedPrompt]:
+        """Every recorded prompt the script can play: loaded and converted before calls."""
+        return {item for item in self._say_items() if isinstance(item, RecordedPrompt)}
+
     def _spoken(self) -> list[str]:
-        texts: list[str] = []
+        return [item for item in self._say_items() if isinstance(item, str)]
+
+    def _say_items(self) -> list[SayItem]:
+        items: list[SayItem] = []
         for state in self.states.values():
-            texts += state.say
+            items += state.say
             for reaction in (
                 state.settings.on_no_input,
                 state.settings.on_no_match,
                 state.settings.on_max_retries,
             ):
-                texts += reaction.say
+                items += reaction.say
             if state.webhook is not None:
-                texts += state.webhook.on_error.say
-        return texts
+                items += state.webhook.on_error.say
+        return items

@@ -6,8 +6,10 @@ The pacer runs on a virtual clock (its sleeps advance it), so prompts play out a
 from __future__ import annotations
 
 import asyncio
+import wave
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,10 +18,12 @@ import pytest
 from tests.support.doubles import ToneTts
 from voicebot.call import turns
 from voicebot.call.speaker import MAX_PROMPT_CHARS, SYNTHESIS_AHEAD_S, Speaker, bounded
+from voicebot.dialog.model import RecordedPrompt
 from voicebot.media.codecs import ULAW
 from voicebot.media.pacer import Pacer
 from voicebot.media.rtp import RtpPacket
 from voicebot.speech.tts.base import split_sentences
+from voicebot.speech.tts.recorded import RecordedPrompts
 
 
 class VirtualClock:
@@ -80,6 +84,7 @@ async def stage() -> AsyncIterator[Stage]:
     speaker = Speaker(
         call_id="t",
         tts=tts,
+        recordings=RecordedPrompts(),
         pacer=pacer,
         codec=ULAW,
         deliver=inputs.append,
@@ -264,3 +269,39 @@ async def test_a_long_prompt_is_synthesized_only_a_little_ahead_of_the_caller(
     await stage.settle()  # and the whole prompt is still heard
     assert stage.done() == [1] and tts.chunks_made == 80
     assert len(stage.sent) == pytest.approx(len(long_answer) * 0.01 / 0.02, abs=90)
+
+
+def write_wav(path: Path, seconds: float, rate: int, channels: int) -> Path:
+    frames = int(seconds * rate)
+    tone = (np.sin(np.arange(frames) * 2 * np.pi * 440 / rate) * 8000).astype("<i2")
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(np.repeat(tone, channels).tobytes())
+    return path
+
+
+async def test_a_recorded_prompt_plays_between_texts_through_the_same_pacer(
+    stage: Stage, tmp_path: Path
+) -> None:
+    file = write_wav(tmp_path / "welcome.wav", 0.2, 44100, 2)  # any rate, stereo
+    welcome = RecordedPrompt("audio", "welcome.wav", str(file))
+    stage.speaker.say(1, [welcome, "Goodbye."], queued=False)
+    await stage.settle()
+    assert stage.done() == [1]
+    assert stage.first_audio == ["[audio welcome.wav]", "Goodbye."]
+    assert stage.tts.spoken == ["Goodbye."]  # the recording is not synthesized
+    # 0.2 s of recording and 8 characters of 10 ms: 10 + 4 frames at 8 kHz.
+    assert [len(p.payload) for p in stage.sent] == [160] * 14
+
+
+async def test_a_recorded_prompt_is_stopped_like_speech(stage: Stage, tmp_path: Path) -> None:
+    file = write_wav(tmp_path / "long.wav", 5.0, 8000, 1)
+    stage.speaker.say(1, [RecordedPrompt("sound", "long", str(file))], queued=False)
+    stage.speaker.pause()
+    await until(lambda: stage.pacer.queued_frames > 0)
+    stage.speaker.stop()
+    await stage.settle()
+    assert stage.sent == [] and stage.done() == []
+    assert stage.first_audio == ["[sound long]"]
