@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from .config import DEFAULT_MODELS_DIR, Config, load_config
@@ -57,18 +58,47 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .dialog.library import script_settings, sound_dirs
     from .dialog.parser import load_script
 
+    dialog = _config(args).dialog
     failed = 0
     for file in args.files:
         try:
-            script = load_script(Path(file))
+            script = load_script(Path(file), script_settings(dialog), sound_dirs(dialog))
         except ScriptError as exc:
             print(exc, file=sys.stderr)
             failed += 1
         else:
             print(f"{file}: ok ({len(script.states)} states, start '{script.start}')")
     return EXIT_INVALID if failed else EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from .dialog.parser import load_script
+    from .tools.graph import GraphvizMissing, render_svg, script_dot, script_path
+
+    try:
+        path = script_path(args.script, Path(_config(args).dialog.scripts_dir))
+        dot_text = script_dot(load_script(path))
+    except ScriptError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        output = dot_text.encode() if args.format == "dot" else render_svg(dot_text)
+    except GraphvizMissing as exc:
+        print(f"voicebot graph: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(output)
+        sys.stdout.buffer.flush()
+    else:
+        try:
+            Path(args.output).write_bytes(output)
+        except OSError as exc:
+            print(f"voicebot graph: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return EXIT_ERROR
+    return EXIT_OK
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -107,6 +137,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if isinstance(variables, str):
         print(f"voicebot chat: {variables}", file=sys.stderr)
         return EXIT_INVALID
+    now = None
+    if args.now is not None:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            now = None
+        if now is None or now.tzinfo is None:
+            print(f"voicebot chat: --now {args.now!r}: expected a time with its offset, e.g. "
+                  "2026-12-07T10:00+03:00", file=sys.stderr)  # fmt: skip
+            return EXIT_INVALID
 
     def stdin_lines() -> Iterator[str]:
         while line := sys.stdin.readline():
@@ -122,6 +162,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 variables=variables,
                 echo=not sys.stdin.isatty(),
                 webhooks=webhooks,
+                now=now,
             )
         )
     except KeyboardInterrupt:
@@ -227,6 +268,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+")
     check.set_defaults(func=cmd_check)
 
+    graph = sub.add_parser("graph", help="draw a dialog script's flow (Graphviz SVG or DOT)")
+    graph.add_argument("script", help="script name (in dialog.scripts_dir) or YAML file path")
+    graph.add_argument(
+        "-o", "--output", default=None, metavar="FILE", help="where to write (default or -: stdout)"
+    )
+    graph.add_argument(
+        "--format",
+        choices=("svg", "dot"),
+        default="svg",
+        help="svg (drawn by Graphviz's dot) or dot (the DOT text, no Graphviz needed)",
+    )
+    graph.set_defaults(func=cmd_graph)
+
     chat = sub.add_parser(
         "chat",
         help="talk to a dialog script in the terminal (type what the caller says; "
@@ -235,6 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("file", help="dialog script (YAML)")
     chat.add_argument("--caller-id", default="1000", help="the caller's number (caller_id)")
     chat.add_argument("--called", default="100", help="the dialed extension (called)")
+    chat.add_argument(
+        "--now",
+        default=None,
+        metavar="TIME",
+        help="the time business hours are judged at, e.g. 2026-12-07T10:00+03:00 "
+        "(default: the real time)",
+    )
     chat.add_argument(
         "--var",
         action="append",

@@ -8,12 +8,14 @@ Domain code receives these dataclasses; it never sees argparse or the environmen
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -107,6 +109,9 @@ class DialogConfig:
     # Silence after a prompt ends before the caller is reprompted: every script's default
     # (its `defaults: no_input_timeout` or a state's own wins).
     no_input_timeout_s: float = 5.0
+    # Where `say: {sound: NAME}` finds NAME.wav, first match wins (comma-separated). Empty:
+    # Debian's Allison prompts (voicebot.dialog.recorded.DEFAULT_SOUND_DIRS).
+    sound_dirs: str = ""
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,54 @@ class WebhookConfig:
 
 
 @dataclass(frozen=True)
+class ResultsConfig:
+    # Where each call's result record goes (server.results): appended as one JSON line to
+    # `file` (rotated at file_max_bytes, file_keep old files kept), and/or POSTed as JSON to
+    # `webhook` (the [webhooks] allow-list and limits apply). Empty: that target is off.
+    file: str = ""
+    file_max_bytes: int = 10_000_000
+    file_keep: int = 5
+    webhook: str = ""
+    webhook_timeout_s: float = 5.0
+    # Records wait here (SQLite) until every target has them, across restarts and crashes.
+    outbox: str = ".state/results-outbox.sqlite"
+    # Back-off between attempts to deliver to a target that failed, doubling up to the max.
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 300.0
+
+    def targets(self) -> tuple[str, ...]:
+        """The targets configured, by name ("file", "webhook")."""
+        return tuple(name for name in ("file", "webhook") if getattr(self, name))
+
+    def validate(self) -> None:
+        """ConfigError naming the first bad key of ``[results]``."""
+        if self.file_max_bytes < 1:
+            raise ConfigError(f"results.file_max_bytes: {self.file_max_bytes} must be at least 1")
+        if self.file_keep < 1:
+            raise ConfigError(f"results.file_keep: {self.file_keep} must be at least 1")
+        if self.webhook and not _is_http_url(self.webhook):
+            # Not echoed: a results url may carry a token.
+            raise ConfigError("results.webhook: must be an http:// or https:// url with a host")
+        if not 0 < self.webhook_timeout_s <= MAX_TIMEOUT_S:  # also refuses nan and inf
+            raise ConfigError(
+                f"results.webhook_timeout_s: {self.webhook_timeout_s:g} must be more than 0 "
+                f"and at most {MAX_TIMEOUT_S:g}"
+            )
+        if not self.outbox.strip():
+            raise ConfigError("results.outbox: must name a file (the records waiting for delivery)")
+        if not self.retry_initial_s >= MIN_RETRY_S:  # also refuses nan
+            raise ConfigError(
+                f"results.retry_initial_s: {self.retry_initial_s:g} must be at least "
+                f"{MIN_RETRY_S:g}"
+            )
+        if not self.retry_initial_s <= self.retry_max_s < math.inf:
+            raise ConfigError(
+                f"results.retry_max_s: {self.retry_max_s:g} must be finite and at least "
+                f"results.retry_initial_s ({self.retry_initial_s:g})"
+            )
+
+
+@dataclass(frozen=True)
 class LogConfig:
     # What callers said and keyed (transcripts, slot values, digits) appears in the log only at
     # DEBUG, or at INFO too when this is true. INFO otherwise names intents, states,
@@ -206,6 +259,7 @@ class Config:
     record: RecordConfig = field(default_factory=RecordConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    results: ResultsConfig = field(default_factory=ResultsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     log_level: str = "INFO"
 
@@ -263,6 +317,7 @@ class Config:
                 f"ari.retry_max_s: {self.ari.retry_max_s:g} must be at least "
                 f"ari.retry_initial_s ({self.ari.retry_initial_s:g})"
             )
+        self.results.validate()
         if self.ari.mode not in ("connect", "accept"):
             raise ConfigError(f'ari.mode: {self.ari.mode!r} is not "connect" or "accept"')
         if self.ari.mode == "accept":
@@ -276,6 +331,14 @@ class Config:
                 "ari.password (VOICEBOT_ARI_PASSWORD) instead"
             )
         return self
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        url = urlsplit(text)
+        return url.scheme in ("http", "https") and bool(url.hostname) and url.port != 0
+    except ValueError:  # "http://[::1", a port out of range
+        return False
 
 
 def listen_address(text: str) -> tuple[str, int]:

@@ -26,6 +26,7 @@ from voicebot.config import (
     LogConfig,
     MediaConfig,
     RecordConfig,
+    ResultsConfig,
     VadConfig,
     WebhookConfig,
 )
@@ -34,6 +35,7 @@ from voicebot.media.endpoint import PortAllocator
 from voicebot.media.peer import RtpPeer
 from voicebot.runtime import Runtime
 from voicebot.server.controller import CallController
+from voicebot.server.results import ResultsOutbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,6 +108,7 @@ async def harness(
     calls: CallsConfig | None = None,
     log: LogConfig | None = None,
     webhooks: WebhookConfig | None = None,
+    results: ResultsConfig | None = None,
 ) -> AsyncIterator[Harness]:
     async with FakeAri(rtp_port=rtp_port) as fake:
         config = Config(
@@ -122,7 +125,9 @@ async def harness(
         scripts = ScriptLibrary(scripts_dir, default)
         async with AriClient(config.ari) as ari, aiohttp.ClientSession() as http:
             runtime = Runtime(config, SpeechServices(asr, tts), http=http)
-            controller = CallController(config, ari, scripts, runtime, allocator)
+            outbox = ResultsOutbox(results or ResultsConfig(), runtime.webhook_policy)
+            await outbox.start()
+            controller = CallController(config, ari, scripts, runtime, allocator, results=outbox)
             stream = EventStream(config.ari, on_connected=controller.connected)
 
             async def consume() -> None:
@@ -136,6 +141,7 @@ async def harness(
                 yield h
             finally:
                 await controller.close()
+                await outbox.close()
                 await stream.close()
                 consumer.cancel()
                 await asyncio.gather(consumer, return_exceptions=True)

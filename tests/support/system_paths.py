@@ -44,6 +44,9 @@ NOT_HOST_FILES: dict[tuple[str, str], str] = {
     ("scripts/asterisk-sandbox.sh", "/etc/hosts"): "copied if present (cp ... || true)",
     ("scripts/asterisk-sandbox.sh", "/etc/resolv.conf"): "copied if present (cp ... || true)",
     ("tests/unit/call/test_recording.py", "/var/rec"): "a configuration value, never opened",
+    ("voicebot/dialog/calendars.py", "/etc/passwd"): "a bad time zone key a comment names",
+    ("tests/unit/dialog/test_calendars.py", "/etc/passwd"): "a bad time zone key, refused",
+    ("tests/unit/dialog/test_calendars.py", "/usr/share/zoneinfo"): "the path a test hides",
 }
 
 

@@ -111,3 +111,55 @@ def test_a_mistyped_secret_is_named_but_never_shown(
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as info:
         load_config(path, environ={})
     assert "4217" not in str(info.value) and "918273" not in str(info.value)
+
+
+def test_results_come_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[results]\nfile = "results.jsonl"\nwebhook = "https://results.example/calls"\n'
+        "retry_max_s = 60\n"
+    )
+    config = load_config(
+        path, environ={"VOICEBOT_RESULTS_FILE_KEEP": "2", "VOICEBOT_RESULTS_RETRY_INITIAL_S": "0.5"}
+    )
+    assert config.results.file == "results.jsonl"
+    assert config.results.webhook == "https://results.example/calls"
+    assert (config.results.file_keep, config.results.retry_initial_s) == (2, 0.5)
+    assert config.results.retry_max_s == 60.0
+    assert config.results.targets() == ("file", "webhook")
+    assert Config().results.targets() == ()
+    assert Config().results.outbox == ".state/results-outbox.sqlite"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[results]\nfile_max_bytes = 0\n", {}, "results.file_max_bytes: 0 must be at least 1"),
+        ("[results]\nfile_keep = 0\n", {}, "results.file_keep: 0 must be at least 1"),
+        ("[results]\nfile = 5\n", {}, "results.file: expected a string, got 5"),
+        ('[results]\nwebhook = "ftp://x/y"\n', {}, "results.webhook: must be an http"),
+        ('[results]\nwebhook = "https://"\n', {}, "results.webhook: must be an http"),
+        ('[results]\nwebhook = "http://[::1"\n', {}, "results.webhook: must be an http"),
+        ("", {"VOICEBOT_RESULTS_WEBHOOK_TIMEOUT_S": "0"}, "results.webhook_timeout_s: 0 must be"),
+        ("", {"VOICEBOT_RESULTS_WEBHOOK_TIMEOUT_S": "nan"}, "results.webhook_timeout_s: nan"),
+        ('[results]\noutbox = ""\n', {}, "results.outbox: must name a file"),
+        ("[results]\nretry_initial_s = 0\n", {}, "results.retry_initial_s: 0 must be at least"),
+        ("[results]\nretry_max_s = 0.5\n", {}, "results.retry_max_s: 0.5 must be finite and at"),
+        ("", {"VOICEBOT_RESULTS_RETRY_MAX_S": "inf"}, "results.retry_max_s: inf must be finite"),
+        ("", {"VOICEBOT_RESULTS_FILE_KEEP": "two"}, "RESULTS_FILE_KEEP → results.file_keep: exp"),
+        ("[results]\nfiles = 'x'\n", {}, "results.files: unknown key"),
+    ],
+)
+def test_bad_results_config_names_the_key(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        load_config(path, environ=env)
+
+
+def test_a_results_webhook_is_not_echoed_in_its_error() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(None, environ={"VOICEBOT_RESULTS_WEBHOOK": "gopher://h/?token=Sx81"})
+    assert "Sx81" not in str(refused.value)

@@ -10,19 +10,33 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
 from ..errors import ScriptError
+from .calendars import is_open as calendar_open
 from .expectation import AnswerKind, Expectation
+from .expressions import evaluate, parse_expression
 from .match import best_match
-from .model import Collect, EndOfTurn, Reaction, RecordedPrompt, SayItem, Script, State
+from .model import (
+    BranchArm,
+    Collect,
+    EndOfTurn,
+    Reaction,
+    RecordedPrompt,
+    SayItem,
+    Script,
+    State,
+)
 from .numbers import parse_digits, parse_number, parse_yes_no
 from .templates import freeze, render, render_value
 from .urls import render_url
 
 # A chain of goto states longer than this is a loop the validator could not see.
 MAX_GOTO_HOPS = 50
+# A result record keeps at most this many states of a call's path (its most recent ones).
+MAX_PATH = 200
 DIGIT_KEYS = frozenset("0123456789")
 YES_NO_PHRASES = ("yes", "no")
 
@@ -172,6 +186,10 @@ class DialogState:
     variables: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, hash=False)
     keyed: str = ""
     waiting: bool = False
+    # The wall-clock time of the event being handled (what branches on business hours see).
+    now: datetime | None = field(default=None, compare=False)
+    # Every state entered so far, in order (the call's result record), the last MAX_PATH.
+    path: tuple[str, ...] = ()
 
     def with_variable(self, name: str, value: Any) -> DialogState:
         return replace(self, variables=MappingProxyType({**self.variables, name: freeze(value)}))
@@ -219,22 +237,50 @@ def expectation(state: State) -> Expectation:
     return Expectation(AnswerKind(collect.type))
 
 
+def branch_target(
+    script: Script, arms: tuple[BranchArm, ...], variables: Mapping[str, Any], now: datetime
+) -> str:
+    """Where a ``branch`` goes: the first arm whose condition holds, else the last (``else``).
+    ``now`` is what ``open("CALENDAR")`` asks about."""
+
+    def is_open(name: str) -> bool:
+        calendar = script.calendars.get(name)
+        return calendar is not None and calendar_open(calendar, now)
+
+    for arm in arms:
+        if arm.condition is None:
+            return arm.goto
+        expression = arm.expression or parse_expression(arm.condition)
+        if evaluate(expression, variables, is_open):
+            return arm.goto
+    return arms[-1].goto
+
+
 def enter(
     script: Script,
     name: str,
     prefix: list[Action] | None = None,
     *,
     variables: Mapping[str, Any] = _EMPTY,
+    now: datetime | None = None,
+    path: tuple[str, ...] = (),
 ) -> Step:
-    """Enter state ``name``: its prompts, then what it waits for (or how the call ends)."""
+    """Enter state ``name``: its prompts, then what it waits for (or how the call ends).
+    ``now``: the wall-clock time branches on business hours see (default: the real time)."""
+    now = now or datetime.now(UTC)
     actions: list[Action] = list(prefix or [])
+    entered = list(path)
     for _ in range(MAX_GOTO_HOPS):
+        entered.append(name)
         state = script.states[name]
         actions += _say(state.say, state, variables)
         if state.goto:
             name = state.goto
             continue
-        dialog = DialogState(current=name, variables=variables)
+        if state.branch:
+            name = branch_target(script, state.branch, variables, now)
+            continue
+        dialog = DialogState(current=name, variables=variables, path=tuple(entered[-MAX_PATH:]))
         if state.hangup:
             return replace(dialog, ended=True), [*actions, Hangup()]
         if state.transfer is not None:
@@ -270,7 +316,7 @@ def channel_value(text: str, variables: Mapping[str, Any]) -> str:
 
 
 def _enter_from(script: Script, dialog: DialogState, name: str, prefix: list[Action]) -> Step:
-    return enter(script, name, prefix, variables=dialog.variables)
+    return enter(script, name, prefix, variables=dialog.variables, now=dialog.now, path=dialog.path)
 
 
 # -- retries --------------------------------------------------------------------------------
@@ -428,13 +474,17 @@ def _webhook_answer(script: Script, dialog: DialogState, state: State, event: Ev
 # -- the step function ----------------------------------------------------------------------
 
 
-def step(script: Script, dialog: DialogState | None, event: Event) -> Step:
-    """Advance the dialog by one event. ``dialog`` is None before the call started."""
+def step(
+    script: Script, dialog: DialogState | None, event: Event, now: datetime | None = None
+) -> Step:
+    """Advance the dialog by one event. ``dialog`` is None before the call started; ``now``:
+    the wall-clock time of the event (default: the real time), for ``open("CALENDAR")``."""
     if isinstance(event, CallStarted) or dialog is None:
         variables = event.variables if isinstance(event, CallStarted) else {}
-        return enter(script, script.start, variables=MappingProxyType(dict(variables)))
+        return enter(script, script.start, variables=MappingProxyType(dict(variables)), now=now)
     if dialog.ended:
         return dialog, []
+    dialog = replace(dialog, now=now or datetime.now(UTC))
     state = script.states[dialog.current]
     if isinstance(event, WebhookDone | WebhookFailed):
         if not dialog.waiting or state.webhook is None:
@@ -456,8 +506,8 @@ class DialogEngine:
         self.script = script
         self.state: DialogState | None = None
 
-    def handle(self, event: Event) -> list[Action]:
-        self.state, actions = step(self.script, self.state, event)
+    def handle(self, event: Event, now: datetime | None = None) -> list[Action]:
+        self.state, actions = step(self.script, self.state, event, now)
         return actions
 
     @property

@@ -3,12 +3,14 @@ validated up front, and the default one for calls that name none."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import DialogConfig
 from ..errors import ScriptError
 from .model import Script, StateSettings
 from .parser import load_script
+from .recorded import DEFAULT_SOUND_DIRS
 
 
 def script_settings(config: DialogConfig) -> StateSettings:
@@ -17,18 +19,31 @@ def script_settings(config: DialogConfig) -> StateSettings:
     return StateSettings(no_input_timeout_s=config.no_input_timeout_s)
 
 
+def sound_dirs(config: DialogConfig) -> tuple[Path, ...]:
+    """Where ``{sound: NAME}`` prompts are looked for: ``dialog.sound_dirs``, or Asterisk's
+    usual English sound directories."""
+    given = tuple(Path(part.strip()) for part in config.sound_dirs.split(",") if part.strip())
+    return given or DEFAULT_SOUND_DIRS
+
+
 class ScriptLibrary:
     """Scripts of a directory, by name (``NAME.yaml``), all validated up front. ``base``: the
     settings their ``defaults`` start from (``script_settings`` of the config)."""
 
-    def __init__(self, directory: Path, default: str, base: StateSettings | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        default: str,
+        base: StateSettings | None = None,
+        sounds: Sequence[Path] = DEFAULT_SOUND_DIRS,
+    ) -> None:
         self.directory = directory
         self.default = default
         if not directory.is_dir():
             raise ScriptError(f"scripts directory not found: {directory}")
         self.scripts: dict[str, Script] = {}
         for path in sorted(directory.glob("*.yaml")):
-            self.scripts[path.stem] = load_script(path, base)
+            self.scripts[path.stem] = load_script(path, base, sounds)
         if default not in self.scripts:
             raise ScriptError(
                 f"default script '{default}' not found in {directory} "

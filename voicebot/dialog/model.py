@@ -7,9 +7,11 @@ frozen, so one loaded script serves every call.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .calendars import Calendar
+from .expressions import Expression
 from .templates import parse_template, template_strings
 
 CollectType = Literal["digits", "number", "text", "yes_no"]
@@ -37,10 +39,12 @@ SayItem = str | RecordedPrompt
 
 @dataclass(frozen=True)
 class BranchArm:
-    """One ``{if: EXPR, goto: STATE}`` of a ``branch`` (``condition`` None: the ``else``)."""
+    """One ``{if: EXPR, goto: STATE}`` of a ``branch`` (``condition`` None: the ``else``);
+    ``expression``: the condition parsed when the script loaded."""
 
     condition: str | None
     goto: str
+    expression: Expression | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ class Collect:
     max_length: int | None = None
     min: int | None = None
     max: int | None = None
+    # A secret (a PIN, a card number): masked in the call's result record.
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,8 @@ class Script:
     file: str = ""
     # Record this script's calls (RTP pcap + transcript): None follows the `record` config.
     record: bool | None = None
+    # Business hours by name, for open("NAME") in branches.
+    calendars: Mapping[str, Calendar] = field(default_factory=dict)
 
     def templates(self) -> list[str]:
         """Every text of the script that is templated at run time (prompts, webhook url/body)."""

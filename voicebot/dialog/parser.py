@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..errors import ScriptError
+from .calendars import Calendar, CalendarError, parse_calendar
 from .fields import ScriptErrors
 from .graph import graph_problems
 from .model import (
@@ -25,12 +26,12 @@ from .model import (
     State,
     StateSettings,
 )
-from .reader import BUILTIN_VARIABLES, NO_SAY, NO_TEXTS, ScriptReader
+from .reader import BUILTIN_VARIABLES, IDENTIFIER, NO_SAY, NO_TEXTS, ScriptReader
 from .recorded import DEFAULT_SOUND_DIRS
 from .templates import parse_template
 from .yamlpos import KeyPath, LocatedDocument, load_located, load_located_file
 
-NEXT_STEP_KEYS = ("expect", "collect", "goto", "hangup", "transfer", "webhook")
+NEXT_STEP_KEYS = ("expect", "collect", "goto", "branch", "hangup", "transfer", "webhook")
 SETTING_KEYS = (
     "no_input_timeout",
     "max_retries",
@@ -43,7 +44,7 @@ SETTING_KEYS = (
 )
 END_OF_TURN_KEYS = {"silence", "max_silence", "digit_timeout", "turn_model"}
 STATE_KEYS = {"say", *NEXT_STEP_KEYS, *SETTING_KEYS}
-TOP_KEYS = {"name", "language", "start", "defaults", "states", "record"}
+TOP_KEYS = {"name", "language", "start", "defaults", "states", "record", "calendars"}
 INTENT_KEYS = {"phrases", "dtmf", "goto"}
 COLLECT_TYPES = ("digits", "number", "text", "yes_no")
 COLLECT_OPTIONS: Mapping[str, frozenset[str]] = {
@@ -52,7 +53,13 @@ COLLECT_OPTIONS: Mapping[str, frozenset[str]] = {
     "text": frozenset(),
     "yes_no": frozenset(),
 }
-COLLECT_KEYS = {"slot", "type", "goto", *(o for opts in COLLECT_OPTIONS.values() for o in opts)}
+COLLECT_KEYS = {
+    "slot",
+    "type",
+    "goto",
+    "private",
+    *(o for opts in COLLECT_OPTIONS.values() for o in opts),
+}
 DTMF_KEYS = set("0123456789*#ABCD")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 
@@ -192,11 +199,17 @@ class _Parser(ScriptReader):
                 (*path, "type"),
                 f"unknown type {kind!r} (expected one of {', '.join(COLLECT_TYPES)})",
             )
+        private = (
+            self.guard(lambda: self.boolean(data["private"], (*path, "private")), False)
+            if "private" in data
+            else False
+        )
         for key in data:
-            if key in COLLECT_KEYS - {"slot", "type", "goto"} and key not in COLLECT_OPTIONS[kind]:
+            common = {"slot", "type", "goto", "private"}
+            if key in COLLECT_KEYS - common and key not in COLLECT_OPTIONS[kind]:
                 allowed = ", ".join(sorted(COLLECT_OPTIONS[kind])) or "none"
                 self.report((*path, key), f"'{key}' is not an option of type {kind} ({allowed})")
-        collect = Collect(slot=slot, type=cast(CollectType, kind), goto=goto)
+        collect = Collect(slot=slot, type=cast(CollectType, kind), goto=goto, private=private)
         if kind == "digits":
             return self.digit_options(collect, data, path)
         if kind == "number":
@@ -268,6 +281,10 @@ class _Parser(ScriptReader):
             state = replace(
                 state, goto=self.guard(lambda: self.goto(data["goto"], (*path, "goto")), None)
             )
+        if "branch" in data:
+            state = replace(
+                state, branch=self.guard(lambda: self.branch(data["branch"], (*path, "branch")), ())
+            )
         if "hangup" in data:
             state = replace(
                 state,
@@ -330,10 +347,12 @@ class _Parser(ScriptReader):
             if "record" in data
             else None
         )
+        calendars = self.calendars(data["calendars"]) if "calendars" in data else {}
         if names:
             for path, problem in graph_problems(start, names, states, self.edges):
                 self.report(path, problem)
         self.check_variables()
+        self.check_conditions(calendars)
         if self.errors:
             unique = {(e.line, str(e)): e for e in self.errors}
             raise ScriptErrors(unique[k] for k in sorted(unique, key=lambda k: k[0]))
@@ -344,6 +363,7 @@ class _Parser(ScriptReader):
             states=states,
             file=self.doc.file,
             record=record,
+            calendars=calendars,
         )
 
     def language(self, value: Any) -> str:
@@ -351,6 +371,37 @@ class _Parser(ScriptReader):
         if not _LANGUAGE.match(text):
             raise self.fail(("language",), f"bad language '{text}' (use a code such as en or de)")
         return text
+
+    def calendars(self, value: Any) -> dict[str, Calendar]:
+        if not isinstance(value, dict):
+            self.report(("calendars",), "expected a mapping of calendar names to calendars")
+            return {}
+        calendars: dict[str, Calendar] = {}
+        for name, spec in value.items():
+            path = ("calendars", str(name))
+            if not IDENTIFIER.match(str(name)):
+                self.report(path, f"bad calendar name '{name}' (letters, digits and _)")
+                continue
+            try:
+                calendars[str(name)] = parse_calendar(str(name), spec)
+            except CalendarError as exc:
+                self.report((*path, *map(str, exc.path)), str(exc))
+        return calendars
+
+    def check_conditions(self, calendars: Mapping[str, Calendar]) -> None:
+        """Every branch condition names known calendars and defined variables."""
+        for path, expression in self.conditions:
+            for name in sorted(expression.calendars - set(calendars)):
+                known = ", ".join(sorted(calendars)) or "none: add a calendars: map"
+                self.report(path, f"unknown calendar '{name}' (known: {known})")
+            for name in sorted(expression.names):
+                if not self.defined(name):
+                    self.report(path, f"undefined variable '{name}' ({self.known_variables()})")
+
+    def known_variables(self) -> str:
+        known = [*sorted({*BUILTIN_VARIABLES, *self.slots}), "channel.*"]
+        known += [f"{r}.*" for r in sorted(self.results)]
+        return f"known: {', '.join(known)}"
 
     def check_variables(self) -> None:
         known = [*sorted({*BUILTIN_VARIABLES, *self.slots}), "channel.*"]

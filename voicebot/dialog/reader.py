@@ -11,9 +11,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .expressions import Expression, ExpressionError, parse_expression
 from .fields import FieldReader
 from .graph import Edge
-from .model import DEFAULT_ON_ERROR, Reaction, SayItem, Transfer, Webhook
+from .model import DEFAULT_ON_ERROR, BranchArm, Reaction, SayItem, Transfer, Webhook
 from .recorded import RECORDED_KEYS, recorded_prompt
 from .templates import TemplateError, parse_template, template_strings
 from .urls import parse_url_template
@@ -37,8 +38,9 @@ WEBHOOK_KEYS = {
 }
 WEBHOOK_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 BUILTIN_VARIABLES = ("caller_id", "called")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NO_TEXTS: tuple[str, ...] = ()
+BRANCH_ARM_KEYS = {"if", "goto", "else"}
 NO_SAY: tuple[SayItem, ...] = ()
 
 
@@ -55,6 +57,8 @@ class ScriptReader(FieldReader):
         self.results: set[str] = set()
         self.current: str | None = None  # the state being parsed
         self.in_reaction = False
+        # Branch conditions, checked against the variables and calendars at the end.
+        self.conditions: list[tuple[KeyPath, Expression]] = []
 
     def template(self, value: Any, path: KeyPath) -> str:
         """A text that may contain ``{variables}``; syntax checked now, names at the end."""
@@ -94,7 +98,7 @@ class ScriptReader(FieldReader):
 
     def identifier(self, value: Any, path: KeyPath, what: str) -> str:
         name = self.text(value, path)
-        if not _IDENTIFIER.match(name) or name in BUILTIN_VARIABLES or name == "channel":
+        if not IDENTIFIER.match(name) or name in BUILTIN_VARIABLES or name == "channel":
             raise self.fail(
                 path,
                 f"bad {what} '{name}' (letters, digits and _; not caller_id, called or channel)",
@@ -286,3 +290,42 @@ class ScriptReader(FieldReader):
             parse_url_template(text)
         except TemplateError as exc:  # UrlTemplateError is one
             raise self.fail(path, str(exc)) from None
+
+    def branch(self, value: Any, path: KeyPath) -> tuple[BranchArm, ...]:
+        """``[{if: EXPR, goto: STATE}, …, {else: STATE}]``: the first arm that holds wins."""
+        if not isinstance(value, list) or not value:
+            raise self.fail(
+                path, "expected a list of {if: CONDITION, goto: STATE} and {else: STATE}"
+            )
+        arms: list[BranchArm] = []
+        for index, item in enumerate(value):
+            arm_path = (*path, str(index))
+            last = index == len(value) - 1
+            arm = self.guard(partial(self.branch_arm, item, arm_path, last), None)
+            if arm is not None:
+                arms.append(arm)
+        if not isinstance(value[-1], dict) or "else" not in value[-1]:
+            self.report((*path, str(len(value) - 1)), "a branch must end with {else: STATE}")
+        return tuple(arms)
+
+    def branch_arm(self, value: Any, path: KeyPath, last: bool) -> BranchArm:
+        data = self.mapping(value, path, BRANCH_ARM_KEYS)
+        if "else" in data:
+            if set(data) != {"else"}:
+                raise self.fail(path, "an else arm is {else: STATE} alone")
+            if not last:
+                raise self.fail(path, "{else: STATE} must be the branch's last arm")
+            return BranchArm(None, self.goto(data["else"], (*path, "else")))
+        for key in ("if", "goto"):
+            if key not in data:
+                raise self.fail(path, f"missing '{key}' (an arm is {{if: CONDITION, goto: STATE}})")
+        condition = data["if"]
+        if isinstance(condition, bool):
+            condition = "true" if condition else "false"
+        text = self.text(condition, (*path, "if"))
+        try:
+            expression = parse_expression(text)
+        except ExpressionError as exc:
+            raise self.fail((*path, "if"), str(exc)) from None
+        self.conditions.append(((*path, "if"), expression))
+        return BranchArm(text, self.goto(data["goto"], (*path, "goto")), expression)

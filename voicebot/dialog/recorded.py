@@ -13,13 +13,9 @@ from .model import RecordedPrompt
 
 RECORDED_KEYS = {"audio", "sound"}
 _SOUND_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
-# Asterisk's sound directories on Debian-like systems: the stock English prompts, and Allison's
-# as Debian's asterisk-core-sounds-en-wav installs them (dialog.sound_dirs overrides).
-DEFAULT_SOUND_DIRS = (
-    Path("/var/lib/asterisk/sounds/en"),
-    Path("/usr/share/asterisk/sounds/en"),
-    Path("/usr/share/asterisk/sounds/en_US_f_Allison"),
-)
+# Debian's package of Allison's prompts (asterisk-core-sounds-en-wav, which make setup
+# installs); a PBX's own directory is configured as dialog.sound_dirs.
+DEFAULT_SOUND_DIRS = (Path("/usr/share/asterisk/sounds/en_US_f_Allison"),)
 # A recorded prompt is held in memory, converted, for every call: ten minutes is plenty.
 MAX_RECORDED_S = 600.0
 

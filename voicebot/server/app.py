@@ -15,13 +15,14 @@ from ..ari.accept import AriAcceptor
 from ..ari.client import AriClient, is_loopback, plaintext_warning
 from ..ari.events import EventStream
 from ..config import PLACEHOLDER_PASSWORD, AriConfig, Config, HttpConfig, listen_address
-from ..dialog.library import ScriptLibrary, script_settings
+from ..dialog.library import ScriptLibrary, script_settings, sound_dirs
 from ..errors import ConfigError
 from ..media.endpoint import PortAllocator
 from ..runtime import Runtime
 from . import watchdog
 from .controller import CallController
 from .metrics import Metrics
+from .results import ResultsOutbox
 from .status import host_name, status_app
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
         scripts_dir or Path(config.dialog.scripts_dir),
         config.dialog.default_script,
         script_settings(config.dialog),
+        sound_dirs(config.dialog),
     )
     log.info("scripts: %s (default %s)", ", ".join(sorted(scripts.scripts)), scripts.default)
     # Calls are answered while the prompt cache fills: a prompt not cached yet is synthesized
@@ -99,7 +101,11 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
         accepting = config.ari.mode == "accept"
         ari = None if accepting else await stack.enter_async_context(AriClient(config.ari))
         metrics = Metrics()
-        controller = CallController(config, ari, scripts, runtime, allocator, metrics)
+        # Before the first call: a record is kept (on disk) however its call ends.
+        results = ResultsOutbox(config.results, runtime.webhook_policy, observer=metrics)
+        await results.start()
+        stack.push_async_callback(results.close)
+        controller = CallController(config, ari, scripts, runtime, allocator, metrics, results)
         feed: EventFeed = (AcceptedFeed(config, controller) if accepting
                            else ConnectedFeed(config, controller))  # fmt: skip
         metrics.watch(

@@ -35,6 +35,7 @@ from ..runtime import Runtime
 from . import leg, resync
 from .leg import RESULT_VARIABLE, ActiveCall, CallResult, EndReason
 from .metrics import Metrics
+from .results import NO_RESULTS, NoResults, ResultsOutbox
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ class CallController:
         runtime: Runtime,
         allocator: PortAllocator,
         metrics: Metrics | None = None,
+        results: ResultsOutbox | NoResults = NO_RESULTS,
     ) -> None:
         self.config = config
+        self.results = results  # where every call's result record goes
         # ari.mode = "connect": every call goes through the one client; "accept": none, each
         # call arrives with its own route (see dispatch).
         self.route = AriRoute(ari, config.ari.app) if ari is not None else None
@@ -150,6 +153,7 @@ class CallController:
         if call.result is None:
             call.result = CallResult.CALLER_HANGUP if call.caller_gone else CallResult.COMPLETED
         self.recent.append(call.summary())
+        self.results.keep(call.result_record(self.scripts.scripts.get(call.script_name)))
         stats = call.endpoint.stats if call.endpoint else None
         self.metrics.call_ended(call.result, vars(stats) if stats else None)
         if not self.calls:
@@ -159,6 +163,7 @@ class CallController:
         """Hand a caller the bot does not serve back to the dialplan, unanswered."""
         self.calls_refused += 1
         self.metrics.call_ended(result)
+        self.results.keep(leg.refused_record(channel_id, result, why))
         if route is not self.route:  # the caller's own socket: nothing of ours to clean up
             route.refused = True
         log.warning("call %s: not served (%s): back to the dialplan with %s=%s",

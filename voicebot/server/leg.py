@@ -21,6 +21,8 @@ from ..ari.models import Channel
 from ..ari.route import AriRoute
 from ..call import CallEnd, CallSession
 from ..call.recording import CallRecorder
+from ..call.results import refused_record as refused
+from ..call.results import result_record
 from ..config import Config, MediaConfig
 from ..dialog.model import Script
 from ..errors import AriError, AriNotFoundError, MediaError
@@ -159,6 +161,29 @@ class ActiveCall:
             self.result = CallResult.ERROR
         self.cancel()
 
+    def result_record(self, script: Script | None) -> dict[str, Any]:
+        """The call's result record (``call.results``), once it is over."""
+        session = self.session
+        dialog = session.core.dialog if session is not None else None
+        summary = self.summary()
+        return result_record(
+            call_id=self.id,
+            script_name=self.script_name,
+            script=script,
+            started=self.started,
+            ended=time.time(),
+            outcome=self.result.value if self.result else "",
+            end_reason=self.ending.text if self.ending else "",
+            caller_id=self.caller.caller_number,
+            called=self.caller.extension,
+            path=dialog.path if dialog is not None else (),
+            variables=dialog.variables if dialog is not None else None,
+            transcript=summary["transcript"],
+            turns=summary["turns"],
+            keys_recorded=self.keys_recorded,
+            recording=summary["recording"],
+        )
+
     def summary(self) -> dict[str, Any]:
         session = self.session
         transcript = session.transcript if session else []
@@ -181,6 +206,11 @@ class ActiveCall:
             "pacer": vars(session.pacer.stats) if session else {},
             "recording": str(self.recorder.pcap_path) if self.recorder else None,
         }
+
+
+def refused_record(channel_id: str, result: CallResult, why: str) -> dict[str, Any]:
+    """The result record of a caller the bot did not serve."""
+    return refused(channel_id, result.value, why, time.time())
 
 
 class MediaArrivals:

@@ -20,6 +20,7 @@ from prometheus_client import (
 
 from ..call import CallObserver
 from .leg import CallResult
+from .results import TARGETS as RESULT_TARGETS
 
 CALL_RESULTS = tuple(result.value for result in CallResult)
 TURN_STAGES = ("endpointing", "asr", "dialog", "tts", "send", "total")
@@ -86,8 +87,31 @@ class Metrics(CallObserver):
             ["engine"],
             registry=registry,
         )
+        self.results_delivered = Counter(
+            "voicebot_results_delivered", "Call result records delivered, by target.",
+            ["target"], registry=registry,
+        )  # fmt: skip
+        self.results_retried = Counter(
+            "voicebot_results_retried",
+            "Deliveries of call result records that failed and will be tried again.",
+            ["target"], registry=registry,
+        )  # fmt: skip
+        self.results_waiting = Gauge(
+            "voicebot_results_waiting", "Call result records waiting in the outbox.",
+            ["target"], registry=registry,
+        )  # fmt: skip
+        self.results_refused = Gauge(
+            "voicebot_results_refused",
+            "Call result records the target refused (HTTP 3xx/4xx): kept in the outbox and "
+            "sent again at the next start.",
+            ["target"], registry=registry,
+        )  # fmt: skip
         for result in CALL_RESULTS:
             self.calls.labels(result)
+        for target in RESULT_TARGETS:
+            for series in (self.results_delivered, self.results_retried, self.results_waiting,
+                           self.results_refused):  # fmt: skip
+                series.labels(target)
         for stage in TURN_STAGES:
             self.turn_latency.labels(stage)
         for reason in DROP_REASONS:
@@ -129,6 +153,18 @@ class Metrics(CallObserver):
             count = (rtp or {}).get(key, 0)
             if count:
                 self.rtp_dropped.labels(reason).inc(count)
+
+    # -- what the results outbox reports (server.results.ResultsObserver) ----------------
+
+    def result_delivered(self, target: str) -> None:
+        self.results_delivered.labels(target).inc()
+
+    def result_retried(self, target: str) -> None:
+        self.results_retried.labels(target).inc()
+
+    def results_backlog(self, target: str, waiting: int, refused: int) -> None:
+        self.results_waiting.labels(target).set(waiting)
+        self.results_refused.labels(target).set(refused)
 
     def render(self) -> bytes:
         depths = getattr(self, "_queue_depths", None)

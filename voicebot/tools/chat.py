@@ -10,6 +10,7 @@ called, and transfers and hangups are printed and end the chat.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import TextIO
 
 import aiohttp
@@ -123,8 +124,10 @@ class _Chat:
         out: TextIO,
         session: aiohttp.ClientSession,
         policy: WebhookPolicy,
+        now: datetime | None = None,
     ) -> None:
         self.engine = DialogEngine(script)
+        self.now = now  # the clock branches see (--now); None: the real time
         self.show = _Transcript(out)
         self.session = session
         self.policy = policy
@@ -134,7 +137,7 @@ class _Chat:
         """Feed one event, print what the bot does, and run webhooks until it waits again."""
         pending: list[Event] = [event]
         while pending and not self.finished:
-            actions = self.engine.handle(pending.pop(0))
+            actions = self.engine.handle(pending.pop(0), self.now)
             for action, following in zip(actions, [*actions[1:], None], strict=True):
                 if _announces(action, following):
                     continue
@@ -184,17 +187,19 @@ async def run_chat(
     variables: Mapping[str, str],
     echo: bool = False,
     webhooks: WebhookConfig | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Converse with ``script`` over ``lines`` (what the caller says), writing to ``out``.
 
     ``variables`` are the call's (``caller_id``, ``called``, ``channel.NAME``). ``echo`` writes
     each input line after the prompt, for input that is not typed at a terminal. ``webhooks``:
-    the ``[webhooks]`` policy, as on a call (None: the defaults). Returns the exit status: 0
-    when the dialog or the input ended.
+    the ``[webhooks]`` policy, as on a call (None: the defaults). ``now``: the time business
+    hours are judged at (None: the real time). Returns the exit status: 0 when the dialog or
+    the input ended.
     """
     policy = WebhookPolicy.from_config(webhooks or WebhookConfig())
     async with webhook_session(policy) as session:
-        chat = _Chat(script, out, session, policy)
+        chat = _Chat(script, out, session, policy, now)
         await chat.handle(CallStarted(dict(variables)))
         while not chat.over:
             chat.show.prompt()

@@ -25,13 +25,13 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "bad_record.yaml": ["2: record: expected true or false, got 'yes'"],
     "unknown_keys.yaml": [
-        "3: title: unknown key 'title' (expected one of defaults, language, name, record, start,"
-        " states)",
-        "6: states.main.sya: unknown key 'sya' (expected one of barge_in, collect, end_of_turn,"
-        " expect, goto, grammar, hangup, max_retries, no_input_timeout, on_max_retries,"
-        " on_no_input, on_no_match, say, transfer, webhook)",
+        "3: title: unknown key 'title' (expected one of calendars, defaults, language, name,"
+        " record, start, states)",
+        "6: states.main.sya: unknown key 'sya' (expected one of barge_in, branch, collect,"
+        " end_of_turn, expect, goto, grammar, hangup, max_retries, no_input_timeout,"
+        " on_max_retries, on_no_input, on_no_match, say, transfer, webhook)",
         "7: states.main.collect.retries: unknown key 'retries' (expected one of goto, length,"
-        " max, max_length, min, min_length, slot, type)",
+        " max, max_length, min, min_length, private, slot, type)",
         "12: states.lookup.webhook.header: unknown key 'header' (expected one of body,"
         " follow_redirects, goto, method, on_error, save_as, timeout, url)",
         "13: states.lookup.webhook.on_error.then: unknown key 'then' (expected one of goto,"
@@ -53,11 +53,12 @@ EXPECTED: dict[str, list[str]] = {
     "unreachable.yaml": ["6: states.orphan: state 'orphan' is unreachable from 'main'"],
     "dead_end.yaml": [
         "3: states.main: has no next step: a state needs exactly one of expect, collect, goto,"
-        " hangup, transfer, webhook (a dead end must say hangup: true)"
+        " branch, hangup, transfer, webhook (a dead end must say hangup: true)"
     ],
     "several_steps.yaml": [
         "3: states.main: has several next steps (goto, hangup): a state needs exactly one of"
-        " expect, collect, goto, hangup, transfer, webhook (a dead end must say hangup: true)"
+        " expect, collect, goto, branch, hangup, transfer, webhook (a dead end must say"
+        " hangup: true)"
     ],
     "bad_duration.yaml": [
         "3: defaults.no_input_timeout: bad duration 'soon' (use e.g. 5s or 1500ms)",

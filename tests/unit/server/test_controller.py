@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from tests.support.controller import allison, harness
 from tests.support.doubles import BrokenTts, StreamingListAsr, ToneTts
 from tests.support.fakeari import handed_back
 from voicebot.capture.wav import read_wav
-from voicebot.config import CallsConfig, WebhookConfig
+from voicebot.config import CallsConfig, ResultsConfig, WebhookConfig
 from voicebot.media.codecs import resample
 from voicebot.media.pacer import Pacer
 from voicebot.media.peer import RtpPeer
@@ -501,3 +502,24 @@ async def test_a_stasis_start_and_its_hangup_read_together_leave_no_phantom_call
         await asyncio.sleep(0.2)
         assert h.fake.bridges == {} and h.allocator.in_use == frozenset()
         assert call_tasks() == []
+
+
+async def test_every_call_leaves_one_result_record_however_it_ends(tmp_path: Path) -> None:
+    results = ResultsConfig(file=str(tmp_path / "results.jsonl"),
+                            outbox=str(tmp_path / "outbox.sqlite"))  # fmt: skip
+    async with harness([], results=results, calls=CallsConfig(max_active=1)) as h:
+        async with h.call(args=["bank"]) as (caller, peer):
+            await peer.wait_for_packets(5)
+            busy = await h.fake.add_caller()  # over the limit: handed back busy
+            await h.wait_until(lambda: handed_back(h.fake, busy) == "busy")
+            await h.fake.send_dtmf_event(caller, "0")  # to the operator
+            await h.wait_until(lambda: any(c["call_id"] == caller for c in h.controller.recent))
+    # The harness closed the outbox: every record kept was written out first.
+    lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    by_call = {line["call_id"]: line for line in lines}
+    assert len(lines) == 2 and set(by_call) == {caller, busy}
+    transferred = by_call[caller]
+    assert transferred["outcome"] == "transferred" and transferred["script"] == "bank"
+    assert transferred["path"][0] == "main" and transferred["keys"] == ["#0"]
+    assert by_call[busy]["outcome"] == "busy"
+    assert all(line["key"] for line in lines)

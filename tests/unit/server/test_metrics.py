@@ -79,3 +79,20 @@ async def test_the_status_app_serves_metrics_in_the_prometheus_text_format() -> 
                 assert response.headers["Content-Type"].startswith("text/plain")
                 body = await response.text()
     assert 'voicebot_calls_total{result="busy"} 1.0' in body
+
+
+def test_results_delivery_is_counted_by_target() -> None:
+    metrics = Metrics()
+    for target in ("file", "webhook"):
+        for name in ("voicebot_results_delivered_total", "voicebot_results_retried_total",
+                     "voicebot_results_waiting", "voicebot_results_refused"):  # fmt: skip
+            assert sample(metrics, name, {"target": target}) == 0.0, (name, target)
+    metrics.result_delivered("webhook")
+    metrics.result_retried("webhook")
+    metrics.result_retried("webhook")
+    metrics.results_backlog("webhook", 3, 1)
+    assert sample(metrics, "voicebot_results_delivered_total", {"target": "webhook"}) == 1.0
+    assert sample(metrics, "voicebot_results_retried_total", {"target": "webhook"}) == 2.0
+    assert sample(metrics, "voicebot_results_waiting", {"target": "webhook"}) == 3.0
+    assert sample(metrics, "voicebot_results_refused", {"target": "webhook"}) == 1.0
+    assert sample(metrics, "voicebot_results_delivered_total", {"target": "file"}) == 0.0
