@@ -190,7 +190,8 @@ class WhisperEngine(AsrEngine):
         frames = min(features.shape[-1], _FULL_WINDOW_FRAMES - _WINDOW_MARGIN_FRAMES)
         if encoded is None:
             encoded = self._encode(features[:, :frames], _MIN_WINDOW_FRAMES)
-        closest = choose_expected(self._phrase_fits(encoded, frames, expected))
+        fits = self._phrase_fits(encoded, frames, expected)
+        closest = choose_expected(fits)
         if closest is None:
             return heard
         phrase, mean_logprob = closest.phrase, closest.mean
@@ -198,7 +199,7 @@ class WhisperEngine(AsrEngine):
         # shown at DEBUG only; this engine serves every call and knows no call's settings.
         log.info("whisper heard %s; taking the expected %s, which fits the audio (%.2f)",
                  caller_text(heard[0], log), caller_text(phrase, log), mean_logprob)  # fmt: skip
-        return phrase, math.exp(mean_logprob)
+        return phrase, expected_confidence(fits, closest)
 
     def _tokenizer(self) -> Any:
         from faster_whisper.tokenizer import Tokenizer
@@ -371,6 +372,17 @@ def choose_expected(fits: Sequence[PhraseFit]) -> PhraseFit | None:
     if best.mean - max(f.mean for f in rivals) < _LEADING_MARGIN:
         return None
     return best
+
+
+def expected_confidence(fits: Sequence[PhraseFit], chosen: PhraseFit) -> float:
+    """How sure the engine is of an expected phrase it took: its mean token probability when
+    it fits well on its own, else its share among the answers (a phrase over a noisy room
+    that leads every other answer by 2 nats is taken with about 0.85, not with the 0.02 its
+    own tokens score, which would read as no words at all)."""
+    if chosen.mean >= _EXPECTED_MEAN_LOGPROB and chosen.worst >= _EXPECTED_WORST_LOGPROB:
+        return math.exp(chosen.mean)
+    rivals = [f.mean for f in fits if not _same_answer(f.phrase, chosen.phrase)]
+    return 1.0 / (1.0 + sum(math.exp(mean - chosen.mean) for mean in rivals))
 
 
 def _same_answer(a: str, b: str) -> bool:

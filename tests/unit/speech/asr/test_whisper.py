@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import wave
 from pathlib import Path
 from typing import NoReturn
@@ -245,3 +246,19 @@ def fits(**means_and_worsts: tuple[float, float]) -> list[PhraseFit]:
 def test_choose_expected(case: str, given: list[PhraseFit], taken: str | None) -> None:
     chosen = choose_expected(given)
     assert (None if chosen is None else chosen.phrase) == taken, case
+
+
+def test_an_answer_taken_over_a_room_is_taken_with_confidence() -> None:
+    from voicebot.call.parts import has_words
+    from voicebot.speech.asr.whisper import expected_confidence
+
+    clear = fits(my_balance=(-1.2, -2.0))
+    assert expected_confidence(clear, clear[1]) == pytest.approx(math.exp(-1.2))
+    # Measured: "an operator" -4.15 over a room 16 dB under it, the next answer -6.07. Its
+    # own tokens' score (0.016) would make the turn a sound without words.
+    roomy = fits(an_operator=(-4.15, -6.6), hours=(-6.07, -9.6))
+    chosen = choose_expected(roomy)
+    assert chosen is not None and chosen.phrase == "an operator"
+    confidence = expected_confidence(roomy, chosen)
+    assert 0.8 < confidence < 0.9
+    assert has_words(chosen.phrase, confidence)
