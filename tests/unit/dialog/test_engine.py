@@ -53,7 +53,8 @@ def test_demo_spoken_choice_goes_to_branch_then_goodbye_hangs_up() -> None:
     assert actions[0] == Recognized("main", "hours", "Hours.")
     assert "Monday to Friday" in says(actions)[0]
     actions = engine.handle(Heard("goodbye"))
-    assert says(actions) == ["Thank you for calling. Goodbye!"]
+    # The goodbye is a recorded prompt after the synthesized thanks.
+    assert says(actions) == ["Thank you for calling.", "[audio audio/goodbye.wav]"]
     assert isinstance(actions[-1], Hangup)
     assert engine.ended
     assert engine.handle(Heard("hello?")) == []
@@ -67,7 +68,7 @@ def test_no_input_reprompts_then_escapes_after_max_retries() -> None:
     second = engine.handle(NoInput())
     assert says(second) == ["Sorry, I didn't hear anything.", greeting]
     third = engine.handle(NoInput())  # max_retries: 2 → on_max_retries: goto goodbye
-    assert says(third) == ["Thank you for calling. Goodbye!"]
+    assert says(third) == ["Thank you for calling.", "[audio audio/goodbye.wav]"]
     assert isinstance(third[-1], Hangup)
 
 

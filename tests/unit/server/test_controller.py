@@ -86,7 +86,10 @@ async def test_bot_hangup_hangs_up_caller_and_releases_everything() -> None:
             await peer.wait_quiet()
             await peer.send_speech(allison("goodbye"))
             await h.wait_until(lambda: not h.controller.calls, within_s=15)
-            assert "Thank you for calling. Goodbye!" in h.tts.spoken
+            assert "Thank you for calling." in h.tts.spoken  # then the recorded "Goodbye"
+            goodbye = [line for line in h.controller.recent[-1]["transcript"]
+                       if line["text"] == "[audio audio/goodbye.wav]"]  # fmt: skip
+            assert goodbye and goodbye[0]["who"] == "bot"
             assert h.fake.channels == {} and h.fake.bridges == {}
             assert h.controller.recent[-1]["end_reason"] == "bot-hangup"
             assert call_tasks() == []
