@@ -240,6 +240,8 @@ class CallSession:
             on_first_audio=self._on_first_audio,
         )
         self._pending_turn: TurnTiming | None = None
+        # Texts of the answer's prompt ready before its first packet left: recorded after it.
+        self._held_lines: list[str] = []
         self._end: CallEnd | None = None
 
     @property
@@ -326,6 +328,7 @@ class CallSession:
             elif isinstance(command, turns.StopPlayback):
                 dropped = self.speaker.stop()
                 self._pending_turn = None  # its answer, if not on the wire yet, never will be
+                self._held_lines = []
                 log.info("call %s: prompt stopped, dropped %d queued frames", self.call_id,
                          dropped)  # fmt: skip
             elif isinstance(command, turns.Decode):
@@ -409,6 +412,10 @@ class CallSession:
             # The answer to a turn is recorded with its latency as it goes out.
             turn.first_audio = time.monotonic()
             turn.answer = text
+        elif turn is not None:
+            # Ready before the answer is on the wire (a recorded prompt is ready at once): it
+            # follows the answer in the transcript, as it does on the line.
+            self._held_lines.append(text)
         else:
             self._record("bot", text)
 
@@ -420,6 +427,9 @@ class CallSession:
             log.info("call %s: %s", self.call_id, turn.log_line())
             timing = turn.as_dict()
             self._record("bot", turn.answer, latency_ms=timing)
+            held, self._held_lines = self._held_lines, []
+            for line in held:
+                self._record("bot", line)
             for observer in self._observers:
                 observer.turn(timing)
 
