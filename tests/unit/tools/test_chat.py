@@ -383,3 +383,24 @@ def test_cli_chat_invalid_script_exits_2(
 def test_cli_chat_bad_var_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["chat", str(bank_script(tmp_path)), "--var", "NOVALUE"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("now", "said"),
+    [
+        ("2026-12-07T10:00+00:00", "We are open now."),  # a Monday morning in London
+        ("2026-12-07T21:00+03:00", "We are closed right now."),  # 18:00 in London: closed
+        ("2026-12-25T10:00+00:00", "We are closed right now."),  # a closed date
+    ],
+)
+def test_now_sets_the_clock_business_hours_see(
+    now: str, said: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("hours\n"))
+    assert main(["chat", "--now", now, "prompts/clinic.yaml"]) == 0
+    assert said in capsys.readouterr().out
+
+
+def test_now_without_an_offset_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["chat", "--now", "2026-12-07T10:00", "prompts/clinic.yaml"]) == 2
+    assert "--now '2026-12-07T10:00': expected a time with its offset" in capsys.readouterr().err
