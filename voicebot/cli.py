@@ -75,11 +75,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    from .dialog.library import script_file
     from .dialog.parser import load_script
-    from .tools.graph import GraphvizMissing, render_svg, script_dot, script_path
+    from .tools.graph import GraphvizMissing, render_svg, script_dot
 
     try:
-        path = script_path(args.script, Path(_config(args).dialog.scripts_dir))
+        path = script_file(args.script, Path(_config(args).dialog.scripts_dir))
         dot_text = script_dot(load_script(path))
     except ScriptError as exc:
         print(exc, file=sys.stderr)

@@ -19,6 +19,20 @@ def script_settings(config: DialogConfig) -> StateSettings:
     return StateSettings(no_input_timeout_s=config.no_input_timeout_s)
 
 
+def script_file(name_or_path: str, scripts_dir: Path) -> Path:
+    """A script file by its path, or by its name in ``scripts_dir`` (``NAME.yaml``)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise ScriptError(f"script file not found: {path}")
+        return path
+    candidate = scripts_dir / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        have = ", ".join(sorted(p.stem for p in scripts_dir.glob("*.yaml"))) or "none"
+        raise ScriptError(f"no script named '{name_or_path}' in {scripts_dir} (have: {have})")
+    return candidate
+
+
 def sound_dirs(config: DialogConfig) -> tuple[Path, ...]:
     """Where ``{sound: NAME}`` prompts are looked for: ``dialog.sound_dirs``, or Asterisk's
     usual English sound directories."""

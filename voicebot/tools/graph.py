@@ -11,11 +11,10 @@ import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from ..dialog.model import RecordedPrompt, Script, State, Transfer
-from ..errors import ScriptError, VoicebotError
+from ..errors import VoicebotError
 
 LABEL_CHARS = 40
 RENDER_TIMEOUT_S = 30.0
@@ -51,20 +50,6 @@ class EndNode:
     node_id: str
     label: str
     shape: str
-
-
-def script_path(name_or_path: str, scripts_dir: Path) -> Path:
-    """A script file by its path, or by its name in ``scripts_dir`` (``NAME.yaml``)."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        if not path.is_file():
-            raise ScriptError(f"script file not found: {path}")
-        return path
-    candidate = scripts_dir / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        have = ", ".join(sorted(p.stem for p in scripts_dir.glob("*.yaml"))) or "none"
-        raise ScriptError(f"no script named '{name_or_path}' in {scripts_dir} (have: {have})")
-    return candidate
 
 
 def shorten(text: str, limit: int = LABEL_CHARS) -> str:

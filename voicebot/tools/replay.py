@@ -28,10 +28,10 @@ from ..capture.pcap import PcapTruncatedError, UdpDatagram, read_pcap
 from ..capture.timeline import lay_out_audio
 from ..capture.wav import write_wav
 from ..config import Config
-from ..dialog.library import script_settings
+from ..dialog.library import script_file, script_settings
 from ..dialog.model import Script, StateSettings
 from ..dialog.parser import load_script
-from ..errors import CaptureError, ScriptError, VoicebotError
+from ..errors import CaptureError, VoicebotError
 from ..media.codecs import ALAW, SLIN8, SLIN16, ULAW, Codec
 from ..media.dtmf import DEFAULT_EVENT_PAYLOAD_TYPE, DtmfDetector
 from ..media.endpoint import EndpointStats, PortAllocator, RtpEndpoint
@@ -453,16 +453,7 @@ def resolve_script(
     name_or_path: str, scripts_dir: Path, base: StateSettings | None = None
 ) -> Script:
     """A script by file path, or by name from ``scripts_dir``; ``base`` as for ``load_script``."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        if not path.is_file():
-            raise ScriptError(f"script file not found: {path}")
-        return load_script(path, base)
-    candidate = scripts_dir / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        have = ", ".join(sorted(p.stem for p in scripts_dir.glob("*.yaml"))) or "none"
-        raise ScriptError(f"no script named '{name_or_path}' in {scripts_dir} (have: {have})")
-    return load_script(candidate, base)
+    return load_script(script_file(name_or_path, scripts_dir), base)
 
 
 async def replay_command(
