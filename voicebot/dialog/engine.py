@@ -285,7 +285,7 @@ def enter(
             return replace(dialog, ended=True), [*actions, Hangup()]
         if state.transfer is not None:
             t = state.transfer
-            values = tuple((name, channel_value(text, variables)) for name, text in t.variables)
+            values = tuple((var, channel_value(text, variables)) for var, text in t.variables)
             return replace(dialog, ended=True), [
                 *actions,
                 Transfer(t.context, t.extension, t.priority, t.endpoint, t.label, values),
