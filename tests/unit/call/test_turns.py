@@ -128,7 +128,9 @@ def timers(commands: list[Command], name: str | None = None) -> list[tuple[str, 
 
 
 def said(commands: list[Command]) -> list[str]:
-    return [t for c in commands if isinstance(c, Speak) for t in c.texts]
+    """What the bot says, a recorded prompt by its label."""
+    return [t if isinstance(t, str) else t.label
+            for c in commands if isinstance(c, Speak) for t in c.texts]  # fmt: skip
 
 
 def turn(start: float, end: float, text: str, audio: int) -> list[TurnInput]:
