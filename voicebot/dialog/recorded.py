@@ -13,9 +13,10 @@ from .model import RecordedPrompt
 
 RECORDED_KEYS = {"audio", "sound"}
 _SOUND_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
-# Debian's package of Allison's prompts (asterisk-core-sounds-en-wav, which make setup
-# installs); a PBX's own directory is configured as dialog.sound_dirs.
-DEFAULT_SOUND_DIRS = (Path("/usr/share/asterisk/sounds/en_US_f_Allison"),)
+# Allison Smith's Asterisk prompts as Debian's asterisk-core-sounds-en-wav installs them (make
+# setup does); a PBX's own sounds directory is configured as dialog.sound_dirs.
+ALLISON_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+DEFAULT_SOUND_DIRS = (ALLISON_DIR,)
 # A recorded prompt is held in memory, converted, for every call: ten minutes is plenty.
 MAX_RECORDED_S = 600.0
 

@@ -1,9 +1,9 @@
 """Where the recorded human speech spoken by the test caller and the benches comes from.
 
 Allison Smith's Asterisk prompts, as Debian's ``asterisk-core-sounds-en-wav`` installs them
-(``scripts/install-system-deps.sh``). The package installs the files under
-``en_US_f_Allison``; nothing on Debian links that directory to ``sounds/en``, so this is the
-only path we name. The test suite does not use it: it reads its own copies in
+(``scripts/install-system-deps.sh``), under ``en_US_f_Allison``: ``dialog.recorded.ALLISON_DIR``,
+also where ``{sound: NAME}`` looks. Nothing on Debian links that directory to ``sounds/en``, so
+it is the only path we name. The test suite does not use it: it reads its own copies in
 ``tests/fixtures/audio/allison/``.
 """
 
@@ -13,9 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ..dialog.recorded import ALLISON_DIR
 from ..errors import MediaError
 
-ALLISON_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 ALLISON_PACKAGE = "asterisk-core-sounds-en-wav"
 
 
