@@ -231,7 +231,7 @@ async def test_a_transfer_s_variables_reach_the_dialplan(
     )  # fmt: skip
     await wait_for(lambda: "voicebot-test agent account=4217" in asterisk.log_text(), 10,
                    "the dialplan's log line of the agent's desk")  # fmt: skip
-    assert "agent account=4217 intent=balance result=transferred" in asterisk.log_text()
+    assert "agent account=4217 intent=balance" in asterisk.log_text()
     call = await call_after(bot, before)
     assert call["result"] == "transferred"
     heard = " ".join(words(s.text) for s in await transcribe_received(result, whisper))

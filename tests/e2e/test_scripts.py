@@ -138,10 +138,16 @@ async def transcribe_long(audio: np.ndarray, asr: WhisperEngine) -> str:
 
 
 def transfer_landed(sandbox: AsteriskSandbox, call_id: str, key: str = "transfer") -> str:
-    """The dialplan's record of a landed transfer (voicebot-test/<key>/<Call-ID>), or ""."""
+    """The dialplan's record of a landed transfer (voicebot-test/<key>/<Call-ID>), or "".
+    After a transfer that set channel variables Asterisk refuses the dialplan's DB writes:
+    then its log line with the Call-ID is the record."""
     out = sandbox.cli(f"database get voicebot-test/{key} {call_id}")
     match = re.search(r"Value:\s*(\S+)", out)
-    return match.group(1) if match else ""
+    if match:
+        return match.group(1)
+    logged = f"voicebot-test {key} landed channel="
+    lines = [line for line in sandbox.log_text().splitlines() if logged in line]
+    return "logged" if any(line.endswith(f"call-id={call_id}") for line in lines) else ""
 
 
 async def watch_transfer(sandbox: AsteriskSandbox, extension: str) -> dict[str, Any]:

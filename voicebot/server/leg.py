@@ -342,10 +342,11 @@ async def hand_off(call: ActiveCall, end: CallEnd) -> None:
     call.handed_off = True
     ari = call.route.ari
     try:
-        # The script's context for the dialplan and the agent first, then how the bot ended.
+        # The script's context for the dialplan and the agent (`set:`). Only those: Asterisk
+        # then runs the rest of this channel's dialplan with its "dangerous" functions (DB
+        # writes, SHELL) refused, as it does after any ARI request on the channel.
         for name, value in transfer.variables:
             await ari.set_variable(call.id, name, value)
-        await ari.set_variable(call.id, RESULT_VARIABLE, CallResult.TRANSFERRED.value)
         if transfer.endpoint:
             # The dialplan context voicebot-dial dials ${VOICEBOT_DIAL} (asterisk-conf/).
             await ari.set_variable(call.id, "VOICEBOT_DIAL", transfer.endpoint)
