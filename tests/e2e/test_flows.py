@@ -146,14 +146,18 @@ def bot_lines(call: dict[str, Any]) -> list[str]:
     return [line["text"] for line in call["transcript"] if line["who"] == "bot"]
 
 
+# What the bot says, and the part of it whisper hears reliably ("late" comes back as "light").
 @pytest.mark.parametrize(
-    ("parcel", "said"),
+    ("parcel", "said", "heard_part"),
     [
-        ({"status": "delivered"}, "Your parcel was delivered yesterday. Goodbye."),
-        ({"status": "late", "days_late": 4}, "Your parcel is late. Let me put you through"),
-        ({"status": "late", "days_late": "1"}, "Your parcel arrives tomorrow. Goodbye."),
+        ({"status": "delivered"}, "Your parcel was delivered yesterday. Goodbye.",
+         "delivered yesterday"),
+        ({"status": "late", "days_late": 4}, "Your parcel is late. Let me put you through",
+         "put you through"),
+        ({"status": "late", "days_late": "1"}, "Your parcel arrives tomorrow. Goodbye.",
+         "arrives tomorrow"),
     ],
-)
+)  # fmt: skip
 async def test_a_call_branches_on_the_web_service_s_answer(
     asterisk: AsteriskSandbox,
     flows: tuple[RunningBot, Path],
@@ -162,6 +166,7 @@ async def test_a_call_branches_on_the_web_service_s_answer(
     tmp_path: Path,
     parcel: dict[str, Any],
     said: str,
+    heard_part: str,
 ) -> None:
     bot, _ = flows
     service.answer = parcel
@@ -171,7 +176,7 @@ async def test_a_call_branches_on_the_web_service_s_answer(
     call = await call_after(bot, before)
     assert bot_lines(call)[0].startswith(said)
     heard = " ".join(words(s.text) for s in await transcribe_received(result, whisper))
-    assert " ".join(words(said).split()[:4]) in heard, heard
+    assert heard_part in heard, heard
 
 
 # (whisper hears the bot's "closed now" as "close now" at times)
