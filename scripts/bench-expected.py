@@ -44,7 +44,8 @@ from voicebot.speech.asr.whisper import (  # noqa: E402
     PhraseFit,
     WhisperEngine,
     choose_expected,
-    names_an_expected_answer,
+    fit_agrees,
+    needs_forced_fit,
 )
 from voicebot.tools.sip import read_wav_8k  # noqa: E402
 from voicebot.tools.takes import take  # noqa: E402
@@ -135,14 +136,16 @@ async def main() -> int:
             for seed in range(args.seeds):
                 for case in cases(label, seed, menu):
                     phrases = [p for ps in case.answers.values() for p in ps]
-                    heard = (await engine.transcribe(case.audio)).text
+                    heard = await engine.transcribe(case.audio)
                     counts = tally[case.group]
                     counts["turns"] += 1
-                    if names_an_expected_answer(heard, phrases):
+                    if not needs_forced_fit(heard.text, heard.confidence, phrases):
                         continue
                     counts["forced"] += 1
                     fits = engine.phrase_fits(case.audio, phrases)
                     chosen = choose_expected(fits)
+                    if chosen is not None and not fit_agrees(heard.text, chosen, phrases):
+                        chosen = None
                     taken = None if chosen is None else answer_of(chosen.phrase, case.answers)
                     if taken is None:
                         counts["left"] += 1

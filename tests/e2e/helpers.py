@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import difflib
 import json
 import re
 import time
@@ -27,6 +28,43 @@ def allison(name: str) -> np.ndarray:
 def words(text: str) -> str:
     """Lower case, punctuation to spaces, apostrophes kept ("didn't")."""
     return " ".join(re.findall(r"[a-z0-9']+", text.lower().replace("’", "'")))
+
+
+def heard_line(heard: str, line: str, share: float = 0.75) -> bool:
+    """Whether what the caller heard (whisper's text of it) carries most of the bot's `line`,
+    in order. Whisper tiny.en mishears some TTS words differently on different CPUs ("4-digit
+    account" came back "4 bitch of the count"), so a check of one exact phrase breaks on another
+    machine; `share` of the line's words, each matched loosely, does not."""
+    said, got = spoken_words(line), spoken_words(heard)
+    # Longest common subsequence, with a loose match of one word.
+    row = [0] * (len(got) + 1)
+    for word in said:
+        previous_diagonal = 0
+        for j, other in enumerate(got, start=1):
+            above = row[j]
+            row[j] = previous_diagonal + 1 if sounds_alike(word, other) else max(row[j], row[j - 1])
+            previous_diagonal = above
+    return bool(said) and row[-1] >= share * len(said)
+
+
+DIGIT_WORDS = {
+    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())
+}
+
+
+def spoken_words(text: str) -> list[str]:
+    """`words`, split, with a digit's name written as the digit (whisper writes either)."""
+    return [DIGIT_WORDS.get(word, word) for word in words(text).split()]
+
+
+def sounds_alike(said: str, heard: str) -> bool:
+    """Same word, or one whisper shortened ("account"/"count") or spelt a little differently."""
+    if said == heard:
+        return True
+    longer, shorter = max(said, heard, key=len), min(said, heard, key=len)
+    if len(shorter) >= 4 and longer.endswith(shorter):
+        return True
+    return difflib.SequenceMatcher(None, said, heard).ratio() >= 0.8
 
 
 def ari_request(sandbox: AsteriskSandbox, method: str, path: str, **params: str) -> Any:

@@ -25,6 +25,7 @@ from tests.e2e.helpers import (
     ari_get,
     assert_all_released,
     caller_intents,
+    heard_line,
     last_call,
     wait_for,
     words,
@@ -47,6 +48,7 @@ AUDIO = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
 RATE = 8000
 # Each greeting lasts about 5-8 s; the caller lets it finish (barge-in is tested elsewhere).
 BANK_GREETING_S = 7.0
+ACCOUNT_PROMPT = "Please say or type your four digit account number."  # prompts/bank.yaml
 CLINIC_GREETING_S = 10.5
 DELIVERY_GREETING_S = 8.0
 WEBHOOK_PORT = 18099  # the scripts' webhook URLs point here
@@ -196,7 +198,7 @@ async def test_bank_by_speech_balance_account_digits_confirm_report(
     assert len(heard) == 4, heard
     greeting, account, confirm, report = (words(t) for t in heard)
     assert "bank" in greeting and "balance" in greeting, heard
-    assert "account number" in account, heard
+    assert heard_line(account, ACCOUNT_PROMPT), heard
     assert "4217" in digit_string(confirm) and "right" in confirm, heard
     assert "4217" in digit_string(report) and says_42_dollars(report), heard
     assert result.hangup_by == "remote"  # the bot said goodbye and hung up
@@ -225,7 +227,7 @@ async def test_bank_by_dtmf_only(
     assert len(heard) == 4, heard
     greeting, account, confirm, report = heard
     assert "bank" in greeting and "balance" in greeting, heard
-    assert "account number" in account, heard
+    assert heard_line(account, ACCOUNT_PROMPT), heard
     assert "4217" in digit_string(confirm), heard
     assert "4217" in digit_string(report) and says_42_dollars(report), heard
     assert result.hangup_by == "remote"

@@ -182,8 +182,11 @@ async def test_a_carrier_phrase_a_pause_and_the_menu_word_is_routed_right(
 
 
 # 318's greeting ("Welcome to the background test. Which service ... or extension?") is over
-# by this long after the answer (Piper: 6.2 s of audio); the caller answers after it.
+# by this long after the answer; the caller answers after it.
 BACKGROUND_GREETING_END_S = 6.8
+# Piper's audio of that greeting, trailing quiet included (6.32 s), less some slack: Piper's
+# length can move by a frame or two between CPUs.
+BACKGROUND_GREETING_AUDIO_S = 6.1
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -199,7 +202,6 @@ BACKGROUND_GREETING_END_S = 6.8
 async def test_talk_16_db_behind_the_caller_neither_stops_the_greeting_nor_routes_the_call(
     asterisk: AsteriskSandbox,
     turns_bot: RunningBot,
-    whisper: WhisperEngine,
     tmp_path: Path,
     name: str,
     seed: int,
@@ -227,5 +229,9 @@ async def test_talk_16_db_behind_the_caller_neither_stops_the_greeting_nor_route
     greeting = sorted(p.arrival_time for p in result.received_packets if p.arrival_time < onset)
     gaps = np.diff(greeting)
     assert gaps.size and gaps.max() <= BREATH_S, f"the greeting paused {gaps.max():.2f} s"
-    heard = " ".join(words(s.text) for s in await transcribe_received(result, whisper))
-    assert "or extension" in heard, heard
+    # ... and went on to its end. (Whisper's text of it is no test of that: on another CPU it
+    # wrote "... operator or exit" for "... operator or extension?".)
+    greeting_s = greeting[-1] - greeting[0]
+    assert greeting_s >= BACKGROUND_GREETING_AUDIO_S, (
+        f"the greeting stopped after {greeting_s:.2f} s"
+    )

@@ -15,7 +15,13 @@ import soxr
 from tests.support.audio import ALLISON
 from voicebot.config import AsrConfig
 from voicebot.errors import ModelError
-from voicebot.speech.asr.whisper import PhraseFit, WhisperEngine, choose_expected
+from voicebot.speech.asr.whisper import (
+    PhraseFit,
+    WhisperEngine,
+    choose_expected,
+    fit_agrees,
+    needs_forced_fit,
+)
 from voicebot.speech.discovery import resolve_whisper_model
 
 pytestmark = [
@@ -262,3 +268,36 @@ def test_an_answer_taken_over_a_room_is_taken_with_confidence() -> None:
     confidence = expected_confidence(roomy, chosen)
     assert 0.8 < confidence < 0.9
     assert has_words(chosen.phrase, confidence)
+
+
+ANSWERS = ["operator", "an operator", "balance", "my balance"]
+
+
+@pytest.mark.parametrize(
+    ("heard", "confidence", "expected", "forced"),
+    [
+        ("operator", 0.4, ANSWERS, False),  # a clear answer stands as heard
+        ("operator", 0.0199, ANSWERS, True),  # seen over a room: a faint answer is checked
+        ("operator", None, ANSWERS, False),  # no score: nothing says it is faint
+        ("after eight turns", 0.1, ANSWERS, True),  # words that name no answer
+        ("", None, ANSWERS, True),  # nothing heard at all
+        ("operator", 0.0199, [], False),  # nothing expected, nothing to fit
+    ],
+)
+def test_needs_forced_fit(
+    heard: str, confidence: float | None, expected: list[str], forced: bool
+) -> None:
+    assert needs_forced_fit(heard, confidence, expected) is forced
+
+
+@pytest.mark.parametrize(
+    ("heard", "chosen", "agrees"),
+    [
+        ("after eight turns", "an operator", True),  # the fit names what the words did not
+        ("operator", "an operator", True),  # a faint answer confirmed
+        ("an operator", "operator", True),
+        ("operator", "my balance", False),  # the fit does not overrule a word heard
+    ],
+)
+def test_fit_agrees(heard: str, chosen: str, agrees: bool) -> None:
+    assert fit_agrees(heard, PhraseFit(chosen, -4.0, -6.0), ANSWERS) is agrees
