@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from .config import DEFAULT_MODELS_DIR, Config, load_config
 from .errors import (
@@ -246,6 +247,44 @@ def cmd_models(args: argparse.Namespace) -> int:
     return run_list(args.models_dir, args.scripts)
 
 
+def cmd_campaign(args: argparse.Namespace) -> int:
+    from .tools import campaign
+
+    options = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command")}
+    return campaign.run(_config(args), args.campaign_command, **options)
+
+
+def _add_campaign_parser(sub: Any) -> None:
+    campaign = sub.add_parser(
+        "campaign", help="outbound campaigns: load a contact list, watch, pause, export"
+    )
+    commands = campaign.add_subparsers(dest="campaign_command", required=True)
+    start = commands.add_parser("start", help="load a CSV contact list and start calling")
+    start.add_argument("contacts", type=Path, help="CSV with a 'number' column")
+    start.add_argument("--script", required=True, help="the dialog script the calls run")
+    start.add_argument("--name", default=None, help="the campaign's name (default: file + time)")
+    start.add_argument("--window", default=None, help="local hours to call, e.g. 09:00-20:00")
+    start.add_argument("--days", default=None, help="days to call, e.g. mon-sat or mon,wed,fri")
+    start.add_argument("--timezone", default=None, help="the campaign's zone, e.g. Europe/Moscow")
+    start.add_argument("--max-attempts", type=int, default=None, help="calls per contact (3)")
+    start.add_argument(
+        "--retry", default=None, help="delay per outcome, e.g. busy=10m,no_answer=1h,machine=4h"
+    )
+    start.add_argument("--per-day", type=int, default=None, help="attempts per number a day (2)")
+    start.add_argument("--per-week", type=int, default=None, help="... in 7 days (4)")
+    commands.add_parser("list", help="every campaign, one line each")
+    for name, text in (("status", "one campaign in detail"), ("pause", "stop placing its calls"),
+                       ("resume", "go on calling"),
+                       ("cancel", "stop for good: contacts not done are cancelled")):  # fmt: skip
+        command = commands.add_parser(name, help=text)
+        command.add_argument("campaign", help="its id or name")
+    export = commands.add_parser("export", help="one row per contact with its outcome")
+    export.add_argument("campaign", help="its id or name")
+    export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    export.add_argument("-o", "--output", default=None, help="file (default: standard output)")
+    campaign.set_defaults(func=cmd_campaign)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicebot", description=__doc__)
     parser.add_argument(
@@ -425,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="download every file as URL/FILENAME instead (default: $VOICEBOT_MODELS_MIRROR)",
     )
     models.set_defaults(func=cmd_models)
+    _add_campaign_parser(sub)
     return parser
 
 

@@ -239,6 +239,58 @@ class ResultsConfig:
 
 
 @dataclass(frozen=True)
+class OutboundConfig:
+    # Where a campaign's calls go: {number} is replaced by the contact's number (checked at
+    # import: "+" and digits only). "PJSIP/{number}@trunk" for a SIP trunk, "Local/{number}@ctx"
+    # for a dialplan context. Empty: the bot places no calls (campaigns can be loaded, not run).
+    endpoint: str = ""
+    ring_timeout_s: float = 30.0
+    # The caller id the callee sees ("Parcel Express" <+15550100>); empty: the endpoint's own.
+    caller_id: str = ""
+    # At most this many outbound calls at once; each also counts in calls.max_active.
+    max_active: int = 4
+    # New calls placed per second at most (a trunk refuses bursts).
+    calls_per_second: float = 1.0
+    # The share of calls.max_active kept free for inbound callers: the dialler never fills it.
+    inbound_reserve: float = 0.25
+    # A file of numbers never to call (one per line, # comments), loaded into the store at start.
+    dnc_file: str = ""
+    # The campaigns, their contacts and every attempt (SQLite, WAL): a restart resumes them.
+    store: str = ".state/campaigns.sqlite"
+
+    def validate(self) -> None:
+        """ConfigError naming the first bad key of ``[outbound]``."""
+        if self.endpoint and self.endpoint.count("{number}") != 1:
+            raise ConfigError(
+                f"outbound.endpoint: {self.endpoint!r} must hold {{number}} exactly once "
+                '(e.g. "PJSIP/{number}@trunk")'
+            )
+        if self.endpoint and ("{" in self.endpoint.replace("{number}", "")):
+            raise ConfigError(f"outbound.endpoint: {self.endpoint!r}: only {{number}} is filled")
+        if not 0 < self.ring_timeout_s <= 300:  # also refuses nan
+            raise ConfigError(
+                f"outbound.ring_timeout_s: {self.ring_timeout_s:g} must be more than 0 and at "
+                "most 300"
+            )
+        if self.max_active < 1:
+            raise ConfigError(f"outbound.max_active: {self.max_active} must be at least 1")
+        if not 0 < self.calls_per_second <= 100:
+            raise ConfigError(
+                f"outbound.calls_per_second: {self.calls_per_second:g} must be more than 0 and "
+                "at most 100"
+            )
+        if not 0 <= self.inbound_reserve < 1:
+            raise ConfigError(
+                f"outbound.inbound_reserve: {self.inbound_reserve:g} must be at least 0 and "
+                "less than 1"
+            )
+        if any(c in self.caller_id for c in "\r\n\x00"):
+            raise ConfigError("outbound.caller_id: must be one line")
+        if not self.store.strip():
+            raise ConfigError("outbound.store: must name a file (the campaigns' SQLite store)")
+
+
+@dataclass(frozen=True)
 class LogConfig:
     # What callers said and keyed (transcripts, slot values, digits) appears in the log only at
     # DEBUG, or at INFO too when this is true. INFO otherwise names intents, states,
@@ -260,6 +312,7 @@ class Config:
     calls: CallsConfig = field(default_factory=CallsConfig)
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     results: ResultsConfig = field(default_factory=ResultsConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
     log: LogConfig = field(default_factory=LogConfig)
     log_level: str = "INFO"
 
@@ -318,6 +371,7 @@ class Config:
                 f"ari.retry_initial_s ({self.ari.retry_initial_s:g})"
             )
         self.results.validate()
+        self.outbound.validate()
         if self.ari.mode not in ("connect", "accept"):
             raise ConfigError(f'ari.mode: {self.ari.mode!r} is not "connect" or "accept"')
         if self.ari.mode == "accept":

@@ -75,3 +75,13 @@ class AriNotFoundError(AriHttpError):
 
 class CaptureError(VoicebotError):
     """A packet capture cannot be read or replayed (no caller stream, unknown audio format)."""
+
+
+class OutboundError(VoicebotError):
+    """A campaign cannot be created or changed: a bad option, an unknown campaign, a store
+    that cannot be opened."""
+
+
+class ContactsError(OutboundError):
+    """A contact list cannot be read at all (no ``number`` column, not a CSV file). Problems
+    of single lines are reported per line instead, and the good lines kept."""

@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 
 from .call import CallObserver, CallSession, SpeechServices
+from .call.amd import AmdSettings
 from .call.webhook import WebhookPolicy, webhook_session
 from .config import DEFAULT_MODELS_DIR, Config, TurnConfig
+from .dialog.engine import CallStarted, Say, step
 from .dialog.model import Script
 from .errors import ModelError, VoicebotError
 from .media.codecs import Codec
@@ -206,6 +208,17 @@ class Runtime:
         await load_recordings(self.services, scripts)
         await warm_prompts(self.services, scripts)
 
+    async def warm_call(self, script: Script, variables: Mapping[str, str]) -> None:
+        """Synthesize what a call's first state says, with its variables, into the memory
+        cache (never to disk: it holds a contact's data): an outbound call's greeting, while
+        the phone rings."""
+        _, tts = self.services.for_language(script.language)
+        _, actions = step(script, None, CallStarted(dict(variables)))
+        for action in actions:
+            if isinstance(action, Say) and action.recording is None:
+                async for _chunk in tts.stream(action.text):
+                    pass
+
     def new_session(
         self,
         *,
@@ -215,8 +228,11 @@ class Runtime:
         script: Script,
         variables: Mapping[str, str] | None = None,
         observers: Sequence[CallObserver] = (),
+        amd: AmdSettings | None = None,
+        ready: Awaitable[object] | None = None,
     ) -> CallSession:
-        """One call's session, wired to an endpoint whose remote end is already known."""
+        """One call's session, wired to an endpoint whose remote end is already known;
+        ``amd``: an outbound call, whose answer is judged before the script begins."""
         return CallSession(
             call_id=call_id,
             endpoint=endpoint,
@@ -229,6 +245,8 @@ class Runtime:
             observers=observers,
             log_transcripts=self.config.log.transcripts,
             webhook_policy=self.webhook_policy,
+            amd=amd,
+            ready=ready,
         )
 
     async def close(self) -> None:

@@ -13,8 +13,9 @@ codes and event sequences, so client and controller code can be tested without A
 
 State is plain dicts (``channels``, ``bridges``, ``variables``) that tests may read or edit.
 Every authenticated REST request is appended to ``requests`` as ``(method, path, params)``
-with ``path`` relative to ``/ari`` (``/channels/abc/answer``) and the JSON body, if any, at the
-same index in ``bodies``. The events WebSocket is not logged there (see ``ws_connects``).
+with ``path`` relative to ``/ari`` (``/channels/abc/answer``); the JSON body, if any, is at the
+same index in ``bodies`` and the arrival time (``time.monotonic()``) in ``request_times``. The
+events WebSocket is not logged there (see ``ws_connects``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import base64
 import itertools
 import json
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -112,6 +114,7 @@ class FakeAri:
         self.variables: dict[str, dict[str, str]] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.bodies: list[Any] = []
+        self.request_times: list[float] = []
         self.events_sent: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.ws_connects = 0
@@ -310,6 +313,7 @@ class FakeAri:
                 return _error(400, "Invalid JSON body")
         self.requests.append((request.method, path, params))
         self.bodies.append(body)
+        self.request_times.append(time.monotonic())
         request[_BODY] = body
         for fault in self.faults:
             if fault.matches(request.method, path):

@@ -98,6 +98,18 @@ class ChannelVarset:
 
 
 @dataclass(frozen=True)
+class Dial:
+    """Progress of a dial, an originated call's included: ``peer`` is the channel dialled,
+    ``dialstatus`` "" when it starts, then RINGING, ANSWER, BUSY, NOANSWER, CONGESTION..."""
+
+    type: ClassVar[str] = "Dial"
+    application: str
+    timestamp: str
+    peer: Channel
+    dialstatus: str
+
+
+@dataclass(frozen=True)
 class UnknownEvent:
     """Any event voicebot does not model (yet); kept whole so callers can still inspect it."""
 
@@ -115,6 +127,7 @@ Event: TypeAlias = (
     | ChannelDtmfReceived
     | ChannelStateChange
     | ChannelVarset
+    | Dial
     | UnknownEvent
 )
 
@@ -212,6 +225,11 @@ def parse_event(data: Any) -> Event:
         return ChannelVarset(
             application, timestamp, f.optional_channel(), f.string("variable"), str(value)
         )
+    if event_type == "Dial":
+        status = data.get("dialstatus") or ""
+        if not isinstance(status, str):
+            raise f.fail("dialstatus", "expected a string for")
+        return Dial(application, timestamp, f.channel("peer"), status)
     return UnknownEvent(event_type, application, timestamp, dict(data))
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..dialog.engine import CallWebhook, Transfer
+from ..dialog.engine import CallWebhook, DoNotCall, Transfer
 from ..dialog.model import SayItem
 
 
@@ -137,5 +137,6 @@ Command = (
     | Record
     | Note
     | CallWebhook
+    | DoNotCall
     | EndCall
 )

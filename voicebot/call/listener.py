@@ -125,6 +125,9 @@ class Listener:
         # simply hears more. Little is left to do at a pause; CPU is spent only on speech.
         self._stream: asyncio.Queue[np.ndarray | _Peek | None] | None = None
         self._stream_task: asyncio.Task[None] | None = None
+        # While set (the answer of an outbound call is being judged), every frame goes here
+        # with its voice verdict, and nowhere else: no turn, no recognizer.
+        self.observe: Callable[[np.ndarray, bool], None] | None = None
 
     # -- the receive loop (one task per call) -------------------------------------------
 
@@ -147,6 +150,10 @@ class Listener:
     def _frame(self, frame: np.ndarray) -> None:
         at = self._segmenter.stream_time
         voiced, pitched = self._segmenter.measure(frame)
+        if self.observe is not None:
+            self._segmenter.advance(False, False)  # time goes on; no voice to follow
+            self.observe(frame, voiced)
+            return
         heard = self._voices.frame(at, frame_db(frame), voiced, pitched, self.prompt_playing)
         verdict = heard.verdict
         if verdict is not None and verdict.whose is Whose.BACKGROUND:

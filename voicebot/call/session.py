@@ -8,16 +8,17 @@ ARI: the controller hands it a connected RTP endpoint and tells it about keys an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
 
 from ..config import VadConfig
-from ..dialog.engine import CallWebhook, Transfer
+from ..dialog.engine import CallWebhook, DoNotCall, Transfer
 from ..dialog.model import Script
 from ..errors import MediaError
 from ..logtext import caller_text, caller_text_level, is_key
@@ -29,11 +30,16 @@ from ..speech.tts.base import TtsEngine
 from ..speech.tts.recorded import RecordedPrompts
 from ..speech.turn.base import TurnDetector
 from . import turns
+from .amd import AmdDecision, AmdSettings, SpeakNow, Verdict
+from .answering import AmdEvent, AnswerWatch, ignore
 from .listener import Listener
 from .speaker import Speaker
 from .webhook import DEFAULT_POLICY, WebhookPolicy, call_webhook, origin
 
 log = logging.getLogger(__name__)
+# How long a person who answered an outbound call waits at most for its greeting to be
+# synthesized (it began while the phone rang); after that it is synthesized as it plays.
+READY_WAIT_S = 1.5
 
 
 @dataclass
@@ -145,7 +151,7 @@ class TranscriptLine:
 class CallEnd:
     """How the conversation ended: the bot hung up, or hands the caller to ``transfer``."""
 
-    reason: str  # "bot-hangup" | "transfer"
+    reason: str  # "bot-hangup" | "transfer" | "machine" (answered by one, no message to leave)
     transfer: Transfer | None = None
 
 
@@ -195,6 +201,8 @@ class CallSession:
         observers: Sequence[CallObserver] = (),
         log_transcripts: bool = False,
         webhook_policy: WebhookPolicy = DEFAULT_POLICY,
+        amd: AmdSettings | None = None,
+        ready: Awaitable[object] | None = None,
     ) -> None:
         self.call_id = call_id
         self.endpoint = endpoint
@@ -211,7 +219,9 @@ class CallSession:
         self._webhook_policy = webhook_policy
         # log.transcripts: INFO lines may show what the caller said and keyed.
         self._log_transcripts = log_transcripts
-        self._inputs: asyncio.Queue[turns.TurnInput | _Failure] = asyncio.Queue()
+        self._inputs: asyncio.Queue[turns.TurnInput | _Failure | AmdEvent | _Begin] = (
+            asyncio.Queue()
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._started = time.monotonic()
@@ -239,6 +249,14 @@ class CallSession:
             spawn=self._spawn,
             on_first_audio=self._on_first_audio,
         )
+        # An outbound call: who answered is judged before the script begins (``answering``).
+        self._watch = AnswerWatch(amd, codec.sample_rate, self._inputs.put_nowait) if amd else None
+        self.amd: AmdDecision | None = None
+        # An outbound call's greeting, synthesized while the phone rang: awaited (briefly)
+        # before a person hears it, so it is not synthesized twice.
+        self._ready = ready
+        self.do_not_call = False  # a state with ``dnc: true`` was entered
+        self._message_begun = False  # the on_machine state was entered
         self._pending_turn: TurnTiming | None = None
         # Texts of the answer's prompt ready before its first packet left: recorded after it.
         self._held_lines: list[str] = []
@@ -273,15 +291,61 @@ class CallSession:
         self.pacer.start()
         self._spawn(self.listener.run(), "rx")
         try:
-            self._execute(self.core.handle(turns.Begin(time.monotonic(), self._variables)))
+            if self._watch is not None:
+                self.listener.observe = self._watch.frame
+            else:
+                self._begin()
             while self._end is None:
                 item = await self._inputs.get()
                 if isinstance(item, _Failure):
                     raise MediaError(f"call {self.call_id}: {item.detail}")
-                self._execute(self.core.handle(item))
+                if isinstance(item, AmdDecision | SpeakNow):
+                    self._answered_by(item)
+                elif isinstance(item, _Begin):
+                    self._begin()
+                else:
+                    self._execute(self.core.handle(item))
             return self._end
         finally:
             await self._shutdown()
+
+    @property
+    def message_left(self) -> bool:
+        """A machine answered and the script's message was played to its end."""
+        return self._message_begun and self._end is not None and self._end.reason == "bot-hangup"
+
+    def _begin(self, start: str | None = None) -> None:
+        self._execute(self.core.handle(turns.Begin(time.monotonic(), self._variables, start)))
+
+    def _answered_by(self, event: AmdDecision | SpeakNow) -> None:
+        """An outbound call's answer is judged: a person (or no telling) hears the script; a
+        machine gets the script's ``on_machine`` message once its beep or greeting is over."""
+        if isinstance(event, AmdDecision):
+            if self.amd is not None:
+                return
+            self.amd = event
+            log.info("call %s: answered by %s at %.2f s (%s)", self.call_id, event.verdict,
+                     event.at_s, "; ".join(event.reasons))  # fmt: skip
+            if event.verdict is not Verdict.MACHINE:
+                self.listener.observe = None
+                self._spawn(self._begin_when_ready(), "ready")
+            elif self.script.on_machine is None:
+                self._end = CallEnd("machine")  # no message to leave: hang up
+            return
+        if self.amd is None or self.amd.verdict is not Verdict.MACHINE or self.core.dialog:
+            return  # no machine, or its message is under way
+        log.info("call %s: leaving the message at %.2f s (%s)", self.call_id, event.at_s,
+                 event.reason)  # fmt: skip
+        self.listener.observe = ignore
+        self._message_begun = True
+        self._begin(self.script.on_machine)
+
+    async def _begin_when_ready(self) -> None:
+        if self._ready is not None:
+            with contextlib.suppress(TimeoutError):  # not ready: synthesized as it plays
+                await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(self._ready)),
+                                       READY_WAIT_S)  # fmt: skip
+        self._inputs.put_nowait(_Begin())
 
     async def _shutdown(self) -> None:
         tasks = {*self._tasks, *self._timers.values()}
@@ -367,6 +431,9 @@ class CallSession:
             elif isinstance(command, CallWebhook):
                 self.stats.webhooks += 1
                 self._spawn(self._webhook(command), "webhook")
+            elif isinstance(command, DoNotCall):
+                self.do_not_call = True
+                log.info("call %s: the number called goes on the do-not-call list", self.call_id)
             elif isinstance(command, turns.EndCall):
                 transfer = command.transfer
                 self._end = CallEnd("transfer", transfer) if transfer else CallEnd("bot-hangup")
@@ -510,7 +577,17 @@ class CallSession:
 
 
 @dataclass(frozen=True)
+class _Begin:
+    """The script begins (an outbound call, once a person answered and its greeting is
+    ready)."""
+
+
+@dataclass(frozen=True)
 class _Failure:
     """A task of the call died: the call ends."""
 
     detail: str
+
+
+# What the session's loop takes, one at a time.
+_Input = turns.TurnInput | _Failure | AmdEvent | _Begin

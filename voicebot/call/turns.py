@@ -43,6 +43,7 @@ from ..dialog.engine import (
     CallStarted,
     CallWebhook,
     DialogState,
+    DoNotCall,
     Hangup,
     Heard,
     KeyPressed,
@@ -105,10 +106,12 @@ OPEN_ANSWERS = frozenset({AnswerKind.TEXT, AnswerKind.NUMBER})
 
 @dataclass(frozen=True)
 class Begin:
-    """The call was answered."""
+    """The call was answered (an outbound call: and its answering-machine verdict is in);
+    ``start``: a state to begin in other than the script's start (``on_machine``)."""
 
     at: float
     variables: Mapping[str, str] = field(default_factory=dict, hash=False)
+    start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,7 @@ class TurnTaker:
         if self.ended:
             return []
         if isinstance(event, Begin):
-            return self._dialog(CallStarted(dict(event.variables)), event.at)
+            return self._dialog(CallStarted(dict(event.variables), event.start), event.at)
         if isinstance(event, VoiceStarted):
             return self._voice_started(event)
         if isinstance(event, VoiceConfirmed):
@@ -694,6 +697,8 @@ class TurnTaker:
                 commands.append(action)
             elif isinstance(action, SlotFilled):
                 commands.append(Note("slot", action.name))
+            elif isinstance(action, DoNotCall):
+                commands.append(action)
         self.listen = listen
         if texts or self.ending is not None:
             if self.playing and not queued:

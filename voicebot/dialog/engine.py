@@ -48,9 +48,12 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 @dataclass(frozen=True)
 class CallStarted:
-    """The call was answered. ``variables``: ``caller_id``, ``called``, ``channel.NAME``."""
+    """The call was answered. ``variables``: ``caller_id``, ``called``, ``channel.NAME``
+    (and ``contact.NAME`` on an outbound call). ``start``: the state to begin in instead of
+    the script's ``start`` (``on_machine`` for an answering machine)."""
 
     variables: Mapping[str, str] = field(default_factory=dict, hash=False)
+    start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,11 @@ class Hangup:
 
 
 @dataclass(frozen=True)
+class DoNotCall:
+    """Put the number called on the do-not-call list (a state with ``dnc: true``)."""
+
+
+@dataclass(frozen=True)
 class Transfer:
     """Blind-transfer the caller (after the prompts): to a dialplan location or an endpoint.
 
@@ -170,7 +178,7 @@ class SlotFilled:
     value: str
 
 
-Action = Say | Listen | Hangup | Transfer | CallWebhook | Recognized | SlotFilled
+Action = Say | Listen | Hangup | Transfer | CallWebhook | Recognized | SlotFilled | DoNotCall
 
 
 @dataclass(frozen=True)
@@ -273,6 +281,8 @@ def enter(
     for _ in range(MAX_GOTO_HOPS):
         entered.append(name)
         state = script.states[name]
+        if state.dnc:
+            actions.append(DoNotCall())
         actions += _say(state.say, state, variables)
         if state.goto:
             name = state.goto
@@ -481,7 +491,8 @@ def step(
     the wall-clock time of the event (default: the real time), for ``open("CALENDAR")``."""
     if isinstance(event, CallStarted) or dialog is None:
         variables = event.variables if isinstance(event, CallStarted) else {}
-        return enter(script, script.start, variables=MappingProxyType(dict(variables)), now=now)
+        start = event.start if isinstance(event, CallStarted) and event.start else script.start
+        return enter(script, start, variables=MappingProxyType(dict(variables)), now=now)
     if dialog.ended:
         return dialog, []
     dialog = replace(dialog, now=now or datetime.now(UTC))

@@ -21,12 +21,21 @@ class Edge:
 
 
 def graph_problems(
-    start: str, names: list[str], states: Mapping[str, State], edges: Sequence[Edge]
+    start: str,
+    names: list[str],
+    states: Mapping[str, State],
+    edges: Sequence[Edge],
+    roots: Mapping[str, str] | None = None,
 ) -> Iterator[Problem]:
-    """What is wrong with the gotos of a parsed script (``edges``: its gotos, in file order)."""
+    """What is wrong with the gotos of a parsed script (``edges``: its gotos, in file order).
+    ``roots``: other top-level keys naming a state a call may begin in (``on_machine``)."""
     known = set(names)
+    roots = roots or {}
     if start and start not in known:
         yield ("start",), f"unknown state '{start}'"
+    for key, root in roots.items():
+        if root not in known:
+            yield (key,), f"unknown state '{root}'"
     for edge in edges:
         if edge.target not in known:
             yield edge.path, f"unknown state '{edge.target}'"
@@ -43,7 +52,7 @@ def graph_problems(
                 continue
             successors[source].add(edge.target)
     seen: set[str] = set()
-    todo = [start]
+    todo = [start, *(root for root in roots.values() if root in known)]
     while todo:
         current = todo.pop()
         if current not in seen:

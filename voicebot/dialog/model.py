@@ -160,6 +160,8 @@ class State:
     webhook: Webhook | None = None
     # The first arm whose condition holds names the next state; the last arm is the else.
     branch: tuple[BranchArm, ...] = ()
+    # Entering it puts the number called on the do-not-call list ("don't call me again").
+    dnc: bool = False
 
     @property
     def takes_input(self) -> bool:
@@ -178,6 +180,9 @@ class Script:
     record: bool | None = None
     # Business hours by name, for open("NAME") in branches.
     calendars: Mapping[str, Calendar] = field(default_factory=dict)
+    # Where an outbound call that reached an answering machine starts (after its beep), to
+    # leave a message; None: a machine is hung up on without one.
+    on_machine: str | None = None
 
     def templates(self) -> list[str]:
         """Every text of the script that is templated at run time (prompts, webhook url/body)."""

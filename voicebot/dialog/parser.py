@@ -43,8 +43,8 @@ SETTING_KEYS = (
     "end_of_turn",
 )
 END_OF_TURN_KEYS = {"silence", "max_silence", "digit_timeout", "turn_model"}
-STATE_KEYS = {"say", *NEXT_STEP_KEYS, *SETTING_KEYS}
-TOP_KEYS = {"name", "language", "start", "defaults", "states", "record", "calendars"}
+STATE_KEYS = {"say", "dnc", *NEXT_STEP_KEYS, *SETTING_KEYS}
+TOP_KEYS = {"name", "language", "start", "defaults", "states", "record", "calendars", "on_machine"}
 INTENT_KEYS = {"phrases", "dtmf", "goto"}
 COLLECT_TYPES = ("digits", "number", "text", "yes_no")
 COLLECT_OPTIONS: Mapping[str, frozenset[str]] = {
@@ -302,6 +302,10 @@ class _Parser(ScriptReader):
                 state,
                 webhook=self.guard(lambda: self.webhook(data["webhook"], (*path, "webhook")), None),
             )
+        if "dnc" in data:
+            state = replace(
+                state, dnc=self.guard(lambda: self.boolean(data["dnc"], (*path, "dnc")), False)
+            )
         return state
 
     # -- the whole script ----------------------------------------------------------------
@@ -348,8 +352,14 @@ class _Parser(ScriptReader):
             else None
         )
         calendars = self.calendars(data["calendars"]) if "calendars" in data else {}
+        on_machine = (
+            self.guard(lambda: self.text(data["on_machine"], ("on_machine",)), None)
+            if "on_machine" in data
+            else None
+        )
         if names:
-            for path, problem in graph_problems(start, names, states, self.edges):
+            roots = {"on_machine": on_machine} if on_machine else {}
+            for path, problem in graph_problems(start, names, states, self.edges, roots):
                 self.report(path, problem)
         self.check_variables()
         self.check_conditions(calendars)
@@ -364,6 +374,7 @@ class _Parser(ScriptReader):
             file=self.doc.file,
             record=record,
             calendars=calendars,
+            on_machine=on_machine,
         )
 
     def language(self, value: Any) -> str:
@@ -399,23 +410,21 @@ class _Parser(ScriptReader):
                     self.report(path, f"undefined variable '{name}' ({self.known_variables()})")
 
     def known_variables(self) -> str:
-        known = [*sorted({*BUILTIN_VARIABLES, *self.slots}), "channel.*"]
+        known = [*sorted({*BUILTIN_VARIABLES, *self.slots}), "channel.*", "contact.*"]
         known += [f"{r}.*" for r in sorted(self.results)]
         return f"known: {', '.join(known)}"
 
     def check_variables(self) -> None:
-        known = [*sorted({*BUILTIN_VARIABLES, *self.slots}), "channel.*"]
-        known += [f"{r}.*" for r in sorted(self.results)]
         for path, text in self.templates:
             for name in parse_template(text).names:
                 if not self.defined(name):
-                    self.report(path, f"undefined variable '{name}' (known: {', '.join(known)})")
+                    self.report(path, f"undefined variable '{name}' ({self.known_variables()})")
 
     def defined(self, name: str) -> bool:
         if name in BUILTIN_VARIABLES or name in self.slots:
             return True
         head, dot, rest = name.partition(".")
-        if head == "channel":
+        if head in ("channel", "contact"):  # contact.NAME: a column of an outbound contact
             return bool(dot and rest)
         return head in self.results
 

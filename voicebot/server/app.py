@@ -18,6 +18,7 @@ from ..config import PLACEHOLDER_PASSWORD, AriConfig, Config, HttpConfig, listen
 from ..dialog.library import ScriptLibrary, script_settings, sound_dirs
 from ..errors import ConfigError
 from ..media.endpoint import PortAllocator
+from ..outbound.dialler import Dialler
 from ..runtime import Runtime
 from . import watchdog
 from .controller import CallController
@@ -116,6 +117,24 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
                 for name, engine in runtime.services.engines().items()
             },
         )
+        if config.outbound.endpoint and ari is not None:
+            dialler = Dialler(
+                config.outbound,
+                Path(config.outbound.store),
+                ari,
+                config.ari.app,
+                lambda: controller.room_for_outbound() if feed.connected else 0,
+                on_outcome=metrics.outbound_attempt,
+                keep_record=results.keep,
+                prepare=lambda attempt: runtime.warm_call(
+                    scripts.get(attempt.claim.script), attempt.variables
+                ),
+            )
+            await dialler.start()
+            stack.push_async_callback(dialler.close)
+            controller.outbound = dialler
+        elif config.outbound.endpoint:
+            log.warning("outbound.endpoint is set but ari.mode is accept: no campaign calls")
         runner: web.AppRunner | None = None
         if config.http.port:
             runner = web.AppRunner(status_app(controller, feed, config.http), access_log=None)

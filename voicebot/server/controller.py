@@ -25,12 +25,14 @@ from ..ari import events
 from ..ari.client import AriClient
 from ..ari.models import Channel
 from ..ari.route import AriRoute
+from ..call.amd import AmdSettings
 from ..config import Config
 from ..dialog.library import ScriptLibrary
 from ..errors import AriNotFoundError, VoicebotError
 from ..logtext import caller_text
 from ..media.codecs import get_codec
 from ..media.endpoint import PortAllocator
+from ..outbound.dialler import Dialler
 from ..runtime import Runtime
 from . import leg, resync
 from .leg import RESULT_VARIABLE, ActiveCall, CallResult, EndReason
@@ -74,6 +76,8 @@ class CallController:
         self._idle.set()
         # Hand-backs of refused callers and resync clean-ups: owned, awaited at close.
         self._background: set[asyncio.Task[object]] = set()
+        # Campaigns' calls (set by the app when [outbound] is configured).
+        self.outbound: Dialler | None = None
         self.resyncer = resync.Resync(self.calls, self.media_arrivals,
                                       lambda: self.metrics.call_ended(CallResult.ERROR),
                                       shared=self.route)  # fmt: skip
@@ -101,7 +105,12 @@ class CallController:
             self._start_call(event.channel, list(event.args), route)
         elif isinstance(event, events.StasisEnd | events.ChannelHangupRequest
                         | events.ChannelDestroyed):  # fmt: skip
+            if isinstance(event, events.ChannelDestroyed) and self.outbound is not None:
+                if self.outbound.channel_ended(event.channel.id, event.cause):
+                    return  # a campaign's call that was never answered
             self._channel_gone(event.channel, route)
+        elif isinstance(event, events.Dial) and self.outbound is not None:
+            self.outbound.dial_status(event.peer.id, event.dialstatus)
         elif isinstance(event, events.ChannelDtmfReceived):
             call = self._call_on(route, event.channel.id)
             if call is not None and call.session is not None:
@@ -120,14 +129,16 @@ class CallController:
                 why = "its channel id is in a call from an Asterisk of the same id (set "
                 self._refuse(route, channel.id, CallResult.BUSY, why + "distinct systemnames)")
             return
-        if self.draining or len(self.calls) >= self.max_active:
+        attempt = self.outbound.attempt_for(channel.id) if self.outbound else None
+        # A campaign's call was placed within the dialler's share of the calls: it is served.
+        if attempt is None and (self.draining or len(self.calls) >= self.max_active):
             active = f"{len(self.calls)} calls active (calls.max_active = {self.max_active})"
             why = "the bot is shutting down" if self.draining else active
             self._refuse(route, channel.id, CallResult.BUSY, why)
             return
         script_name = args[0] if args and args[0] else self.scripts.default
         call = ActiveCall(caller=channel, script_name=script_name, route=route,
-                          keys_recorded=self.config.record.keys)  # fmt: skip
+                          keys_recorded=self.config.record.keys, outbound=attempt)  # fmt: skip
         self.calls[call.key] = call
         self._idle.clear()
         self.calls_total += 1
@@ -153,11 +164,29 @@ class CallController:
         if call.result is None:
             call.result = CallResult.CALLER_HANGUP if call.caller_gone else CallResult.COMPLETED
         self.recent.append(call.summary())
-        self.results.keep(call.result_record(self.scripts.scripts.get(call.script_name)))
+        record = call.result_record(self.scripts.scripts.get(call.script_name))
+        self.results.keep(record)
+        if call.outbound is not None and self.outbound is not None:
+            self._outbound_ended(call, record)
         stats = call.endpoint.stats if call.endpoint else None
         self.metrics.call_ended(call.result, vars(stats) if stats else None)
         if not self.calls:
             self._idle.set()
+
+    def _outbound_ended(self, call: ActiveCall, record: dict[str, Any]) -> None:
+        assert self.outbound is not None
+        amd = call.session.amd if call.session is not None else None
+        if amd is not None:
+            self.metrics.amd_verdict(str(amd.verdict), amd.at_s)
+        self.outbound.call_ended(call.id, **leg.outbound_ending(call), record=record)
+
+    def room_for_outbound(self) -> int:
+        """How many more calls the dialler may place: the calls' limit less the share kept
+        for inbound callers, less the calls active (none while shutting down)."""
+        if self.draining:
+            return 0
+        share = 1.0 - self.config.outbound.inbound_reserve
+        return max(0, int(self.max_active * share) - len(self.calls))
 
     def _refuse(self, route: AriRoute, channel_id: str, result: CallResult, why: str) -> None:
         """Hand a caller the bot does not serve back to the dialplan, unanswered."""
@@ -223,7 +252,8 @@ class CallController:
         await leg.open_media(call, self.allocator, self.codec, self.config.media,
                              self.media_arrivals)  # fmt: skip
         variables = await leg.call_variables(call, script)
-        await call.route.ari.answer(call.id)
+        if call.outbound is None:  # (the dialler's calls are answered by the callee)
+            await call.route.ari.answer(call.id)
         assert call.endpoint is not None
         if script.record if script.record is not None else self.config.record.enabled:
             recording = {c.recorder.stem for c in self.calls.values() if c.recorder is not None}
@@ -236,6 +266,8 @@ class CallController:
             script=script,
             variables=variables,
             observers=[self.metrics, *([call.recorder] if call.recorder else [])],
+            amd=AmdSettings() if call.outbound is not None else None,
+            ready=call.outbound.prepared if call.outbound is not None else None,
         )
         end = await call.session.run()
         call.ending = leg.Ending(EndReason(end.reason))

@@ -28,6 +28,7 @@ from ..dialog.model import Script
 from ..errors import AriError, AriNotFoundError, MediaError
 from ..media.codecs import Codec
 from ..media.endpoint import PortAllocator, RtpEndpoint
+from ..outbound.dialler import Attempt
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class EndReason(StrEnum):
     CALLER_HANGUP = "caller hangup"
     MEDIA_ENDED = "media channel ended"
     BOT_HANGUP = "bot-hangup"
+    MACHINE = "machine"  # an outbound call answered by a machine, no message to leave
     TRANSFER = "transfer"
     VANISHED = "channel vanished during set-up"
     ERROR = "error"
@@ -120,6 +122,8 @@ class ActiveCall:
     caller_gone: bool = False
     # Handed back to the dialplan (transfer): the caller lives on, so never hang it up.
     handed_off: bool = False
+    # An outbound call (the dialler's attempt): answered already, judged by AMD first.
+    outbound: Attempt | None = None
     tearing_down: bool = False
     ending: Ending | None = None
     # An error (or a shutdown) hands a caller who is still there back to the dialplan as
@@ -166,23 +170,40 @@ class ActiveCall:
         session = self.session
         dialog = session.core.dialog if session is not None else None
         summary = self.summary()
-        return result_record(
-            call_id=self.id,
-            script_name=self.script_name,
-            script=script,
-            started=self.started,
-            ended=time.time(),
-            outcome=self.result.value if self.result else "",
-            end_reason=self.ending.text if self.ending else "",
-            caller_id=self.caller.caller_number,
-            called=self.caller.extension,
-            path=dialog.path if dialog is not None else (),
-            variables=dialog.variables if dialog is not None else None,
-            transcript=summary["transcript"],
-            turns=summary["turns"],
-            keys_recorded=self.keys_recorded,
-            recording=summary["recording"],
+        return (
+            result_record(
+                call_id=self.id,
+                script_name=self.script_name,
+                script=script,
+                started=self.started,
+                ended=time.time(),
+                outcome=self.result.value if self.result else "",
+                end_reason=self.ending.text if self.ending else "",
+                caller_id=self.caller.caller_number,
+                called=self.caller.extension,
+                path=dialog.path if dialog is not None else (),
+                variables=dialog.variables if dialog is not None else None,
+                transcript=summary["transcript"],
+                turns=summary["turns"],
+                keys_recorded=self.keys_recorded,
+                recording=summary["recording"],
+            )
+            | self.outbound_record()
         )
+
+    def outbound_record(self) -> dict[str, Any]:
+        """What an outbound call adds to its record: the campaign, and who answered."""
+        if self.outbound is None:
+            return {}
+        claim = self.outbound.claim
+        amd = self.session.amd if self.session is not None else None
+        return {
+            "campaign": claim.campaign_name,
+            "attempt": claim.attempt_number,
+            "line": claim.contact.line,
+            "amd": {"verdict": str(amd.verdict), "at_s": round(amd.at_s, 3),
+                    "reasons": list(amd.reasons)} if amd else None,
+        }  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
         session = self.session
@@ -284,9 +305,24 @@ async def open_media(
         raise MediaError(f"Asterisk reported a bad RTP address {host!r}:{port!r}") from None
 
 
+def outbound_ending(call: ActiveCall) -> dict[str, Any]:
+    """How an outbound call ended, as the dialler is told (``Dialler.call_ended``)."""
+    session = call.session
+    amd = session.amd if session is not None else None
+    return {
+        "verdict": str(amd.verdict) if amd else None,
+        "end_reason": call.ending.reason.value if call.ending else "",
+        "message_played": session is not None and session.message_left,
+        "do_not_call": session is not None and session.do_not_call,
+    }
+
+
 async def call_variables(call: ActiveCall, script: Script) -> dict[str, str]:
-    """What scripts can template: caller_id, called and the channel variables they use."""
+    """What scripts can template: caller_id, called and the channel variables they use; on
+    an outbound call the number called is caller_id, and the contact's columns are there."""
     variables = {"caller_id": call.caller.caller_number, "called": call.caller.extension}
+    if call.outbound is not None:
+        variables |= {"caller_id": call.outbound.claim.contact.number, **call.outbound.variables}
     for name in sorted(script.channel_variables()):
         try:
             variables[f"channel.{name}"] = await call.route.ari.get_variable(call.id, name)

@@ -19,6 +19,8 @@ from prometheus_client import (
 )
 
 from ..call import CallObserver
+from ..call.amd import Verdict
+from ..outbound.model import ATTEMPT_OUTCOMES
 from .leg import CallResult
 from .results import TARGETS as RESULT_TARGETS
 
@@ -43,6 +45,7 @@ DROP_REASONS = {
     "duplicate": "duplicates",
     "send_failed": "send_dropped",
 }
+_AMD_BUCKETS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0)
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -106,6 +109,24 @@ class Metrics(CallObserver):
             "sent again at the next start.",
             ["target"], registry=registry,
         )  # fmt: skip
+        self.outbound_attempts = Counter(
+            "voicebot_outbound_attempts", "Campaign call attempts, by outcome.", ["outcome"],
+            registry=registry,
+        )  # fmt: skip
+        self.amd_verdicts = Counter(
+            "voicebot_amd_verdicts", "Answering-machine detection verdicts on outbound calls.",
+            ["verdict"], registry=registry,
+        )  # fmt: skip
+        self.amd_decision_seconds = Histogram(
+            "voicebot_amd_decision_seconds",
+            "From an outbound call's answer to the answering-machine verdict.",
+            ["verdict"], buckets=_AMD_BUCKETS, registry=registry,
+        )  # fmt: skip
+        for outcome in ATTEMPT_OUTCOMES:
+            self.outbound_attempts.labels(outcome.value)
+        for verdict in Verdict:
+            self.amd_verdicts.labels(verdict.value)
+            self.amd_decision_seconds.labels(verdict.value)
         for result in CALL_RESULTS:
             self.calls.labels(result)
         for target in RESULT_TARGETS:
@@ -153,6 +174,13 @@ class Metrics(CallObserver):
             count = (rtp or {}).get(key, 0)
             if count:
                 self.rtp_dropped.labels(reason).inc(count)
+
+    def outbound_attempt(self, outcome: str) -> None:
+        self.outbound_attempts.labels(outcome).inc()
+
+    def amd_verdict(self, verdict: str, at_s: float) -> None:
+        self.amd_verdicts.labels(verdict).inc()
+        self.amd_decision_seconds.labels(verdict).observe(max(0.0, at_s))
 
     # -- what the results outbox reports (server.results.ResultsObserver) ----------------
 

@@ -24,6 +24,7 @@ from voicebot.ari.events import (
     ChannelHangupRequest,
     ChannelStateChange,
     ChannelVarset,
+    Dial,
     Event,
     EventStream,
     StasisEnd,
@@ -124,6 +125,15 @@ def test_channel_varset_with_and_without_channel() -> None:
     assert (ev.variable, ev.value) == ("UNICASTRTP_LOCAL_PORT", "17000")
     ev = parse_event(event("ChannelVarset", variable="GLOBAL_X", value=""))
     assert isinstance(ev, ChannelVarset) and ev.channel is None
+
+
+def test_dial_progress_of_an_originated_call() -> None:
+    ev = parse_event(event("Dial", peer=CHANNEL, dialstatus="BUSY"))
+    assert isinstance(ev, Dial) and ev.peer.id == CHANNEL["id"] and ev.dialstatus == "BUSY"
+    # The first Dial of a call has no status yet (Asterisk sends it empty or leaves it out).
+    assert parse_event(event("Dial", peer=CHANNEL)).dialstatus == ""  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="Dial: missing key 'peer'"):
+        parse_event(event("Dial", dialstatus=""))
 
 
 def test_unknown_event_keeps_raw() -> None:
@@ -231,8 +241,8 @@ async def test_stream_yields_call_events(fake: FakeAri) -> None:
 async def test_stream_uses_api_key_when_asked(fake: FakeAri) -> None:
     events = Collector(EventStream(fake.config(), auth="api_key"))
     await fake.wait_for_ws()
-    await fake.emit({"type": "Dial", "dialstatus": ""})
-    assert (await events.next()).type == "Dial"
+    await fake.emit({"type": "BridgeCreated", "bridge": {"id": "b1"}})
+    assert (await events.next()).type == "BridgeCreated"
     await events.close()
 
 

@@ -12,6 +12,7 @@ from voicebot.dialog.engine import (
     CallStarted,
     CallWebhook,
     DialogEngine,
+    DoNotCall,
     Hangup,
     Heard,
     KeyPressed,
@@ -23,6 +24,7 @@ from voicebot.dialog.engine import (
     Transfer,
     WebhookDone,
     WebhookFailed,
+    step,
 )
 from voicebot.dialog.expectation import AnswerKind, Expectation
 from voicebot.dialog.parser import load_script, parse_script
@@ -580,3 +582,42 @@ states:
     assert len(variables["ACCOUNT"]) == MAX_VARIABLE_CHARS
     assert variables["INTENT"] == "billing"
     assert variables["NOTE"].startswith("100 said line one line two")
+
+
+OUTBOUND = """
+start: greet
+on_machine: voicemail
+states:
+  greet:
+    say: "Hello {contact.first_name}, your parcel {contact.parcel} comes today."
+    expect:
+      stop: {phrases: ["don't call me again"], goto: stop}
+  stop:
+    dnc: true
+    say: "You will not be called again."
+    hangup: true
+  voicemail:
+    say: "Hello {contact.first_name}, this is Parcel Express. Please call us back."
+    hangup: true
+"""
+
+
+def test_an_outbound_call_greets_the_contact_by_their_columns() -> None:
+    script = parse_script(OUTBOUND)
+    variables = {"contact.first_name": "Anna", "contact.parcel": "P-17"}
+    _, actions = step(script, None, CallStarted(variables))
+    assert actions[0] == Say("Hello Anna, your parcel P-17 comes today.")
+
+
+def test_an_answering_machine_begins_in_on_machine() -> None:
+    script = parse_script(OUTBOUND)
+    dialog, actions = step(script, None, CallStarted({"contact.first_name": "Anna"}, "voicemail"))
+    assert dialog.path == ("voicemail",)
+    assert actions == [Say("Hello Anna, this is Parcel Express. Please call us back."), Hangup()]
+
+
+def test_a_dnc_state_puts_the_number_on_the_do_not_call_list() -> None:
+    script = parse_script(OUTBOUND)
+    dialog, _ = step(script, None, CallStarted())
+    _, actions = step(script, dialog, Heard("don't call me again"))
+    assert DoNotCall() in actions and actions[-1] == Hangup()

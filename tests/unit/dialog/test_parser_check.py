@@ -11,7 +11,7 @@ import pytest
 
 from voicebot.cli import main
 from voicebot.dialog.fields import ScriptErrors
-from voicebot.dialog.parser import load_script, validate_file
+from voicebot.dialog.parser import load_script, parse_script, validate_file
 from voicebot.errors import ScriptError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -26,9 +26,9 @@ EXPECTED: dict[str, list[str]] = {
     "bad_record.yaml": ["2: record: expected true or false, got 'yes'"],
     "unknown_keys.yaml": [
         "3: title: unknown key 'title' (expected one of calendars, defaults, language, name,"
-        " record, start, states)",
+        " on_machine, record, start, states)",
         "6: states.main.sya: unknown key 'sya' (expected one of barge_in, branch, collect,"
-        " end_of_turn, expect, goto, grammar, hangup, max_retries, no_input_timeout,"
+        " dnc, end_of_turn, expect, goto, grammar, hangup, max_retries, no_input_timeout,"
         " on_max_retries, on_no_input, on_no_match, say, transfer, webhook)",
         "7: states.main.collect.retries: unknown key 'retries' (expected one of goto, length,"
         " max, max_length, min, min_length, private, slot, type)",
@@ -92,11 +92,11 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "undefined_variable.yaml": [
         "8: states.lookup.webhook.url: undefined variable 'acount' (known: account, called,"
-        " caller_id, channel.*, result.*)",
+        " caller_id, channel.*, contact.*, result.*)",
         "9: states.lookup.webhook.body.caller: undefined variable 'caller' (known: account,"
-        " called, caller_id, channel.*, result.*)",
+        " called, caller_id, channel.*, contact.*, result.*)",
         "13: states.report.say: undefined variable 'name' (known: account, called, caller_id,"
-        " channel.*, result.*)",
+        " channel.*, contact.*, result.*)",
     ],
     "unknown_filter.yaml": [
         "4: states.a.say: unknown template filter 'spell' (expected one of digits, lower, upper)"
@@ -241,3 +241,23 @@ def test_other_problems(tmp_path: Path, text: str, expected: str) -> None:
     path.write_text(text)
     errors = validate_file(path)
     assert str(errors[0]).startswith(f"{path}:{expected}")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("start: a\non_machine: nowhere\nstates:\n  a:\n    hangup: true\n",
+         "2: on_machine: unknown state 'nowhere'"),
+        ("start: a\nstates:\n  a:\n    dnc: maybe\n    hangup: true\n",
+         "4: states.a.dnc: expected true or false, got 'maybe'"),
+    ],
+)  # fmt: skip
+def test_outbound_keys_are_checked(text: str, problem: str) -> None:
+    with pytest.raises(ScriptErrors) as caught:
+        parse_script(text, file="s.yaml")
+    assert [str(e) for e in caught.value.errors] == [f"s.yaml:{problem}"]
+
+
+def test_the_on_machine_state_counts_as_reachable() -> None:
+    text = "start: a\non_machine: m\nstates:\n  a:\n    hangup: true\n  m:\n    hangup: true\n"
+    assert parse_script(text).on_machine == "m"

@@ -74,6 +74,7 @@ ENDINGS = [
     (EndReason.CALLER_HANGUP, "", "caller hangup"),
     (EndReason.MEDIA_ENDED, "", "media channel ended"),
     (EndReason.BOT_HANGUP, "", "bot-hangup"),
+    (EndReason.MACHINE, "", "machine"),
     (EndReason.TRANSFER, "PJSIP/operator", "transfer to PJSIP/operator"),
     (EndReason.TRANSFER, "endpoint PJSIP/operator", "transfer to endpoint PJSIP/operator"),
     (EndReason.TRANSFER, "support,100,1", "transfer to support,100,1"),

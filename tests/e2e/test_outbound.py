@@ -1,0 +1,249 @@
+"""Outbound campaigns on the real Asterisk: the bot dials the sandbox's [callees] (a person,
+an answering machine with a beep, busy, no answer; asterisk-conf/extensions.conf) through
+``Local/{number}@callees/n`` and every attempt ends in the campaign store.
+
+What the callee heard is read from the callee side's own recording (MixMonitor), transcribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.e2e.conftest import REPO, AsteriskSandbox, RunningBot, bot_environment, run_bot
+from tests.e2e.helpers import heard_line, wait_for
+from voicebot.call.amd import is_tone
+from voicebot.media.codecs import resample
+from voicebot.speech.asr.whisper import WhisperEngine
+from voicebot.tools.sip import read_wav_8k
+
+pytestmark = pytest.mark.slow
+
+OUT_PORT = 18102
+SCRIPTS = REPO / "tests" / "fixtures" / "outbound"
+MONITOR = REPO / ".state" / "asterisk" / "root" / "var" / "spool" / "asterisk" / "monitor"
+PERSON, MACHINE, BUSY, NO_ANSWER = "5551001", "5551002", "5551003", "5551004"
+NEVER = "5551009"  # on the do-not-call list
+GREETING = "Hello {name}. This is Parcel Express. Your parcel arrives tomorrow morning."
+MESSAGE = (
+    "Hello {name}. This is Parcel Express with a message about your parcel. It arrives "
+    "tomorrow morning."
+)
+
+
+def voicebot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / ".venv" / "bin" / "voicebot"), *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def outbound_env(asterisk: AsteriskSandbox, workdir: Path) -> dict[str, str]:
+    (workdir / "dnc.txt").write_text(f"# asked not to be called\n{NEVER}\n")
+    return bot_environment(
+        asterisk,
+        VOICEBOT_ARI_APP="voicebot-out",
+        VOICEBOT_HTTP_PORT=str(OUT_PORT),
+        VOICEBOT_MEDIA_PORT_MIN="43000",
+        VOICEBOT_MEDIA_PORT_MAX="43099",
+        VOICEBOT_DIALOG_SCRIPTS_DIR=str(SCRIPTS),
+        VOICEBOT_DIALOG_DEFAULT_SCRIPT="parcel",
+        VOICEBOT_OUTBOUND_ENDPOINT="Local/{number}@callees/n",
+        VOICEBOT_OUTBOUND_RING_TIMEOUT_S="5",
+        VOICEBOT_OUTBOUND_CALLS_PER_SECOND="5",
+        VOICEBOT_OUTBOUND_MAX_ACTIVE="4",
+        VOICEBOT_OUTBOUND_DNC_FILE=str(workdir / "dnc.txt"),
+        VOICEBOT_OUTBOUND_STORE=str(workdir / "campaigns.sqlite"),
+    )
+
+
+@pytest.fixture
+def out_env(asterisk: AsteriskSandbox, tmp_path: Path) -> dict[str, str]:
+    return outbound_env(asterisk, tmp_path)
+
+
+@pytest.fixture
+def out_bot(out_env: dict[str, str], tmp_path: Path) -> Iterator[RunningBot]:
+    yield from run_bot(out_env, tmp_path / "voicebot.log", OUT_PORT)
+
+
+def fetch_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+def write_contacts(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def window_around_now(hours: int = 2) -> str:
+    """A call window holding the present moment in UTC (the tests run at any hour)."""
+    now = datetime.now(UTC)
+    start = max(now - timedelta(hours=hours), now.replace(hour=0, minute=0))
+    end = min(now + timedelta(hours=hours), now.replace(hour=23, minute=59))
+    return f"{start:%H:%M}-{end:%H:%M}"
+
+
+def far_zone() -> str:
+    """A zone where it is now outside ``window_around_now()``: about 12 hours off UTC."""
+    return "Etc/GMT-12" if datetime.now(UTC).hour < 12 else "Etc/GMT+12"
+
+
+def export(env: dict[str, str], campaign: str) -> list[dict[str, Any]]:
+    done = voicebot(env, "campaign", "export", campaign, "--format", "jsonl")
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+async def until_settled(env: dict[str, str], campaign: str, numbers: set[str], within_s: float
+                        ) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """The export's rows by number once every number of ``numbers`` has a final status."""
+    deadline = time.monotonic() + within_s
+    while True:
+        rows = {row["number"]: row for row in export(env, campaign)}
+        if all(rows[n]["status"] != "pending" for n in numbers):
+            return rows
+        if time.monotonic() > deadline:
+            pytest.fail(f"campaign not settled in {within_s:g} s: {rows}")
+        await asyncio.sleep(1.0)
+
+
+def callee_recordings(asterisk: AsteriskSandbox, number: str, since: int) -> list[Path]:
+    """The recordings of the calls ``number`` answered, logged after offset ``since``."""
+    text = asterisk.log_text()[since:]
+    # Each Log() shows twice in the log (its verbose line and its NOTICE): once each here.
+    names = re.findall(rf"voicebot-test callee {number} answered recording=([\w;.-]+?\.wav)", text)
+    return [MONITOR / name for name in dict.fromkeys(names)]
+
+
+async def transcribe_file(path: Path, whisper: WhisperEngine, begin_s: float = 0.0) -> str:
+    await wait_for(path.exists, 10, f"the callee's recording {path.name}")
+    audio = read_wav_8k(path)[int(begin_s * 8000) :]
+    pieces = [audio[i : i + 8000 * 25] for i in range(0, audio.size, 8000 * 25)]
+    texts = [(await whisper.transcribe(resample(p, 8000, 16000))).text for p in pieces if p.size]
+    return " ".join(texts)
+
+
+def beep_end_s(path: Path) -> float:
+    """Where the machine's beep ends in a callee recording (20 ms frames of one tone)."""
+    audio = read_wav_8k(path)
+    frames = audio[: audio.size // 160 * 160].reshape(-1, 160)
+    tones = np.array([is_tone(frame, 8000) is not None for frame in frames])
+    runs = np.flatnonzero(tones)
+    assert runs.size >= 6, "no beep in the machine's recording"
+    return float(runs[-1] + 1) * 0.02
+
+
+async def test_a_campaign_reaches_a_person_leaves_a_message_and_retries_the_rest(
+    asterisk: AsteriskSandbox,
+    out_env: dict[str, str],
+    out_bot: RunningBot,
+    whisper: WhisperEngine,
+    tmp_path: Path,
+) -> None:
+    since = len(asterisk.log_text())
+    contacts = write_contacts(tmp_path / "contacts.csv", [
+        {"number": PERSON, "first_name": "Anna", "timezone": ""},
+        {"number": MACHINE, "first_name": "Boris", "timezone": ""},
+        {"number": BUSY, "first_name": "Clara", "timezone": ""},
+        {"number": NO_ANSWER, "first_name": "Dmitri", "timezone": ""},
+        {"number": NEVER, "first_name": "Eve", "timezone": ""},
+        {"number": "5552001", "first_name": "Fedor", "timezone": far_zone()},
+    ])  # fmt: skip
+    started = voicebot(out_env, "campaign", "start", str(contacts), "--script", "parcel",
+                       "--name", "e2e", "--window", window_around_now(), "--days",
+                       "mon-sun", "--max-attempts", "2", "--retry",
+                       "busy=3s,no_answer=3s,failed=3s")  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    rows = await until_settled(out_env, "e2e", {PERSON, MACHINE, BUSY, NO_ANSWER, NEVER}, 120)
+
+    assert rows[PERSON]["status"] == "answered" and rows[PERSON]["attempts"] == 1, rows[PERSON]
+    assert rows[PERSON]["amd"] == "human", rows[PERSON]
+    assert rows[MACHINE]["status"] == "message_left", rows[MACHINE]
+    assert rows[MACHINE]["amd"] == "machine"
+    # Retried by the policy, and final after max_attempts.
+    assert (rows[BUSY]["status"], rows[BUSY]["attempts"]) == ("busy", 2), rows[BUSY]
+    assert (rows[NO_ANSWER]["status"], rows[NO_ANSWER]["attempts"]) == ("no_answer", 2)
+    # Never dialled: on the do-not-call list; outside its own window: waits.
+    assert (rows[NEVER]["status"], rows[NEVER]["attempts"]) == ("dnc", 0)
+    assert (rows["5552001"]["status"], rows["5552001"]["attempts"]) == ("pending", 0)
+    assert not callee_recordings(asterisk, NEVER, since)
+
+    # The person heard the script, with their own name, after their "hello".
+    (person,) = callee_recordings(asterisk, PERSON, since)
+    heard = await transcribe_file(person, whisper)
+    assert heard_line(heard, GREETING.format(name="Anna")), heard
+    # The machine got the message after its beep, and nothing of it before.
+    (machine,) = callee_recordings(asterisk, MACHINE, since)
+    beep = beep_end_s(machine)
+    after = await transcribe_file(machine, whisper, begin_s=beep)
+    assert heard_line(after, MESSAGE.format(name="Boris")), after
+    before = await transcribe_file_part(machine, whisper, beep)
+    assert "parcel" not in before.lower() and "boris" not in before.lower(), before
+
+    # The CSV export holds all of it, one row per contact, with their own columns.
+    done = voicebot(out_env, "campaign", "export", "e2e", "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [r["number"] for r in table] == [PERSON, MACHINE, BUSY, NO_ANSWER, NEVER, "5552001"]
+    assert table[0]["first_name"] == "Anna" and table[0]["status"] == "answered"
+    metrics = await asyncio.to_thread(fetch_text, out_bot.status_url + "/metrics")
+    assert 'voicebot_outbound_attempts_total{outcome="busy"} 2.0' in metrics
+    assert 'voicebot_amd_verdicts_total{verdict="machine"} 1.0' in metrics
+
+
+async def transcribe_file_part(path: Path, whisper: WhisperEngine, end_s: float) -> str:
+    audio = read_wav_8k(path)[: int(end_s * 8000)]
+    return (await whisper.transcribe(resample(audio, 8000, 16000)[: 16000 * 29])).text
+
+
+async def test_a_bot_killed_mid_campaign_goes_on_without_calling_anyone_twice(
+    asterisk: AsteriskSandbox, out_env: dict[str, str], tmp_path: Path
+) -> None:
+    since = len(asterisk.log_text())
+    numbers = [f"55520{i:02d}" for i in range(10, 16)]
+    contacts = write_contacts(
+        tmp_path / "people.csv", [{"number": n, "first_name": "Sam"} for n in numbers]
+    )
+    started = voicebot(out_env, "campaign", "start", str(contacts), "--script", "parcel",
+                       "--name", "killed", "--window", window_around_now(), "--days",
+                       "mon-sun", "--retry", "failed=2s")  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    log_path = tmp_path / "first.log"
+    first = run_bot(out_env, log_path, OUT_PORT)
+    bot = next(first)
+    # Kill it while calls are up: some attempts are dialling, some done, some not begun.
+    await wait_for(lambda: "calling line" in bot.log_text(), 60, "the first call placed")
+    await asyncio.sleep(3.0)
+    bot.process.send_signal(signal.SIGKILL)
+    bot.process.wait(timeout=10)
+    first.close()  # (its clean-up finds the process already gone)
+    second = run_bot(out_env, tmp_path / "second.log", OUT_PORT)
+    next(second)
+    try:
+        rows = await until_settled(out_env, "killed", set(numbers), 150)
+    finally:
+        second.close()
+    for number in numbers:
+        row = rows[number]
+        assert row["status"] == "answered", row
+        # Every call the callee side answered is an attempt in the store: none twice.
+        answered = len(callee_recordings(asterisk, number, since))
+        assert answered <= row["attempts"], (number, answered, row)
