@@ -37,6 +37,7 @@ OUT_PORT = 18102
 SCRIPTS = REPO / "tests" / "fixtures" / "outbound"
 MONITOR = REPO / ".state" / "asterisk" / "root" / "var" / "spool" / "asterisk" / "monitor"
 PERSON, MACHINE, BUSY, NO_ANSWER = "5551001", "5551002", "5551003", "5551004"
+SHY_MACHINE = "5551005"  # "Hello." and a pause, like a person, then its voicemail greeting
 NEVER = "5551009"  # on the do-not-call list
 GREETING = "Hello {name}. This is Parcel Express. Your parcel arrives tomorrow morning."
 MESSAGE = (
@@ -166,6 +167,7 @@ async def test_a_campaign_reaches_a_person_leaves_a_message_and_retries_the_rest
         {"number": BUSY, "first_name": "Clara", "timezone": ""},
         {"number": NO_ANSWER, "first_name": "Dmitri", "timezone": ""},
         {"number": NEVER, "first_name": "Eve", "timezone": ""},
+        {"number": SHY_MACHINE, "first_name": "Gina", "timezone": ""},
         {"number": "5552001", "first_name": "Fedor", "timezone": far_zone()},
     ])  # fmt: skip
     started = voicebot(out_env, "campaign", "start", str(contacts), "--script", "parcel",
@@ -173,12 +175,19 @@ async def test_a_campaign_reaches_a_person_leaves_a_message_and_retries_the_rest
                        "mon-sun", "--max-attempts", "2", "--retry",
                        "busy=3s,no_answer=3s,failed=3s")  # fmt: skip
     assert started.returncode == 0, started.stderr
-    rows = await until_settled(out_env, "e2e", {PERSON, MACHINE, BUSY, NO_ANSWER, NEVER}, 120)
+    settled = {PERSON, MACHINE, BUSY, NO_ANSWER, NEVER, SHY_MACHINE}
+    rows = await until_settled(out_env, "e2e", settled, 120)
 
     assert rows[PERSON]["status"] == "answered" and rows[PERSON]["attempts"] == 1, rows[PERSON]
     assert rows[PERSON]["amd"] == "human", rows[PERSON]
     assert rows[MACHINE]["status"] == "message_left", rows[MACHINE]
     assert rows[MACHINE]["amd"] == "machine"
+    # Taken for a person by its "Hello." and pause, then corrected by its words: the message
+    # still waits for the beep.
+    assert rows[SHY_MACHINE]["status"] == "message_left", rows[SHY_MACHINE]
+    (shy,) = callee_recordings(asterisk, SHY_MACHINE, since)
+    after_beep = await transcribe_file(shy, whisper, begin_s=beep_end_s(shy))
+    assert heard_line(after_beep, MESSAGE.format(name="Gina")), after_beep
     # Retried by the policy, and final after max_attempts.
     assert (rows[BUSY]["status"], rows[BUSY]["attempts"]) == ("busy", 2), rows[BUSY]
     assert (rows[NO_ANSWER]["status"], rows[NO_ANSWER]["attempts"]) == ("no_answer", 2)
@@ -202,11 +211,12 @@ async def test_a_campaign_reaches_a_person_leaves_a_message_and_retries_the_rest
     # The CSV export holds all of it, one row per contact, with their own columns.
     done = voicebot(out_env, "campaign", "export", "e2e", "--format", "csv")
     table = list(csv.DictReader(io.StringIO(done.stdout)))
-    assert [r["number"] for r in table] == [PERSON, MACHINE, BUSY, NO_ANSWER, NEVER, "5552001"]
+    numbers = [PERSON, MACHINE, BUSY, NO_ANSWER, NEVER, SHY_MACHINE, "5552001"]
+    assert [r["number"] for r in table] == numbers
     assert table[0]["first_name"] == "Anna" and table[0]["status"] == "answered"
     metrics = await asyncio.to_thread(fetch_text, out_bot.status_url + "/metrics")
     assert 'voicebot_outbound_attempts_total{outcome="busy"} 2.0' in metrics
-    assert 'voicebot_amd_verdicts_total{verdict="machine"} 1.0' in metrics
+    assert 'voicebot_amd_verdicts_total{verdict="machine"} 2.0' in metrics
 
 
 async def transcribe_file_part(path: Path, whisper: WhisperEngine, end_s: float) -> str:

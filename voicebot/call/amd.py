@@ -338,6 +338,10 @@ class AnsweringMachineDetector:
         phrase = voicemail_phrase(text)
         if phrase is None:
             return []
+        if self._voice_end is None:
+            # Words heard are voice that was there (a call that fed its frames elsewhere
+            # until now): the silence before the message counts from here.
+            self._voice_end = self._frames
         return self._decide_as(Verdict.MACHINE, f'voicemail phrase "{phrase}"', at_s)
 
     # Voice and greeting.

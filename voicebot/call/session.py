@@ -8,7 +8,6 @@ ARI: the controller hands it a connected RTP endpoint and tells it about keys an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Mapping, Sequence
@@ -31,10 +30,10 @@ from ..speech.tts.recorded import RecordedPrompts
 from ..speech.turn.base import TurnDetector
 from . import turns
 from .amd import AmdDecision, AmdSettings, SpeakNow, Verdict
-from .answering import AmdEvent, AnswerWatch, ignore
+from .answering import AmdEvent, Answering, ignore
 from .listener import Listener
 from .speaker import Speaker
-from .webhook import DEFAULT_POLICY, WebhookPolicy, call_webhook, origin
+from .webhook import DEFAULT_POLICY, WebhookPolicy, run_webhook
 
 log = logging.getLogger(__name__)
 # How long a person who answered an outbound call waits at most for its greeting to be
@@ -210,7 +209,8 @@ class CallSession:
         self.script = script
         self.asr, self.tts = services.for_language(script.language)
         turn_model = services.turn if script.language.startswith("en") else None
-        self.core = turns.TurnTaker(script, turns.TurnPolicy(turn_model=turn_model is not None))
+        self._turn_model = turn_model is not None
+        self.core = turns.TurnTaker(script, turns.TurnPolicy(turn_model=self._turn_model))
         self.transcript: list[TranscriptLine] = []
         self.stats = CallStats()
         self._variables = dict(variables or {})
@@ -249,14 +249,12 @@ class CallSession:
             spawn=self._spawn,
             on_first_audio=self._on_first_audio,
         )
-        # An outbound call: who answered is judged before the script begins (``answering``).
-        self._watch = AnswerWatch(amd, codec.sample_rate, self._inputs.put_nowait) if amd else None
-        self.amd: AmdDecision | None = None
-        # An outbound call's greeting, synthesized while the phone rang: awaited (briefly)
-        # before a person hears it, so it is not synthesized twice.
+        # An outbound call: who answered is judged before the script begins (``answering``);
+        # its greeting, synthesized while the phone rang, is awaited (briefly) so that it is
+        # not synthesized twice.
+        self.answering = Answering(amd, codec.sample_rate, self._inputs.put_nowait) if amd else None
         self._ready = ready
         self.do_not_call = False  # a state with ``dnc: true`` was entered
-        self._message_begun = False  # the on_machine state was entered
         self._pending_turn: TurnTiming | None = None
         # Texts of the answer's prompt ready before its first packet left: recorded after it.
         self._held_lines: list[str] = []
@@ -291,8 +289,8 @@ class CallSession:
         self.pacer.start()
         self._spawn(self.listener.run(), "rx")
         try:
-            if self._watch is not None:
-                self.listener.observe = self._watch.frame
+            if self.answering is not None:
+                self.listener.observe = self.answering.watch.frame
             else:
                 self._begin()
             while self._end is None:
@@ -310,9 +308,15 @@ class CallSession:
             await self._shutdown()
 
     @property
+    def amd(self) -> AmdDecision | None:
+        """An outbound call's answering-machine verdict (None: inbound, or not decided)."""
+        return self.answering.decision if self.answering is not None else None
+
+    @property
     def message_left(self) -> bool:
         """A machine answered and the script's message was played to its end."""
-        return self._message_begun and self._end is not None and self._end.reason == "bot-hangup"
+        begun = self.answering is not None and self.answering.message_begun
+        return begun and self._end is not None and self._end.reason == "bot-hangup"
 
     def _begin(self, start: str | None = None) -> None:
         self._execute(self.core.handle(turns.Begin(time.monotonic(), self._variables, start)))
@@ -320,10 +324,11 @@ class CallSession:
     def _answered_by(self, event: AmdDecision | SpeakNow) -> None:
         """An outbound call's answer is judged: a person (or no telling) hears the script; a
         machine gets the script's ``on_machine`` message once its beep or greeting is over."""
+        answering = self.answering
+        assert answering is not None
         if isinstance(event, AmdDecision):
-            if self.amd is not None:
+            if not answering.decided(event):
                 return
-            self.amd = event
             log.info("call %s: answered by %s at %.2f s (%s)", self.call_id, event.verdict,
                      event.at_s, "; ".join(event.reasons))  # fmt: skip
             if event.verdict is not Verdict.MACHINE:
@@ -332,19 +337,36 @@ class CallSession:
             elif self.script.on_machine is None:
                 self._end = CallEnd("machine")  # no message to leave: hang up
             return
-        if self.amd is None or self.amd.verdict is not Verdict.MACHINE or self.core.dialog:
+        if not answering.may_leave_message():
             return  # no machine, or its message is under way
         log.info("call %s: leaving the message at %.2f s (%s)", self.call_id, event.at_s,
                  event.reason)  # fmt: skip
         self.listener.observe = ignore
-        self._message_begun = True
         self._begin(self.script.on_machine)
 
+    def _heard_callee(self, text: str) -> None:
+        """A machine taken for a person says so in its words: stop talking to it and wait
+        for its beep (a fresh turn core: the greeting's dialog is dropped)."""
+        answering = self.answering
+        since = time.monotonic() - self._started
+        if answering is None or (corrected := answering.heard(text, since)) is None:
+            return
+        log.info("call %s: %s", self.call_id, corrected.reasons[-1])
+        self.speaker.stop()
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._pending_turn = None
+        self.core = turns.TurnTaker(self.script, turns.TurnPolicy(turn_model=self._turn_model))
+        if self.script.on_machine is None:
+            self._end = CallEnd("machine")
+        else:
+            self.listener.close_turn()
+            self.listener.observe = answering.watch.frame
+
     async def _begin_when_ready(self) -> None:
-        if self._ready is not None:
-            with contextlib.suppress(TimeoutError):  # not ready: synthesized as it plays
-                await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(self._ready)),
-                                       READY_WAIT_S)  # fmt: skip
+        if self._ready is not None:  # not ready in time: synthesized as it plays
+            await asyncio.wait({asyncio.ensure_future(self._ready)}, timeout=READY_WAIT_S)
         self._inputs.put_nowait(_Begin())
 
     async def _shutdown(self) -> None:
@@ -420,6 +442,8 @@ class CallSession:
             elif isinstance(command, turns.Record):
                 self._record(command.who, command.text, state=command.state,
                              intent=command.intent)  # fmt: skip
+                if command.who == "caller":
+                    self._heard_callee(command.text)
             elif isinstance(command, turns.Note):
                 if command.kind == "no-input":
                     self.listener.caller_unheard()
@@ -503,30 +527,12 @@ class CallSession:
     # -- webhooks -------------------------------------------------------------------------
 
     async def _webhook(self, action: CallWebhook) -> None:
-        started = time.monotonic()
-        # The url's path and query carry callers' data (their number, slots): INFO and
-        # WARNING name only scheme://host:port, the whole url is for DEBUG.
-        where = origin(action.url)
-        log.debug("call %s: webhook %s %s", self.call_id, action.method, action.url)
-        if self._http is None:
-            ok, result = False, "no HTTP client available for webhooks"
-        else:
-            ok, result = await call_webhook(
-                self._http,
-                action.method,
-                action.url,
-                action.body,
-                action.timeout_s,
-                self._webhook_policy,
-                follow_redirects=action.follow_redirects,
-            )
+        def timed(seconds: float) -> None:
             for observer in self._observers:
-                observer.webhook(time.monotonic() - started)
-        if ok:
-            log.info("call %s: webhook %s %s answered", self.call_id, action.method, where)
-        else:
-            log.warning("call %s: webhook %s %s failed: %s", self.call_id, action.method,
-                        where, result)  # fmt: skip
+                observer.webhook(seconds)
+
+        ok, result = await run_webhook(self._http, action, self._webhook_policy, self.call_id,
+                                       timed)  # fmt: skip
         self._inputs.put_nowait(turns.WebhookAnswered(time.monotonic(), ok, result))
 
     def _record(

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
@@ -31,7 +33,10 @@ from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from ..config import WebhookConfig
+from ..dialog.engine import CallWebhook
 from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -496,3 +501,31 @@ def _deeper_than(value: Any, limit: int) -> bool:
             return True
         todo += [(child, depth + 1) for child in children]
     return False
+
+
+async def run_webhook(
+    http: aiohttp.ClientSession | None,
+    action: CallWebhook,
+    policy: WebhookPolicy,
+    call_id: str,
+    timed: Callable[[float], None],
+) -> tuple[bool, Any]:
+    """A script's webhook for one call, logged: ``call_webhook``'s answer; ``timed`` gets the
+    round trip's seconds when a request was made."""
+    started = time.monotonic()
+    # The url's path and query carry callers' data (their number, slots): INFO and WARNING
+    # name only scheme://host:port, the whole url is for DEBUG.
+    where = origin(action.url)
+    log.debug("call %s: webhook %s %s", call_id, action.method, action.url)
+    if http is None:
+        ok, result = False, "no HTTP client available for webhooks"
+    else:
+        ok, result = await call_webhook(http, action.method, action.url, action.body,
+                                        action.timeout_s, policy,
+                                        follow_redirects=action.follow_redirects)  # fmt: skip
+        timed(time.monotonic() - started)
+    if ok:
+        log.info("call %s: webhook %s %s answered", call_id, action.method, where)
+    else:
+        log.warning("call %s: webhook %s %s failed: %s", call_id, action.method, where, result)
+    return ok, result

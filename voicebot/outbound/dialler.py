@@ -245,7 +245,10 @@ class Dialler:
 
     def free(self) -> int:
         """How many more calls may be placed now."""
-        return max(0, min(self.config.max_active - len(self.active), self._room()))
+        # room() counts the calls in progress, which ours become only once answered: the
+        # ones still ringing take their places in it already.
+        ringing = sum(1 for attempt in self.active.values() if not attempt.answered)
+        return max(0, min(self.config.max_active - len(self.active), self._room() - ringing))
 
     async def _place_due(self) -> None:
         while (free := self.free()) > 0:

@@ -85,9 +85,11 @@ def start(
     script_name: str,
     name: str | None,
     policy: Policy,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
+    # The streams of the moment (not of import time: redirect_stdout and tests replace them).
+    out, err = out or sys.stdout, err or sys.stderr
     try:
         path = script_file(script_name, Path(config.dialog.scripts_dir))
         script = load_script(path, script_settings(config.dialog), sound_dirs(config.dialog))
@@ -133,7 +135,8 @@ def describe_policy(info: CampaignInfo) -> str:
     )
 
 
-def show_list(config: Config, out: TextIO = sys.stdout) -> int:
+def show_list(config: Config, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     with _store(config) as store:
         campaigns = store.campaigns()
     if not campaigns:
@@ -151,7 +154,8 @@ def summary_line(info: CampaignInfo) -> str:
     )
 
 
-def show_status(config: Config, ref: str, out: TextIO = sys.stdout) -> int:
+def show_status(config: Config, ref: str, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     with _store(config) as store:
         info = store.campaign(_ref(ref))
     print(summary_line(info), file=out)
@@ -161,7 +165,8 @@ def show_status(config: Config, ref: str, out: TextIO = sys.stdout) -> int:
     return EXIT_OK
 
 
-def set_state(config: Config, ref: str, state: CampaignState, out: TextIO = sys.stdout) -> int:
+def set_state(config: Config, ref: str, state: CampaignState, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     with _store(config) as store:
         info = store.set_state(_ref(ref), state, _now())
     print(summary_line(info), file=out)

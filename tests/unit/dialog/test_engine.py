@@ -621,3 +621,13 @@ def test_a_dnc_state_puts_the_number_on_the_do_not_call_list() -> None:
     dialog, _ = step(script, None, CallStarted())
     _, actions = step(script, dialog, Heard("don't call me again"))
     assert DoNotCall() in actions and actions[-1] == Hangup()
+
+
+def test_a_branch_may_read_the_contacts_columns() -> None:
+    script = parse_script(
+        "start: a\nstates:\n  a:\n    branch:\n      - if: 'contact.tier == \"gold\"'\n"
+        "        goto: g\n      - else: b\n  g: {say: gold, hangup: true}\n"
+        "  b: {say: basic, hangup: true}\n"
+    )
+    assert step(script, None, CallStarted({"contact.tier": "gold"}))[1][0] == Say("gold")
+    assert step(script, None, CallStarted({"contact.tier": "silver"}))[1][0] == Say("basic")
