@@ -29,6 +29,7 @@ Timings are printed, never asserted; the exit status is 0 unless the set cannot 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import shlex
 import sys
@@ -48,10 +49,13 @@ from voicebot.call.amd import (
     SpeakNow,
     Verdict,
 )
+from voicebot.call.answering import LATE_MACHINE_S, late_machine
 from voicebot.capture.wav import read_wav
-from voicebot.config import VadConfig
+from voicebot.config import VadConfig, load_config
 from voicebot.errors import MediaError
+from voicebot.media.codecs import resample
 from voicebot.media.g711 import ulaw_decode, ulaw_encode
+from voicebot.speech.asr.whisper import WhisperEngine
 from voicebot.speech.vad import VoiceSegmenter
 from voicebot.tools.sounds import allison_prompt, espeak_wav
 
@@ -385,6 +389,43 @@ def run(answer: Answer, settings: AmdSettings, rate: int) -> Outcome:
     return Outcome(answer, decision, speak)
 
 
+async def corrected_by_words(outcomes: list[Outcome]) -> list[tuple[Verdict | None, str]]:
+    """The verdict each answer ends with once the call hears its first words: what follows a
+    person's (or no) verdict, up to LATE_MACHINE_S, through whisper (the English model a call
+    uses), corrected to a machine on a voicemail phrase as call/answering.py does."""
+    engine = WhisperEngine(load_config(None).asr)
+    await engine.load()
+    final: list[tuple[Verdict | None, str]] = []
+    try:
+        for outcome in outcomes:
+            decision = outcome.decision
+            if decision is None or decision.verdict is Verdict.MACHINE:
+                final.append((decision.verdict if decision else None, ""))
+                continue
+            begin = round(decision.at_s * LINE_RATE)
+            after = outcome.answer.pcm[begin : begin + round(LATE_MACHINE_S * LINE_RATE)]
+            pcm = np.clip(np.round(after), -32768, 32767).astype(np.int16)
+            text = (await engine.transcribe(resample(pcm, LINE_RATE, 16000))).text
+            corrected = late_machine(decision, text, decision.at_s + 1.0)
+            final.append((corrected.verdict if corrected else decision.verdict, text))
+    finally:
+        await engine.close()
+    return final
+
+
+def report_words(outcomes: list[Outcome], final: list[tuple[Verdict | None, str]]) -> None:
+    print("\nwith the first words (whisper tiny.en, as a call corrects a verdict):")
+    pairs = list(zip(outcomes, final, strict=True))
+    for truth, label in ((Verdict.HUMAN, "people"), (Verdict.MACHINE, "machines")):
+        group = [v for o, (v, _) in pairs if o.answer.expected is truth]
+        right = sum(v is truth for v in group)
+        print(f"  {label} as {truth}: {right}/{len(group)} = {100 * right / len(group):.1f} %")
+    for outcome, (final_verdict, text) in pairs:
+        expected = outcome.answer.expected
+        if final_verdict is not expected and expected is not Verdict.UNKNOWN:
+            print(f"  still wrong: {outcome.answer.name} -> {final_verdict} (heard {text!r})")
+
+
 def percentiles(values: list[float]) -> str:
     if not values:
         return "n=0"
@@ -475,6 +516,10 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=16000, choices=(8000, 16000))
     parser.add_argument("-v", "--verbose", action="store_true", help="print every answer")
     parser.add_argument(
+        "--words", action="store_true",
+        help="also correct verdicts by the first words heard (whisper; about a minute)",
+    )  # fmt: skip
+    parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="change one of AmdSettings (e.g. --set human_silence_s=0.45); repeatable",
     )  # fmt: skip
@@ -496,6 +541,8 @@ def main() -> int:
     print("set: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" (seed {args.seed})")
     outcomes = [run(answer, settings, args.rate) for answer in answers]
     report(outcomes, args.verbose)
+    if args.words:
+        report_words(outcomes, asyncio.run(corrected_by_words(outcomes)))
     return 0
 
 

@@ -187,6 +187,7 @@ _VOICEMAIL_PHRASES: tuple[tuple[str, str], ...] = (
     ("voicemail", r"\bvoice ?mail\b"),
     ("the person you are calling", r"\bthe (person|party|subscriber) you (are|re) calling\b"),
     ("can't take your call", r"\b(can't|cannot|can not) (take|answer) (your|the|this) call\b"),
+    ("can't come to the phone", r"\b(can't|cannot|can not) come to the phone\b"),
     ("оставьте сообщение", r"\bоставьте (ваше |свое |голосовое )?сообщение\b"),
     ("после сигнала", r"\bпосле (звукового |короткого )?(сигнала|гудка)\b"),
     ("абонент не может ответить", r"\bабонент не может (сейчас )?ответить\b"),

@@ -230,6 +230,7 @@ def test_a_callee_rising_out_of_the_room_starts_the_greeting_again() -> None:
         ("You have reached the voicemail of Ivan", "voicemail"),
         ("The person you are calling cannot be reached", "the person you are calling"),
         ("Sorry, I can't take your call", "can't take your call"),
+        ("We can't come to the phone right now", "can't come to the phone"),
         ("Здравствуйте! Оставьте сообщение после сигнала.", "оставьте сообщение"),
         ("Говорите после звукового сигнала", "после сигнала"),
         ("Абонент не может ответить на ваш звонок", "абонент не может ответить"),
