@@ -69,6 +69,7 @@ def outbound_env(asterisk: AsteriskSandbox, workdir: Path) -> dict[str, str]:
         VOICEBOT_OUTBOUND_MAX_ACTIVE="4",
         VOICEBOT_OUTBOUND_DNC_FILE=str(workdir / "dnc.txt"),
         VOICEBOT_OUTBOUND_STORE=str(workdir / "campaigns.sqlite"),
+        VOICEBOT_RESULTS_FILE=str(workdir / "results.jsonl"),
     )
 
 
@@ -214,6 +215,14 @@ async def test_a_campaign_reaches_a_person_leaves_a_message_and_retries_the_rest
     numbers = [PERSON, MACHINE, BUSY, NO_ANSWER, NEVER, SHY_MACHINE, "5552001"]
     assert [r["number"] for r in table] == numbers
     assert table[0]["first_name"] == "Anna" and table[0]["status"] == "answered"
+    # A result record for every attempt, and the answered calls' own records name theirs.
+    await wait_for(lambda: (tmp_path / "results.jsonl").exists(), 10, "the results file")
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    attempts = [r for r in records if r.get("kind") == "outbound-attempt"]
+    assert [r["outcome"] for r in attempts if r["number"] == BUSY] == ["busy", "busy"]
+    calls = [r for r in records if "kind" not in r]
+    (person_call,) = [r for r in calls if r["call_id"] == rows[PERSON]["result"]["call_id"]]
+    assert person_call["campaign"] == "e2e" and person_call["amd"]["verdict"] == "human"
     metrics = await asyncio.to_thread(fetch_text, out_bot.status_url + "/metrics")
     assert 'voicebot_outbound_attempts_total{outcome="busy"} 2.0' in metrics
     assert 'voicebot_amd_verdicts_total{verdict="machine"} 2.0' in metrics
