@@ -727,11 +727,11 @@ async def test_the_call_logs_only_the_host_at_info(
             session = runtime.new_session(
                 call_id="c1", endpoint=endpoint, codec=get_codec("ulaw"), script=script
             )
-            with caplog.at_level(logging.DEBUG, logger="voicebot.call.session"):
+            with caplog.at_level(logging.DEBUG, logger="voicebot.call.webhook"):
                 await session._webhook(CallWebhook(url + SECRET, "GET", None, 2.0))
     finally:
         await endpoint.aclose()
-    records = [r for r in caplog.records if r.name == "voicebot.call.session"]
+    records = [r for r in caplog.records if r.name == "voicebot.call.webhook"]
     above_debug = [r.getMessage() for r in records if r.levelno > logging.DEBUG]
     assert above_debug == [
         f"call c1: webhook GET {url} failed: host {url.removeprefix('http://')} is not in "
