@@ -29,6 +29,7 @@ from voicebot.config import VadConfig
 from voicebot.speech.vad import VoiceSegmenter
 
 SETTINGS = AmdSettings()
+WAIT = SETTINGS.human_silence_s  # the silence after a short greeting that makes a person
 VOICE_DBFS = -22.0
 
 
@@ -107,11 +108,11 @@ def run(
 
 # (name, parts, verdict, decided at (s), a word of the reason)
 CASES = [
-    ("hello then silence", [silence(0.4), voice(0.5), silence(3)], Verdict.HUMAN, 1.3,
-     "greeting 0.50 s then 0.40 s of silence"),
-    ("yes, at once", [voice(0.3), silence(3)], Verdict.HUMAN, 0.7, "greeting 0.30 s"),
+    ("hello then silence", [silence(0.4), voice(0.5), silence(3)], Verdict.HUMAN, 0.9 + WAIT,
+     f"greeting 0.50 s then {WAIT:.2f} s of silence"),
+    ("yes, at once", [voice(0.3), silence(3)], Verdict.HUMAN, 0.3 + WAIT, "greeting 0.30 s"),
     ("hello? hello? (a short gap inside)", [silence(0.5), voice(0.4), silence(0.3), voice(0.4),
-     silence(3)], Verdict.HUMAN, 2.0, "greeting 1.10 s then 0.40 s"),
+     silence(3)], Verdict.HUMAN, 1.6 + WAIT, f"greeting 1.10 s then {WAIT:.2f} s"),
     ("a longer greeting waits longer", [silence(0.3), voice(1.6), silence(3)], Verdict.HUMAN,
      2.6, "greeting 1.60 s then 0.70 s of silence"),
     ("long greeting", [silence(0.5), voice(6), silence(3)], Verdict.MACHINE, 3.0,
@@ -128,7 +129,7 @@ CASES = [
     ("a burst too short for a word is forgotten", [voice(0.1), silence(4)], Verdict.UNKNOWN,
      3.0, "no voice for 3.0 s"),
     ("voice that starts at the last moment is heard out", [silence(2.98), voice(0.5),
-     silence(3)], Verdict.HUMAN, 3.88, "greeting 0.50 s"),
+     silence(3)], Verdict.HUMAN, 3.48 + WAIT, "greeting 0.50 s"),
 ]  # fmt: skip
 
 
@@ -147,8 +148,9 @@ def test_the_verdict_its_time_and_its_reason(
 
 
 def test_a_person_hears_the_robot_within_the_silence_it_needs() -> None:
-    # The budget: the robot's first voiced frame within 1 s of the end of "hello".
-    assert SETTINGS.human_silence_s <= 0.45
+    # The budget: the robot's first voiced frame within 1 s of the end of "hello"
+    # (p50 <= 600 ms); on real calls it follows the silence by less than 0.1 s.
+    assert SETTINGS.human_silence_s <= 0.6
     assert SETTINGS.long_greeting_silence_s <= 0.8
     for greeting in (0.3, 0.6, 0.9, 1.2, 1.5, 2.0):
         decision, _ = run([silence(0.5), voice(greeting), silence(3)])
@@ -205,7 +207,7 @@ def test_a_quieter_voice_in_the_room_does_not_make_a_person_a_machine() -> None:
     # "Hello?" at -22 dBFS, then the room talking 16 dB under it: still a person, on time.
     decision, _ = run([silence(0.4), voice(0.6), silence(0.2), voice(3, db=-38.0), silence(2)])
     assert decision is not None and decision.verdict is Verdict.HUMAN, decision
-    assert decision.at_s == pytest.approx(1.4, abs=0.021)
+    assert decision.at_s == pytest.approx(1.0 + WAIT, abs=0.021)
 
 
 def test_a_callee_rising_out_of_the_room_starts_the_greeting_again() -> None:
@@ -371,12 +373,12 @@ def quiet(seconds: float) -> np.ndarray:
     return np.zeros(round(seconds * 8000), dtype=np.int16)
 
 
-def test_allisons_hello_is_a_person_answered_within_half_a_second() -> None:
+def test_allisons_hello_is_a_person_answered_after_the_silence_it_needs() -> None:
     hello = allison("hello-world", 0.62)  # her "hello" of "hello world"
     end = 0.5 + 0.62 - 0.05  # the file's last 50 ms are silence
     decision, speaks = listen(np.concatenate([quiet(0.5), hello, quiet(3)]))
     assert decision is not None and decision.verdict is Verdict.HUMAN, decision
-    assert 0.3 <= decision.at_s - end <= 0.5, decision
+    assert WAIT - 0.1 <= decision.at_s - end <= WAIT + 0.1, decision
     assert speaks == []
 
 
