@@ -26,6 +26,7 @@ from voicebot.errors import OutboundError
 from voicebot.outbound.campaigns import Policy, parse_window
 from voicebot.outbound.dialler import (
     CHANNEL_PREFIX,
+    Attempt,
     Dialler,
     attempt_record,
     dial_string,
@@ -856,3 +857,24 @@ async def test_a_restarted_dialler_goes_on_where_the_last_one_stopped(bench: Ben
         (3, "failed"),
     ]
     assert bench.records[1]["reason"] == "interrupted"
+
+
+async def test_the_greeting_is_prepared_while_it_rings_and_a_hung_one_does_not_hold_close(
+    bench: Bench,
+) -> None:
+    bench.campaign(contacts(1))
+    prepared: list[str] = []
+    never = asyncio.Event()
+
+    async def prepare(attempt: Attempt) -> None:
+        prepared.append(attempt.variables["contact.number"])
+        await never.wait()  # a synthesis that never ends
+
+    dialler = Dialler(BASE, bench.path, bench.ari, APP, lambda: 100, prepare=prepare)
+    bench.diallers.append(dialler)
+    await dialler.start()
+    await until(lambda: prepared == ["+15550100002"], "the greeting being prepared")
+    (attempt,) = dialler.active.values()
+    assert attempt.prepared is not None and not attempt.prepared.done()
+    await asyncio.wait_for(dialler.close(), 5)
+    assert attempt.prepared.cancelled()
