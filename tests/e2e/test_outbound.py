@@ -21,12 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from tests.e2e.conftest import REPO, AsteriskSandbox, RunningBot, bot_environment, run_bot
 from tests.e2e.helpers import heard_line, wait_for
-from voicebot.call.amd import is_tone
 from voicebot.media.codecs import resample
 from voicebot.speech.asr.whisper import WhisperEngine
 from voicebot.tools.sip import read_wav_8k
@@ -144,14 +142,23 @@ async def transcribe_file(path: Path, whisper: WhisperEngine, begin_s: float = 0
     return " ".join(texts)
 
 
-def beep_end_s(path: Path) -> float:
-    """Where the machine's beep ends in a callee recording (20 ms frames of one tone)."""
-    audio = read_wav_8k(path)
-    frames = audio[: audio.size // 160 * 160].reshape(-1, 160)
-    tones = np.array([is_tone(frame, 8000) is not None for frame in frames])
-    runs = np.flatnonzero(tones)
-    assert runs.size >= 6, "no beep in the machine's recording"
-    return float(runs[-1] + 1) * 0.02
+BEEP_S = 0.43  # Allison's beep.wav (asterisk-core-sounds-en-wav), its trailing quiet included
+
+
+def logged_at(text: str, pattern: str) -> float:
+    """The time (s of the day) of the NOTICE line of the Asterisk log matching ``pattern``."""
+    match = re.search(r"\[\S+ (\d+):(\d+):([\d.]+)\] NOTICE\[[^\n]*" + pattern, text)
+    assert match, f"no log line {pattern!r}"
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def beep_end_s(asterisk: AsteriskSandbox, number: str, since: int) -> float:
+    """Where the machine's beep ends in its callee recording: from the dialplan's own log
+    lines (the recording starts as the "answered" line is written)."""
+    text = asterisk.log_text()[since:]
+    started = logged_at(text, rf"callee {number} answered")
+    return logged_at(text, rf"callee {number} beep") - started + BEEP_S
 
 
 async def test_a_campaign_reaches_a_person_leaves_a_message_and_retries_the_rest(
@@ -187,7 +194,9 @@ async def test_a_campaign_reaches_a_person_leaves_a_message_and_retries_the_rest
     # still waits for the beep.
     assert rows[SHY_MACHINE]["status"] == "message_left", rows[SHY_MACHINE]
     (shy,) = callee_recordings(asterisk, SHY_MACHINE, since)
-    after_beep = await transcribe_file(shy, whisper, begin_s=beep_end_s(shy))
+    after_beep = await transcribe_file(
+        shy, whisper, begin_s=beep_end_s(asterisk, SHY_MACHINE, since)
+    )
     assert heard_line(after_beep, MESSAGE.format(name="Gina")), after_beep
     # Retried by the policy, and final after max_attempts.
     assert (rows[BUSY]["status"], rows[BUSY]["attempts"]) == ("busy", 2), rows[BUSY]
@@ -203,7 +212,7 @@ async def test_a_campaign_reaches_a_person_leaves_a_message_and_retries_the_rest
     assert heard_line(heard, GREETING.format(name="Anna")), heard
     # The machine got the message after its beep, and nothing of it before.
     (machine,) = callee_recordings(asterisk, MACHINE, since)
-    beep = beep_end_s(machine)
+    beep = beep_end_s(asterisk, MACHINE, since)
     after = await transcribe_file(machine, whisper, begin_s=beep)
     assert heard_line(after, MESSAGE.format(name="Boris")), after
     before = await transcribe_file_part(machine, whisper, beep)
