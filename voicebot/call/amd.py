@@ -36,6 +36,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from ..media.levels import check_frame
+
 FRAME_S = 0.02
 RATES = (8000, 16000)
 
@@ -309,13 +311,7 @@ class AnsweringMachineDetector:
     def frame(self, pcm: np.ndarray, voiced: bool) -> list[AmdEvent]:
         """The next 20 ms of the callee's audio (int16 mono at the detector's rate) and whether
         webrtcvad found voice in it."""
-        if pcm.ndim != 1 or pcm.shape[0] != self._frame_samples:
-            raise ValueError(
-                f"expected a frame of {self._frame_samples} samples (20 ms at {self._rate} Hz), "
-                f"got shape {pcm.shape}"
-            )
-        if pcm.dtype != np.int16:
-            raise ValueError(f"expected int16 samples, got {pcm.dtype}")
+        check_frame(pcm, self._frame_samples, round(FRAME_S * 1000), self._rate)
         self._frames += 1
         if self.finished:
             return []

@@ -38,3 +38,15 @@ def speech_end_s(pcm: np.ndarray, rate: int) -> float:
         if is_voiced(pcm[end - frame : end]):
             return end / rate
     return pcm.size / rate
+
+
+def check_frame(frame: np.ndarray, samples: int, frame_ms: int, rate: int) -> None:
+    """ValueError unless ``frame`` is one frame of ``samples`` int16 samples (``frame_ms`` at
+    ``rate``): what the voice detector and the answering-machine detector take, one at a time."""
+    if frame.ndim != 1 or frame.shape[0] != samples:
+        raise ValueError(
+            f"expected a frame of {samples} samples ({frame_ms} ms at {rate} Hz), "
+            f"got shape {frame.shape}"
+        )
+    if frame.dtype != np.int16:
+        raise ValueError(f"expected int16 samples, got {frame.dtype}")

@@ -18,6 +18,7 @@ import numpy as np
 import webrtcvad
 
 from ..config import VadConfig
+from ..media.levels import check_frame
 
 # Onset tolerates this much non-voice inside a burst: webrtcvad often drops single frames
 # in the middle of a real word, and that must not reset the min_speech_ms count.
@@ -141,13 +142,7 @@ class VoiceSegmenter:
         """Whether ``frame`` (the next one) is voice, and pitched voice, without moving on:
         a policy may overrule the verdict before ``advance`` counts it (call/voices.py takes
         a voice far under the caller's for the room's)."""
-        if frame.ndim != 1 or frame.shape[0] != self._frame_samples:
-            raise ValueError(
-                f"expected a frame of {self._frame_samples} samples "
-                f"({self._config.frame_ms} ms at {self._rate} Hz), got shape {frame.shape}"
-            )
-        if frame.dtype != np.int16:
-            raise ValueError(f"expected int16 samples, got {frame.dtype}")
+        check_frame(frame, self._frame_samples, self._config.frame_ms, self._rate)
         voiced = self._is_voice(frame)
         window = np.concatenate([self._last_frame, frame])
         self._last_frame = frame
