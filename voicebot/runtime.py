@@ -30,7 +30,7 @@ from .media.endpoint import RtpEndpoint
 from .speech.asr.base import AsrEngine
 from .speech.asr.vosk import VoskEngine
 from .speech.asr.whisper import WhisperEngine
-from .speech.discovery import choose_asr, choose_voice
+from .speech.discovery import VoiceChoice, choose_asr, choose_voice
 from .speech.tts.base import TtsEngine
 from .speech.tts.cache import CachedTts
 from .speech.tts.piper import PiperTts
@@ -49,33 +49,44 @@ async def load_services(
     """Load, once, the recognizer and voice each script language needs (``asr.engine`` auto:
     Vosk when a Vosk model for the language is present, else whisper). Models shared by
     several languages are loaded once; ``default`` names the script whose language is the
-    default. Raises ``ModelError`` naming what is missing."""
+    default. A language whose models are not installed is left out, with a warning naming its
+    scripts and the fix; for the default script's language that is a ``ModelError``."""
     started = time.monotonic()
     languages = sorted({script.language for script in scripts.values()})
-    asr_by_model: dict[Path, AsrEngine] = {}
-    tts_by_voice: dict[Path, CachedTts] = {}
+    asr_by_model: dict[tuple[Path, str], AsrEngine] = {}
+    tts_by_voice: dict[VoiceChoice, CachedTts] = {}
     by_language: dict[str, tuple[AsrEngine, TtsEngine]] = {}
+    unavailable: dict[str, str] = {}
     for language in languages:
         try:
             choice = choose_asr(config.asr, language, models_dir)
             voice = choose_voice(config.tts, language, models_dir)
         except ModelError as exc:
             users = ", ".join(sorted(n for n, s in scripts.items() if s.language == language))
-            raise ModelError(f"script(s) {users}: {exc}") from None
-        if choice.model not in asr_by_model:
-            asr_by_model[choice.model] = (
+            if language == scripts[default].language:
+                raise ModelError(f"script(s) {users}: {exc}") from None
+            log.warning("script(s) %s cannot take calls: %s", users, exc)
+            unavailable[language] = str(exc)
+            continue
+        # whisper is told the language it hears; Vosk models speak one.
+        asr_key = (choice.model, choice.language if choice.engine == "whisper" else "")
+        if asr_key not in asr_by_model:
+            asr_by_model[asr_key] = (
                 VoskEngine(config.asr, choice.model, language)
                 if choice.engine == "vosk"
-                else WhisperEngine(replace(config.asr, whisper_model=str(choice.model)))
+                else WhisperEngine(
+                    replace(config.asr, whisper_model=str(choice.model)), choice.language
+                )
             )
         if voice not in tts_by_voice:
             tts_by_voice[voice] = CachedTts(
-                PiperTts(replace(config.tts, voice=str(voice))),
+                voice_engine(config, voice),
                 config.tts.cache_size,
                 cache_dir=config.tts.cache_dir or None,
             )
-        by_language[language] = (asr_by_model[choice.model], tts_by_voice[voice])
-        log.info("language %s: %s (%s), voice %s", language, choice.engine, choice.model, voice)
+        by_language[language] = (asr_by_model[asr_key], tts_by_voice[voice])
+        log.info("language %s: %s (%s), voice %s %s", language, choice.engine, choice.model,
+                 voice.engine, voice.voice or voice.model)  # fmt: skip
     await asyncio.gather(
         *(engine.load() for engine in asr_by_model.values()),
         *(tts.load() for tts in tts_by_voice.values()),
@@ -83,7 +94,19 @@ async def load_services(
     turn = await load_turn_detector(config.turn, models_dir)
     log.info("models loaded in %.1f s", time.monotonic() - started)
     default_asr, default_tts = by_language[scripts[default].language]
-    return SpeechServices(asr=default_asr, tts=default_tts, by_language=by_language, turn=turn)
+    return SpeechServices(
+        asr=default_asr, tts=default_tts, by_language=by_language, turn=turn,
+        unavailable=unavailable,
+    )  # fmt: skip
+
+
+def voice_engine(config: Config, voice: VoiceChoice) -> TtsEngine:
+    """The text-to-speech engine of a chosen voice (not loaded yet)."""
+    if voice.engine == "rhvoice":
+        from .speech.tts.rhvoice import RhvoiceTts
+
+        return RhvoiceTts(voice.model, voice.voice)
+    return PiperTts(replace(config.tts, voice=str(voice.model)))
 
 
 def turn_model_path(config: TurnConfig, models_dir: Path) -> Path | None:
@@ -127,6 +150,8 @@ async def warm_prompts(services: SpeechServices, scripts: Iterable[Script]) -> N
     warmed = 0
     try:
         for script in scripts:
+            if script.language in services.unavailable:
+                continue
             _, tts = services.for_language(script.language)
             assert isinstance(tts, CachedTts)
             prompts = fixed_prompts(script)

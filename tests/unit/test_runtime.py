@@ -5,6 +5,7 @@ prompts worth synthesizing ahead, and which end-of-turn model is loaded."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -359,3 +360,36 @@ def test_without_smart_turn_installed_the_silence_rule_decides(
     installed.parent.mkdir()
     installed.write_bytes(b"onnx")
     assert turn_model_path(TurnConfig(), models) == installed
+
+
+# -- languages whose models are not installed ---------------------------------------------
+
+HANGUP = "start: a\nstates:\n  a:\n    say: 'Hi.'\n    hangup: true\n"
+
+
+async def test_a_language_without_its_models_leaves_its_scripts_out_not_the_bot(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    scripts = {
+        "demo": parse_script(HANGUP, "demo.yaml"),
+        "ru/demo": parse_script("language: ru\n" + HANGUP, "ru/demo.yaml"),
+    }
+    config = Config(turn=TurnConfig(model="none"))
+    config = dataclasses.replace(
+        config, tts=dataclasses.replace(config.tts, rhvoice_dir=str(tmp_path / "no-rhvoice"))
+    )
+    caplog.set_level(logging.WARNING, "voicebot.runtime")
+    services = await runtime_module.load_services(config, scripts, "demo", tmp_path / "models")
+    try:
+        assert "script(s) ru/demo cannot take calls" in caplog.text
+        assert "VOICEBOT_LANGUAGES=en,ru" in caplog.text
+        assert list(services.unavailable) == ["ru"]
+        services.for_language("en")
+        with pytest.raises(ModelError, match="language 'ru': no speech recognizer"):
+            services.for_language("ru")
+        await runtime_module.warm_prompts(services, scripts.values())  # skips ru, no error
+    finally:
+        await services.close()
+    # For the default script's language it is an error before anything loads.
+    with pytest.raises(ModelError, match="script\\(s\\) ru/demo: no speech recognizer"):
+        await runtime_module.load_services(config, scripts, "ru/demo", tmp_path / "models")

@@ -24,14 +24,11 @@ from ..logtext import caller_text, caller_text_level, is_key
 from ..media.codecs import Codec, reply_codec
 from ..media.endpoint import RtpEndpoint
 from ..media.pacer import Pacer
-from ..speech.asr.base import AsrEngine
-from ..speech.tts.base import TtsEngine
-from ..speech.tts.recorded import RecordedPrompts
-from ..speech.turn.base import TurnDetector
 from . import turns
 from .amd import AmdDecision, AmdSettings, SpeakNow, Verdict
 from .answering import AmdEvent, Answering, ignore
 from .listener import Listener
+from .services import SpeechServices
 from .speaker import Speaker
 from .webhook import DEFAULT_POLICY, WebhookPolicy, run_webhook
 
@@ -39,47 +36,6 @@ log = logging.getLogger(__name__)
 # How long a person who answered an outbound call waits at most for its greeting to be
 # synthesized (it began while the phone rang); after that it is synthesized as it plays.
 READY_WAIT_S = 1.5
-
-
-@dataclass
-class SpeechServices:
-    """Models shared by all calls (loaded once at start-up): the default pair, and one per
-    script language when the scripts speak several."""
-
-    asr: AsrEngine
-    tts: TtsEngine
-    by_language: dict[str, tuple[AsrEngine, TtsEngine]] = field(default_factory=dict)
-    # The end-of-turn model (Smart Turn), None when not installed: the silence rule decides.
-    turn: TurnDetector | None = None
-    # The scripts' recorded prompts ({audio: FILE}, {sound: NAME}), converted once.
-    recordings: RecordedPrompts = field(default_factory=RecordedPrompts)
-
-    def for_language(self, language: str) -> tuple[AsrEngine, TtsEngine]:
-        return self.by_language.get(language, (self.asr, self.tts))
-
-    def engines(self) -> dict[str, AsrEngine | TtsEngine | TurnDetector]:
-        """Every loaded engine once, by a name for /health and /metrics ("asr:whisper",
-        "tts:piper", "asr:vosk/ko", "turn:smart-turn-v3.2")."""
-        named: dict[str, AsrEngine | TtsEngine | TurnDetector] = {}
-        seen: set[int] = set()
-        pairs = [("", (self.asr, self.tts)), *sorted(self.by_language.items())]
-        for language, (asr, tts) in pairs:
-            suffix = f"/{language}" if language else ""
-            for key, engine in ((f"asr:{asr.name}{suffix}", asr), (f"tts:{tts.name}{suffix}", tts)):
-                if id(engine) not in seen:
-                    seen.add(id(engine))
-                    named[key] = engine
-        if self.turn is not None:
-            named[f"turn:{self.turn.name}"] = self.turn
-        return named
-
-    async def close(self) -> None:
-        engines = {id(e): e for pair in [(self.asr, self.tts), *self.by_language.values()]
-                   for e in pair}  # fmt: skip
-        for engine in engines.values():
-            await engine.close()
-        if self.turn is not None:
-            await self.turn.close()
 
 
 @dataclass

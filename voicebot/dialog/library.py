@@ -1,5 +1,6 @@
-"""The scripts of a directory by name (``NAME.yaml`` is the script ``NAME``), all loaded and
-validated up front, and the default one for calls that name none."""
+"""The scripts of a directory by name (``NAME.yaml`` is the script ``NAME``, ``ru/NAME.yaml``
+the script ``ru/NAME``), all loaded and validated up front, and the default one for calls that
+name none."""
 
 from __future__ import annotations
 
@@ -27,10 +28,19 @@ def script_file(name_or_path: str, scripts_dir: Path) -> Path:
             raise ScriptError(f"script file not found: {path}")
         return path
     candidate = scripts_dir / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        have = ", ".join(sorted(p.stem for p in scripts_dir.glob("*.yaml"))) or "none"
+    if ".." in Path(name_or_path).parts or not candidate.is_file():
+        have = ", ".join(sorted(script_files(scripts_dir))) or "none"
         raise ScriptError(f"no script named '{name_or_path}' in {scripts_dir} (have: {have})")
     return candidate
+
+
+def script_files(directory: Path) -> dict[str, Path]:
+    """Every script under ``directory`` by name: ``demo.yaml`` is ``demo``, ``ru/demo.yaml``
+    (one level of subdirectory, a language's scripts) is ``ru/demo``."""
+    found = {path.stem: path for path in directory.glob("*.yaml")}
+    for path in directory.glob("*/*.yaml"):
+        found[f"{path.parent.name}/{path.stem}"] = path
+    return dict(sorted(found.items()))
 
 
 def sound_dirs(config: DialogConfig) -> tuple[Path, ...]:
@@ -56,8 +66,8 @@ class ScriptLibrary:
         if not directory.is_dir():
             raise ScriptError(f"scripts directory not found: {directory}")
         self.scripts: dict[str, Script] = {}
-        for path in sorted(directory.glob("*.yaml")):
-            self.scripts[path.stem] = load_script(path, base, sounds)
+        for name, path in script_files(directory).items():
+            self.scripts[name] = load_script(path, base, sounds)
         if default not in self.scripts:
             raise ScriptError(
                 f"default script '{default}' not found in {directory} "

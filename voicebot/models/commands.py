@@ -19,11 +19,16 @@ from typing import IO
 from ..config import DEFAULT_MODELS_DIR, AsrConfig, TtsConfig
 from ..errors import EXIT_ERROR, EXIT_INVALID, EXIT_OK, ModelError, ScriptError
 from ..speech.discovery import (
+    BUNDLED_LANGUAGE,
+    LANGUAGES_HINT,
+    MULTILINGUAL_WHISPER_LANGUAGES,
+    RHVOICE_LANGUAGES,
     base_language,
     bundled_piper_voice,
     bundled_whisper_model,
     choose_asr,
     choose_voice,
+    multilingual_whisper_model,
 )
 from .catalogue import CATALOGUE, MIRROR_ENV, Kind, ModelEntry, find_entry, first_of_kind, megabytes
 from .fetch import (
@@ -86,7 +91,7 @@ class Installed:
     problem: str = ""
 
 
-def _bundled() -> list[Installed]:
+def _bundled(models_dir: Path = DEFAULT_MODELS_DIR) -> list[Installed]:
     found: list[Installed] = []
     try:
         found.append(
@@ -109,6 +114,28 @@ def _bundled() -> list[Installed]:
     except ModelError:
         pass
     found += vosk_packages()
+    found += _language_packs(models_dir)
+    return found
+
+
+def _language_packs(models_dir: Path) -> list[Installed]:
+    """What ``VOICEBOT_LANGUAGES=en,ru`` installs (docs/languages.md): whisper base
+    multilingual in models/, RHVoice in .state/."""
+    found: list[Installed] = []
+    languages = ",".join(sorted(MULTILINGUAL_WHISPER_LANGUAGES))
+    whisper = multilingual_whisper_model(models_dir)
+    if whisper is not None:
+        origin = "scripts/fetch-whisper-base.py"
+        found.append(Installed("whisper", languages, "base (multilingual)", origin, whisper))
+    tts = TtsConfig()
+    root = Path(tts.rhvoice_dir)
+    if root.is_dir():
+        found.append(
+            Installed(
+                "rhvoice", ",".join(sorted(RHVOICE_LANGUAGES)), tts.rhvoice_voice,
+                "scripts/fetch-rhvoice.py", root,
+            )
+        )  # fmt: skip
     return found
 
 
@@ -165,6 +192,11 @@ def _missing(kind: Kind, language: str, models_dir: Path, catalogue: Sequence[Mo
     return f"MISSING ({_fetch_command(entry, models_dir)})"
 
 
+def _or_language_pack(missing: str) -> str:
+    """A language ``make`` can install: that first, then the catalogue's model."""
+    return missing.replace("MISSING (", f"MISSING ({LANGUAGES_HINT}, or ", 1)
+
+
 def _named(kind: str, path: Path, installed: Sequence[Installed]) -> tuple[str, bool]:
     """How the list names a chosen whisper model or Piper voice, and whether it is usable: a
     voice is chosen by its ``.onnx`` alone, but cannot be loaded without its sidecar."""
@@ -191,7 +223,10 @@ def script_needs(
     try:
         asr_choice = choose_asr(AsrConfig(), language, models_dir)
     except ModelError:
-        asr, ok = _missing("vosk", lang, models_dir, catalogue), False
+        if lang in MULTILINGUAL_WHISPER_LANGUAGES:
+            asr, ok = _or_language_pack(_missing("vosk", lang, models_dir, catalogue)), False
+        else:
+            asr, ok = _missing("vosk", lang, models_dir, catalogue), False
     else:
         if asr_choice.engine == "vosk":
             asr = f"vosk {asr_choice.model}"
@@ -201,10 +236,16 @@ def script_needs(
     try:
         voice = choose_voice(TtsConfig(), language, models_dir)
     except ModelError:
-        tts, ok = _missing("piper", lang, models_dir, catalogue), False
+        if lang in RHVOICE_LANGUAGES:
+            tts, ok = _or_language_pack(_missing("piper", lang, models_dir, catalogue)), False
+        else:
+            tts, ok = _missing("piper", lang, models_dir, catalogue), False
     else:
-        tts, usable = _named("piper", voice, installed)
-        ok = ok and usable
+        if voice.engine == "rhvoice":
+            tts = f"rhvoice {voice.voice}"
+        else:
+            tts, usable = _named("piper", voice.model, installed)
+            ok = ok and usable
     return asr, tts, ok
 
 
@@ -228,10 +269,11 @@ def run_list(
     catalogue: Sequence[ModelEntry] = CATALOGUE,
 ) -> int:
     """``voicebot models list``: installed, available to fetch, and what each script needs."""
+    from ..dialog.library import script_files
     from ..dialog.parser import load_script
 
     out = sys.stdout if out is None else out
-    installed = _bundled() + scan_models_dir(models_dir)
+    installed = _bundled(models_dir) + scan_models_dir(models_dir)
     lines = ["Installed:"]
     rows = [
         [
@@ -255,19 +297,26 @@ def run_list(
         )
     lines += _table(rows)
 
+    lines += ["", "Languages (make setup VOICEBOT_LANGUAGES=en,ru installs Russian):"]
+    rows = []
+    for language in sorted({BUNDLED_LANGUAGE, *MULTILINGUAL_WHISPER_LANGUAGES, *RHVOICE_LANGUAGES}):
+        asr, tts, _ = script_needs(language, models_dir, installed, catalogue)
+        rows.append([language, f"ASR: {asr}", f"TTS: {tts}"])
+    lines += _table(rows)
+
     lines += ["", f"Scripts in {scripts_dir}/:"]
-    scripts = sorted(scripts_dir.glob("*.yaml")) if scripts_dir.is_dir() else []
+    scripts = script_files(scripts_dir) if scripts_dir.is_dir() else {}
     if not scripts:
         lines.append(f"  no *.yaml scripts in {scripts_dir}")
     rows = []
-    for path in scripts:
+    for name, path in scripts.items():
         try:
             language = load_script(path).language
         except ScriptError:
-            rows.append([path.name, "?", f"invalid script (voicebot check {path})", ""])
+            rows.append([name, "?", f"invalid script (voicebot check {path})", ""])
             continue
         asr, tts, _ = script_needs(language, models_dir, installed, catalogue)
-        rows.append([path.name, language, f"ASR: {asr}", f"TTS: {tts}"])
+        rows.append([name, language, f"ASR: {asr}", f"TTS: {tts}"])
     lines += _table(rows)
     print("\n".join(lines), file=out)
     return EXIT_OK

