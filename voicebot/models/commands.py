@@ -30,6 +30,7 @@ from ..speech.discovery import (
     choose_voice,
     multilingual_whisper_model,
 )
+from ..speech.tts.rhvoice import MANIFEST_NAME, resolve_root
 from .catalogue import CATALOGUE, MIRROR_ENV, Kind, ModelEntry, find_entry, first_of_kind, megabytes
 from .fetch import (
     FetchError,
@@ -128,8 +129,8 @@ def _language_packs(models_dir: Path) -> list[Installed]:
         origin = "scripts/fetch-whisper-base.py"
         found.append(Installed("whisper", languages, "base (multilingual)", origin, whisper))
     tts = TtsConfig()
-    root = Path(tts.rhvoice_dir)
-    if root.is_dir():
+    root = resolve_root(tts.rhvoice_dir)
+    if (root / MANIFEST_NAME).is_file():
         found.append(
             Installed(
                 "rhvoice", ",".join(sorted(RHVOICE_LANGUAGES)), tts.rhvoice_voice,

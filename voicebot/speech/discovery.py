@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..config import DEFAULT_MODELS_DIR, AsrConfig, TtsConfig
 from ..errors import ModelError
+from .tts.rhvoice import MANIFEST_NAME, resolve_root
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,8 @@ def choose_voice(
     if lang == BUNDLED_LANGUAGE:
         return VoiceChoice("piper", resolve_piper_voice(""))
     if lang in RHVOICE_LANGUAGES:
-        root = Path(config.rhvoice_dir).expanduser()
-        if not root.is_dir():
+        root = resolve_root(config.rhvoice_dir)
+        if not (root / MANIFEST_NAME).is_file():
             raise ModelError(
                 f"no voice for language '{language}': RHVoice is not installed in {root} "
                 f"({LANGUAGES_HINT}, or .venv/bin/python scripts/fetch-rhvoice.py)"

@@ -22,6 +22,7 @@ from voicebot.speech.discovery import (
     resolve_piper_voice,
     resolve_whisper_model,
 )
+from voicebot.speech.tts.rhvoice import MANIFEST_NAME
 
 
 def fake_vosk_model(root: Path) -> Path:
@@ -75,15 +76,18 @@ def test_russian_is_whisper_base_and_rhvoice_when_installed(tmp_path: Path) -> N
     models = tmp_path / "models"
     rhvoice = tmp_path / "rhvoice"
     config = TtsConfig(rhvoice_dir=str(rhvoice), rhvoice_voice="Anna")
-    with pytest.raises(ModelError, match="whisper base multilingual is not installed.*"
-                       "VOICEBOT_LANGUAGES=en,ru"):  # fmt: skip
+    with pytest.raises(ModelError, match=r"whisper base multilingual is not installed.*"
+                       r"VOICEBOT_LANGUAGES=en,ru"):  # fmt: skip
         choose_asr(AsrConfig(), "ru", models)
-    with pytest.raises(ModelError, match="RHVoice is not installed.*VOICEBOT_LANGUAGES=en,ru"):
+    with pytest.raises(ModelError, match=r"RHVoice is not installed.*VOICEBOT_LANGUAGES=en,ru"):
         choose_voice(config, "ru-RU", models)
 
     (models / "whisper-base").mkdir(parents=True)
     (models / "whisper-base" / "model.bin").write_bytes(b"x")
     rhvoice.mkdir()
+    with pytest.raises(ModelError, match="RHVoice is not installed"):  # no manifest: unfinished
+        choose_voice(config, "ru", models)
+    (rhvoice / MANIFEST_NAME).write_text("{}")
     assert choose_asr(AsrConfig(), "ru-RU", models) == AsrChoice(
         "whisper", models / "whisper-base", "ru"
     )
