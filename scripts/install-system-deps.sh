@@ -10,12 +10,14 @@
 #   openssl                      makes the self-signed certificate of the webhook TLS test
 #   haproxy                      spreads calls over the workers of a cluster (make cluster)
 #   graphviz                     draws a script's flow (voicebot graph)
+#   apt, debian-archive-keyring  fetch RHVoice's .deb files for Russian with a private apt
+#                                configuration (scripts/fetch-rhvoice.py; already on any Debian)
 #
 # Idempotent: when everything is already installed it prints one line and does nothing.
 set -euo pipefail
 
 PACKAGES=(debootstrap sip-tester tshark asterisk-core-sounds-en-wav espeak-ng sox python3-venv openssl
-    haproxy graphviz)
+    haproxy graphviz apt debian-archive-keyring)
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "install-system-deps: must run as root (apt-get install)" >&2

@@ -57,6 +57,11 @@ class Fixture:
     allison: tuple[str, ...] = ()  # Allison's recordings to join, relative to SOUNDS
     espeak: str | None = None  # or: espeak-ng voice (the text is ``text``)
     piper: bool = False  # or: Piper's bundled voice, pitch raised
+    rhvoice: str | None = None  # or: an RHVoice voice (never Irina, the bot's Russian voice)
+    # Russian: each of these is said on its own and joined with ``gap_s`` of silence (digits
+    # read out one by one with pauses); empty: ``text`` in one go.
+    words: tuple[str, ...] = ()
+    gap_s: float = WORD_GAP_S
 
     @property
     def source(self) -> str:
@@ -66,6 +71,8 @@ class Fixture:
             )
         if self.piper:
             return f"Piper en_US-joe-medium, then sox pitch +{PIPER_PITCH_CENTS} cents"
+        if self.rhvoice:
+            return f"RHVoice {self.rhvoice} (rhvoice-russian 1.8.0, LGPL-2.1+)"
         return f"espeak-ng -v {self.espeak} -s {ESPEAK_SPEED}"
 
 
@@ -88,6 +95,21 @@ FIXTURES: tuple[Fixture, ...] = (
     # Parcel Express (prompts/delivery.yaml)
     Fixture("tracking", "tracking", espeak="en-us"),
     Fixture("new-delivery", "new delivery", piper=True),
+    # Russian (prompts/ru/bank.yaml, prompts/ru/demo.yaml), in ru/: RHVoice's male voice, the
+    # bot speaking with its female Irina.
+    Fixture("ru/balance", "баланс", rhvoice="Aleksandr"),
+    Fixture("ru/operator", "оператора, пожалуйста", rhvoice="Aleksandr"),
+    Fixture(
+        "ru/digits-4217-paused",
+        "четыре два один семь",
+        rhvoice="Aleksandr",
+        words=("четыре", "два", "один", "семь"),
+        gap_s=0.8,
+    ),
+    Fixture("ru/yes", "да, конечно", rhvoice="Aleksandr"),
+    Fixture("ru/hours", "часы работы", rhvoice="Aleksandr"),
+    Fixture("ru/when-open", "а во сколько вы открываетесь завтра", rhvoice="Aleksandr"),
+    Fixture("ru/goodbye", "до свидания", rhvoice="Aleksandr"),
 )
 
 
@@ -152,8 +174,24 @@ def piper(text: str) -> np.ndarray:
     return to_8k(np.frombuffer(done.stdout, dtype="<i2").astype(np.int16), rate)
 
 
+def rhvoice(text: str, voice: str) -> np.ndarray:
+    import asyncio
+    import tempfile
+
+    from voicebot.speech.tts.rhvoice import synthesize_to_wav
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "said.wav"
+        asyncio.run(synthesize_to_wav(text, path, voice=voice))
+        pcm, rate = read_wav(path)
+    return to_8k(pcm, rate)
+
+
 def build(fixture: Fixture) -> np.ndarray:
-    if fixture.espeak is not None:
+    if fixture.rhvoice is not None:
+        voice = fixture.rhvoice
+        parts = [trim(rhvoice(word, voice)) for word in fixture.words or (fixture.text,)]
+    elif fixture.espeak is not None:
         parts = [trim(espeak(fixture.text, fixture.espeak))]
     elif fixture.piper:
         parts = [trim(piper(fixture.text))]
@@ -162,7 +200,7 @@ def build(fixture: Fixture) -> np.ndarray:
         for rel in fixture.allison:
             pcm, rate = read_wav(SOUNDS / f"{rel}.wav")
             parts.append(trim(to_8k(pcm, rate)))
-    gap = np.zeros(int(WORD_GAP_S * RATE) - 2 * int(MARGIN_S * RATE), dtype=np.int16)
+    gap = np.zeros(int(fixture.gap_s * RATE) - 2 * int(MARGIN_S * RATE), dtype=np.int16)
     joined = parts[0]
     for part in parts[1:]:
         joined = np.concatenate([joined, gap, part])
@@ -182,6 +220,7 @@ def main() -> int:
     for fixture in FIXTURES:
         data = wav_bytes(build(fixture), RATE)
         path = OUT_DIR / f"{fixture.name}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
         seconds = (len(data) - 44) / 2 / RATE
         if args.check:
             same = path.is_file() and path.read_bytes() == data

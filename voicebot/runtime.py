@@ -20,6 +20,7 @@ import aiohttp
 
 from .call import CallObserver, CallSession, SpeechServices
 from .call.amd import AmdSettings
+from .call.meaning import load_meaning
 from .call.webhook import WebhookPolicy, webhook_session
 from .config import DEFAULT_MODELS_DIR, Config, TurnConfig
 from .dialog.engine import CallStarted, Say, step
@@ -215,6 +216,8 @@ class Runtime:
         runtime = cls(config, services, http=webhook_session(policy), webhook_policy=policy)
         try:
             await load_recordings(services, scripts.values())
+            usable = [s for s in scripts.values() if s.language not in services.unavailable]
+            services.meaning = await load_meaning(usable)  # only if a menu understands by it
             if warm_in_background:
                 runtime._warming = asyncio.create_task(
                     warm_prompts(services, scripts.values()), name="warm-prompts"

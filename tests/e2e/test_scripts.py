@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from aiohttp import web
 
@@ -26,14 +24,14 @@ from tests.e2e.helpers import (
     assert_all_released,
     caller_intents,
     heard_line,
+    heard_per_step,
     last_call,
+    transcribe_long,
     wait_for,
     words,
 )
-from voicebot.media.codecs import resample
 from voicebot.speech.asr.whisper import WhisperEngine
 from voicebot.tools.sip import (
-    CallResult,
     Dtmf,
     Pause,
     Play,
@@ -86,54 +84,6 @@ def digit_string(text: str) -> str:
 
 def says_42_dollars(text: str) -> bool:
     return "42 dollars" in text or "forty two dollars" in text
-
-
-async def heard_per_step(result: CallResult, asr: WhisperEngine) -> list[str]:
-    """What the caller heard before its first action, then after each action (Play or Dtmf),
-    in order: one text per piece, "" where the bot said nothing."""
-    audio = result.received_audio
-    start = result.received_start_time
-    if start is None or audio.size == 0:
-        return []
-    acted = sorted(t for t in [*result.sent_start_time, *result.dtmf_sent_time] if t is not None)
-    cuts = [0, *(min(max(int((t - start) * RATE), 0), audio.size) for t in acted), audio.size]
-    texts = []
-    for begin, end in pairwise(cuts):
-        texts.append(await transcribe_long(audio[begin:end], asr))
-    return texts
-
-
-async def transcribe_long(audio: np.ndarray, asr: WhisperEngine) -> str:
-    """Whisper reads 30 s at most: cut long audio at its pauses (>= 0.5 s quiet)."""
-    frame = RATE // 50
-    count = audio.size // frame
-    if count == 0:
-        return ""
-    rms = np.sqrt(np.mean(audio[: count * frame].reshape(count, frame).astype(np.float64) ** 2, 1))
-    loud = rms > 200.0
-    pieces: list[tuple[int, int]] = []
-    begin: int | None = None
-    quiet = 0
-    for index, is_loud in enumerate(loud):
-        if is_loud:
-            if begin is None:
-                begin = index
-            quiet = 0
-        elif begin is not None:
-            quiet += 1
-            if quiet >= 25:  # 0.5 s
-                pieces.append((begin, index - quiet + 1))
-                begin, quiet = None, 0
-    if begin is not None:
-        pieces.append((begin, count))
-    texts = []
-    for first, last in pieces:
-        chunk = audio[max(first - 10, 0) * frame : min(last + 10, count) * frame]
-        if chunk.size >= RATE // 5:
-            transcript = await asr.transcribe(resample(chunk, RATE, asr.sample_rate))
-            if transcript.text:
-                texts.append(transcript.text)
-    return " ".join(texts)
 
 
 # ---- Asterisk and bot state ------------------------------------------------------------

@@ -98,6 +98,18 @@ class TurnTaken:
 
 
 @dataclass(frozen=True)
+class Understand:
+    """No phrase of menu state ``state`` fits the caller's words ``text``: compare them by
+    meaning with ``intents`` (its ``(intent, phrases)``, as ``Expectation.intents``) and
+    answer ``Understood(token)``, whatever comes of it (``call/meaning.py``)."""
+
+    token: int
+    state: str
+    text: str
+    intents: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
 class Record:
     """A transcript line: what the caller said or keyed, with the state that heard it."""
 
@@ -134,6 +146,7 @@ Command = (
     | StartTimer
     | CancelTimer
     | TurnTaken
+    | Understand
     | Record
     | Note
     | CallWebhook

@@ -10,6 +10,7 @@ from ..speech.asr.base import AsrEngine
 from ..speech.tts.base import TtsEngine
 from ..speech.tts.recorded import RecordedPrompts
 from ..speech.turn.base import TurnDetector
+from .meaning import MeaningMatcher
 
 
 @dataclass
@@ -27,6 +28,8 @@ class SpeechServices:
     # Script languages whose models are not installed, and why: their scripts cannot take a
     # call (it goes back to the dialplan), the others run.
     unavailable: dict[str, str] = field(default_factory=dict)
+    # Intents by meaning (call/meaning.py), None when no menu uses it or the model is missing.
+    meaning: MeaningMatcher | None = None
 
     def for_language(self, language: str) -> tuple[AsrEngine, TtsEngine]:
         """The recognizer and voice of a script language (the default pair for a language no

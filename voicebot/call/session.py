@@ -165,8 +165,10 @@ class CallSession:
         self.script = script
         self.asr, self.tts = services.for_language(script.language)
         turn_model = services.turn if script.language.startswith("en") else None
-        self._turn_model = turn_model is not None
-        self.core = turns.TurnTaker(script, turns.TurnPolicy(turn_model=self._turn_model))
+        self._meaning = services.meaning
+        meaning = self._meaning is not None
+        self._policy = turns.TurnPolicy(turn_model=turn_model is not None, meaning=meaning)
+        self.core = turns.TurnTaker(script, self._policy)
         self.transcript: list[TranscriptLine] = []
         self.stats = CallStats()
         self._variables = dict(variables or {})
@@ -313,7 +315,7 @@ class CallSession:
             timer.cancel()
         self._timers.clear()
         self._pending_turn = None
-        self.core = turns.TurnTaker(self.script, turns.TurnPolicy(turn_model=self._turn_model))
+        self.core = turns.TurnTaker(self.script, self._policy)
         if self.script.on_machine is None:
             self._end = CallEnd("machine")
         else:
@@ -392,6 +394,8 @@ class CallSession:
                 timer = self._timers.pop(command.name, None)
                 if timer is not None:
                     timer.cancel()
+            elif isinstance(command, turns.Understand) and self._meaning is not None:
+                self._spawn(self._meaning.answer(command, self._inputs.put_nowait), "meaning")
             elif isinstance(command, turns.TurnTaken):
                 self.listener.caller_spoke()
                 self._turn_taken(command)

@@ -57,7 +57,9 @@ from ..dialog.engine import (
     WebhookFailed,
     step,
 )
-from ..dialog.expectation import AnswerKind, Completion, ends_open, lacks_verb
+from ..dialog.expectation import AnswerKind, Completion
+from ..dialog.lang import language_for
+from ..dialog.meaning import MeaningMatch
 from ..dialog.model import SayItem, Script
 from .commands import (
     CancelTimer,
@@ -75,6 +77,7 @@ from .commands import (
     StartTimer,
     StopPlayback,
     TurnTaken,
+    Understand,
 )
 from .parts import TurnParts
 
@@ -192,6 +195,17 @@ class WebhookAnswered:
     data: Any = field(default=None, hash=False)  # the JSON answer, or the failure reason
 
 
+@dataclass(frozen=True)
+class Understood:
+    """The answer to ``Understand(token)``: the intent the words mean (None: none is clear)
+    and ``reason``, the scores behind it for the log."""
+
+    at: float
+    token: int
+    meaning: MeaningMatch | None
+    reason: str = ""
+
+
 TurnInput = (
     Begin
     | VoiceStarted
@@ -203,6 +217,7 @@ TurnInput = (
     | TimerFired
     | PlaybackDone
     | WebhookAnswered
+    | Understood
 )
 
 # -- state ----------------------------------------------------------------------------------
@@ -243,6 +258,7 @@ class TurnPolicy:
     """The call-wide part of turn-taking (config); per-state timing comes from the script."""
 
     turn_model: bool = False  # a turn model is loaded
+    meaning: bool = False  # words no phrase of a menu fits are compared by meaning
 
 
 class TurnTaker:
@@ -264,6 +280,9 @@ class TurnTaker:
         self._audio_numbers = 0
         self._turn_numbers = 0
         self._webhook_pending = False
+        # A taken turn whose words are being compared by meaning: (token, words, TurnTaken).
+        self._understanding: tuple[int, str, TurnTaken] | None = None
+        self._understand_numbers = 0
 
     # -- queries ------------------------------------------------------------------------
 
@@ -282,6 +301,7 @@ class TurnTaker:
             and not self.playing
             and self.turn is None
             and not self._webhook_pending
+            and self._understanding is None
             and not self.ended
         )
 
@@ -308,6 +328,8 @@ class TurnTaker:
             return self._timer(event)
         if isinstance(event, PlaybackDone):
             return self._playback_done(event)
+        if isinstance(event, Understood):
+            return self._understood(event)
         assert isinstance(event, WebhookAnswered)
         self._webhook_pending = False
         answer = WebhookDone(event.data) if event.ok else WebhookFailed(str(event.data))
@@ -491,8 +513,9 @@ class TurnTaker:
             return []
         if self.policy.turn_model and settings.turn_model and turn.audio is not None:
             kind = listen.expectation.kind
-            if ends_open(turn.text) or (
-                kind is AnswerKind.TEXT and lacks_verb(turn.text, self.script.language)
+            language = language_for(self.script.language)
+            if language.ends_open(turn.text) or (
+                kind is AnswerKind.TEXT and language.lacks_verb(turn.text)
             ):
                 # "I lost my card and", "I need to", "my parcel": more is coming, whatever
                 # the model would say about the intonation. The ceiling set at the pause
@@ -559,7 +582,8 @@ class TurnTaker:
         return commands
 
     def _take(self, now: float) -> list[Command]:
-        """The caller's turn is over: hand it to the dialog."""
+        """The caller's turn is over: hand it to the dialog (words no phrase of a menu fits
+        are compared by meaning first, where the menu and the call allow: ``Understand``)."""
         turn = self.turn
         assert turn is not None
         self.turn = None
@@ -568,10 +592,40 @@ class TurnTaker:
         if self.paused:
             # Words came, but a barge-in not yet confirmed: now it is.
             commands += self._stop_prompt("turn")
-        commands.append(
-            TurnTaken(text, turn.voice_end, now, turn.paused_at or now, turn.transcribed_at or now)
+        taken = TurnTaken(
+            text, turn.voice_end, now, turn.paused_at or now, turn.transcribed_at or now
         )
-        return commands + self._dialog(Heard(text), now, caller_text=text)
+        understand = self._by_meaning(text)
+        if understand is not None:
+            # Handed over with the dialog's answer: the comparison's time is the dialog's.
+            self._understanding = (understand.token, text, taken)
+            return [*commands, understand]
+        return [*commands, taken, *self._dialog(Heard(text), now, caller_text=text)]
+
+    def _by_meaning(self, text: str) -> Understand | None:
+        """The words' comparison by meaning, when they are for a menu that understands by
+        meaning and none of its phrases fits them (a phrase that fits costs nothing more)."""
+        listen, dialog = self.listen, self.dialog
+        if not self.policy.meaning or listen is None or dialog is None or not text.strip():
+            return None
+        state = self.script.states[dialog.current]
+        if not state.by_meaning or listen.expectation.completion(text) is Completion.COMPLETE:
+            return None
+        self._understand_numbers += 1
+        return Understand(self._understand_numbers, state.name, text, listen.expectation.intents)
+
+    def _understood(self, event: Understood) -> list[Command]:
+        """What the words of the turn taken mean is in: now the dialog hears them."""
+        pending = self._understanding
+        if pending is None or event.token != pending[0]:
+            return []  # a key came first, or a later turn was taken
+        self._understanding = None
+        _, text, taken = pending
+        commands: list[Command] = [taken]
+        if event.meaning is None:
+            commands.append(Note("no intent by meaning", f"({event.reason})"))
+        heard = Heard(text, event.meaning)
+        return commands + self._dialog(heard, event.at, caller_text=text)
 
     def _stop_prompt(self, why: str) -> list[Command]:
         if not self.playing:
@@ -589,6 +643,7 @@ class TurnTaker:
             self.deferred_keys.append(event)
             return []
         commands: list[Command] = [CancelTimer("no_input")]
+        self._understanding = None  # keys beat speech, even words being understood
         if self.turn is not None and not self.turn.ignored:
             # Keys beat speech: whatever the caller was saying is dropped.
             self.turn = None
@@ -603,6 +658,8 @@ class TurnTaker:
         if event.name == "no_input":
             if self.playing or self.turn is not None or self.listen is None:
                 return []  # a timer that fired as something else began
+            if self._understanding is not None:
+                return []  # the last turn's words are being understood
             return [Note("no-input"), *self._dialog(NoInput(), event.at)]
         turn = self.turn
         if event.name == "cap":
@@ -673,6 +730,7 @@ class TurnTaker:
             recognized = next((a for a in actions if isinstance(a, Recognized)), None)
             if recognized is not None:
                 commands.append(Record("caller", caller_text, recognized.state, recognized.intent))
+                commands += _matched_how(self.script, event, recognized)
             else:
                 commands.append(Record("caller", caller_text, heard_in))
         return commands + self._apply(actions, now, queued=queued)
@@ -711,3 +769,15 @@ class TurnTaker:
         elif not self.playing and self.turn is None:
             commands += self._no_input_timer(now)
         return [CancelTimer("no_input"), *commands] if texts else commands
+
+
+def _matched_how(script: Script, event: object, recognized: Recognized) -> list[Command]:
+    """The log's word on how a menu's intent was matched from speech: by phrase or by
+    meaning (with its score and margin)."""
+    if not isinstance(event, Heard) or not recognized.intent:
+        return []
+    if not script.states[recognized.state].expect:
+        return []  # a collect state's slot, not an intent
+    if recognized.meaning is not None:
+        return [Note("intent", recognized.meaning.describe())]
+    return [Note("intent", f"{recognized.intent!r} by phrase")]

@@ -18,7 +18,9 @@ from ..errors import ScriptError
 from .calendars import is_open as calendar_open
 from .expectation import AnswerKind, Expectation
 from .expressions import evaluate, parse_expression
+from .lang import Language, language_for
 from .match import best_match
+from .meaning import MeaningMatch
 from .model import (
     BranchArm,
     Collect,
@@ -29,7 +31,6 @@ from .model import (
     Script,
     State,
 )
-from .numbers import parse_digits, parse_number, parse_yes_no
 from .templates import freeze, render, render_value
 from .urls import render_url
 
@@ -38,7 +39,6 @@ MAX_GOTO_HOPS = 50
 # A result record keeps at most this many states of a call's path (its most recent ones).
 MAX_PATH = 200
 DIGIT_KEYS = frozenset("0123456789")
-YES_NO_PHRASES = ("yes", "no")
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -58,7 +58,12 @@ class CallStarted:
 
 @dataclass(frozen=True)
 class Heard:
+    """What the caller said. ``meaning``: the intent their words mean, found by the call
+    layer (``call/meaning.py``) in a menu state whose phrases did not fit them; taken only
+    where no phrase fits here either."""
+
     text: str
+    meaning: MeaningMatch | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,8 @@ class Recognized:
     state: str
     intent: str | None
     text: str
+    # The intent was chosen by meaning (no phrase fitted): how close, for the log.
+    meaning: MeaningMatch | None = None
 
 
 @dataclass(frozen=True)
@@ -209,40 +216,47 @@ Step = tuple[DialogState, list[Action]]
 # -- entering states ------------------------------------------------------------------------
 
 
-def _say(items: tuple[SayItem, ...], state: State, variables: Mapping[str, Any]) -> list[Action]:
+def _say(
+    script: Script, items: tuple[SayItem, ...], state: State, variables: Mapping[str, Any]
+) -> list[Action]:
     barge_in = state.settings.barge_in
+    language = language_for(script.language)  # `{x|digits}` is spoken in it
     return [
-        Say(render(item, variables), barge_in=barge_in)
+        Say(render(item, variables, language), barge_in=barge_in)
         if isinstance(item, str)
         else Say(item.label, barge_in=barge_in, recording=item)
         for item in items
     ]
 
 
-def _listen(state: State) -> Listen:
+def _listen(script: Script, state: State) -> Listen:
+    language = language_for(script.language)
     phrases = tuple(p for intent in state.expect for p in intent.phrases)
     if state.collect is not None and state.collect.type == "yes_no":
-        phrases = YES_NO_PHRASES
+        phrases = language.yes_no_phrases
     return Listen(
         timeout_s=state.settings.no_input_timeout_s,
         phrases=phrases,
         grammar=state.settings.grammar and bool(phrases),
-        expectation=expectation(state),
+        expectation=expectation(state, language),
         end_of_turn=state.settings.end_of_turn,
     )
 
 
-def expectation(state: State) -> Expectation:
-    """The shape of the answer ``state`` waits for."""
+def expectation(state: State, language: Language) -> Expectation:
+    """The shape of the answer ``state`` waits for, in the script's ``language``."""
     collect = state.collect
     if collect is None:
         intents = tuple((i.name, i.phrases) for i in state.expect)
-        return Expectation(AnswerKind.MENU, intents=intents)
+        return Expectation(AnswerKind.MENU, intents=intents, language=language)
     if collect.type == "digits":
         return Expectation(
-            AnswerKind.DIGITS, min_length=collect.min_length, max_length=collect.max_length
+            AnswerKind.DIGITS,
+            min_length=collect.min_length,
+            max_length=collect.max_length,
+            language=language,
         )
-    return Expectation(AnswerKind(collect.type))
+    return Expectation(AnswerKind(collect.type), language=language)
 
 
 def branch_target(
@@ -283,7 +297,7 @@ def enter(
         state = script.states[name]
         if state.dnc:
             actions.append(DoNotCall())
-        actions += _say(state.say, state, variables)
+        actions += _say(script, state.say, state, variables)
         if state.goto:
             name = state.goto
             continue
@@ -310,7 +324,7 @@ def enter(
                 follow_redirects=hook.follow_redirects,
             )
             return replace(dialog, waiting=True), [*actions, request]
-        return dialog, [*actions, _listen(state)]
+        return dialog, [*actions, _listen(script, state)]
     raise ScriptError(f"goto loop through state '{name}' without input", file=script.file)
 
 
@@ -340,13 +354,17 @@ def _react(
     escalated: bool,
 ) -> Step:
     state = script.states[dialog.current]
-    actions = _say(reaction.say, state, dialog.variables)
+    actions = _say(script, reaction.say, state, dialog.variables)
     if reaction.goto:
         return _enter_from(script, dialog, reaction.goto, actions)
     if reaction.hangup or escalated:
         return replace(dialog, ended=True), [*actions, Hangup()]
     # Reprompt: apologize, then ask the state's question again.
-    return dialog, [*actions, *_say(state.say, state, dialog.variables), _listen(state)]
+    return dialog, [
+        *actions,
+        *_say(script, state.say, state, dialog.variables),
+        _listen(script, state),
+    ]
 
 
 def _miss(script: Script, dialog: DialogState, reaction: Reaction) -> Step:
@@ -377,32 +395,46 @@ def _expect(script: Script, dialog: DialogState, state: State, event: Event) -> 
                 )
         return _no_match(script, dialog, event.digit)
     assert isinstance(event, Heard)
-    match = best_match(event.text, [(i.name, i.phrases) for i in state.expect])
-    if match is None:
+    language = language_for(script.language)
+    match = best_match(event.text, [(i.name, i.phrases) for i in state.expect], language=language)
+    meaning = _meant(state, event) if match is None else None
+    chosen = match.intent if match is not None else meaning.intent if meaning else None
+    if chosen is None:
         return _no_match(script, dialog, event.text)
-    target = next(i.goto for i in state.expect if i.name == match.intent)
-    return _enter_from(script, dialog, target, [Recognized(state.name, match.intent, event.text)])
+    target = next(i.goto for i in state.expect if i.name == chosen)
+    recognized = Recognized(state.name, chosen, event.text, meaning)
+    return _enter_from(script, dialog, target, [recognized])
+
+
+def _meant(state: State, event: Heard) -> MeaningMatch | None:
+    """The meaning the call layer found for the words, if the state understands by meaning
+    and it names one of the state's intents."""
+    meaning = event.meaning
+    if meaning is None or not state.by_meaning:
+        return None
+    return meaning if any(i.name == meaning.intent for i in state.expect) else None
 
 
 # -- collect --------------------------------------------------------------------------------
 
 
-def _value(collect: Collect, text: str, *, keyed: bool) -> str | None:
-    """The slot value for what the caller said (or keyed), or None if it does not fit."""
+def _value(collect: Collect, text: str, *, keyed: bool, language: Language) -> str | None:
+    """The slot value for what the caller said (or keyed) in ``language``, or None if it does
+    not fit."""
     if collect.type == "text":
         return None if keyed else text.strip() or None
     if collect.type == "yes_no":
         if keyed:
             return {"1": "yes", "2": "no"}.get(text)
-        answer = parse_yes_no(text)
+        answer = language.parse_yes_no(text)
         return None if answer is None else "yes" if answer else "no"
     if collect.type == "digits":
-        digits = text if keyed else parse_digits(text)
+        digits = text if keyed else language.parse_digits(text)
         if digits is None or not digits.isdigit():
             return None
         too_long = collect.max_length is not None and len(digits) > collect.max_length
         return None if len(digits) < collect.min_length or too_long else digits
-    number = (int(text) if text.isdigit() else None) if keyed else parse_number(text)
+    number = (int(text) if text.isdigit() else None) if keyed else language.parse_number(text)
     if number is None:
         return None
     if (collect.min is not None and number < collect.min) or (
@@ -424,7 +456,7 @@ def _fill(script: Script, dialog: DialogState, collect: Collect, text: str, valu
 
 
 def _finish_keyed(script: Script, dialog: DialogState, collect: Collect) -> Step:
-    value = _value(collect, dialog.keyed, keyed=True)
+    value = _value(collect, dialog.keyed, keyed=True, language=language_for(script.language))
     if value is None:
         return _no_match(script, dialog, dialog.keyed)
     return _fill(script, dialog, collect, dialog.keyed, value)
@@ -441,23 +473,23 @@ def _collect(script: Script, dialog: DialogState, state: State, event: Event) ->
     if isinstance(event, KeyPressed):
         key = event.digit
         if not accumulates:
-            value = _value(collect, key, keyed=True)
+            value = _value(collect, key, keyed=True, language=language_for(script.language))
             if value is None:
                 return _no_match(script, dialog, key)
             return _fill(script, dialog, collect, key, value)
         if key == "#":
             return _finish_keyed(script, dialog, collect)
         if key == "*":  # start the entry over
-            return replace(dialog, keyed=""), [_listen(state)]
+            return replace(dialog, keyed=""), [_listen(script, state)]
         if key not in DIGIT_KEYS:
             return _no_match(script, dialog, dialog.keyed + key)
         dialog = replace(dialog, keyed=dialog.keyed + key)
         if collect.type == "digits" and len(dialog.keyed) == collect.max_length:
             return _finish_keyed(script, dialog, collect)
-        return dialog, [_listen(state)]
+        return dialog, [_listen(script, state)]
     assert isinstance(event, Heard)
     dialog = replace(dialog, keyed="")
-    value = _value(collect, event.text, keyed=False)
+    value = _value(collect, event.text, keyed=False, language=language_for(script.language))
     if value is None:
         return _no_match(script, dialog, event.text)
     return _fill(script, dialog, collect, event.text, value)
@@ -475,7 +507,7 @@ def _webhook_answer(script: Script, dialog: DialogState, state: State, event: Ev
             dialog = dialog.with_variable(hook.save_as, event.data)
         return _enter_from(script, dialog, hook.goto, [])
     reaction = hook.on_error
-    actions = _say(reaction.say, state, dialog.variables)
+    actions = _say(script, reaction.say, state, dialog.variables)
     if reaction.goto:
         return _enter_from(script, dialog, reaction.goto, actions)
     return replace(dialog, ended=True), [*actions, Hangup()]

@@ -7,32 +7,24 @@ an ASR slip.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-FILLER_WORDS = frozenset(
-    "uh um er ah eh hmm mm please ok okay so well like i i'd i'm want would to the a an "
-    "my me just can you could".split()
-)
-# Any script's letters and digits: phrases may be in Korean, Russian, German…
-_WORD = re.compile(r"[\w']+")
+from .lang import ENGLISH, Language
+
 # Word-level similarity at or above this counts as the same word (one or two letters off).
 WORD_SIMILARITY = 0.8
 
 
-# What recognizers write for a spoken "yes"/"no" more often than the word itself.
-SAME_WORD = {"yeah": "yes", "yep": "yes", "yup": "yes", "yah": "yes", "nope": "no", "nah": "no"}
+def normalize(text: str, language: Language = ENGLISH) -> list[str]:
+    """Lower-case words without punctuation, spelled as the language makes them one (English
+    "yeah" as "yes", Russian "ё" as "е")."""
+    return language.normalize(text)
 
 
-def normalize(text: str) -> list[str]:
-    """Lower-case words without punctuation, colloquial yes/no spelled as "yes"/"no"."""
-    return [SAME_WORD.get(word, word) for word in _WORD.findall(text.lower())]
-
-
-def _content_words(words: Sequence[str]) -> list[str]:
-    kept = [w for w in words if w not in FILLER_WORDS]
+def _content_words(words: Sequence[str], language: Language) -> list[str]:
+    kept = [w for w in words if w not in language.filler_words]
     return kept or list(words)
 
 
@@ -40,10 +32,11 @@ def _similar(a: str, b: str) -> float:
     return 1.0 if a == b else SequenceMatcher(None, a, b).ratio()
 
 
-def phrase_score(phrase: str, utterance: str) -> float:
-    """1.0 when the phrase's words occur in order in the utterance; less for near misses."""
-    wanted = _content_words(normalize(phrase))
-    heard = _content_words(normalize(utterance))
+def phrase_score(phrase: str, utterance: str, language: Language = ENGLISH) -> float:
+    """1.0 when the phrase's words occur in order in the utterance; less for near misses.
+    Filler words and spelling variants are the ``language``'s."""
+    wanted = _content_words(language.normalize(phrase), language)
+    heard = _content_words(language.normalize(utterance), language)
     if not wanted or not heard:
         return 0.0
     best = 0.0
@@ -64,16 +57,21 @@ class Match:
 
 
 def best_match(
-    utterance: str, intents: Sequence[tuple[str, Sequence[str]]], threshold: float = WORD_SIMILARITY
+    utterance: str,
+    intents: Sequence[tuple[str, Sequence[str]]],
+    threshold: float = WORD_SIMILARITY,
+    *,
+    language: Language = ENGLISH,
 ) -> Match | None:
     """The intent whose phrase fits the utterance best, if any fits well enough.
 
-    Longer phrases win ties, so "check my account" beats "account" when both match.
+    Longer phrases win ties, so "check my account" beats "account" when both match. The
+    ``language`` gives the filler words both sides are read without (English by default).
     """
     best: Match | None = None
     for intent, phrases in intents:
         for phrase in phrases:
-            score = phrase_score(phrase, utterance)
+            score = phrase_score(phrase, utterance, language)
             if score < threshold:
                 continue
             candidate = Match(intent=intent, phrase=phrase, score=score)

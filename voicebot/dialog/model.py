@@ -15,6 +15,11 @@ from .expressions import Expression
 from .templates import parse_template, template_strings
 
 CollectType = Literal["digits", "number", "text", "yes_no"]
+# How a menu state (``expect``) tells which intent the caller chose: by its phrases alone, or
+# also by meaning when no phrase fits (``dialog/meaning.py``; phrases alone where the model is
+# not installed).
+UnderstandBy = Literal["phrases", "meaning"]
+UNDERSTAND_BY: tuple[UnderstandBy, ...] = ("phrases", "meaning")
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class StateSettings:
     on_no_match: Reaction = Reaction(say=("Sorry, I didn't get that.",))
     on_max_retries: Reaction = Reaction(say=("Goodbye.",), hangup=True)
     end_of_turn: EndOfTurn = EndOfTurn()
+    understand: UnderstandBy = "meaning"
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,16 @@ class State:
     branch: tuple[BranchArm, ...] = ()
     # Entering it puts the number called on the do-not-call list ("don't call me again").
     dnc: bool = False
+
+    @property
+    def understand(self) -> UnderstandBy:
+        """How the state's menu is understood (its ``understand`` setting)."""
+        return self.settings.understand
+
+    @property
+    def by_meaning(self) -> bool:
+        """A menu whose intents may be chosen by meaning when no phrase fits."""
+        return bool(self.expect) and self.settings.understand == "meaning"
 
     @property
     def takes_input(self) -> bool:

@@ -18,6 +18,7 @@ from .calendars import Calendar, CalendarError, parse_calendar
 from .fields import ScriptErrors
 from .graph import graph_problems
 from .model import (
+    UNDERSTAND_BY,
     Collect,
     CollectType,
     EndOfTurn,
@@ -25,6 +26,7 @@ from .model import (
     Script,
     State,
     StateSettings,
+    UnderstandBy,
 )
 from .reader import BUILTIN_VARIABLES, IDENTIFIER, NO_SAY, NO_TEXTS, ScriptReader
 from .recorded import DEFAULT_SOUND_DIRS
@@ -41,6 +43,7 @@ SETTING_KEYS = (
     "on_no_match",
     "on_max_retries",
     "end_of_turn",
+    "understand",
 )
 END_OF_TURN_KEYS = {"silence", "max_silence", "digit_timeout", "turn_model"}
 STATE_KEYS = {"say", "dnc", *NEXT_STEP_KEYS, *SETTING_KEYS}
@@ -99,7 +102,17 @@ class _Parser(ScriptReader):
             changes["end_of_turn"] = self.end_of_turn(
                 data["end_of_turn"], (*path, "end_of_turn"), base.end_of_turn
             )
+        if "understand" in data:
+            changes["understand"] = self.guard(
+                partial(self.understand, data["understand"], (*path, "understand")),
+                base.understand,
+            )
         return replace(base, **changes)
+
+    def understand(self, value: Any, path: KeyPath) -> UnderstandBy:
+        if value not in UNDERSTAND_BY:
+            raise self.fail(path, f"expected one of {', '.join(UNDERSTAND_BY)}, got {value!r}")
+        return cast(UnderstandBy, value)
 
     def end_of_turn(self, value: Any, path: KeyPath, base: EndOfTurn) -> EndOfTurn:
         empty: dict[str, Any] = {}

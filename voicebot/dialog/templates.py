@@ -5,6 +5,7 @@ Names are looked up in the dialog's variables: collected slots, ``caller_id``, `
 (``{result.balance}``, ``{result.items.0.name}``). Parsing happens when a script is loaded, so
 every template error names its line there; rendering never fails: an undefined name renders as
 the empty text, and a lone surrogate in a value (a webhook's JSON may escape one) as U+FFFD.
+Filters that speak (``digits``) speak the language they are rendered in: the script's.
 """
 
 from __future__ import annotations
@@ -17,12 +18,26 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from .numbers import speak_digits
+from .lang import ENGLISH, Language
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$")
 
-FILTERS: Mapping[str, Callable[[str], str]] = MappingProxyType(
-    {"digits": speak_digits, "lower": str.lower, "upper": str.upper}
+
+def _digits(value: str, language: Language) -> str:
+    return language.speak_digits(value)
+
+
+def _lower(value: str, language: Language) -> str:
+    return value.lower()
+
+
+def _upper(value: str, language: Language) -> str:
+    return value.upper()
+
+
+# Filter name -> (value, language) -> text.
+FILTERS: Mapping[str, Callable[[str, Language], str]] = MappingProxyType(
+    {"digits": _digits, "lower": _lower, "upper": _upper}
 )
 
 
@@ -75,19 +90,21 @@ class Template:
             return ""
         return first.strip()
 
-    def render(self, variables: Mapping[str, Any]) -> str:
+    def render(self, variables: Mapping[str, Any], language: Language = ENGLISH) -> str:
         return "".join(
-            part if isinstance(part, str) else render_placeholder(part, variables)
+            part if isinstance(part, str) else render_placeholder(part, variables, language)
             for part in self.parts
         )
 
 
-def render_placeholder(placeholder: Placeholder, variables: Mapping[str, Any]) -> str:
-    """The text one placeholder stands for: its variable's value, through its filter, as
-    well-formed text (a webhook's JSON may hold lone surrogates)."""
+def render_placeholder(
+    placeholder: Placeholder, variables: Mapping[str, Any], language: Language = ENGLISH
+) -> str:
+    """The text one placeholder stands for: its variable's value, through its filter (in
+    ``language``), as well-formed text (a webhook's JSON may hold lone surrogates)."""
     value = well_formed(to_text(lookup(variables, placeholder.name)))
     if placeholder.filter is not None and value:
-        value = FILTERS[placeholder.filter](value)
+        value = FILTERS[placeholder.filter](value, language)
     return value
 
 
@@ -187,10 +204,11 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
-def render(text: str, variables: Mapping[str, Any]) -> str:
-    """Render ``text``; a malformed template (not possible in a loaded script) stays as is."""
+def render(text: str, variables: Mapping[str, Any], language: Language = ENGLISH) -> str:
+    """Render ``text`` (its filters in ``language``); a malformed template (not possible in a
+    loaded script) stays as is."""
     try:
-        return parse_template(text).render(variables)
+        return parse_template(text).render(variables, language)
     except TemplateError:
         return text
 

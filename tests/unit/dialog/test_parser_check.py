@@ -29,7 +29,7 @@ EXPECTED: dict[str, list[str]] = {
         " on_machine, record, start, states)",
         "6: states.main.sya: unknown key 'sya' (expected one of barge_in, branch, collect,"
         " dnc, end_of_turn, expect, goto, grammar, hangup, max_retries, no_input_timeout,"
-        " on_max_retries, on_no_input, on_no_match, say, transfer, webhook)",
+        " on_max_retries, on_no_input, on_no_match, say, transfer, understand, webhook)",
         "7: states.main.collect.retries: unknown key 'retries' (expected one of goto, length,"
         " max, max_length, min, min_length, private, slot, type)",
         "12: states.lookup.webhook.header: unknown key 'header' (expected one of body,"
