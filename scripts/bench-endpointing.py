@@ -2,8 +2,9 @@
 """Turn-taking on real calls: right / wrong / no-match and voice-to-voice per condition, over
 several seeded takes of every turn; false cut-offs, barge-in, noise, background talk.
 
-Plays the labelled caller turns of tests/fixtures/turns/ (labels.json) to a bot through the
-sandbox Asterisk with sipp, one call per take of a turn, and measures at the caller's phone:
+Plays the labelled caller turns of tests/fixtures/turns/ (labels.json; --turns names other
+sets: tests/fixtures/turns-ru/ is the Russian one) to a bot through the sandbox Asterisk with
+sipp, one call per take of a turn, and measures at the caller's phone:
 
   verdict          right (the bot took the turn's answer, from one caller turn, without its
                    no-match line), wrong (it took something else: another intent, other
@@ -25,6 +26,10 @@ sandbox Asterisk with sipp, one call per take of a turn, and measures at the cal
                    stopped (extension 317)
   noise            a cough, click, crackle, hiss or breath over the prompt: lost when the
                    prompt did not go on, or the bot took it for an answer
+  languages        a turn labelled "language": "ru" is played to the Russian scripts (321
+                   menu, 322 yes/no, 324 four digits; groups ru-menu, ru-paused, ru-yes_no,
+                   ru-digits); with English menu turns in the same run the report compares
+                   ru-menu's voice to voice with menu's (same machine, same bot)
 
 It starts its own bot (ARI app voicebot-turns, scripts from tests/fixtures/turns/scripts) and
 needs the sandbox Asterisk: `scripts/asterisk-sandbox.sh start` (or `make asterisk`) first.
@@ -33,6 +38,9 @@ needs the sandbox Asterisk: `scripts/asterisk-sandbox.sh start` (or `make asteri
     .venv/bin/python scripts/bench-endpointing.py --groups background --groups paused
     .venv/bin/python scripts/bench-endpointing.py --groups menu-carrier --seeds 5 --limit 4
     .venv/bin/python scripts/bench-endpointing.py --dry-run            # the plan and its time
+    .venv/bin/python scripts/bench-endpointing.py --turns tests/fixtures/turns-ru   # Russian
+    .venv/bin/python scripts/bench-endpointing.py --turns tests/fixtures/turns \
+        --turns tests/fixtures/turns-ru --groups menu --groups ru-menu      # English vs Russian
 """
 
 from __future__ import annotations
@@ -70,12 +78,16 @@ from voicebot.tools.sip import (  # noqa: E402
 from voicebot.tools.takes import Take, take  # noqa: E402
 from voicebot.tools.turnbench import (  # noqa: E402
     CONDITIONS,
+    LANGUAGE_COMPARISONS,
     TABLE_HEAD,
     Outcome,
     answer_onset,
+    extension_for,
     from_background,
     greeting_running,
     greeting_stopped,
+    language_of,
+    latency_comparison,
     percentile,
     taken_value,
     talkspurt_s,
@@ -86,9 +98,8 @@ from voicebot.tools.turnbench import (  # noqa: E402
 
 TURNS = REPO / "tests" / "fixtures" / "turns"
 HTTP_PORT = 18092
-GREETING_S = 2.0  # 311-316 greet in about a second
+GREETING_S = 2.0  # 311-316, 321, 322 and 324 greet in about a second
 TALK_OVER_AT_S = 2.0  # into 317's ten-second greeting
-EXTENSIONS = {"menu": "311", "yes_no": "312", "number": "315", "text": "316"}
 BACKGROUND_EXTENSION = "318"
 # After a sound over the prompt, the prompt must be heard again within this long.
 RESUMED_WITHIN_S = 1.5
@@ -107,6 +118,8 @@ GROUP_ALIASES: dict[str, tuple[str, ...]] = {
     "plain": CONDITIONS["plain answers"],
     "paused": CONDITIONS["paused answers"],
     "background": ("background-10db", "background-16db", "background-22db"),
+    "ru-plain": CONDITIONS["ru plain answers"],
+    "ru": (*CONDITIONS["ru plain answers"], *CONDITIONS["ru paused answers"]),
 }
 
 
@@ -116,16 +129,6 @@ class Greeting:
 
     ends_after_answer_s: float  # from the 200 OK to the greeting's last packet
     length_s: float  # its audio
-
-
-def extension_for(label: dict[str, Any]) -> str:
-    if label["kind"] == "digits":
-        return "313" if label["digits_length"] == 3 else "314"
-    if label["kind"] in ("noise", "barge"):
-        return "317"
-    if label["kind"] == "background":
-        return BACKGROUND_EXTENSION
-    return EXTENSIONS[label["kind"]]
 
 
 def bot_calls() -> list[dict[str, Any]]:
@@ -157,7 +160,8 @@ def voiced_arrivals(result: CallResult) -> list[tuple[float, bool]]:
 
 def new_outcome(label: dict[str, Any], seed: int) -> Outcome:
     return Outcome(label["file"], label["group"], label["kind"], seed,
-                   human=label["source"].startswith("Allison"))  # fmt: skip
+                   human=label["source"].startswith("Allison"),
+                   language=language_of(label))  # fmt: skip
 
 
 def judge(outcome: Outcome, label: dict[str, Any], record: dict[str, Any]) -> None:
@@ -310,16 +314,25 @@ def report(outcomes: list[Outcome]) -> None:
         print("\nnot right:")
         for o in wrong:
             print(f"  {o.file} take {o.seed}: {o.verdict}, took {o.value!r}, heard {o.heard}")
-    paused = [o for o in judged if "pause" in o.group or "carrier" in o.group]
-    if paused:
-        cut = [o for o in paused if o.cut_off]
-        print(f"\nfalse cut-offs on the paused turns: {len(cut)}/{len(paused)} "
-              f"({100 * len(cut) / len(paused):.1f} %)")  # fmt: skip
-    complete = [o.voice_to_voice_ms for o in judged if o.group in CONDITIONS["plain answers"]
-                and o.voice_to_voice_ms is not None]  # fmt: skip
-    if complete:
-        print(f"complete answers (menu, yes/no, digits): p50 {statistics.median(complete):.0f} ms,"
-              f" p95 {percentile(complete, 0.95):.0f} ms, n {len(complete)}")  # fmt: skip
+    for language in sorted({o.language for o in judged}):
+        paused = [o for o in judged if o.language == language
+                  and ("pause" in o.group or "carrier" in o.group)]  # fmt: skip
+        if paused:
+            which = "the paused turns" + ("" if language == "en" else f" ({language})")
+            cut = [o for o in paused if o.cut_off]
+            print(f"\nfalse cut-offs on {which}: {len(cut)}/{len(paused)} "
+                  f"({100 * len(cut) / len(paused):.1f} %)")  # fmt: skip
+    for condition, what in (("plain answers", "menu, yes/no, digits"),
+                            ("ru plain answers", "Russian menu, yes/no, digits")):  # fmt: skip
+        complete = [o.voice_to_voice_ms for o in judged if o.group in CONDITIONS[condition]
+                    and o.voice_to_voice_ms is not None]  # fmt: skip
+        if complete:
+            print(f"complete answers ({what}): p50 {statistics.median(complete):.0f} ms, "
+                  f"p95 {percentile(complete, 0.95):.0f} ms, n {len(complete)}")  # fmt: skip
+    for reference, other in LANGUAGE_COMPARISONS:
+        compared = latency_comparison(judged, reference, other)
+        if compared:
+            print(f"voice to voice, {compared} (goal: within 100 ms)")
     texts = [o for o in judged if o.kind == "text" and o.voice_to_voice_ms is not None]
     for name, chosen in (("all", texts), ("Allison", [o for o in texts if o.human]),
                          ("espeak-ng", [o for o in texts if not o.human])):  # fmt: skip
@@ -378,6 +391,25 @@ def estimate_s(labels: list[dict[str, Any]], seeds: int, barge_rounds: int, roun
     return total * rounds
 
 
+def load_labels(sets: list[Path]) -> list[dict[str, Any]]:
+    """The labels of every turn set (a directory with labels.json and the WAVs), each with the
+    ``path`` of its WAV; file names must differ between the sets."""
+    labels: list[dict[str, Any]] = []
+    seen: dict[str, Path] = {}
+    for directory in sets:
+        try:
+            entries = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"bench-endpointing: {directory}: no turn set ({exc})") from None
+        for label in entries:
+            if label["file"] in seen:
+                raise SystemExit(f"bench-endpointing: {label['file']} is in both "
+                                 f"{seen[label['file']]} and {directory}")  # fmt: skip
+            seen[label["file"]] = directory
+            labels.append({**label, "path": str(directory / label["file"])})
+    return labels
+
+
 def select(labels: list[dict[str, Any]], groups: list[str], kinds: list[str], limit: int | None
            ) -> list[dict[str, Any]]:  # fmt: skip
     """The turns to play: of the named groups (or aliases) and kinds, at most ``limit`` of each
@@ -388,8 +420,10 @@ def select(labels: list[dict[str, Any]], groups: list[str], kinds: list[str], li
         members = GROUP_ALIASES.get(name, (name,))
         unknown = [m for m in members if m not in known]
         if unknown:
-            choices = ", ".join(sorted(known | set(GROUP_ALIASES)))
-            raise SystemExit(f"bench-endpointing: no group {name!r} (groups: {choices})")
+            aliases = {a for a, members in GROUP_ALIASES.items() if known.issuperset(members)}
+            choices = ", ".join(sorted(known | aliases))
+            raise SystemExit(f"bench-endpointing: no group {name!r} in the turn sets given "
+                             f"(--turns; groups: {choices})")  # fmt: skip
         wanted.update(members)
     chosen = [label for label in labels
               if (not wanted or label["group"] in wanted)
@@ -412,7 +446,7 @@ async def run(labels: list[dict[str, Any]], args: argparse.Namespace, workdir: P
     for round_index in range(args.rounds):
         for index, label in enumerate(labels):
             where = workdir / f"{round_index}-{index}"
-            pcm = read_wav_8k(TURNS / label["file"])
+            pcm = read_wav_8k(Path(label["path"]))
             if label["kind"] == "barge":
                 for n in range(args.barge_rounds):
                     at = TALK_OVER_AT_S + 0.73 * n
@@ -462,7 +496,7 @@ def main() -> int:
         default=[],
         metavar="GROUP",
         help="a group of labels.json (menu, menu-carrier, background-16db, ...) "
-        "or plain, paused, background (repeatable; default: all)",
+        "or plain, paused, background, ru-plain, ru (repeatable; default: all)",
     )
     parser.add_argument(
         "--only",
@@ -474,6 +508,15 @@ def main() -> int:
     parser.add_argument(
         "--limit", type=int, default=None, metavar="N", help="at most N turns of each group"
     )
+    parser.add_argument(
+        "--turns",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="a turn set: labels.json and its WAVs (repeatable; default tests/fixtures/turns; "
+        "tests/fixtures/turns-ru is the Russian one)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="times through the whole set")
     parser.add_argument("--barge-rounds", type=int, default=5, help="calls per barge-in turn")
     parser.add_argument(
@@ -484,10 +527,14 @@ def main() -> int:
     args = parser.parse_args()  # fmt: skip
     if args.seeds < 1 or args.rounds < 1 or args.barge_rounds < 0 or (args.limit or 1) < 1:
         parser.error("--seeds, --rounds and --limit need at least 1, --barge-rounds 0 or more")
-    labels = select(json.loads((TURNS / "labels.json").read_text()), args.groups, args.only,
-                    args.limit)  # fmt: skip
+    labels = select(load_labels(args.turns or [TURNS]), args.groups, args.only, args.limit)
     if not labels:
         parser.error("no turn is in the chosen groups and kinds")
+    for label in labels:
+        try:
+            extension_for(label)
+        except ValueError as exc:
+            parser.error(str(exc))
     calls = sum(calls_of(label, args.seeds, args.barge_rounds) for label in labels) * args.rounds
     minutes = estimate_s(labels, args.seeds, args.barge_rounds, args.rounds) / 60
     print(f"bench-endpointing: {len(labels)} turns, {calls} calls, about {minutes:.0f} min")

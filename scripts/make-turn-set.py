@@ -790,15 +790,27 @@ class Heard:
 
 def build(turn: Turn) -> Built:
     raw = [clip_audio(c) for c in turn.clips]
-    gain = turn.peak / max(float(np.max(np.abs(r))) for r in raw)
-    parts = [trim(r * gain, turn.name) for r in raw]
+    return assemble(turn.name, raw, turn.gaps_s, turn.peak, turn.behind)
+
+
+def assemble(
+    name: str,
+    raw: list[np.ndarray],
+    gaps_s: tuple[float, ...],
+    peak: float = PEAK,
+    behind: Behind | None = None,
+) -> Built:
+    """A turn from its clips' audio at RATE (``raw``) and the silences between them, as the
+    module docstring says (scripts/make-russian-turns.py builds its turns with it too)."""
+    gain = peak / max(float(np.max(np.abs(r))) for r in raw)
+    parts = [trim(r * gain, name) for r in raw]
     pieces = []
     at = 0
     pauses: list[list[float]] = []
     for index, part in enumerate(parts):
         if index:
-            gap = round(turn.gaps_s[index - 1] * RATE)
-            if turn.gaps_s[index - 1] >= MIN_PAUSE_S:
+            gap = round(gaps_s[index - 1] * RATE)
+            if gaps_s[index - 1] >= MIN_PAUSE_S:
                 pauses.append([at, at + gap])
             pieces.append(np.zeros(gap))
             at += gap
@@ -806,10 +818,10 @@ def build(turn: Turn) -> Built:
         at += part.size
     speech = np.concatenate(pieces)
     margin = np.zeros(round(MARGIN_S * RATE))
-    if turn.behind is None:
+    if behind is None:
         lead, mix, heard = 0, speech, None
     else:
-        lead, mix, heard = with_talk(turn.name, turn.behind, speech)
+        lead, mix, heard = with_talk(name, behind, speech)
     pcm = np.clip(np.round(np.concatenate([margin, mix, margin])), -32768, 32767)
     start = margin.size + lead
     return Built(
@@ -1126,16 +1138,21 @@ def main() -> int:
     names = [t.name for t in TURNS]
     if len(set(names)) != len(names):
         raise SystemExit("duplicate file names in TURNS")
-    files = outputs()
+    return write_or_check(outputs(), OUT_DIR, args.check)
+
+
+def write_or_check(files: dict[str, bytes], out_dir: Path, check: bool) -> int:
+    """Write ``files`` into ``out_dir``, removing the WAVs no longer made; with ``check``, only
+    report what differs (1 if anything does). scripts/make-russian-turns.py uses it too."""
     stale = (
-        sorted(p.name for p in OUT_DIR.glob("*.wav") if p.name not in files)
-        if OUT_DIR.is_dir()
+        sorted(p.name for p in out_dir.glob("*.wav") if p.name not in files)
+        if out_dir.is_dir()
         else []
     )
-    if args.check:
+    if check:
         differ = 0
         for name, data in files.items():
-            path = OUT_DIR / name
+            path = out_dir / name
             same = path.is_file() and path.read_bytes() == data
             differ += not same
             if not same:
@@ -1148,14 +1165,14 @@ def main() -> int:
             f"{len(stale)} stale"
         )
         return 1 if differ or stale else 0
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     for name in stale:
-        (OUT_DIR / name).unlink()
+        (out_dir / name).unlink()
         print(f"removed {name}")
     for name, data in files.items():
-        (OUT_DIR / name).write_bytes(data)
+        (out_dir / name).write_bytes(data)
     total = sum(len(d) for d in files.values())
-    print(f"wrote {len(files)} files to {OUT_DIR.relative_to(REPO)} ({total / 1e6:.2f} MB)")
+    print(f"wrote {len(files)} files to {out_dir.relative_to(REPO)} ({total / 1e6:.2f} MB)")
     return 0
 
 

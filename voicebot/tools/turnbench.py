@@ -1,21 +1,25 @@
 """How the endpointing bench judges a call, from what the call left behind (no I/O here).
 
-``scripts/bench-endpointing.py`` plays the labelled turns of ``tests/fixtures/turns/`` to a bot
-on real calls, each as several seeded takes (``takes.py``), and hands this module what came
+``scripts/bench-endpointing.py`` plays the labelled turns of ``tests/fixtures/turns/`` (English)
+and ``tests/fixtures/turns-ru/`` (Russian: labels with ``"language": "ru"``) to a bot on real
+calls, each as several seeded takes (``takes.py``), and hands this module what came
 back: the bot's transcript (its ``/calls`` record) and the arrival times of the bot's packets
 at the caller. Here it is decided whether the bot got the turn right, took something else
 (wrong) or said its no-match line, whether a greeting stopped or paused before the caller
 spoke, and how the plays add up per condition, with a turn whose verdict differs between
-takes counted as not handled.
+takes counted as not handled. A turn's language chooses the bench script it is played to
+(``EXTENSIONS``) and how that script's lines are read (``BOT_LINES``).
 """
 
 from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from ..dialog.lang import RUSSIAN
 
 Verdict = Literal["right", "wrong", "no-match"]
 
@@ -39,7 +43,59 @@ CONDITIONS: dict[str, tuple[str, ...]] = {
     "background 10 dB": ("background-10db",),
     "background 16 dB": ("background-16db",),
     "background 22 dB": ("background-22db",),
+    "ru plain answers": ("ru-menu", "ru-yes_no", "ru-digits"),
+    "ru paused answers": ("ru-paused",),
 }
+# The issue's comparison on one machine: Russian menu answers against English ones.
+LANGUAGE_COMPARISONS: tuple[tuple[str, str], ...] = (("menu", "ru-menu"),)
+
+# language -> kind ("digits-N" for N digits) -> the bench script's extension.
+EXTENSIONS: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "menu": "311", "yes_no": "312", "digits-3": "313", "digits-4": "314", "number": "315",
+        "text": "316", "noise": "317", "barge": "317", "background": "318",
+    },
+    "ru": {"menu": "321", "yes_no": "322", "digits-4": "324"},
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BotLines:
+    """How a language's bench scripts word the lines the bench reads in the bot's transcript."""
+
+    said: str  # the answer state's line: this, then the value ("You said 4 2 1.")
+    sorry: str  # in every no-match and no-input line, lower case
+    values: Mapping[str, str]  # a yes/no said back -> the slot's value ("да" -> "yes")
+    digits: Callable[[str], str | None]  # digits said back -> the digit string
+
+
+def _spaced_digits(said: str) -> str:
+    return said.replace(" ", "")
+
+
+BOT_LINES: Mapping[str, BotLines] = {
+    "en": BotLines("You said ", "sorry", {}, _spaced_digits),
+    # 322 says "Вы сказали да." / "Вы сказали нет.", 324 the digits in words.
+    "ru": BotLines("Вы сказали ", "извините", {"да": "yes", "нет": "no"}, RUSSIAN.parse_digits),
+}
+
+
+def language_of(label: Mapping[str, Any]) -> str:
+    """The turn's language: English unless its label says otherwise."""
+    return str(label.get("language", "en"))
+
+
+def extension_for(label: Mapping[str, Any]) -> str:
+    """The bench script (extension) a turn is played to; a ``ValueError`` for a turn no
+    script of its language takes."""
+    kind = label["kind"]
+    if kind == "digits":
+        kind = f"digits-{label['digits_length']}"
+    language = language_of(label)
+    extension = EXTENSIONS.get(language, {}).get(kind)
+    if extension is None:
+        raise ValueError(f"{label['file']}: no bench script takes {kind} turns in {language!r}")
+    return extension
 
 
 def words(text: str) -> list[str]:
@@ -48,16 +104,20 @@ def words(text: str) -> list[str]:
 
 def taken_value(label: Mapping[str, Any], transcript: Sequence[Mapping[str, Any]]) -> str | None:
     """What the bot took from the caller: the intent of the first caller line that has one
-    (menu, background, barge-in), or the value its answer state said back ("You said …")."""
+    (menu, background, barge-in), or the value its answer state said back ("You said …",
+    "Вы сказали …": the turn's language's BOT_LINES)."""
     if label["kind"] in ("menu", "background", "barge"):
         intents = [line.get("intent") for line in transcript if line["who"] == "caller"]
         return next((intent for intent in intents if intent), None)
+    lines = BOT_LINES[language_of(label)]
     bots = [str(line["text"]) for line in transcript if line["who"] == "bot"]
-    said = [text for text in bots if text.startswith("You said ")]
+    said = [text for text in bots if text.startswith(lines.said)]
     if not said:
         return None
-    value = said[-1].removeprefix("You said ").strip().rstrip(".")
-    return value.replace(" ", "") if label["kind"] == "digits" else value
+    value = said[-1].removeprefix(lines.said).strip().rstrip(".")
+    if label["kind"] == "digits":
+        return lines.digits(value)
+    return lines.values.get(value.lower(), value)
 
 
 def is_answer(label: Mapping[str, Any], value: str) -> bool:
@@ -69,13 +129,15 @@ def is_answer(label: Mapping[str, Any], value: str) -> bool:
 
 def verdict(label: Mapping[str, Any], transcript: Sequence[Mapping[str, Any]]) -> Verdict:
     """right: the bot took the turn's answer from one caller turn and never said its no-match
-    or no-input line ("Sorry, …"); wrong: it took something else (another intent, other
-    digits, part of a text); no-match: it took nothing, or only after a "Sorry"."""
+    or no-input line ("Sorry, …", "Извините, …"); wrong: it took something else (another
+    intent, other digits, part of a text); no-match: it took nothing, or only after a
+    "Sorry"."""
     value = taken_value(label, transcript)
     if value is not None and not is_answer(label, value):
         return "wrong"
     callers = [line for line in transcript if line["who"] == "caller"]
-    sorry = any("sorry" in str(line["text"]).lower() for line in transcript
+    sorry_word = BOT_LINES[language_of(label)].sorry
+    sorry = any(sorry_word in str(line["text"]).lower() for line in transcript
                 if line["who"] == "bot")  # fmt: skip
     return "right" if value is not None and len(callers) == 1 and not sorry else "no-match"
 
@@ -158,6 +220,7 @@ class Outcome:
     prompt_lost: bool = False  # noise over a prompt
     heard: list[str] = field(default_factory=list)
     human: bool = False  # Allison's recordings
+    language: str = "en"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -225,3 +288,24 @@ TABLE_HEAD = (
     f"  {'condition':<18} {'plays':>5} {'right':>5} {'wrong':>5} {'no-m.':>5} {'right%':>7} "
     f"{'steady':>7} {'flip':>4} {'cut':>4} {'p50':>6} {'p95':>6}"
 )
+
+
+def latency_comparison(outcomes: Iterable[Outcome], reference: str, other: str) -> str | None:
+    """Voice to voice of group ``other`` against group ``reference`` (Russian menu answers
+    against English ones, played in the same run), or None unless both have times."""
+    chosen = list(outcomes)
+
+    def times(group: str) -> list[float]:
+        return [o.voice_to_voice_ms for o in chosen if o.group == group
+                and o.voice_to_voice_ms is not None]  # fmt: skip
+
+    ours, theirs = times(reference), times(other)
+    if not ours or not theirs:
+        return None
+    p50 = (statistics.median(ours), statistics.median(theirs))
+    p95 = (percentile(ours, 0.95), percentile(theirs, 0.95))
+    return (
+        f"{other} against {reference}: p50 {p50[1]:.0f} vs {p50[0]:.0f} ms "
+        f"({p50[1] - p50[0]:+.0f} ms), p95 {p95[1]:.0f} vs {p95[0]:.0f} ms "
+        f"({p95[1] - p95[0]:+.0f} ms), n {len(theirs)} vs {len(ours)}"
+    )

@@ -1,6 +1,7 @@
 """How the endpointing bench judges a call (voicebot/tools/turnbench.py): the verdict from the
-bot's transcript, a greeting stopped before the caller spoke from the packets' arrival times,
-and the tally over seeded takes, where a turn whose takes disagree is not handled."""
+bot's transcript (in the turn's language), a greeting stopped before the caller spoke from the
+packets' arrival times, the tally over seeded takes, where a turn whose takes disagree is not
+handled, the script each turn is played to, and Russian answers timed against English ones."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from voicebot.tools.turnbench import (
     Outcome,
     Verdict,
     answer_onset,
+    extension_for,
     from_background,
     greeting_running,
     greeting_stopped,
+    latency_comparison,
     taken_value,
     talkspurt_s,
     tally,
@@ -30,6 +33,10 @@ DIGITS = {"kind": "digits", "answer": "421"}
 YES = {"kind": "yes_no", "answer": "yes"}
 NUMBER = {"kind": "number", "answer": "120"}
 TEXT = {"kind": "text", "answer": "I lost my card yesterday"}
+RU_MENU = {"kind": "menu", "answer": "address", "language": "ru"}
+RU_DIGITS = {"kind": "digits", "answer": "0427", "language": "ru"}
+RU_YES = {"kind": "yes_no", "answer": "yes", "language": "ru"}
+RU_NO = {"kind": "yes_no", "answer": "no", "language": "ru"}
 
 
 def bot(text: str) -> dict[str, Any]:
@@ -74,6 +81,22 @@ GREET = bot("Which service?")
         # Cut off at the pause: part of the text is a wrong answer.
         (TEXT, [GREET, caller("I lost my card."), bot("You said I lost my card.")], "wrong",
          "I lost my card"),
+        # Russian scripts (321, 322, 324) say it back in Russian.
+        (RU_MENU, [bot("Какая услуга?"), caller("Ваш адрес.", "address"),
+                   bot("Вы выбрали адрес.")], "right", "address"),
+        (RU_MENU, [bot("Какая услуга?"), caller("Мне нужен"), bot("Извините, я не понял."),
+                   caller("адрес", "address"), bot("Вы выбрали адрес.")], "no-match", "address"),
+        (RU_DIGITS, [bot("Четыре цифры."), caller("0 4 2 7"),
+                     bot("Вы сказали ноль четыре два семь.")], "right", "0427"),
+        (RU_DIGITS, [bot("Четыре цифры."), caller("0 4 2 1"),
+                     bot("Вы сказали ноль четыре два один.")], "wrong", "0421"),
+        (RU_YES, [bot("Да или нет?"), caller("Да, верно."), bot("Вы сказали да.")], "right",
+         "yes"),
+        (RU_NO, [bot("Да или нет?"), caller("Да."), bot("Вы сказали да.")], "wrong", "yes"),
+        (RU_NO, [bot("Да или нет?"), bot("Извините, я ничего не услышал."),
+                 caller("Нет."), bot("Вы сказали нет.")], "no-match", "no"),
+        # An English "You said" is not a Russian script's line.
+        (RU_YES, [bot("Да или нет?"), caller("Да."), bot("You said yes.")], "no-match", None),
     ],
 )  # fmt: skip
 def test_verdict(
@@ -172,3 +195,58 @@ def test_the_conditions_name_the_issue_s_groups() -> None:
     assert CONDITIONS["background 16 dB"] == ("background-16db",)
     assert "menu-carrier" in CONDITIONS["paused answers"]
     assert "menu" in CONDITIONS["plain answers"]
+
+
+@pytest.mark.parametrize(
+    ("label", "extension"),
+    [
+        ({"kind": "menu"}, "311"), ({"kind": "yes_no"}, "312"),
+        ({"kind": "digits", "digits_length": 3}, "313"),
+        ({"kind": "digits", "digits_length": 4}, "314"), ({"kind": "number"}, "315"),
+        ({"kind": "text"}, "316"), ({"kind": "noise"}, "317"), ({"kind": "barge"}, "317"),
+        ({"kind": "background"}, "318"), ({"kind": "menu", "language": "en"}, "311"),
+        ({"kind": "menu", "language": "ru"}, "321"), ({"kind": "yes_no", "language": "ru"}, "322"),
+        ({"kind": "digits", "digits_length": 4, "language": "ru"}, "324"),
+    ],
+)  # fmt: skip
+def test_each_turn_is_played_to_its_language_s_script(
+    label: dict[str, Any], extension: str
+) -> None:
+    assert extension_for({"file": "t.wav", **label}) == extension
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        {"kind": "number", "language": "ru"},
+        {"kind": "digits", "digits_length": 3, "language": "ru"},
+        {"kind": "menu", "language": "de"},
+    ],
+)
+def test_a_turn_no_script_takes_is_named(label: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"^t\.wav: no bench script takes"):
+        extension_for({"file": "t.wav", **label})
+
+
+def timed(group: str, *ms: float) -> list[Outcome]:
+    return [Outcome(f"{group}-{n}.wav", group, "menu", 0, verdict="right", voice_to_voice_ms=t)
+            for n, t in enumerate(ms)]  # fmt: skip
+
+
+def test_russian_menu_answers_are_timed_against_english_ones() -> None:
+    plays = timed("menu", 500, 520, 540, 900) + timed("ru-menu", 560, 600, 610, 1000, 1100)
+    line = latency_comparison(plays, "menu", "ru-menu")
+    assert line == (
+        "ru-menu against menu: p50 610 vs 530 ms (+80 ms), p95 1100 vs 900 ms (+200 ms), n 5 vs 4"
+    )
+    # Nothing to compare without both.
+    assert latency_comparison(timed("menu", 500), "menu", "ru-menu") is None
+    assert latency_comparison(plays + timed("yes-no", 400), "yes-no", "ru-yes_no") is None
+
+
+def test_the_russian_conditions_are_their_own() -> None:
+    assert CONDITIONS["ru plain answers"] == ("ru-menu", "ru-yes_no", "ru-digits")
+    assert CONDITIONS["ru paused answers"] == ("ru-paused",)
+    english = {g for name, groups in CONDITIONS.items() if not name.startswith("ru ")
+               for g in groups}  # fmt: skip
+    assert not any(group.startswith("ru-") for group in english)
