@@ -23,7 +23,6 @@ Exit status: 0 installed, already there or checked; 1 on any failure.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from voicebot.models.fetch import FetchError
+from voicebot.models.wheels import sha256_of
 from voicebot.speech.tts.rhvoice import DATA_DIR, LGPL_VOICES, MANIFEST_NAME
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +46,6 @@ COMPONENTS = "main non-free"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 ARCHITECTURE = "amd64"
 MANIFEST_FORMAT = 1
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -105,10 +105,6 @@ _DROPPED_SETTINGS = (
 )
 
 
-class FetchError(Exception):
-    """Download, checksum or install failure; ``str()`` is one line for the user."""
-
-
 # -- pure parts ----------------------------------------------------------------------------------
 
 
@@ -122,14 +118,6 @@ def voices_to_remove(voice_dirs: Iterable[str]) -> list[str]:
 def missing_voices(voice_dirs: Iterable[str]) -> list[str]:
     present = set(voice_dirs)
     return [voice for voice in LGPL_VOICES if voice.lower() not in present]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_deb(path: Path, deb: Deb) -> None:

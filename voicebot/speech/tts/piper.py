@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,13 @@ from ...config import TtsConfig
 from ...errors import ModelError
 from ..discovery import resolve_piper_voice
 from ..workers import Worker, worker_status
-from .base import TtsEngine, split_sentences
+from .base import TtsEngine, split_sentences, synthesize_ahead
 from .cache import CachedTts as CachedTts  # re-exported: its old home
 
 __all__ = ["CachedTts", "PiperTts"]
 
 log = logging.getLogger(__name__)
 
-# Sentences synthesized ahead of the one being played. One is enough to hide synthesis
-# (Piper runs ~15x real time here) and bounds the work wasted on barge-in.
-_LOOKAHEAD = 1
 # Pause appended between sentences; Piper's own output stops almost at the last phoneme.
 _SENTENCE_PAUSE_S = 0.2
 
@@ -87,34 +85,12 @@ class PiperTts(TtsEngine):
     async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
         if self._voice is None or self._executor is None:
             raise RuntimeError("PiperTts is not loaded (or already closed)")
-        sentences = split_sentences(text)
-        loop = asyncio.get_running_loop()
-        executor = self._executor
-        pending: list[asyncio.Future[np.ndarray]] = []
-        next_index = 0
-
-        def submit_ahead() -> None:
-            nonlocal next_index
-            while next_index < len(sentences) and len(pending) <= _LOOKAHEAD:
-                last = next_index == len(sentences) - 1
-                pending.append(
-                    loop.run_in_executor(executor, self._synthesize, sentences[next_index], last)
-                )
-                next_index += 1
-
-        try:
-            submit_ahead()
-            while pending:
-                audio = await pending[0]
-                pending.pop(0)
-                submit_ahead()  # start sentence n+1 before handing sentence n out
-                if len(audio):
-                    yield audio
-        finally:
-            # Barge-in or early close: sentences not yet started are never run; the one in
-            # the worker thread finishes (Piper cannot be interrupted) and is dropped.
-            for future in pending:
-                future.cancel()
+        # Barge-in or early close: sentences not yet started are never run; the one in the
+        # worker thread finishes (Piper cannot be interrupted) and is dropped.
+        chunks = synthesize_ahead(split_sentences(text), self._synthesize, self._executor)
+        async with aclosing(chunks):
+            async for audio in chunks:
+                yield audio
 
     def _synthesize(self, sentence: str, last: bool) -> np.ndarray:
         # Runs in the worker thread.

@@ -29,6 +29,7 @@ import threading
 import time
 import wave
 from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ..workers import Worker, worker_status
-from .base import TtsEngine, split_sentences
+from .base import TtsEngine, split_sentences, synthesize_ahead
 
 __all__ = ["LGPL_VOICES", "RhvoiceTts", "check_voice", "read_manifest", "synthesize_to_wav"]
 
@@ -56,9 +57,6 @@ DATA_DIR = Path("usr/share/RHVoice")
 # voicebot/speech/tts/rhvoice.py -> the repository (in an editable install / checkout).
 _REPO = Path(__file__).resolve().parents[3]
 
-# Sentences synthesized ahead of the one being played: RHVoice runs ~30x real time here, so
-# one hides synthesis and bounds the work wasted on a barge-in.
-_LOOKAHEAD = 1
 # "min" is RHVoice's 16 kHz mode: twice the telephone band, and the fastest to first audio.
 # RHVoice reads this file once, when the engine is created.
 _CONFIG = "quality=min\npunctuation_mode=none\n"
@@ -400,38 +398,20 @@ class RhvoiceTts(TtsEngine):
     async def stream(self, text: str) -> AsyncGenerator[np.ndarray, None]:
         if self._native is None or self._executor is None:
             raise RuntimeError("RhvoiceTts is not loaded (or already closed)")
-        sentences = split_sentences(text)
-        loop = asyncio.get_running_loop()
-        executor = self._executor
         stopped = threading.Event()
-        pending: list[asyncio.Future[np.ndarray | None]] = []
-        next_index = 0
-
-        def submit_ahead() -> None:
-            nonlocal next_index
-            while next_index < len(sentences) and len(pending) <= _LOOKAHEAD:
-                last = next_index == len(sentences) - 1
-                pending.append(
-                    loop.run_in_executor(
-                        executor, self._synthesize, sentences[next_index], last, stopped
-                    )
-                )
-                next_index += 1
-
+        chunks = synthesize_ahead(
+            split_sentences(text),
+            lambda sentence, last: self._synthesize(sentence, last, stopped),
+            self._executor,
+        )
         try:
-            submit_ahead()
-            while pending:
-                audio = await pending[0]
-                pending.pop(0)
-                submit_ahead()  # start sentence n+1 before handing sentence n out
-                if audio is not None and len(audio):
+            async with aclosing(chunks):
+                async for audio in chunks:
                     yield audio
         finally:
             # Barge-in or early close: the sentence in the worker thread stops at its next
             # piece of audio, and the ones not started never run.
             stopped.set()
-            for future in pending:
-                future.cancel()
 
     def _synthesize(self, sentence: str, last: bool, stopped: threading.Event) -> np.ndarray | None:
         # Runs in the worker thread.
