@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Intents by meaning on the labelled paraphrase set (tests/fixtures/meaning/paraphrases.yaml).
+"""Intents by meaning on a labelled paraphrase set (tests/fixtures/meaning/: paraphrases.yaml,
+the development set, or with --set heldout heldout.yaml, written before the method was chosen).
 
 Each utterance is put to its menu state of a shipped script (prompts/) the way a call does: the
 dialog engine first (its phrases must not match: the set is about what they miss), then the
@@ -18,6 +19,7 @@ thread, the process pinned to one core). Prints:
     .venv/bin/python scripts/bench-meaning.py                # about 10 s
     .venv/bin/python scripts/bench-meaning.py --repeat 20 --cores 2
     .venv/bin/python scripts/bench-meaning.py --with-examples   # whole sentences as phrases
+    .venv/bin/python scripts/bench-meaning.py --set heldout     # report only
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ from voicebot.dialog.model import Script  # noqa: E402
 from voicebot.dialog.parser import load_script  # noqa: E402
 from voicebot.speech.embed import UseEmbedder  # noqa: E402
 
-SET = REPO / "tests" / "fixtures" / "meaning" / "paraphrases.yaml"
+SETS = REPO / "tests" / "fixtures" / "meaning"
+# paraphrases: the development set the method and its bars are chosen on; heldout: only run
+# to report how the chosen method does on words it was not chosen on.
+SET_NAMES = ("paraphrases", "heldout")
 PROMPTS = REPO / "prompts"
 THRESHOLDS = [round(0.25 + 0.05 * i, 2) for i in range(8)]
 MARGINS = [0.0, 0.05, 0.1, 0.15]
@@ -97,10 +102,10 @@ def phrase_intent(script: Script, state: str, text: str) -> str | None:
     return recognized.intent
 
 
-def load_cases(scripts: dict[str, Script]) -> tuple[list[Case], list[str]]:
-    """The set's utterances with their menus (``scripts``: filled with the scripts used) and
-    what is wrong with the set, if anything."""
-    data = yaml.safe_load(SET.read_text(encoding="utf-8"))
+def load_cases(scripts: dict[str, Script], path: Path) -> tuple[list[Case], list[str]]:
+    """The utterances of the set at ``path`` with their menus (``scripts``: filled with the
+    scripts used) and what is wrong with the set, if anything."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     cases: list[Case] = []
     problems: list[str] = []
     for kind in ("paraphrases", "off_topic"):
@@ -231,6 +236,13 @@ def with_examples(cases: list[Case]) -> list[Case]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--set",
+        choices=SET_NAMES,
+        default="paraphrases",
+        help="paraphrases (development, the default) or heldout (report only: choose nothing "
+        "by it)",
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs of every utterance")
     parser.add_argument("--cores", type=int, default=1, help="CPUs the process may use")
     parser.add_argument(
@@ -244,13 +256,15 @@ def main() -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
     scripts: dict[str, Script] = {}
-    cases, problems = load_cases(scripts)
+    path = SETS / f"{args.set}.yaml"
+    cases, problems = load_cases(scripts, path)
     for problem in problems:
         print(f"set problem: {problem}")
     if args.with_examples:
         cases = with_examples(cases)
     paraphrases = [c for c in cases if c.intent]
-    print(f"{len(paraphrases)} paraphrases ({sum(c.language == 'en' for c in paraphrases)} en, "
+    english = sum(c.language == "en" for c in paraphrases)
+    print(f"{path.relative_to(REPO)}: {len(paraphrases)} paraphrases ({english} en, "
           f"{sum(c.language == 'ru' for c in paraphrases)} ru) and "
           f"{len(cases) - len(paraphrases)} off-topic utterances; threshold {THRESHOLD:.2f}, "
           f"margin {MARGIN:.2f}, at least {MIN_WORDS} words, {len(NON_ANSWERS)} non-answers; "

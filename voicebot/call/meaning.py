@@ -4,8 +4,10 @@ When no phrase of a menu fits what the caller said, the turn core asks (``Unders
 intent the words mean; the ``MeaningMatcher`` shared by all calls answers (``Understood``)
 off the event loop: one sentence embedded (3-4 ms on one core) and scored against the menu's
 phrase vectors (``dialog/meaning.py`` decides). The phrases of every menu that understands by
-meaning are embedded once, when the scripts load (``load_meaning``); a menu seen for the first
-time on a call (a script loaded later) is embedded then, once.
+meaning are embedded once, when the scripts load (``load_meaning``), one-word phrases also
+inside their script language's carrier sentences (``Language.meaning_carriers``); a menu seen
+for the first time on a call (a script loaded later) is embedded then, once, without carriers:
+the turn core names the menu, not its language.
 
 Texts are compared in lower case, as words without punctuation: the recognizers write the
 same answer with and without capitals and full stops (whisper: "Are you open on Saturdays?",
@@ -20,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+from ..dialog.lang import language_for
 from ..dialog.meaning import (
     MARGIN,
     NON_ANSWERS,
@@ -27,6 +30,7 @@ from ..dialog.meaning import (
     MeaningMatch,
     PhraseVectors,
     Understanding,
+    menu_forms,
     says_no,
     too_short,
     understand,
@@ -75,6 +79,9 @@ class MeaningMatcher:
         self.threshold = threshold
         self.margin = margin
         self._menus: dict[Menu, PhraseVectors] = {}
+        # The carrier sentences of each menu's script language (a menu in scripts of two
+        # languages: the first script's).
+        self._carriers: dict[Menu, tuple[str, ...]] = {}
         self._non_answers: PhraseVectors | None = None
 
     @property
@@ -84,9 +91,15 @@ class MeaningMatcher:
 
     async def prepare(self, scripts: Iterable[Script]) -> int:
         """Embed the phrases of every menu of ``scripts`` that understands by meaning (one
-        batch, off the event loop); returns how many phrases were embedded."""
-        wanted = [menu for script in scripts for menu in menus(script) if menu not in self._menus]
-        wanted = list(dict.fromkeys(wanted))
+        batch, off the event loop); returns how many phrase vectors were made (a carried
+        phrase makes one for each of its forms)."""
+        wanted: list[Menu] = []
+        for script in scripts:
+            carriers = language_for(script.language).meaning_carriers
+            for menu in menus(script):
+                if menu not in self._menus and menu not in self._carriers:
+                    self._carriers[menu] = carriers
+                    wanted.append(menu)
         if not wanted:
             return 0
         tables = await asyncio.to_thread(self._embed_menus, wanted)
@@ -123,15 +136,16 @@ class MeaningMatcher:
 
     def _embed_menus(self, wanted: Sequence[Menu]) -> list[PhraseVectors]:
         self._embed_non_answers()
+        forms = {menu: menu_forms(menu, self._carriers.get(menu, ())) for menu in wanted}
         texts = list(
-            dict.fromkeys(meaning_text(p) for menu in wanted for _, ps in menu for p in ps)
+            dict.fromkeys(meaning_text(form) for rows in forms.values() for _, _, form in rows)
         )
         vectors = self.embedder.encode(texts)
         row = {text: i for i, text in enumerate(texts)}
         tables = []
         for menu in wanted:
-            rows = [row[meaning_text(p)] for _, phrases in menu for p in phrases]
-            tables.append(PhraseVectors.build(menu, vectors[rows]))
+            rows = [row[meaning_text(form)] for _, _, form in forms[menu]]
+            tables.append(PhraseVectors.build(menu, vectors[rows], self._carriers.get(menu, ())))
         return tables
 
     def _understand(self, menu: Menu, text: str) -> Understanding:
@@ -167,7 +181,7 @@ async def load_meaning(
         return None
     matcher = MeaningMatcher(embedder)
     phrases = await matcher.prepare(scripts)
-    log.info("intents by meaning: %s, %d menus (%d phrases) of %d scripts ready in %.1f s "
+    log.info("intents by meaning: %s, %d menus (%d phrase vectors) of %d scripts ready in %.1f s "
              "(threshold %.2f, margin %.2f)", embedder.name, matcher.menus, phrases,
              len(scripts), time.monotonic() - started, matcher.threshold,
              matcher.margin)  # fmt: skip

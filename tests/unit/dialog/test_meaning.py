@@ -7,13 +7,17 @@ import math
 import numpy as np
 import pytest
 
+from voicebot.dialog.lang import ENGLISH, LANGUAGES, NEUTRAL, RUSSIAN
 from voicebot.dialog.meaning import (
+    CARRIED_WORDS,
     MARGIN,
     MIN_WORDS,
     NON_ANSWERS,
     THRESHOLD,
     MeaningMatch,
     PhraseVectors,
+    menu_forms,
+    phrase_forms,
     says_no,
     understand,
 )
@@ -198,3 +202,62 @@ def test_words_that_say_no_go_only_to_an_intent_with_a_phrase_that_does(
     assert (decision.match.intent if decision.match else None) == intent
     assert why in decision.reason
     assert decision.clash is (intent is None)
+
+
+# -- one-word phrases carried in sentences ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phrase", "carriers", "forms"),
+    [
+        ("hours", ENGLISH.meaning_carriers,
+         ("hours", "I would like hours", "hours, please", "what about hours")),
+        ("часы", RUSSIAN.meaning_carriers,
+         ("часы", "мне нужно часы", "часы, пожалуйста", "скажите часы")),
+        # A phrase of more words is a sentence already: carried, intents drew together.
+        ("opening hours", ENGLISH.meaning_carriers, ("opening hours",)),
+        ("what are your opening times", ENGLISH.meaning_carriers,
+         ("what are your opening times",)),
+        # A language without carriers (the neutral fallback): the phrase alone.
+        ("hours", NEUTRAL.meaning_carriers, ("hours",)),
+        ("please", ("{phrase}, please",), ("please", "please, please")),
+        ("x", ("{phrase}", "say {phrase}", "say {phrase}"), ("x", "say x")),  # each form once
+    ],
+)  # fmt: skip
+def test_one_word_phrases_are_also_carried_in_sentences(
+    phrase: str, carriers: tuple[str, ...], forms: tuple[str, ...]
+) -> None:
+    assert phrase_forms(phrase, carriers) == forms
+
+
+def test_a_carrier_without_its_place_for_the_phrase_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"'I would like' does not hold \{phrase\}"):
+        phrase_forms("hours", ["I would like"])
+
+
+def test_the_languages_carry_single_words_in_their_own_sentences() -> None:
+    assert CARRIED_WORDS == 1 and NEUTRAL.meaning_carriers == ()
+    for language in LANGUAGES.values():
+        assert len(language.meaning_carriers) >= 2, language
+        assert all(carrier.count("{phrase}") == 1 for carrier in language.meaning_carriers)
+        assert not any(says_no(carrier) for carrier in language.meaning_carriers), language
+
+
+def test_a_phrases_forms_are_rows_of_its_intent_named_by_the_phrase() -> None:
+    menu = [("hours", ["hours", "opening hours"]), ("bye", ["bye"])]
+    carriers = ["{phrase}, please"]
+    assert menu_forms(menu, carriers) == [
+        ("hours", "hours", "hours"),
+        ("hours", "hours", "hours, please"),
+        ("hours", "opening hours", "opening hours"),
+        ("bye", "bye", "bye"),
+        ("bye", "bye", "bye, please"),
+    ]
+    # The carried "hours, please" is the closest row: its intent is taken, its phrase named.
+    vectors = np.stack([unit(1, 0, 0.5), at(1.0), unit(1, 0, 1), unit(0, 1, 0), unit(0, 1, 0.2)])
+    table = PhraseVectors.build(menu, vectors, carriers)
+    assert table.phrases == ("hours", "hours", "opening hours", "bye", "bye")
+    decision = understand(unit(1, 0, 0), table, threshold=0.9, margin=0.1)
+    assert decision.match == MeaningMatch("hours", "hours", 1.0, 1.0)
+    with pytest.raises(ValueError, match="3 intents and 3 phrases for vectors of shape"):
+        PhraseVectors.build(menu, vectors)  # five rows for the three phrases uncarried

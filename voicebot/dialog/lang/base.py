@@ -52,6 +52,9 @@ class Language:
     number_continuing: frozenset[str]
     # What a yes/no state lets the recognizer expect.
     yes_no_phrases: tuple[str, ...] = field(default=())
+    # Sentences a one-word menu phrase is also compared by meaning inside ("{phrase}, please"):
+    # a word alone embeds far from the sentences callers say (dialog/meaning.py).
+    meaning_carriers: tuple[str, ...] = field(default=())
 
     def __repr__(self) -> str:
         return f"Language({self.code!r})"

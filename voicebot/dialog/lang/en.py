@@ -488,4 +488,5 @@ ENGLISH = Language(
     lacks_verb=lacks_verb,
     number_continuing=NUMBER_CONTINUING,
     yes_no_phrases=("yes", "no"),
+    meaning_carriers=("I would like {phrase}", "{phrase}, please", "what about {phrase}"),
 )

@@ -449,4 +449,5 @@ RUSSIAN = Language(
     lacks_verb=lacks_verb,
     number_continuing=NUMBER_CONTINUING,
     yes_no_phrases=("да", "нет"),
+    meaning_carriers=("мне нужно {phrase}", "{phrase}, пожалуйста", "скажите {phrase}"),
 )
