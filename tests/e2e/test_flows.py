@@ -26,7 +26,7 @@ from tests.e2e.conftest import REPO, AsteriskSandbox, RunningBot, bot_environmen
 from tests.e2e.helpers import allison, last_call, wait_for, words
 from voicebot.speech.asr.whisper import WhisperEngine
 from voicebot.tools.callprobe import barge_in_stop_ms, transcribe_received
-from voicebot.tools.sip import Dtmf, Pause, Play, WaitForBye, place_call
+from voicebot.tools.sip import Dtmf, Pause, Play, WaitForBye, place_call, read_wav_8k
 
 pytestmark = pytest.mark.slow
 FLOWS = REPO / "tests" / "fixtures" / "flows"
@@ -305,3 +305,22 @@ async def test_records_waiting_when_the_bot_is_killed_are_delivered_after_its_re
     finally:
         await runner.cleanup()
     assert [b["call_id"] for _, b in received.received].count(call_id) == 1
+
+
+async def test_a_question_none_of_a_menu_s_phrases_holds_is_understood_by_meaning(
+    flows: tuple[RunningBot, Path], tmp_path: Path
+) -> None:
+    """945.yaml's hours intent says "opening hours" and "when is the shop open"; the caller
+    asks "what time do you open tomorrow" (tests/fixtures/audio/when-open.wav)."""
+    bot, _ = flows
+    before = calls_seen(bot)
+    question = read_wav_8k(FLOWS.parent / "audio" / "when-open.wav")
+    await place_call(
+        extension="945", workdir=tmp_path, timeout_s=60,
+        steps=[Pause(2.0), Play(question), WaitForBye(timeout_s=20)],
+    )  # fmt: skip
+    call = await call_after(bot, before)
+    assert [line.get("intent") for line in call["transcript"] if line["who"] == "caller"] == [
+        "hours"
+    ]
+    assert f"call {call['call_id']}: intent 'hours' by meaning" in bot.log_text()
