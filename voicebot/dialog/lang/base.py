@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 # Any script's letters and digits: phrases may be in Korean, Russian, German…
@@ -58,6 +58,72 @@ class Language:
 
     def __repr__(self) -> str:
         return f"Language({self.code!r})"
+
+
+@dataclass(frozen=True)
+class NumberChunk:
+    """Number tokens ``start:end`` read as ``digits`` (a literal keeps its leading zeros)."""
+
+    start: int
+    end: int
+    digits: str
+    whole: bool = True  # False for a decimal numeral such as "2.5"
+
+
+def scan_chunks(
+    tokens: Sequence[str], chunk_at: Callable[[Sequence[str], int], NumberChunk | None]
+) -> list[NumberChunk]:
+    """The numbers in ``tokens``, left to right, each read by the language's ``chunk_at``."""
+    chunks: list[NumberChunk] = []
+    i = 0
+    while i < len(tokens):
+        chunk = chunk_at(tokens, i)
+        if chunk is None:
+            i += 1
+        else:
+            chunks.append(chunk)
+            i = chunk.end
+    return chunks
+
+
+# Yes/no phrases as word tuples with what they mean (None: said, but no answer), longest first.
+AnswerTable = list[tuple[tuple[str, ...], bool | None]]
+
+
+def answer_table(yes: Sequence[str], no: Sequence[str], neither: Sequence[str]) -> AnswerTable:
+    """The table ``last_answer`` reads, longest phrase first, so that "no problem" wins over
+    "no" and "да нет" over "да"."""
+    phrases: AnswerTable = [
+        *((tuple(p.split()), True) for p in yes),
+        *((tuple(p.split()), False) for p in no),
+        *((tuple(p.split()), None) for p in neither),
+    ]
+    return sorted(phrases, key=lambda item: -len(item[0]))
+
+
+def last_answer(
+    words: Sequence[str],
+    answers: AnswerTable,
+    negation: Callable[[Sequence[str], int], int | None],
+) -> bool | None:
+    """The last clear yes or no in ``words`` (callers correct themselves: "no, wait, yes").
+    Where no phrase of ``answers`` starts, ``negation(words, i)`` may read a negation there
+    ("not correct", «не верно»): it returns the index of the negation's last word, or None."""
+    answer: bool | None = None
+    i = 0
+    while i < len(words):
+        for phrase, value in answers:
+            if tuple(words[i : i + len(phrase)]) == phrase:
+                if value is not None:
+                    answer = value
+                i += len(phrase)
+                break
+        else:
+            negated = negation(words, i)
+            if negated is not None:
+                answer, i = False, negated
+            i += 1
+    return answer
 
 
 def split_words(

@@ -18,9 +18,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from .base import NUMERAL, Language, spell_out, split_numeral, split_words
+from .base import (
+    NUMERAL,
+    Language,
+    NumberChunk,
+    answer_table,
+    last_answer,
+    scan_chunks,
+    spell_out,
+    split_numeral,
+    split_words,
+)
 
 UNITS = {
     "zero": 0,
@@ -140,16 +149,6 @@ def _resolve_homophones(tokens: list[str]) -> list[str]:
     return resolved
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    """Number tokens ``start:end`` read as ``digits`` (a literal keeps its leading zeros)."""
-
-    start: int
-    end: int
-    digits: str
-    whole: bool = True  # False for a decimal numeral such as "2.5"
-
-
 def _at(tokens: Sequence[str], i: int) -> str:
     return tokens[i] if i < len(tokens) else ""
 
@@ -210,40 +209,30 @@ def _cardinal(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
     return total + group, j
 
 
-def _chunk_at(tokens: Sequence[str], i: int) -> _Chunk | None:
+def _chunk_at(tokens: Sequence[str], i: int) -> NumberChunk | None:
     token = tokens[i]
     if token in REPEATS:
         digit = _at(tokens, i + 1)
         if digit in UNITS:
-            return _Chunk(i, i + 2, str(UNITS[digit]) * REPEATS[token])
+            return NumberChunk(i, i + 2, str(UNITS[digit]) * REPEATS[token])
         if _is_numeral(digit) and len(digit) == 1:
-            return _Chunk(i, i + 2, digit * REPEATS[token])
+            return NumberChunk(i, i + 2, digit * REPEATS[token])
         return None
     if _is_numeral(token):
         after = _at(tokens, i + 1)
         if token.isdigit() and not (after == HUNDRED or after in SCALES):
-            return _Chunk(i, i + 1, token)
+            return NumberChunk(i, i + 1, token)
         if not token.isdigit():
-            return _Chunk(i, i + 1, token.replace(".", ""), whole=False)
+            return NumberChunk(i, i + 1, token.replace(".", ""), whole=False)
     cardinal = _cardinal(tokens, i)
     if cardinal is None:
         return None
     value, end = cardinal
-    return _Chunk(i, end, str(value))
+    return NumberChunk(i, end, str(value))
 
 
-def _chunks(text: str) -> list[_Chunk]:
-    tokens = _resolve_homophones(tokenize(text))
-    chunks: list[_Chunk] = []
-    i = 0
-    while i < len(tokens):
-        chunk = _chunk_at(tokens, i)
-        if chunk is None:
-            i += 1
-        else:
-            chunks.append(chunk)
-            i = chunk.end
-    return chunks
+def _chunks(text: str) -> list[NumberChunk]:
+    return scan_chunks(_resolve_homophones(tokenize(text)), _chunk_at)
 
 
 def parse_digits(text: str) -> str | None:
@@ -346,17 +335,7 @@ _CONTRACTIONS = {
 }
 
 
-def _answer_phrases() -> list[tuple[tuple[str, ...], bool | None]]:
-    phrases: list[tuple[tuple[str, ...], bool | None]] = [
-        *((tuple(p.split()), True) for p in _YES_PHRASES),
-        *((tuple(p.split()), False) for p in _NO_PHRASES),
-        *((tuple(p.split()), None) for p in _NEUTRAL_PHRASES),
-    ]
-    # Longest first, so "no problem" wins over "no" and "not sure" over "not".
-    return sorted(phrases, key=lambda item: -len(item[0]))
-
-
-_ANSWERS = _answer_phrases()
+_ANSWERS = answer_table(_YES_PHRASES, _NO_PHRASES, _NEUTRAL_PHRASES)
 
 
 def _answer_words(text: str) -> list[str]:
@@ -375,25 +354,19 @@ def parse_yes_no(text: str) -> bool | None:
     themselves ("no, wait, yes" → True; "yes… no, that's wrong" → False). Multi-word phrases
     are matched as a whole: "no problem" is a yes; "not sure" and "I don't know" are no answer.
     """
-    words = _answer_words(text)
-    answer: bool | None = None
-    i = 0
-    while i < len(words):
-        for phrase, value in _ANSWERS:
-            if tuple(words[i : i + len(phrase)]) == phrase:
-                if value is not None:
-                    answer = value
-                i += len(phrase)
-                break
-        else:
-            if words[i] == "not":
-                after = words[i + 1] if i + 1 < len(words) else ""
-                if after in _NEGATABLE:
-                    answer, i = False, i + 1
-                elif i > 0 and words[i - 1] in _NEGATED_VERBS:
-                    answer = False
-            i += 1
-    return answer
+    return last_answer(_answer_words(text), _ANSWERS, _negation)
+
+
+def _negation(words: Sequence[str], i: int) -> int | None:
+    """Where a "not" says no: "not correct" (ends at "correct"), "it is not" (ends at
+    "not"); else None."""
+    if words[i] != "not":
+        return None
+    if _at(words, i + 1) in _NEGATABLE:
+        return i + 1
+    if i > 0 and words[i - 1] in _NEGATED_VERBS:
+        return i
+    return None
 
 
 _SPOKEN_SYMBOLS = {"+": "plus", "*": "star", "#": "pound"}

@@ -13,10 +13,19 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 
-from .base import NUMERAL, Language, spell_out, split_numeral, split_words
+from .base import (
+    NUMERAL,
+    Language,
+    NumberChunk,
+    answer_table,
+    last_answer,
+    scan_chunks,
+    spell_out,
+    split_numeral,
+    split_words,
+)
 
 # Recognizers write "ё" or "е" for the same word: everything here is spelled with "е".
 YO = str.maketrans({"ё": "е"})
@@ -101,16 +110,6 @@ def _at(tokens: Sequence[str], i: int) -> str:
     return tokens[i] if i < len(tokens) else ""
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    """Number tokens ``start:end`` read as ``digits`` (a literal keeps its leading zeros)."""
-
-    start: int
-    end: int
-    digits: str
-    whole: bool = True  # False for a decimal numeral such as "2.5"
-
-
 def _group(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
     """Below a thousand in words: "сорок два", "двести пять", "сто двадцать", "семь"; a
     numeral only right before a scale word ("5 тысяч")."""
@@ -160,32 +159,22 @@ def _cardinal(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
     return total + group, j
 
 
-def _chunk_at(tokens: Sequence[str], i: int) -> _Chunk | None:
+def _chunk_at(tokens: Sequence[str], i: int) -> NumberChunk | None:
     token = tokens[i]
     if _is_numeral(token):
         if token.isdigit() and _at(tokens, i + 1) not in SCALES:
-            return _Chunk(i, i + 1, token)
+            return NumberChunk(i, i + 1, token)
         if not token.isdigit():
-            return _Chunk(i, i + 1, token.replace(".", ""), whole=False)
+            return NumberChunk(i, i + 1, token.replace(".", ""), whole=False)
     cardinal = _cardinal(tokens, i)
     if cardinal is None:
         return None
     value, end = cardinal
-    return _Chunk(i, end, str(value))
+    return NumberChunk(i, end, str(value))
 
 
-def _chunks(text: str) -> list[_Chunk]:
-    tokens = tokenize(text)
-    chunks: list[_Chunk] = []
-    i = 0
-    while i < len(tokens):
-        chunk = _chunk_at(tokens, i)
-        if chunk is None:
-            i += 1
-        else:
-            chunks.append(chunk)
-            i = chunk.end
-    return chunks
+def _chunks(text: str) -> list[NumberChunk]:
+    return scan_chunks(tokenize(text), _chunk_at)
 
 
 def parse_digits(text: str) -> str | None:
@@ -269,17 +258,7 @@ _NEGATABLE = frozenset(
 )
 
 
-def _answer_phrases() -> list[tuple[tuple[str, ...], bool | None]]:
-    phrases: list[tuple[tuple[str, ...], bool | None]] = [
-        *((tuple(p.split()), True) for p in _YES_PHRASES),
-        *((tuple(p.split()), False) for p in _NO_PHRASES),
-        *((tuple(p.split()), None) for p in _NEUTRAL_PHRASES),
-    ]
-    # Longest first, so "да нет" wins over "да" and "не знаю" over "не".
-    return sorted(phrases, key=lambda item: -len(item[0]))
-
-
-_ANSWERS = _answer_phrases()
+_ANSWERS = answer_table(_YES_PHRASES, _NO_PHRASES, _NEUTRAL_PHRASES)
 
 
 def parse_yes_no(text: str) -> bool | None:
@@ -292,20 +271,12 @@ def parse_yes_no(text: str) -> bool | None:
     are matched as a whole: "да нет" is a no; "не знаю" and "да не знаю" are no answer.
     """
     words = [w for w in tokenize(text) if not w[0].isdigit()]
-    answer: bool | None = None
-    i = 0
-    while i < len(words):
-        for phrase, value in _ANSWERS:
-            if tuple(words[i : i + len(phrase)]) == phrase:
-                if value is not None:
-                    answer = value
-                i += len(phrase)
-                break
-        else:
-            if words[i] == "не" and _at(words, i + 1) in _NEGATABLE:
-                answer, i = False, i + 1
-            i += 1
-    return answer
+    return last_answer(words, _ANSWERS, _negation)
+
+
+def _negation(words: Sequence[str], i: int) -> int | None:
+    """«не верно», «не так» (ends at the negated word), or None."""
+    return i + 1 if words[i] == "не" and _at(words, i + 1) in _NEGATABLE else None
 
 
 _DIGIT_WORDS = ("ноль", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь", "девять")
