@@ -1,12 +1,20 @@
 """Checks shared by the tests of the labelled caller-turn sets (tests/fixtures/turns/ and
-tests/fixtures/turns-ru/): the level of each 10 ms frame, and that the speech, its edges and its
-pauses are where a turn's label says."""
+tests/fixtures/turns-ru/): the level of each 10 ms frame, that the speech, its edges and its
+pauses are where a turn's label says, and what the bench's scripts make of a turn's text."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from voicebot.dialog.engine import CallStarted, Heard, Recognized, SlotFilled, step
+from voicebot.dialog.model import Script
+from voicebot.dialog.parser import load_script
+
+# The bench's bot has one scripts directory: 31X English, 32X Russian.
+SCRIPTS = Path(__file__).resolve().parents[1] / "fixtures" / "turns" / "scripts"
 
 RATE = 8000
 FRAME = RATE // 100  # 10 ms
@@ -81,3 +89,20 @@ def assert_edges_and_pauses(label: dict[str, Any], pcm: np.ndarray) -> None:
             gap = [round(start + (index - run) * 0.01, 3), round(start + index * 0.01, 3)]
             assert gap in label["pauses_s"], f"{name}: unlabelled silence {gap}"
         run = 0
+
+
+def script(extension: str) -> Script:
+    """The bench's script for ``extension`` (tests/fixtures/turns/scripts/NNN.yaml)."""
+    return load_script(SCRIPTS / f"{extension}.yaml")
+
+
+def answer_of(extension: str, text: str) -> str | None:
+    """What the dialog of ``extension`` ends up with when the caller says ``text``."""
+    dialog_script = script(extension)
+    dialog, _ = step(dialog_script, None, CallStarted({}))
+    _, actions = step(dialog_script, dialog, Heard(text))
+    filled = [a.value for a in actions if isinstance(a, SlotFilled)]
+    if filled:
+        return filled[0]
+    chosen = [a.intent for a in actions if isinstance(a, Recognized) and a.intent is not None]
+    return chosen[0] if chosen else None

@@ -19,14 +19,15 @@ import pytest
 from tests.support.turnset import (
     FRAME,
     RATE,
+    SCRIPTS,
     SILENT_DBFS,
+    answer_of,
     assert_edges_and_pauses,
     frame_dbfs,
     level_db,
     on_the_grid,
+    script,
 )
-from voicebot.dialog.engine import CallStarted, Heard, Recognized, SlotFilled, step
-from voicebot.dialog.model import Script
 from voicebot.dialog.numbers import parse_digits, parse_number, parse_yes_no
 from voicebot.dialog.parser import load_script
 from voicebot.media.codecs import resample
@@ -36,7 +37,6 @@ from voicebot.tools.sip import read_wav_8k
 from voicebot.tools.takes import take
 
 TURNS = Path(__file__).resolve().parents[1] / "fixtures" / "turns"
-SCRIPTS = TURNS / "scripts"
 LABELS: list[dict[str, Any]] = json.loads((TURNS / "labels.json").read_text())
 BY_FILE = {label["file"]: label for label in LABELS}
 SPEECH = [label["file"] for label in LABELS if label["kind"] != "noise"]
@@ -227,27 +227,11 @@ def test_paused_answers_meet_every_pause_with_every_answer() -> None:
 # ---- dialog scripts --------------------------------------------------------------------
 
 
-def script(extension: str) -> Script:
-    return load_script(SCRIPTS / f"{extension}.yaml")
-
-
 def test_there_is_a_script_per_extension() -> None:
     # 321, 322 and 324 are the Russian set's (tests/unit/test_turn_set_ru.py).
     assert {p.stem for p in SCRIPTS.glob("31?.yaml")} == {str(n) for n in range(311, 319)}
     for path in SCRIPTS.glob("31?.yaml"):
         assert load_script(path).states
-
-
-def answer_of(extension: str, text: str) -> str | None:
-    """What the dialog of ``extension`` ends up with when the caller says ``text``."""
-    dialog_script = script(extension)
-    dialog, _ = step(dialog_script, None, CallStarted({}))
-    _, actions = step(dialog_script, dialog, Heard(text))
-    filled = [a.value for a in actions if isinstance(a, SlotFilled)]
-    if filled:
-        return filled[0]
-    chosen = [a.intent for a in actions if isinstance(a, Recognized) and a.intent is not None]
-    return chosen[0] if chosen else None
 
 
 @pytest.mark.parametrize("name", SPEECH)

@@ -19,13 +19,13 @@ from tests.support.turnset import (
     FRAME,
     RATE,
     SILENT_DBFS,
+    answer_of,
     assert_edges_and_pauses,
     frame_dbfs,
     on_the_grid,
+    script,
 )
-from voicebot.dialog.engine import CallStarted, Heard, Listen, Recognized, SlotFilled, step
-from voicebot.dialog.model import Script
-from voicebot.dialog.parser import load_script
+from voicebot.dialog.engine import CallStarted, Listen, step
 from voicebot.media.codecs import resample
 from voicebot.media.g711 import ulaw_decode, ulaw_encode
 from voicebot.speech.asr.whisper import WhisperEngine
@@ -35,7 +35,6 @@ from voicebot.tools.turnbench import extension_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TURNS = FIXTURES / "turns-ru"
-SCRIPTS = FIXTURES / "turns" / "scripts"  # the bench's bot has one scripts directory
 LABELS: list[dict[str, Any]] = json.loads((TURNS / "labels.json").read_text(encoding="utf-8"))
 BY_FILE = {label["file"]: label for label in LABELS}
 
@@ -159,10 +158,6 @@ def test_paused_answers_meet_every_pause_and_intent_twice() -> None:
 # ---- dialog scripts --------------------------------------------------------------------
 
 
-def script(extension: str) -> Script:
-    return load_script(SCRIPTS / f"{extension}.yaml")
-
-
 def test_the_russian_scripts_are_there() -> None:
     for extension in EXTENSIONS.values():
         loaded = script(extension)
@@ -173,18 +168,6 @@ def test_the_russian_scripts_are_there() -> None:
 def test_each_turn_goes_to_its_language_s_script(name: str) -> None:
     label = BY_FILE[name]
     assert extension_for(label) == EXTENSIONS[label["kind"]]
-
-
-def answer_of(extension: str, text: str) -> str | None:
-    """What the dialog of ``extension`` ends up with when the caller says ``text``."""
-    dialog_script = script(extension)
-    dialog, _ = step(dialog_script, None, CallStarted({}))
-    _, actions = step(dialog_script, dialog, Heard(text))
-    filled = [a.value for a in actions if isinstance(a, SlotFilled)]
-    if filled:
-        return filled[0]
-    chosen = [a.intent for a in actions if isinstance(a, Recognized) and a.intent is not None]
-    return chosen[0] if chosen else None
 
 
 def expected_phrases(extension: str) -> tuple[str, ...]:
