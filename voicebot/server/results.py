@@ -436,6 +436,8 @@ class ResultsOutbox:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
+        # A pass cancelled between its delete and its report left the gauges a step behind.
+        await self._report()
         if self._store is not None:
             with contextlib.suppress(sqlite3.Error):
                 await self._call(self._store.close)  # after any write still running
