@@ -43,8 +43,9 @@ run: asterisk languages
 	@scripts/run-bot.sh
 
 # Place a test call through Asterisk with sipp and print the conversation (bot must be running).
+# The Russian demo: make call EXTENSION=111 CALL_LANGUAGE=ru (its lines transcribed in Russian).
 call: setup
-	@$(PY) -m voicebot.cli call --extension $${EXTENSION:-100}
+	@$(PY) -m voicebot.cli call --extension $${EXTENSION:-100} --language $${CALL_LANGUAGE:-en}
 
 # A cluster on this machine (docs/cluster.md): the sandbox Asterisk, WORKERS voicebot workers
 # (1-9) and HAProxy in front of them. Call it: VOICEBOT_HTTP_PORT=0 make call EXTENSION=150.

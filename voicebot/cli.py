@@ -119,6 +119,7 @@ def cmd_call(args: argparse.Namespace) -> int:
                 utterances=utterances,
                 wait_for_bye=args.say is None,
                 workdir=args.workdir,
+                language=args.language,
             )
         )
     except VoicebotError as exc:
@@ -357,6 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: Allison saying 'hours', then 'goodbye')",
     )
     call.add_argument("--workdir", type=Path, default=Path(".state/calls"))
+    call.add_argument(
+        "--language",
+        default="en",
+        help="the language the bot speaks on this extension, to transcribe its lines in "
+        "(default en; ru: whisper base)",
+    )
     call.set_defaults(func=cmd_call)
 
     replay = sub.add_parser(

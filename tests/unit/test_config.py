@@ -57,6 +57,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("", {"VOICEBOT_DIALOG_NO_INPUT_TIMEOUT_S": "inf"}, "dialog.no_input_timeout_s: inf must"),
         ("", {"VOICEBOT_ARI_RETRY_INITIAL_S": "nan"}, "ari.retry_initial_s: nan must be at"),
         ("[ari]\nretry_max_s = 0.1\n", {}, "ari.retry_max_s: 0.1 must be at least ari.retry_"),
+        ("[asr]\ndecode_threads = -1\n", {}, "asr.decode_threads: -1 must be 0"),
     ],
 )
 def test_bad_config_names_what_is_wrong(

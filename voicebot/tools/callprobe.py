@@ -13,7 +13,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from ..media import levels
 from ..media.codecs import ULAW, resample
 from ..media.peer import Arrival
 from ..speech.asr.whisper import WhisperEngine
+from ..speech.discovery import choose_asr
 from .bench import PacingStats
 from .sip import CallResult, Hangup, Pause, Play, Step, WaitForBye, place_call, read_wav_8k
 from .sounds import ALLISON_DIR, missing_sound_message
@@ -224,14 +225,19 @@ async def run_probe_call(
     utterances: Sequence[tuple[str, np.ndarray]],
     wait_for_bye: bool,
     workdir: Path,
+    language: str = "en",
 ) -> int:
-    """Call, print the conversation; ``workdir`` must exist. Returns the exit code."""
+    """Call, print the conversation (the bot's lines transcribed in ``language``); ``workdir``
+    must exist. Returns the exit code."""
     pcms = [pcm for _, pcm in utterances]
     names = [name for name, _ in utterances]
     not_answering = await bot_is_answering(config)
     if not_answering is not None:
         raise VoicebotError(not_answering)
-    asr = WhisperEngine(config.asr)
+    # The whisper model the bot itself would hear the language with (raises ModelError when
+    # it is not installed, before anyone is called).
+    choice = choose_asr(replace(config.asr, engine="whisper"), language)
+    asr = WhisperEngine(replace(config.asr, whisper_model=str(choice.model)), choice.language)
     await asr.load()
     try:
         print(

@@ -2,9 +2,14 @@
 
 Whisper has no partial results: recognizers buffer audio in ``feed`` and transcribe the whole
 utterance in ``finish``. Model calls run on the engine's worker threads, ``asr.threads`` of
-them (one per core), oldest first, each decode on one core: tiny.en gains nothing from two
-threads inside one decode (78 vs 81 ms here), while two decodes side by side finished a burst
-of 16 answers in 1.04 s instead of 1.42 s.
+them (one per core), oldest first. tiny.en gains nothing from two threads inside one decode
+(78 vs 81 ms here), while two decodes side by side finished a burst of 16 answers in 1.04 s
+instead of 1.42 s: each of its decodes runs on one core. whisper base is about four times the
+work and does gain: on the 50 Russian turns of tests/fixtures/turns-ru a turn took p50 444 /
+p95 1197 ms on one core and 296 / 774 ms on two (encoder 299 -> 208 ms, forced fit 823 ->
+497 ms), the words unchanged. So a large model's decode may use two cores
+(``asr.decode_threads``, ``decode_threads``): one caller at a time is what a small site has,
+and in a burst the decodes share the cores as before, about as fast in total.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +55,11 @@ _WINDOW_MARGIN_FRAMES = 100
 # cut as a call cuts them, 1500 decodes per window) 10 s looped 34 times, 15 s 5 times (on
 # other turns), 20 s never. So a loop is redone at 20 s, still cheaper than the full 30 s
 # window, which also misheard more of those turns ("opening out", "all the rater").
+# whisper base (Russian) keeps these windows too. A 5 s window padded with the log-mel of
+# silence (what whisper is trained on) halved its encoder time on the clean Russian turn
+# files, but on real calls (line noise, G.711) it looped on most digit strings and the
+# retries made the turns slower (2026-12-07); padded with zeros, 5 s doubled digits
+# ("35, 80, 80" for 3580).
 _RETRY_WINDOW_FRAMES = 2000
 # A word said 4 times in a row, or a run of 2-6 words said 3 times, is a decoder loop.
 _LOOP_REPEATS = 4
@@ -79,6 +91,9 @@ _FAINT_ANSWER_CONFIDENCE = 0.05
 _LEADING_MEAN_LOGPROB = -4.5
 _LEADING_WORST_LOGPROB = -7.5
 _LEADING_MARGIN = 1.0
+# A model.bin this large (whisper base is 145 MB, tiny.en 76) is worth two cores a decode.
+_LARGE_MODEL_BYTES = 100_000_000
+_LARGE_MODEL_THREADS = 2
 
 
 class WhisperEngine(AsrEngine):
@@ -98,11 +113,16 @@ class WhisperEngine(AsrEngine):
         self._model: Any = None
         self._executor: Worker | None = None
         self._workers = max(1, config.threads)
+        self._decode_threads = 1
 
     async def load(self) -> None:
         if self._model is not None:
             return
         path = resolve_whisper_model(self._config.whisper_model)
+        size = _model_bytes(path)
+        self._decode_threads = decode_threads(
+            self._config.decode_threads, size, os.cpu_count() or 1
+        )
         self._executor = Worker(self._workers, "whisper")
         loop = asyncio.get_running_loop()
         try:
@@ -117,14 +137,16 @@ class WhisperEngine(AsrEngine):
         except Exception as exc:
             await self.close()
             raise ModelError(f"cannot load Whisper model {path}: {exc}") from exc
-        log.info("whisper model loaded from %s", path)
+        log.info("whisper model loaded from %s (%d decode(s) side by side, %d core(s) each)",
+                 path, self._workers, self._decode_threads)  # fmt: skip
 
     def _load_model(self, path: str) -> Any:
         from faster_whisper import WhisperModel  # heavy import, only when used
 
         return WhisperModel(
-            path, device="cpu", compute_type="int8", cpu_threads=1, num_workers=self._workers
-        )
+            path, device="cpu", compute_type="int8", cpu_threads=self._decode_threads,
+            num_workers=self._workers,
+        )  # fmt: skip
 
     @property
     def phrase_hint(self) -> bool:
@@ -306,6 +328,24 @@ class WhisperEngine(AsrEngine):
         text = " ".join(t for t in texts if t)
         confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs else None
         return text, confidence
+
+
+def decode_threads(configured: int, model_bytes: int, cores: int) -> int:
+    """Cores one decode may use: ``configured`` (``asr.decode_threads``) when set, else 1 for
+    a small model and up to ``_LARGE_MODEL_THREADS`` of the machine's ``cores`` for a model of
+    ``_LARGE_MODEL_BYTES`` or more."""
+    if configured > 0:
+        return configured
+    if model_bytes >= _LARGE_MODEL_BYTES:
+        return max(1, min(_LARGE_MODEL_THREADS, cores))
+    return 1
+
+
+def _model_bytes(directory: Path) -> int:
+    try:
+        return (directory / "model.bin").stat().st_size
+    except OSError:
+        return 0
 
 
 class WhisperRecognizer(Recognizer):

@@ -19,6 +19,7 @@ from voicebot.speech.asr.whisper import (
     PhraseFit,
     WhisperEngine,
     choose_expected,
+    decode_threads,
     fit_agrees,
     needs_forced_fit,
 )
@@ -301,3 +302,18 @@ def test_needs_forced_fit(
 )
 def test_fit_agrees(heard: str, chosen: str, agrees: bool) -> None:
     assert fit_agrees(heard, PhraseFit(chosen, -4.0, -6.0), ANSWERS) is agrees
+
+
+@pytest.mark.parametrize(
+    ("configured", "model_bytes", "cores", "threads"),
+    [
+        (0, 75_537_502, 2, 1),  # tiny.en: one core a decode
+        (0, 145_217_532, 2, 2),  # whisper base: two
+        (0, 145_217_532, 8, 2),  # no more than two, whatever the machine
+        (0, 145_217_532, 1, 1),  # not more than the machine has
+        (0, 0, 2, 1),  # no model.bin to judge by
+        (3, 75_537_502, 2, 3),  # asr.decode_threads set: as set
+    ],
+)
+def test_decode_threads(configured: int, model_bytes: int, cores: int, threads: int) -> None:
+    assert decode_threads(configured, model_bytes, cores) == threads
