@@ -94,6 +94,14 @@ _LEADING_MARGIN = 1.0
 # A model.bin this large (whisper base is 145 MB, tiny.en 76) is worth two cores a decode.
 _LARGE_MODEL_BYTES = 100_000_000
 _LARGE_MODEL_THREADS = 2
+# The forced fit decodes every expected phrase against its own copy of the encoder's output,
+# so its cost grows with the window: 16 phrases took whisper base p50 511 ms on the Russian
+# turns. Cut to the utterance and 3 s after it, it took 305 ms, and chose the same phrase on
+# 33 of the 34 menu and yes/no turns (the 34th: espeak's «баланс», which it now took, rightly).
+# Cut at 1 s after, the scores fell apart (-0.34 to -6.84 for a clear «баланс»). tiny.en keeps
+# the whole window: its bars were measured on it, and cut, it chose otherwise on 4 of 52
+# English turns.
+_LARGE_MODEL_FIT_CONTEXT_FRAMES = 300
 
 
 class WhisperEngine(AsrEngine):
@@ -114,6 +122,7 @@ class WhisperEngine(AsrEngine):
         self._executor: Worker | None = None
         self._workers = max(1, config.threads)
         self._decode_threads = 1
+        self._fit_context: int | None = None
 
     async def load(self) -> None:
         if self._model is not None:
@@ -123,6 +132,7 @@ class WhisperEngine(AsrEngine):
         self._decode_threads = decode_threads(
             self._config.decode_threads, size, os.cpu_count() or 1
         )
+        self._fit_context = fit_context(size)
         self._executor = Worker(self._workers, "whisper")
         loop = asyncio.get_running_loop()
         try:
@@ -287,7 +297,13 @@ class WhisperEngine(AsrEngine):
         tokenizer = self._tokenizer()
         start = model.get_prompt(tokenizer, [], without_timestamps=True)
         tokens = [tokenizer.encode(" " + phrase) for phrase in phrases]
-        batch = np.repeat(np.array(encoded), len(phrases), axis=0)
+        encoder_output = np.array(encoded)
+        if self._fit_context is not None:
+            # Two feature frames a position (the encoder's stride).
+            positions = min(encoder_output.shape[1], (frames + self._fit_context) // 2)
+            encoder_output = np.ascontiguousarray(encoder_output[:, :positions])
+            frames = min(frames, 2 * positions)
+        batch = np.repeat(encoder_output, len(phrases), axis=0)
         results = model.model.align(
             ctranslate2.StorageView.from_array(batch), start, tokens, [frames] * len(phrases)
         )
@@ -339,6 +355,12 @@ def decode_threads(configured: int, model_bytes: int, cores: int) -> int:
     if model_bytes >= _LARGE_MODEL_BYTES:
         return max(1, min(_LARGE_MODEL_THREADS, cores))
     return 1
+
+
+def fit_context(model_bytes: int) -> int | None:
+    """Feature frames after the utterance that the forced fit reads, for a model of
+    ``model_bytes`` (None: the whole window)."""
+    return _LARGE_MODEL_FIT_CONTEXT_FRAMES if model_bytes >= _LARGE_MODEL_BYTES else None
 
 
 def _model_bytes(directory: Path) -> int:

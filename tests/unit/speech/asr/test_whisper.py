@@ -21,6 +21,7 @@ from voicebot.speech.asr.whisper import (
     choose_expected,
     decode_threads,
     fit_agrees,
+    fit_context,
     needs_forced_fit,
 )
 from voicebot.speech.discovery import resolve_whisper_model
@@ -317,3 +318,8 @@ def test_fit_agrees(heard: str, chosen: str, agrees: bool) -> None:
 )
 def test_decode_threads(configured: int, model_bytes: int, cores: int, threads: int) -> None:
     assert decode_threads(configured, model_bytes, cores) == threads
+
+
+def test_only_a_large_model_fits_phrases_on_a_cut_window() -> None:
+    assert fit_context(145_217_532) == 300  # whisper base: 3 s after the utterance
+    assert fit_context(75_537_502) is None  # tiny.en: the whole window its bars came from
