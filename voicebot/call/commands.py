@@ -100,7 +100,7 @@ class TurnTaken:
 @dataclass(frozen=True)
 class Understand:
     """No phrase of menu state ``state`` fits the caller's words ``text``: compare them by
-    meaning with ``intents`` (its ``(intent, phrases)``, as ``Expectation.intents``) and
+    meaning with ``intents`` (its ``(intent, phrases and examples)``, ``State.meaning_menu``) and
     answer ``Understood(token)``, whatever comes of it (``call/meaning.py``)."""
 
     token: int

@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from ..dialog.lang import language_for
+from ..dialog.lang import LANGUAGES, language_for
 from ..dialog.meaning import (
     MARGIN,
     NON_ANSWERS,
@@ -30,6 +30,7 @@ from ..dialog.meaning import (
     MeaningMatch,
     PhraseVectors,
     Understanding,
+    asks_yes_or_no,
     menu_forms,
     says_no,
     too_short,
@@ -59,8 +60,9 @@ def meaning_text(text: str) -> str:
 
 
 def menu_of(state: State) -> Menu:
-    """A menu state's intents and phrases, as the turn core hands them over."""
-    return tuple((intent.name, intent.phrases) for intent in state.expect)
+    """A menu state's intents with their phrases and examples, as the turn core hands them
+    over."""
+    return state.meaning_menu
 
 
 def menus(script: Script) -> list[Menu]:
@@ -82,6 +84,8 @@ class MeaningMatcher:
         # The carrier sentences of each menu's script language (a menu in scripts of two
         # languages: the first script's).
         self._carriers: dict[Menu, tuple[str, ...]] = {}
+        # Whether each menu asks yes or no, read with its script language's yes/no words.
+        self._polar: dict[Menu, bool] = {}
         self._non_answers: PhraseVectors | None = None
 
     @property
@@ -95,10 +99,11 @@ class MeaningMatcher:
         phrase makes one for each of its forms)."""
         wanted: list[Menu] = []
         for script in scripts:
-            carriers = language_for(script.language).meaning_carriers
+            language = language_for(script.language)
             for menu in menus(script):
                 if menu not in self._menus and menu not in self._carriers:
-                    self._carriers[menu] = carriers
+                    self._carriers[menu] = language.meaning_carriers
+                    self._polar[menu] = asks_yes_or_no(menu, language.parse_yes_no)
                     wanted.append(menu)
         if not wanted:
             return 0
@@ -160,7 +165,12 @@ class MeaningMatcher:
         said = " ".join(words)
         (vector,) = self.embedder.encode([said])
         non_answers = self._embed_non_answers()
-        return understand(vector, table, self.threshold, self.margin, non_answers, says_no(said))
+        polar = self._polar.get(menu)
+        if polar is None:  # first seen on a call: its language is not known here
+            polar = any(asks_yes_or_no(menu, lang.parse_yes_no) for lang in LANGUAGES.values())
+            self._polar[menu] = polar
+        negated = says_no(said) if polar else None
+        return understand(vector, table, self.threshold, self.margin, non_answers, negated)
 
 
 async def load_meaning(

@@ -612,7 +612,7 @@ class TurnTaker:
         if not state.by_meaning or listen.expectation.completion(text) is Completion.COMPLETE:
             return None
         self._understand_numbers += 1
-        return Understand(self._understand_numbers, state.name, text, listen.expectation.intents)
+        return Understand(self._understand_numbers, state.name, text, state.meaning_menu)
 
     def _understood(self, event: Understood) -> list[Command]:
         """What the words of the turn taken mean is in: now the dialog hears them."""

@@ -15,6 +15,9 @@ from .lang import ENGLISH, Language
 
 # Word-level similarity at or above this counts as the same word (one or two letters off).
 WORD_SIMILARITY = 0.8
+# Words this short are the same only when spelt the same: one letter more is another word
+# ("not" is no "no", "by" no "bye": "can I come by on Sunday" hung up as a goodbye).
+SHORT_WORD = 3
 
 
 def normalize(text: str, language: Language = ENGLISH) -> list[str]:
@@ -29,7 +32,11 @@ def _content_words(words: Sequence[str], language: Language) -> list[str]:
 
 
 def _similar(a: str, b: str) -> float:
-    return 1.0 if a == b else SequenceMatcher(None, a, b).ratio()
+    if a == b:
+        return 1.0
+    if min(len(a), len(b)) <= SHORT_WORD:
+        return 0.0
+    return SequenceMatcher(None, a, b).ratio()
 
 
 def phrase_score(phrase: str, utterance: str, language: Language = ENGLISH) -> float:

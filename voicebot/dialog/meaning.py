@@ -15,8 +15,11 @@ only when
 - no ``NON_ANSWERS`` sentence is as close to the words: what callers say instead of an
   answer ("hold on a second", "I don't know", "подождите минутку") otherwise came out as the
   closest intent, often goodbye (0.47-0.66 with margins up to 0.4), and hung up on them;
-- the words say no (``says_no``) only if some phrase of the intent does, and say no if all of
-  them do: the model hardly hears a "not" ("please don't" scored 0.72 against "please do").
+- in a menu that asks yes or no (``asks_yes_or_no``: one intent has a phrase that is a yes,
+  another one that is a no), the words say no (``says_no``) only if some phrase of the intent
+  does, and say no if all of them do: the model hardly hears a "not" ("please don't" scored
+  0.72 against "please do"). In other menus a "not" is no answer by itself ("my parcel hasn't
+  come, where is it" is tracking, "I won't be home, bring it on Friday" a new delivery day).
 
 Anything else is a no-match, as without meaning. Pure: vectors in, a decision out, with the
 reason for the log either way.
@@ -25,7 +28,7 @@ reason for the log either way.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,6 +79,20 @@ def says_no(text: str) -> bool:
     """Whether a text holds a negation: "please don't", "that is not it", "не надо"."""
     words = _WORD.findall(text.lower())
     return any(word in NEGATIONS or word.endswith("n't") for word in words)
+
+
+def asks_yes_or_no(
+    menu: Sequence[tuple[str, Sequence[str]]], parse_yes_no: Callable[[str], bool | None]
+) -> bool:
+    """Whether a menu's answers are a yes and a no: one intent has a phrase ``parse_yes_no``
+    (the script language's) reads as yes, another one it reads as no."""
+    answers = [{parse_yes_no(phrase) for phrase in phrases} for _, phrases in menu]
+    return any(
+        True in mine and False in theirs
+        for i, mine in enumerate(answers)
+        for j, theirs in enumerate(answers)
+        if i != j
+    )
 
 
 def phrase_forms(phrase: str, carriers: Sequence[str] = ()) -> tuple[str, ...]:

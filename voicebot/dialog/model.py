@@ -97,6 +97,9 @@ class Intent:
     phrases: tuple[str, ...]
     dtmf: tuple[str, ...]
     goto: str
+    # Sentences callers say for it that only the comparison by meaning uses: unlike phrases,
+    # they are neither matched word by word nor handed to the recognizer.
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,12 @@ class State:
     def by_meaning(self) -> bool:
         """A menu whose intents may be chosen by meaning when no phrase fits."""
         return bool(self.expect) and self.settings.understand == "meaning"
+
+    @property
+    def meaning_menu(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """What the comparison by meaning compares the words with: each intent and its
+        phrases and examples."""
+        return tuple((intent.name, intent.phrases + intent.examples) for intent in self.expect)
 
     @property
     def takes_input(self) -> bool:

@@ -48,7 +48,7 @@ SETTING_KEYS = (
 END_OF_TURN_KEYS = {"silence", "max_silence", "digit_timeout", "turn_model"}
 STATE_KEYS = {"say", "dnc", *NEXT_STEP_KEYS, *SETTING_KEYS}
 TOP_KEYS = {"name", "language", "start", "defaults", "states", "record", "calendars", "on_machine"}
-INTENT_KEYS = {"phrases", "dtmf", "goto"}
+INTENT_KEYS = {"phrases", "dtmf", "goto", "examples"}
 COLLECT_TYPES = ("digits", "number", "text", "yes_no")
 COLLECT_OPTIONS: Mapping[str, frozenset[str]] = {
     "digits": frozenset({"length", "min_length", "max_length"}),
@@ -162,12 +162,17 @@ class _Parser(ScriptReader):
             if "dtmf" in data
             else ()
         )
+        examples = (
+            self.guard(lambda: self.phrases(data["examples"], (*path, "examples")), NO_TEXTS)
+            if "examples" in data
+            else ()
+        )
         goto = (
             self.guard(lambda: self.goto(data["goto"], (*path, "goto")), "")
             if "goto" in data
             else ""
         )
-        return Intent(name=name, phrases=phrases, dtmf=dtmf, goto=goto)
+        return Intent(name=name, phrases=phrases, dtmf=dtmf, goto=goto, examples=examples)
 
     def expect(self, value: Any, path: KeyPath) -> tuple[Intent, ...]:
         if not isinstance(value, dict) or not value:

@@ -249,7 +249,7 @@ async def test_on_a_call_words_no_phrase_fits_are_taken_by_meaning(
 
 @pytest.mark.parametrize(
     ("name", "least"),
-    [("paraphrases", (60, 30, 35, 20)), ("heldout", (30, 15, 15, 10))],
+    [("paraphrases", (60, 30, 35, 20)), ("heldout", (30, 15, 15, 10)), ("fresh", (70, 25, 40, 24))],
 )
 def test_the_paraphrase_set_is_what_the_bench_needs(
     name: str, least: tuple[int, int, int, int]
@@ -268,7 +268,7 @@ def test_the_paraphrase_set_is_what_the_bench_needs(
         assert state.by_meaning, item
         if item.get("intent"):
             assert item["intent"] in {intent.name for intent in state.expect}, item
-        phrases = {p.lower() for intent in state.expect for p in intent.phrases}
+        phrases = {p.lower() for _, texts in state.meaning_menu for p in texts}
         assert item["text"].lower().strip(" .?!") not in phrases, item
         # What the set is about: words the phrases miss.
         _, actions = step(script, DialogState(current=state.name), Heard(item["text"]))
@@ -276,18 +276,18 @@ def test_the_paraphrase_set_is_what_the_bench_needs(
         assert recognized.intent is None, item
 
 
-def test_the_held_out_set_shares_nothing_with_the_development_set_or_the_scripts() -> None:
+def test_the_held_out_sets_share_nothing_with_the_development_set_or_the_scripts() -> None:
     def texts(name: str) -> set[str]:
         data = yaml.safe_load((SETS / f"{name}.yaml").read_text(encoding="utf-8"))
         return {meaning_text(item["text"]) for item in data["paraphrases"] + data["off_topic"]}
 
-    held_out, development = texts("heldout"), texts("paraphrases")
-    assert not held_out & development
+    held_out, development, fresh = texts("heldout"), texts("paraphrases"), texts("fresh")
+    assert not held_out & development and not fresh & (held_out | development)
     scripts = [load_script(path) for path in sorted((ROOT / "prompts").glob("**/*.yaml"))]
-    phrases = {meaning_text(phrase) for script in scripts for state in script.states.values()
-               for intent in state.expect for phrase in intent.phrases}  # fmt: skip
-    # The scripts' phrases are written as an author would, never copied from either set.
-    assert not (held_out | development) & phrases
+    phrases = {meaning_text(text) for script in scripts for state in script.states.values()
+               for _, texts in state.meaning_menu for text in texts}  # fmt: skip
+    # The scripts' phrases and examples are written as an author would, never copied from a set.
+    assert not (held_out | development | fresh) & phrases
 
 
 # -- the real model ----------------------------------------------------------------------------
@@ -320,7 +320,7 @@ async def test_the_real_model_takes_clear_paraphrases_and_leaves_non_answers() -
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["paraphrases", "heldout"])
+@pytest.mark.parametrize("name", ["paraphrases", "heldout", "fresh"])
 def test_the_bench_runs_and_prints_the_goals(name: str) -> None:
     bench = [sys.executable, str(ROOT / "scripts" / "bench-meaning.py"), "--repeat", "1"]
     done = subprocess.run(

@@ -42,7 +42,7 @@ states:
   main:
     say: "Hours or goodbye?"
     expect:
-      hours: {phrases: ["opening hours"], dtmf: "1", goto: hours}
+      hours: {phrases: ["opening hours"], examples: ["when do you close"], dtmf: "1", goto: hours}
       bye: {phrases: ["goodbye"], dtmf: "9", goto: bye}
       strict: {phrases: ["strict"], goto: strict}
   strict:
@@ -62,7 +62,12 @@ states:
 AUDIO = np.zeros(1600, dtype=np.int16)
 WORDS = "are you open tomorrow morning"
 HOURS = MeaningMatch("hours", "opening hours", 0.71, 0.2)
-MAIN_MENU = (("hours", ("opening hours",)), ("bye", ("goodbye",)), ("strict", ("strict",)))
+# The examples go with the phrases: only the comparison by meaning reads them.
+MAIN_MENU = (
+    ("hours", ("opening hours", "when do you close")),
+    ("bye", ("goodbye",)),
+    ("strict", ("strict",)),
+)
 
 
 def taker(*, meaning: bool = True, state: str = "main") -> TurnTaker:

@@ -22,6 +22,23 @@ def test_colloquial_yes_and_no_match_the_plain_words(heard: str, phrase: str) ->
     assert phrase_score(phrase, heard) == 1.0
 
 
+@pytest.mark.parametrize(
+    ("heard", "phrase"),
+    [
+        ("can I come by on Sunday morning", "bye"),  # took as goodbye, it hung up
+        ("it's not at my door", "no"),
+        ("ага, да", "нет"),
+    ],
+)
+def test_a_short_word_one_letter_off_is_another_word(heard: str, phrase: str) -> None:
+    assert phrase_score(phrase, heard) < 0.8
+
+
+def test_a_longer_word_one_letter_off_is_still_forgiven() -> None:
+    assert phrase_score("hours", "hour") >= 0.8
+    assert phrase_score("баланс", "баланса") >= 0.8
+
+
 def test_phrases_in_other_scripts_match() -> None:
     assert phrase_score("네", "네.") == 1.0
     assert phrase_score("до свидания", "До свидания!") == 1.0

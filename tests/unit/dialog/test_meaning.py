@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from voicebot.dialog.lang import ENGLISH, LANGUAGES, NEUTRAL, RUSSIAN
+from voicebot.dialog.lang import ENGLISH, LANGUAGES, NEUTRAL, RUSSIAN, Language
 from voicebot.dialog.meaning import (
     CARRIED_WORDS,
     MARGIN,
@@ -16,6 +16,7 @@ from voicebot.dialog.meaning import (
     THRESHOLD,
     MeaningMatch,
     PhraseVectors,
+    asks_yes_or_no,
     menu_forms,
     phrase_forms,
     says_no,
@@ -261,3 +262,25 @@ def test_a_phrases_forms_are_rows_of_its_intent_named_by_the_phrase() -> None:
     assert decision.match == MeaningMatch("hours", "hours", 1.0, 1.0)
     with pytest.raises(ValueError, match="3 intents and 3 phrases for vectors of shape"):
         PhraseVectors.build(menu, vectors)  # five rows for the three phrases uncarried
+
+
+@pytest.mark.parametrize(
+    ("menu", "language", "polar"),
+    [
+        # A confirmation: a yes and a no.
+        ((("yes", ("yes", "correct")), ("no", ("no", "wrong"))), ENGLISH, True),
+        ((("yes", ("да", "верно")), ("no", ("нет", "неверно"))), RUSSIAN, True),
+        # "anything else?": goodbye holds a "no", nothing holds a yes: a "not" is no answer.
+        ((("address", ("address",)), ("goodbye", ("goodbye", "no"))), ENGLISH, False),
+        ((("menu", ("menu", "yes")), ("goodbye", ("goodbye", "no"))), ENGLISH, True),
+        # A yes and a no inside one intent are no question between two.
+        ((("answer", ("yes", "no")), ("other", ("operator",))), ENGLISH, False),
+        ((("track", ("tracking",)), ("operator", ("agent",))), ENGLISH, False),
+        # Without a language's words nothing reads as yes or no.
+        ((("yes", ("yes",)), ("no", ("no",))), NEUTRAL, False),
+    ],
+)
+def test_a_menu_asks_yes_or_no_when_one_intent_is_a_yes_and_another_a_no(
+    menu: tuple[tuple[str, tuple[str, ...]], ...], language: Language, polar: bool
+) -> None:
+    assert asks_yes_or_no(menu, language.parse_yes_no) is polar

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.dialog_scripts import hook_script, write
+from voicebot.dialog.engine import DialogState, Heard, Recognized, step
 from voicebot.dialog.parser import load_script
 from voicebot.errors import ScriptError
 
@@ -40,6 +41,15 @@ states:
     hangup: true
 """,
         "s.yaml:4: states.a.sya: unknown key 'sya'",
+    ),
+    "bad example": (
+        """start: a
+states:
+  a:
+    expect:
+      yes: {phrases: ["yes"], examples: ["sure", ""], goto: a}
+""",
+        "s.yaml:5: states.a.expect.yes.examples.1: expected non-empty text",
     ),
     "unreachable": (
         """start: a
@@ -166,6 +176,28 @@ def test_follow_redirects_is_a_boolean(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"{path}:7: states.a.webhook.follow_redirects: expected true or false, got 'yes'"
     )
+
+
+def test_examples_are_for_the_meaning_only(tmp_path: Path) -> None:
+    script = load_script(write(tmp_path, """start: a
+states:
+  a:
+    expect:
+      hours: {phrases: ["hours"], examples: ["when do you close", "open on Sunday"], goto: a}
+      bye: {phrases: ["goodbye"], goto: a}
+"""))  # fmt: skip
+    state = script.states["a"]
+    assert [intent.examples for intent in state.expect] == [
+        ("when do you close", "open on Sunday"),
+        (),
+    ]
+    assert state.meaning_menu == (
+        ("hours", ("hours", "when do you close", "open on Sunday")),
+        ("bye", ("goodbye",)),
+    )
+    # Said word for word, an example is no phrase: the words go to the comparison by meaning.
+    _, actions = step(script, DialogState(current="a"), Heard("when do you close"))
+    assert next(a for a in actions if isinstance(a, Recognized)).intent is None
 
 
 def test_demo_script_still_loads() -> None:
