@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +126,12 @@ async def harness(
         scripts = ScriptLibrary(scripts_dir, default)
         async with AriClient(config.ari) as ari, aiohttp.ClientSession() as http:
             runtime = Runtime(config, SpeechServices(asr, tts), http=http)
-            outbox = ResultsOutbox(results or ResultsConfig(), runtime.webhook_policy)
+            # Never the working tree's .state/ outbox: a bot left running there holds it, and
+            # records of test calls do not belong in it.
+            # (Cleaned up below; the object's finalizer does it if setup fails before that.)
+            spare = tempfile.TemporaryDirectory(prefix="voicebot-outbox-")
+            kept = results or ResultsConfig(outbox=str(Path(spare.name) / "outbox.sqlite"))
+            outbox = ResultsOutbox(kept, runtime.webhook_policy)
             await outbox.start()
             controller = CallController(config, ari, scripts, runtime, allocator, results=outbox)
             stream = EventStream(config.ari, on_connected=controller.connected)
@@ -142,6 +148,7 @@ async def harness(
             finally:
                 await controller.close()
                 await outbox.close()
+                spare.cleanup()
                 await stream.close()
                 consumer.cancel()
                 await asyncio.gather(consumer, return_exceptions=True)
