@@ -43,7 +43,8 @@ run: asterisk languages
 	@scripts/run-bot.sh
 
 # Place a test call through Asterisk with sipp and print the conversation (bot must be running).
-# The Russian demo: make call EXTENSION=111 CALL_LANGUAGE=ru (its lines transcribed in Russian).
+# The Russian demo: make call EXTENSION=111 CALL_LANGUAGE=ru (the caller speaks Russian, the
+# bot's lines are transcribed in Russian).
 call: setup
 	@$(PY) -m voicebot.cli call --extension $${EXTENSION:-100} --language $${CALL_LANGUAGE:-en}
 

@@ -109,7 +109,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     config = _config(args)
     _setup_logging("WARNING")
     try:
-        utterances = load_utterances(args.say)
+        utterances = load_utterances(args.say, args.language)
         args.workdir.mkdir(parents=True, exist_ok=True)
         return asyncio.run(
             run_probe_call(
@@ -361,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument(
         "--language",
         default="en",
-        help="the language the bot speaks on this extension, to transcribe its lines in "
-        "(default en; ru: whisper base)",
+        help="the language the bot speaks on this extension: its lines are transcribed in it "
+        "and, without --say, the caller says 'hours' and 'goodbye' in it (default en; ru)",
     )
     call.set_defaults(func=cmd_call)
 

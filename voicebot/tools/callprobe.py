@@ -34,6 +34,14 @@ from .sounds import ALLISON_DIR, missing_sound_message
 
 # Allison's recordings matching the demo script's intents: "hours" → hours, "goodbye" → goodbye.
 DEFAULT_UTTERANCES = (ALLISON_DIR / "hours.wav", ALLISON_DIR / "goodbye.wav")
+# The same two answers for the Russian demo (prompts/ru/demo.yaml), «часы работы» and «до
+# свидания» in RHVoice's Aleksandr (the bot speaks as Irina), from the repository's fixtures
+# (scripts/make-caller-audio.py): `voicebot call` is run from a checkout.
+_RUSSIAN_AUDIO = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "audio" / "ru"
+DEFAULT_UTTERANCES_BY_LANGUAGE: Mapping[str, tuple[Path, ...]] = {
+    "en": DEFAULT_UTTERANCES,
+    "ru": (_RUSSIAN_AUDIO / "hours.wav", _RUSSIAN_AUDIO / "goodbye.wav"),
+}
 # Time to let the bot finish its greeting / answer before the caller speaks.
 GREETING_WAIT_S = 8.0
 ANSWER_WAIT_S = 7.0
@@ -203,9 +211,22 @@ async def recent_call_summary(config: Config, since: float) -> dict[str, Any] | 
     return mine[-1] if mine else None
 
 
-def load_utterances(utterances: Sequence[str] | None) -> list[tuple[str, np.ndarray]]:
-    """The caller's lines as (name, 8 kHz PCM); Allison's 'hours' and 'goodbye' by default."""
-    paths = [Path(u) for u in utterances] if utterances else list(DEFAULT_UTTERANCES)
+def load_utterances(
+    utterances: Sequence[str] | None, language: str = "en"
+) -> list[tuple[str, np.ndarray]]:
+    """The caller's lines as (name, 8 kHz PCM); by default 'hours' and 'goodbye' in
+    ``language`` (Allison's in English)."""
+    if utterances:
+        paths = [Path(u) for u in utterances]
+    else:
+        defaults = DEFAULT_UTTERANCES_BY_LANGUAGE.get(language)
+        if defaults is None:
+            known = ", ".join(sorted(DEFAULT_UTTERANCES_BY_LANGUAGE))
+            raise VoicebotError(
+                f"no default caller lines in language '{language}' (there are for {known}): "
+                f"give them with --say"
+            )
+        paths = list(defaults)
     lines = []
     for path in paths:
         if not path.is_file():

@@ -107,6 +107,15 @@ def test_the_callers_lines_are_read_at_8_khz(tmp_path: Path) -> None:
     np.testing.assert_array_equal(lines[0][1], allison("hours"))
 
 
+def test_the_default_lines_are_in_the_bots_language() -> None:
+    assert [name for name, _ in load_utterances(None)] == ["hours.wav", "goodbye.wav"]
+    russian = load_utterances(None, "ru")
+    assert [name for name, _ in russian] == ["hours.wav", "goodbye.wav"]
+    assert not np.array_equal(russian[0][1][:8000], allison("hours")[:8000])
+    with pytest.raises(VoicebotError, match=r"no default caller lines in language 'ko'.*--say"):
+        load_utterances(None, "ko")
+
+
 def test_a_missing_line_is_refused_before_calling(tmp_path: Path) -> None:
     with pytest.raises(VoicebotError) as refused:
         load_utterances([str(ALLISON / "hours.wav"), str(tmp_path / "hello.wav")])
