@@ -10,6 +10,7 @@
 #   openssl                      makes the self-signed certificate of the webhook TLS test
 #   haproxy                      spreads calls over the workers of a cluster (make cluster)
 #   graphviz                     draws a script's flow (voicebot graph)
+#   chromium, chromium-driver    the web console's browser tests (headless, through Selenium)
 #   apt, debian-archive-keyring  fetch RHVoice's .deb files for Russian with a private apt
 #                                configuration (scripts/fetch-rhvoice.py; already on any Debian)
 #
@@ -17,7 +18,7 @@
 set -euo pipefail
 
 PACKAGES=(debootstrap sip-tester tshark asterisk-core-sounds-en-wav espeak-ng sox python3-venv openssl
-    haproxy graphviz apt debian-archive-keyring)
+    haproxy graphviz apt debian-archive-keyring chromium chromium-driver)
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "install-system-deps: must run as root (apt-get install)" >&2

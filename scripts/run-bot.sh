@@ -21,6 +21,14 @@ if [[ -z "${VOICEBOT_ARI_PASSWORD:-}" && -z "${VOICEBOT_ARI_URL:-}" ]]; then
     export VOICEBOT_ARI_PASSWORD
 fi
 mkdir -p .state
+# The web console needs a token: one generated once for this checkout, unless one is given.
+if [[ -z "${VOICEBOT_HTTP_TOKEN:-}" ]]; then
+    if [[ ! -s .state/console-token ]]; then
+        (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' > .state/console-token)
+    fi
+    VOICEBOT_HTTP_TOKEN="$(cat .state/console-token)"
+    export VOICEBOT_HTTP_TOKEN
+fi
 host_ip="$(hostname -I 2>/dev/null | awk '{print $1}')"
 cat <<INFO
 
@@ -29,6 +37,7 @@ cat <<INFO
   Call it from a softphone:    sip:100@${host_ip:-<this-host>}   (or 101)
       account  user: softphone   password: $(scripts/asterisk-sandbox.sh softphone-password 2>/dev/null || echo '<see .state/softphone-password>')
                domain/registrar: ${host_ip:-<this-host>}:5060 (UDP)
+  Watch the calls:             the "console: http://..." URL printed below (docs/console.md)
   Stop:  Ctrl-C (bot only) or  make stop  (bot and sandbox Asterisk)
 
 INFO

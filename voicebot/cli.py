@@ -76,9 +76,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    from .dialog.flowchart import GraphvizMissing, render_svg, script_dot
     from .dialog.library import script_file
     from .dialog.parser import load_script
-    from .tools.graph import GraphvizMissing, render_svg, script_dot
 
     try:
         path = script_file(args.script, Path(_config(args).dialog.scripts_dir))

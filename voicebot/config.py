@@ -302,6 +302,23 @@ class OutboundConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    # The web console at /console/ (docs/console.md) is on whenever http.token is set.
+    # Finished calls kept for its history (SQLite, callers' data: created 0600); "" keeps none.
+    history: str = ".state/console-history.sqlite"
+    # The oldest calls are dropped beyond this many.
+    history_max_calls: int = 10_000
+    # Callers' numbers in full; false shows only their last two digits.
+    show_callers: bool = False
+
+    def validate(self) -> None:
+        if self.history_max_calls < 1:
+            raise ConfigError(
+                f"console.history_max_calls: {self.history_max_calls} must be at least 1"
+            )
+
+
+@dataclass(frozen=True)
 class LogConfig:
     # What callers said and keyed (transcripts, slot values, digits) appears in the log only at
     # DEBUG, or at INFO too when this is true. INFO otherwise names intents, states,
@@ -324,6 +341,7 @@ class Config:
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     results: ResultsConfig = field(default_factory=ResultsConfig)
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     log: LogConfig = field(default_factory=LogConfig)
     log_level: str = "INFO"
 
@@ -387,6 +405,7 @@ class Config:
             )
         self.results.validate()
         self.outbound.validate()
+        self.console.validate()
         if self.ari.mode not in ("connect", "accept"):
             raise ConfigError(f'ari.mode: {self.ari.mode!r} is not "connect" or "accept"')
         if self.ari.mode == "accept":

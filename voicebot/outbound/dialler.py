@@ -31,8 +31,8 @@ from ..errors import AriError, OutboundError
 from ..logtext import caller_text
 from .campaigns import Policy, after_attempt, plan_next
 from .contacts import normalise_number
-from .model import Outcome
-from .store import CampaignStore, Claim
+from .model import CampaignState, Outcome
+from .store import CampaignInfo, CampaignStore, Claim
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +342,20 @@ class Dialler:
         self._on_outcome(outcome.value)
         self._keep_record(attempt_record(claim, outcome, now, result, next_at))
         self.wake()
+
+    async def campaigns(self) -> list[CampaignInfo]:
+        """Every campaign and how far it got (the console's campaigns page)."""
+        return await self._store(CampaignStore.campaigns)
+
+    async def set_campaign_state(self, ref: int | str, action: str) -> CampaignInfo:
+        """Pause or resume a campaign (the console's buttons); a resumed one is dialled at
+        once. OutboundError for an unknown campaign or a change its state does not allow."""
+        states = {"pause": CampaignState.PAUSED, "resume": CampaignState.RUNNING}
+        if action not in states:
+            raise OutboundError(f"campaign: {action!r} is not pause or resume")
+        info = await self._store(CampaignStore.set_state, ref, states[action], _now())
+        self.wake()
+        return info
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import logging
 import signal
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -22,6 +23,7 @@ from ..outbound.dialler import Dialler
 from ..runtime import Runtime
 from . import watchdog
 from .controller import CallController
+from .history import CallHistory
 from .metrics import Metrics
 from .results import ResultsOutbox
 from .status import host_name, status_app
@@ -29,6 +31,17 @@ from .status import host_name, status_app
 log = logging.getLogger(__name__)
 # How long a drained worker waits for Asterisk to close its per-call sockets.
 SOCKETS_CLOSE_WAIT_S = 5.0
+
+
+def console_login_url(http: HttpConfig) -> str:
+    """The console's login URL with the token (printed once at start, like Jupyter's): the
+    bound address, or 127.0.0.1 when bound to every interface."""
+    host = host_name(http.host)
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{http.port}/console/?token={quote(http.token, safe='')}"
 
 
 def require_ari_password(config: AriConfig) -> None:
@@ -136,8 +149,17 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
         elif config.outbound.endpoint:
             log.warning("outbound.endpoint is set but ari.mode is accept: no campaign calls")
         runner: web.AppRunner | None = None
+        history: CallHistory | None = None
+        if config.http.port and config.http.token and config.console.history:
+            # Before the first call, so the history misses none.
+            history = await CallHistory.open(
+                config.console.history, config.console.history_max_calls
+            )
+            stack.push_async_callback(history.close)
+            controller.history = history
         if config.http.port:
-            runner = web.AppRunner(status_app(controller, feed, config.http), access_log=None)
+            app = status_app(controller, feed, config.http, config.console, history)
+            runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             try:
                 await web.TCPSite(runner, config.http.host, config.http.port).start()
@@ -147,6 +169,11 @@ async def serve(config: Config, scripts_dir: Path | None = None) -> None:
                 ) from None
             log.info("status on http://%s:%d/health, /calls and /metrics",
                      config.http.host, config.http.port)  # fmt: skip
+            if config.http.token:
+                # Printed, not logged: the token is a password, and logs travel further.
+                print(f"console: {console_login_url(config.http)}", flush=True)
+            else:
+                log.info("console off: set http.token (VOICEBOT_HTTP_TOKEN) to turn it on")
 
         consumer = asyncio.create_task(feed.run(), name="ari-events")
         stopper = asyncio.create_task(stop.wait(), name="stop-signal")

@@ -35,6 +35,7 @@ from ..media.endpoint import PortAllocator
 from ..outbound.dialler import Dialler
 from ..runtime import Runtime
 from . import leg, resync
+from .history import CallHistory
 from .leg import RESULT_VARIABLE, ActiveCall, CallResult, EndReason
 from .metrics import Metrics
 from .results import NO_RESULTS, NoResults, ResultsOutbox
@@ -78,6 +79,7 @@ class CallController:
         self._background: set[asyncio.Task[object]] = set()
         # Campaigns' calls (set by the app when [outbound] is configured).
         self.outbound: Dialler | None = None
+        self.history: CallHistory | None = None  # finished calls, for the console (app sets)
         self.resyncer = resync.Resync(self.calls, self.media_arrivals,
                                       lambda: self.metrics.call_ended(CallResult.ERROR),
                                       shared=self.route)  # fmt: skip
@@ -163,9 +165,11 @@ class CallController:
         self.calls.pop(call.key, None)
         if call.result is None:
             call.result = CallResult.CALLER_HANGUP if call.caller_gone else CallResult.COMPLETED
-        self.recent.append(call.summary())
+        self.recent.append(summary := call.summary())
         record = call.result_record(self.scripts.scripts.get(call.script_name))
         self.results.keep(record)
+        if self.history is not None:
+            self.history.keep(summary, record)
         if call.outbound is not None and self.outbound is not None:
             self._outbound_ended(call, record)
         stats = call.endpoint.stats if call.endpoint else None

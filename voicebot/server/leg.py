@@ -51,6 +51,12 @@ class CallResult(StrEnum):
     CALLER_HANGUP = "caller_hangup"
     BUSY = "busy"
     ERROR = "error"
+    # An operator ended the call from the console: the caller goes back to the dialplan.
+    STOPPED = "stopped"
+
+
+# A caller still there when the call ends with one of these goes back to the dialplan.
+HANDED_BACK = frozenset({CallResult.ERROR, CallResult.STOPPED})
 
 
 class EndReason(StrEnum):
@@ -68,6 +74,7 @@ class EndReason(StrEnum):
     GONE_AT_RESYNC = "caller channel gone (found on reconnecting to ARI)"
     OVERDUE = "overdue"
     SHUTDOWN = "bot shutting down"
+    CONSOLE = "ended from the console"
 
 
 @dataclass(frozen=True)
@@ -154,15 +161,25 @@ class ActiveCall:
         if task is not None and not task.done() and not task.cancelling():
             task.cancel()
 
-    def stop(self, reason: EndReason, detail: str = "", *, failed: bool = False) -> None:
-        """End the call from outside its task (watchdog, resync, a lost socket, shutdown):
-        its task is cancelled and tears the call down. ``failed``: a caller still there is
-        handed back to the dialplan with VOICEBOT_RESULT=error."""
+    def stop(
+        self,
+        reason: EndReason,
+        detail: str = "",
+        *,
+        failed: bool = False,
+        result: CallResult | None = None,
+    ) -> None:
+        """End the call from outside its task (watchdog, resync, a lost socket, shutdown, the
+        console): its task is cancelled and tears the call down. ``failed``: a caller still
+        there is handed back to the dialplan with VOICEBOT_RESULT=error; ``result`` (one of
+        ``HANDED_BACK``): handed back with that result."""
         if self.task is None or self.tearing_down:
             return
         self.end(reason, detail)
         if failed:
             self.result = CallResult.ERROR
+        elif result is not None:
+            self.result = result
         self.cancel()
 
     def result_record(self, script: Script | None) -> dict[str, Any]:
@@ -458,11 +475,11 @@ async def release(call: ActiveCall) -> None:
         if call.result is not CallResult.ERROR:
             call.result = CallResult.CALLER_HANGUP
     elif not call.handed_off:
-        if call.result is CallResult.ERROR:
-            call.handed_off = await hand_back(call.route, call.id, CallResult.ERROR)
+        if call.result in HANDED_BACK:
+            call.handed_off = await hand_back(call.route, call.id, call.result)
             if call.handed_off:
-                log.info("call %s: handed back to the dialplan with %s=error",
-                         call.id, RESULT_VARIABLE)  # fmt: skip
+                log.info("call %s: handed back to the dialplan with %s=%s",
+                         call.id, RESULT_VARIABLE, call.result)  # fmt: skip
         elif not call.route.lost:
             await quietly(call.route.ari.hangup(call.id), call, "hang up caller")
     close_local(call)

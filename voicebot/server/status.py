@@ -15,8 +15,10 @@ from typing import Any, Protocol
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from ..config import HttpConfig
+from ..config import ConsoleConfig, HttpConfig
+from .console.app import add_console
 from .controller import CallController
+from .history import CallHistory
 from .metrics import CONTENT_TYPE
 
 
@@ -137,14 +139,21 @@ def engines_down(engines: dict[str, dict[str, Any]]) -> list[str]:
     )
 
 
-def status_app(controller: CallController, stream: AriLink, http: HttpConfig) -> web.Application:
-    """GET /health, /calls and /metrics. Every route answers only requests naming this server
-    (see :class:`HostPolicy`); /calls (callers' numbers, transcripts) also needs
-    ``http.token`` when one is set, while /health and /metrics stay open to whoever can reach
-    ``http.host``:``http.port`` (monitoring probes carry no token). /health answers 503
-    while ARI is disconnected or the bot drains, so a load balancer's check takes it out."""
+def status_app(
+    controller: CallController,
+    stream: AriLink,
+    http: HttpConfig,
+    console: ConsoleConfig | None = None,
+    history: CallHistory | None = None,
+) -> web.Application:
+    """GET /health, /calls and /metrics, and the console under /console/. Every route answers
+    only requests naming this server (see :class:`HostPolicy`); /calls (callers' numbers,
+    transcripts) also needs ``http.token`` when one is set, and the console always does,
+    while /health and /metrics stay open to whoever can reach ``http.host``:``http.port``
+    (monitoring probes carry no token). /health answers 503 while ARI is disconnected or the
+    bot drains, so a load balancer's check takes it out."""
 
-    async def health_route(_: web.Request) -> web.Response:
+    async def health_body() -> dict[str, Any]:
         health = controller.health()
         down = engines_down(health.get("engines", {}))
         # 503 while draining too: a load balancer must stop sending calls at once. A dead
@@ -155,7 +164,11 @@ def status_app(controller: CallController, stream: AriLink, http: HttpConfig) ->
         body = {"status": status, "ari_connected": stream.connected, **health}
         if down:
             body["engines_down"] = down
-        return web.json_response(body, status=200 if status == "ok" else 503)
+        return body
+
+    async def health_route(_: web.Request) -> web.Response:
+        body = await health_body()
+        return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
     async def metrics(_: web.Request) -> web.Response:
         body = controller.metrics.render()
@@ -173,4 +186,5 @@ def status_app(controller: CallController, stream: AriLink, http: HttpConfig) ->
     app.router.add_get("/health", health_route)
     app.router.add_get("/calls", _token_required(http.token, calls))
     app.router.add_get("/metrics", metrics)
+    add_console(app, controller, health_body, http, console or ConsoleConfig(), history)
     return app

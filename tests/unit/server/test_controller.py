@@ -17,7 +17,7 @@ from voicebot.config import CallsConfig, ResultsConfig, WebhookConfig
 from voicebot.media.codecs import resample
 from voicebot.media.pacer import Pacer
 from voicebot.media.peer import RtpPeer
-from voicebot.server.leg import MEDIA_CHANNEL_PREFIX
+from voicebot.server.leg import MEDIA_CHANNEL_PREFIX, CallResult, EndReason
 
 
 def call_tasks() -> list[str]:
@@ -526,3 +526,21 @@ async def test_every_call_leaves_one_result_record_however_it_ends(tmp_path: Pat
     assert transferred["path"][0] == "main" and transferred["keys"] == ["#0"]
     assert by_call[busy]["outcome"] == "busy"
     assert all(line["key"] for line in lines)
+
+
+async def test_a_call_ended_from_the_console_goes_back_to_the_dialplan_as_stopped() -> None:
+    async with harness([]) as h:
+        async with h.call() as (caller, peer):
+            await peer.wait_for_packets(5)
+            (call,) = h.controller.calls.values()
+            call.stop(EndReason.CONSOLE, result=CallResult.STOPPED)
+            await h.wait_until(lambda: not h.controller.calls)
+            summary = h.controller.recent[-1]
+            assert (summary["result"], summary["end_reason"]) == (
+                "stopped", "ended from the console",
+            )  # fmt: skip
+            sets = [q for m, p, q in h.fake.requests if p.endswith(f"/channels/{caller}/variable")]
+            assert {"variable": "VOICEBOT_RESULT", "value": "stopped"} in sets
+            # Handed back, never hung up: the dialplan decides what the caller hears next.
+            assert f"/channels/{caller}" not in [p for m, p, _ in h.fake.requests if m == "DELETE"]
+            assert h.fake.bridges == {} and h.allocator.in_use == frozenset()

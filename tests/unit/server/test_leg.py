@@ -89,6 +89,7 @@ ENDINGS = [
     (EndReason.OVERDUE, "longer than calls.max_duration_s (600 s)",
      "longer than calls.max_duration_s (600 s)"),
     (EndReason.SHUTDOWN, "", "bot shutting down"),
+    (EndReason.CONSOLE, "", "ended from the console"),
 ]  # fmt: skip
 
 
@@ -105,7 +106,7 @@ def test_every_reason_has_its_text() -> None:
     ("result", "value"),
     [(CallResult.COMPLETED, "completed"), (CallResult.TRANSFERRED, "transferred"),
      (CallResult.CALLER_HANGUP, "caller_hangup"), (CallResult.ERROR, "error"),
-     (CallResult.BUSY, "busy")],
+     (CallResult.BUSY, "busy"), (CallResult.STOPPED, "stopped")],
 )  # fmt: skip
 def test_results_read_as_the_dialplan_and_metrics_see_them(result: CallResult, value: str) -> None:
     assert result.value == value == str(result)

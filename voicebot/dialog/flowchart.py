@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from ..dialog.model import RecordedPrompt, Script, State, Transfer
 from ..errors import VoicebotError
+from .model import RecordedPrompt, Script, State, Transfer
 
 LABEL_CHARS = 40
 RENDER_TIMEOUT_S = 30.0
@@ -162,10 +162,12 @@ EDGE_STYLES: dict[EdgeKind, str] = {
 }
 
 
-def script_dot(script: Script) -> str:
+def script_dot(script: Script, notes: Mapping[str, str] | None = None) -> str:
     """The DOT text of ``script``'s flow: states as boxes (the start one bold, entered from a
     dot), steps as solid edges, retry reactions dotted, webhook errors dashed red, hang-ups and
-    transfers as end nodes."""
+    transfers as end nodes. ``notes``: a last line for some states' boxes (the console's
+    counts from the call history)."""
+    notes = notes or {}
     lines = [
         f"digraph {dot_string(script.name or 'script')} {{",
         "  rankdir=TB;",
@@ -177,7 +179,10 @@ def script_dot(script: Script) -> str:
     end_nodes: dict[str, EndNode] = {}
     for state in script.states.values():
         style = ", penwidth=2.5" if state.name == script.start else ""
-        lines.append(f"  {dot_string(state.name)} [label={dot_string(state_label(state))}{style}];")
+        label = state_label(state)
+        if state.name in notes:
+            label = f"{label}\n{notes[state.name]}"
+        lines.append(f"  {dot_string(state.name)} [label={dot_string(label)}{style}];")
         for edge, node in state_edges(state):
             edges.append(edge)
             if node is not None:

@@ -14,6 +14,17 @@ import pytest
 
 from tests.support.dialog_scripts import BANK, write
 from voicebot.cli import main
+from voicebot.dialog.flowchart import (
+    ENTRY_NODE,
+    HANGUP_NODE,
+    GraphError,
+    GraphvizMissing,
+    dot_string,
+    render_svg,
+    script_dot,
+    shorten,
+    transfer_target,
+)
 from voicebot.dialog.model import (
     BranchArm,
     Collect,
@@ -28,17 +39,6 @@ from voicebot.dialog.model import (
 )
 from voicebot.dialog.parser import load_script
 from voicebot.errors import EXIT_INVALID, EXIT_OK
-from voicebot.tools.graph import (
-    ENTRY_NODE,
-    HANGUP_NODE,
-    GraphError,
-    GraphvizMissing,
-    dot_string,
-    render_svg,
-    script_dot,
-    shorten,
-    transfer_target,
-)
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = sorted((ROOT / "prompts").glob("*.yaml"))
