@@ -135,6 +135,9 @@ class CallStats:
     turns: list[TurnTiming] = field(default_factory=list)
     barge_ins: int = 0
     webhooks: int = 0
+    # What happened when (seconds since the call began), for the console's timeline and
+    # counts: {"t", "kind": "barge-in" | "no-input", "state"}; webhooks add "seconds", "ok".
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 class CallSession:
@@ -407,6 +410,8 @@ class CallSession:
             elif isinstance(command, turns.Note):
                 if command.kind == "no-input":
                     self.listener.caller_unheard()
+                if command.kind in ("barge-in", "no-input"):
+                    self._event(command.kind)
                 if command.kind == "barge-in":
                     self.stats.barge_ins += 1
                     for observer in self._observers:
@@ -491,9 +496,16 @@ class CallSession:
             for observer in self._observers:
                 observer.webhook(seconds)
 
+        started = time.monotonic()
         ok, result = await run_webhook(self._http, action, self._webhook_policy, self.call_id,
                                        timed)  # fmt: skip
+        self._event("webhook", at=started, seconds=round(time.monotonic() - started, 3), ok=ok)
         self._inputs.put_nowait(turns.WebhookAnswered(time.monotonic(), ok, result))
+
+    def _event(self, kind: str, at: float | None = None, **details: Any) -> None:
+        at = time.monotonic() if at is None else at
+        self.stats.events.append({"t": round(at - self._started, 3), "kind": kind,
+                                  "state": self.core.state_name, **details})  # fmt: skip
 
     def _record(
         self,

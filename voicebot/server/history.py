@@ -40,7 +40,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_OFFSET = 1 << 62  # within SQLite's integers
 # Bumped whenever count_states counts differently: stored counts are then counted again.
-COUNT_RULE = 1
+COUNT_RULE = 2
 CALLER_HANGUP_OUTCOME = "caller_hangup"  # server.leg.CallResult.CALLER_HANGUP
 CALLER_HANGUP_REASON = "caller hangup"  # server.leg.EndReason.CALLER_HANGUP
 LOCK_WAIT_S = 1.0
@@ -220,9 +220,12 @@ def count_states(
     transcript: Sequence[Mapping[str, Any]],
     outcome: str,
     end_reason: str,
+    events: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, StateCounts]:
-    """What one call adds to each state's counts. The transcript has no line for a no-input
-    and marks a no-match only by a caller line without an intent, so:
+    """What one call adds to each state's counts. A summary's ``events`` (call.session
+    CallStats) name each no-input and its state; without them (older records) no-inputs are
+    inferred as below. The transcript marks a no-match only by a caller line without an
+    intent, so:
 
     - entered: 1 for each state in ``path``;
     - no_match: a caller line without an intent that the bot answers next in the same state
@@ -246,10 +249,15 @@ def count_states(
         if line.get("who") == "caller" and not line.get("intent") and after.get("who") == "bot":
             if after.get("state") == line.get("state"):
                 of(line.get("state")).no_match += 1
-    for state, texts in _bot_runs(transcript):
-        repeats = max(Counter(texts).values()) - 1
-        if repeats:
-            of(state).no_input += repeats
+    if events is not None:
+        for event in events:
+            if event.get("kind") == "no-input":
+                of(event.get("state")).no_input += 1
+    else:
+        for state, texts in _bot_runs(transcript):
+            repeats = max(Counter(texts).values()) - 1
+            if repeats:
+                of(state).no_input += repeats
     hung_up = outcome == CALLER_HANGUP_OUTCOME or end_reason.startswith(CALLER_HANGUP_REASON)
     if path and hung_up:
         of(path[-1]).hangups += 1
@@ -365,7 +373,9 @@ class _Kept:
             latencies=json.dumps([t["total_ms"] for t in turns if _is_ms(t.get("total_ms"))]),
             recording=str(recording) if recording else None,
             body=json.dumps(body, ensure_ascii=False, allow_nan=False),
-            counts=count_states(record.get("path") or (), transcript, outcome, end_reason),
+            counts=count_states(
+                record.get("path") or (), transcript, outcome, end_reason, summary.get("events")
+            ),
         )
 
 

@@ -238,6 +238,7 @@ class ActiveCall:
             "result": self.result.value if self.result else "",
             "transcript": [line.as_dict() for line in transcript],
             "turns": [turn.as_dict() for turn in session.stats.turns] if session else [],
+            "events": list(session.stats.events) if session else [],
             "rtp_port": self.endpoint.local_port if self.endpoint else None,
             "rtp": vars(self.endpoint.stats) if self.endpoint else {},
             # How late the bot's own packets left (the event loop's share of any gap).

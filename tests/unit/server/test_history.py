@@ -281,6 +281,24 @@ def test_count_states(
     assert count_states(path, transcript(lines), outcome, end_reason) == expected
 
 
+def test_the_sessions_no_input_events_count_exactly() -> None:
+    # Two silences in main, the second re-prompt said differently (no repeated line to infer
+    # from), then one in confirm whose reaction went on to goodbye (no re-ask at all).
+    lines = [
+        ("bot", GREETING, "main", None), ("bot", "Still there?", "main", None),
+        ("bot", "Say hours or goodbye.", "main", None), ("caller", "hours", "main", "hours"),
+        ("bot", "Is that right?", "confirm", None), ("bot", "Goodbye.", "goodbye", None),
+    ]  # fmt: skip
+    events = [{"t": 5.0, "kind": "no-input", "state": "main"},
+              {"t": 9.0, "kind": "no-input", "state": "main"},
+              {"t": 12.0, "kind": "barge-in", "state": "main"},
+              {"t": 20.0, "kind": "no-input", "state": "confirm"}]  # fmt: skip
+    counts = count_states(["main", "confirm", "goodbye"], transcript(lines), "completed",
+                          "bot-hangup", events)  # fmt: skip
+    assert counts == {"main": StateCounts(1, 0, 2, 0), "confirm": StateCounts(1, 0, 1, 0),
+                      "goodbye": StateCounts(1, 0, 0, 0)}  # fmt: skip
+
+
 def test_what_the_caller_said_in_a_private_state_is_masked() -> None:
     summary, record = finished_call(1, script=PRIVATE_BANK)
     assert record["slots"] == {"account": MASK}

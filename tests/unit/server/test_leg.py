@@ -183,6 +183,7 @@ def test_summary_of_a_call_refused_before_its_session() -> None:
         "result": "busy",
         "transcript": [],
         "turns": [],
+        "events": [],
         "rtp_port": None,
         "rtp": {},
         "pacer": {},

@@ -151,6 +151,18 @@ def _estimated(lines: Sequence[Mapping[str, Any]], who: str, end_s: float) -> Se
     return segments
 
 
+def _by_kind(events: object) -> dict[str, list[Mapping[str, Any]]]:
+    """A summary's ``events`` (call.session.CallStats) as the lists the picture reads."""
+    if not isinstance(events, Sequence) or isinstance(events, str):
+        return {}
+    kinds = {"barge-in": "barge_ins", "webhook": "webhooks"}
+    found: dict[str, list[Mapping[str, Any]]] = {}
+    for event in events:
+        if isinstance(event, Mapping) and event.get("kind") in kinds:
+            found.setdefault(kinds[event["kind"]], []).append(event)
+    return found
+
+
 def _events(call: Mapping[str, Any], key: str) -> tuple[list[Mapping[str, Any]], int]:
     """Events (each a time, or a mapping with "t") and how many; a bare number is a count."""
     value = call.get(key)
@@ -253,7 +265,8 @@ def _markers(
         t = float(hook["t"])
         ms = _num(hook.get("ms")) or 1000 * (_num(hook.get("seconds")) or 0.0)
         failed = hook.get("ok") is False
-        title = f"webhook {hook.get('name') or ''} at {t:.2f} s: "
+        name = f" {hook['name']}" if hook.get("name") else ""
+        title = f"webhook{name} at {t:.2f} s: "
         title += f"{'failed' if failed else 'answered'} after {ms:.0f} ms"
         fill = COLOURS["alert"] if failed else "#7f7f7f"
         width = max(3.0, ms / 1000 * frame.scale)
@@ -318,11 +331,13 @@ def timeline_svg(
 ) -> str:
     """The call's timeline as standalone SVG, from its summary or result record: transcript,
     turns and, when present, duration_s, result or outcome, end_reason, amd ({verdict, at_s,
-    reasons}), barge_ins and webhooks (lists of times or of {t, ...}; a bare number is a
-    count); fields missing from ``call`` are looked up in ``call["record"]`` when it has one.
+    reasons}), events (call.session.CallStats: barge-ins and webhooks), or barge_ins and
+    webhooks (lists of times or of {t, ...}; a bare number is a count); fields missing from
+    ``call`` are looked up in ``call["record"]`` when it has one.
     ``caller_voice``/``bot_voice``: (start, end) seconds from the recording."""
     if isinstance(call.get("record"), Mapping):  # a history row: its result record inside
         call = {**call["record"], **call}
+    call = {**_by_kind(call.get("events")), **call}
     lines = _lines(call)
     turns = latency_turns(call)
     amd = call.get("amd") if isinstance(call.get("amd"), Mapping) else None

@@ -264,3 +264,22 @@ def test_bad_values_are_skipped_not_fatal() -> None:
     }
     root = parse(timeline_svg(call))
     assert len(having_class(root, "words")) == 1  # the line with a time, as the bot's
+
+
+def test_the_sessions_events_are_drawn_at_their_times() -> None:
+    call = {
+        **CALL,
+        "events": [
+            {"t": 1.1, "kind": "barge-in", "state": "main"},
+            {"t": 3.0, "kind": "no-input", "state": "main"},
+            {"t": 4.5, "kind": "webhook", "state": "lookup", "seconds": 0.32, "ok": True},
+            {"t": 6.0, "kind": "webhook", "state": "lookup", "seconds": 2.0, "ok": False},
+        ],
+    }
+    root = parse(timeline_svg(call))
+    assert len(having_class(root, "barge-in")) == 1
+    titles = [w.findtext(f"{NS}title") for w in having_class(root, "webhook")]
+    assert titles == [
+        "webhook at 4.50 s: answered after 320 ms",
+        "webhook at 6.00 s: failed after 2000 ms",
+    ]
