@@ -40,6 +40,7 @@ AUDIO_DURATION = (
     "const a = document.querySelector(arguments[0]);"
     "return a && a.readyState >= 1 && isFinite(a.duration) ? a.duration : null;"
 )
+FITS_WIDTH = "return document.documentElement.scrollWidth <= window.innerWidth + 1;"
 GRAPH_DRAWN = (
     "const i = document.querySelector('.graph img');return i && i.complete && i.naturalWidth > 0;"
 )
@@ -142,6 +143,8 @@ async def test_a_real_call_live_then_in_the_history_with_audio_and_timeline(
     from selenium.webdriver.common.by import By
 
     base = console_bot.status_url + "/console/"
+    # `voicebot run` printed the login URL, as Jupyter does.
+    assert f"console: {base}?token={TOKEN}" in console_bot.log_text()
     browser.get(base + "?token=" + TOKEN)
     assert browser.current_url == base  # the token is out of the address bar and history
     cookie = browser.get_cookie("voicebot_console")
@@ -202,6 +205,11 @@ async def test_a_real_call_live_then_in_the_history_with_audio_and_timeline(
     )  # fmt: skip
     assert abs(position - said_at) < 1.0
     browser.save_screenshot(str(SCREENSHOTS / "call.png"))
+    # On a phone's screen the page fits its width; wide tables and the picture scroll or shrink.
+    browser.set_window_size(390, 844)
+    assert browser.execute_script(FITS_WIDTH)
+    browser.save_screenshot(str(SCREENSHOTS / "call-phone.png"))
+    browser.set_window_size(1280, 1000)
 
     browser.get(base + "#/scripts")
     await until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "table.counts tbody tr"), 10,

@@ -462,6 +462,7 @@ class Console:
             since = self.clock() - 3600
             latencies = await self.history.turn_latencies(since)
             body["latency_last_hour"] = latency_summary(latencies)
+            body["history"] = self.history.status()
         return _json(body)
 
     # -- campaigns ---------------------------------------------------------------------

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,13 +17,18 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from voicebot.call.results import result_record
 from voicebot.config import ConsoleConfig, HttpConfig
+from voicebot.dialog.parser import load_script
+from voicebot.errors import OutboundError
 from voicebot.server.console.app import byte_range, latency_summary, mask_number
+from voicebot.server.history import CallHistory
 from voicebot.server.leg import CallResult, EndReason
 from voicebot.server.metrics import Metrics
 from voicebot.server.status import status_app
 
 TOKEN = "console-unit-token"
+PROMPTS = Path(__file__).resolve().parents[4] / "prompts"
 Client = TestClient[Any, Any]
 
 
@@ -47,13 +55,17 @@ class FakeCall:
 
 @asynccontextmanager
 async def console(
-    token: str = TOKEN, show_callers: bool = False, history: Any = None
+    token: str = TOKEN,
+    show_callers: bool = False,
+    history: Any = None,
+    scripts: dict[str, Any] | None = None,
+    outbound: Any = None,
 ) -> AsyncIterator[tuple[Client, dict[str, FakeCall]]]:
     calls = {"k1": FakeCall("chan-1", "+74951234567")}
     controller = SimpleNamespace(
-        metrics=Metrics(), calls=calls, recent=[], draining=False, outbound=None,
+        metrics=Metrics(), calls=calls, recent=[], draining=False, outbound=outbound,
         health=lambda: {"active_calls": len(calls), "max_active": 4, "engines": {}},
-        scripts=SimpleNamespace(scripts={}, default="demo"),
+        scripts=SimpleNamespace(scripts=scripts or {}, default="demo"),
     )  # fmt: skip
     app = status_app(
         controller,  # type: ignore[arg-type]
@@ -266,3 +278,151 @@ def test_a_range_beyond_the_end_is_unsatisfiable() -> None:
 )  # fmt: skip
 def test_latency_summary(latencies: list[float], summary: dict[str, Any]) -> None:
     assert latency_summary(latencies) == summary
+
+
+# --- with a real history ----------------------------------------------------------------------
+
+CAPTURES = Path(__file__).resolve().parents[4] / "tests" / "fixtures" / "captures"
+SPOKEN = CAPTURES / "demo-hours-goodbye"  # our recorder's pcap and its transcript
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def stored_call(call_id: str, caller: str, recording: Path | None, started: float) -> tuple[
+    dict[str, Any], dict[str, Any]
+]:  # fmt: skip
+    """A call as the controller hands it to the history: the demo capture's own transcript."""
+    lines = [json.loads(line) for line in SPOKEN.with_suffix(".jsonl").read_text().splitlines()]
+    turns = [line["latency_ms"] for line in lines if "latency_ms" in line]
+    record = result_record(
+        call_id=call_id, script_name="demo", script=None, started=started, ended=started + 19.6,
+        outcome="completed", end_reason="bot-hangup", caller_id=caller, called="100",
+        path=["main", "hours", "goodbye"], transcript=lines, turns=turns,
+        recording=str(recording) if recording else None,
+    )  # fmt: skip
+    summary = {"call_id": call_id, "caller": caller, "script": "demo", "started": started,
+               "transcript": lines, "turns": turns, "recording": record["recording"],
+               "events": [{"t": 3.0, "kind": "no-input", "state": "main"}]}  # fmt: skip
+    return summary, record
+
+
+@asynccontextmanager
+async def with_history(tmp_path: Path, **options: Any) -> AsyncIterator[Client]:
+    recording = tmp_path / "call.pcap"
+    shutil.copy(SPOKEN.with_suffix(".pcap"), recording)
+    history = await CallHistory.open(tmp_path / "history.sqlite", 100)
+    now = time.time()
+    history.keep(*stored_call("rec-1", "+74951234567", recording, now - 60))
+    history.keep(*stored_call("rec-2", "5550100", None, now - 30))
+    try:
+        async with console(history=history, **options) as (client, _):
+            yield client
+    finally:
+        await history.close()
+
+
+async def test_the_history_is_searched_by_post_with_callers_masked(tmp_path: Path) -> None:
+    async with with_history(tmp_path) as client:
+        async with client.post("/console/api/history/search", json={}, headers=AUTH) as r:
+            body = await r.json()
+        assert body["total"] == 2
+        assert [row["call_id"] for row in body["rows"]] == ["rec-2", "rec-1"]  # newest first
+        assert body["rows"][1]["caller"] == "••••••••••67"
+        assert body["rows"][1]["has_recording"] and not body["rows"][0]["has_recording"]
+        # The caller filter reads the whole number; it travels in the body, not the URL.
+        search = {"caller": "495123"}
+        async with client.post("/console/api/history/search", json=search, headers=AUTH) as r:
+            assert [row["call_id"] for row in (await r.json())["rows"]] == ["rec-1"]
+        async with client.post("/console/api/history/search", json={"since": "yesterday"},
+                               headers=AUTH) as r:  # fmt: skip
+            assert r.status == 400
+            assert "since" in (await r.json())["error"]
+        async with client.post("/console/api/history/search", data="[1]", headers=AUTH) as r:
+            assert r.status == 400
+
+
+async def test_a_stored_call_with_its_audio_and_timeline(tmp_path: Path) -> None:
+    async with with_history(tmp_path) as client:
+        async with client.get("/console/api/history/rec-1", headers=AUTH) as r:
+            call = await r.json()
+        assert call["has_audio"] and "recording" not in call  # no server path in the page
+        assert call["record"]["caller_id"] == "••••••••••67" and call["caller"] == "••••••••••67"
+        assert call["record"]["path"] == ["main", "hours", "goodbye"]
+        async with client.get("/console/api/history/rec-1/audio/both.wav", headers=AUTH) as r:
+            assert r.status == 200 and r.content_type == "audio/wav"
+            assert r.headers["Accept-Ranges"] == "bytes"
+            whole = await r.read()
+        assert whole[:4] == b"RIFF" and len(whole) > 8000 * 2 * 2 * 15  # stereo, ~19 s
+        ranged = {**AUTH, "Range": "bytes=100-199"}
+        async with client.get("/console/api/history/rec-1/audio/caller.wav", headers=ranged) as r:
+            assert r.status == 206 and len(await r.read()) == 100
+            assert r.headers["Content-Range"].startswith("bytes 100-199/")
+        async with client.get("/console/api/history/rec-1/audio/other.wav", headers=AUTH) as r:
+            assert r.status == 404
+        async with client.get("/console/api/history/rec-1/timeline.svg", headers=AUTH) as r:
+            assert r.content_type == "image/svg+xml"
+            svg = await r.text()
+        assert svg.count('class="latency-bar"') == 2
+        async with client.get("/console/api/history/rec-2/audio/both.wav", headers=AUTH) as r:
+            assert r.status == 404
+            assert "not recorded" in (await r.json())["error"]
+        async with client.get("/console/api/history/no-such-call", headers=AUTH) as r:
+            assert r.status == 404
+
+
+async def test_scripts_with_counts_and_their_flow_graph(tmp_path: Path) -> None:
+    demo = load_script(PROMPTS / "demo.yaml")
+    async with with_history(tmp_path, scripts={"demo": demo}) as client:
+        async with client.get("/console/api/scripts", headers=AUTH) as r:
+            (script,) = (await r.json())["scripts"]
+        assert script["counts"]["hours"]["entered"] == 2
+        assert script["counts"]["main"]["no_input"] == 2  # one event in each stored call
+        async with client.get("/console/api/scripts/demo/graph.svg", headers=AUTH) as r:
+            assert r.content_type == "image/svg+xml"
+            assert "entered 2" in await r.text()
+        async with client.get("/console/api/scripts/nope/graph.svg", headers=AUTH) as r:
+            assert r.status == 404
+
+
+async def test_health_adds_the_last_hours_latency_and_the_history(tmp_path: Path) -> None:
+    async with with_history(tmp_path) as client:
+        async with client.get("/console/api/health", headers=AUTH) as r:
+            body = await r.json()
+        assert body["status"] == "ok" and body["active_calls"] == 1
+        assert body["latency_last_hour"]["turns"] == 4  # two turns in each stored call
+        assert body["history"]["calls"] == 2
+
+
+class FakeDialler:
+    def __init__(self) -> None:
+        self.state = "running"
+
+    async def campaigns(self) -> list[dict[str, Any]]:
+        return [{"id": 1, "name": "reminders", "state": self.state, "counts": {"pending": 3}}]
+
+    async def set_campaign_state(self, ref: str, action: str) -> dict[str, Any]:
+        if ref != "1":
+            raise OutboundError(f"no campaign {ref!r}")
+        self.state = "paused" if action == "pause" else "running"
+        return (await self.campaigns())[0]
+
+
+async def test_campaigns_pause_and_resume() -> None:
+    dialler = FakeDialler()
+    async with console(outbound=dialler) as (client, _):
+        csrf = {"X-CSRF-Token": await login(client)}
+        async with client.get("/console/api/campaigns") as r:
+            assert (await r.json())["campaigns"][0]["state"] == "running"
+        async with client.post("/console/api/campaigns/1/pause", headers=csrf) as r:
+            assert r.status == 200 and dialler.state == "paused"
+        async with client.post("/console/api/campaigns/1/resume", headers=csrf) as r:
+            assert r.status == 200 and dialler.state == "running"
+        async with client.post("/console/api/campaigns/9/pause", headers=csrf) as r:
+            assert r.status == 409 and "no campaign" in (await r.json())["error"]
+        async with client.post("/console/api/campaigns/1/cancel", headers=csrf) as r:
+            assert r.status in (404, 405)  # only pause and resume from the console
+
+
+async def test_without_outbound_the_campaigns_page_says_so() -> None:
+    async with console() as (client, _):
+        async with client.get("/console/api/campaigns", headers=AUTH) as r:
+            assert await r.json() == {"campaigns": [], "outbound": False}

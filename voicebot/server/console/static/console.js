@@ -295,6 +295,7 @@ async function healthView() {
       ["Active calls", `${h.active_calls} of ${h.max_active}`],
       ["Calls since start", `${h.calls_total} (failed ${h.calls_failed}, refused ${h.calls_refused})`],
       ["Voice to voice, last hour", latency.turns ? `p50 ${latency.p50_ms} ms, p95 ${latency.p95_ms} ms over ${latency.turns} turns` : "no turns"],
+      ["Call history", h.history ? `${h.history.calls} calls kept` : "off (console.history)"],
     ].map(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
     el("h2", { text: "Engines" }),
     el("div", { class: "scroll" }, el("table", {},
