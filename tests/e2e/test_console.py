@@ -196,6 +196,7 @@ async def test_a_real_call_live_then_in_the_history_with_audio_and_timeline(
     assert sorted(b.get_attribute("data-turn") for b in bars) == sorted(
         str(t["turn"]) for t in turns
     )
+    browser.save_screenshot(str(SCREENSHOTS / "call.png"))
     # A transcript line seeks the audio to the moment it was said.
     answer = next(e for e in browser.find_elements(By.CSS_SELECTOR, "ol.transcript li.caller"))
     said_at = float(answer.get_attribute("data-t"))
@@ -204,7 +205,6 @@ async def test_a_real_call_live_then_in_the_history_with_audio_and_timeline(
         "return document.querySelector('#audio-both').currentTime || null;"), 5, "no seek",
     )  # fmt: skip
     assert abs(position - said_at) < 1.0
-    browser.save_screenshot(str(SCREENSHOTS / "call.png"))
     # On a phone's screen the page fits its width; wide tables and the picture scroll or shrink.
     browser.set_window_size(390, 844)
     assert browser.execute_script(FITS_WIDTH)

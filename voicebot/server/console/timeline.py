@@ -33,7 +33,9 @@ STAGES = (
     ("tts", "TTS", "#54a24b"),
     ("send", "send", "#b279a2"),
 )
-COLOURS = {"caller": "#3b6fb6", "bot": "#e07b00", "alert": "#d62728", "amd": "#6a3d9a"}
+# The lanes' colours are the transcript's (console.css), unlike any stage's, so a lane is never
+# read as a stage.
+COLOURS = {"caller": "#a0522d", "bot": "#2a9d8f", "alert": "#d62728", "amd": "#6a3d9a"}
 MIN_WIDTH, MAX_WIDTH, PX_PER_S = 640, 2400, 48
 LEFT, RIGHT = 78, 24  # room for the lanes' names, and for the last tick's label
 TICK_STEPS_S = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
