@@ -28,9 +28,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ...config import ConsoleConfig, HttpConfig
+from ...dialog.flowchart import GraphError, render_svg, script_dot
 from ...errors import VoicebotError
+from ..controller import CallController
+from ..history import CallHistory, HistoryQuery
 from ..leg import CallResult, EndReason
 from .auth import COOKIE_NAME, CSRF_FIELD, CSRF_HEADER, Access, Session, Sessions
+from .media import SIDES, CallAudio, call_audio
+from .timeline import timeline_svg
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,6 @@ LIVE_HEARTBEAT_S = 15.0
 # Recordings whose audio was read lately, kept decoded: the page asks for the caller's side,
 # the bot's and the timeline one after another.
 AUDIO_CACHE_CALLS = 4
-SIDES = ("caller", "bot", "both")
 # The pages run only the console's own script and styles; the timeline and graph SVGs are
 # inserted as markup (our own renderers escape every caller word) and can run nothing.
 SECURITY_HEADERS = {
@@ -122,11 +126,11 @@ class Console:
 
     def __init__(
         self,
-        controller: Any,
+        controller: CallController,
         health: Callable[[], Awaitable[dict[str, Any]]],
         http: HttpConfig,
         config: ConsoleConfig,
-        history: Any = None,
+        history: CallHistory | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.controller = controller
@@ -135,7 +139,7 @@ class Console:
         self.history = history
         self.sessions = Sessions(http.token)
         self.clock = clock
-        self._audio: OrderedDict[str, Any] = OrderedDict()
+        self._audio: OrderedDict[str, CallAudio] = OrderedDict()
         self._streams: set[asyncio.Task[Any]] = set()
 
     # -- access ------------------------------------------------------------------------
@@ -289,7 +293,7 @@ class Console:
                     await response.write(b": still here\n\n")
                     quiet_since = time.monotonic()
                 await asyncio.sleep(LIVE_INTERVAL_S)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the page was closed
             pass
         finally:
             if task is not None:
@@ -313,7 +317,7 @@ class Console:
 
     # -- history -----------------------------------------------------------------------
 
-    def _need_history(self) -> Any:
+    def _need_history(self) -> CallHistory:
         if self.history is None:
             raise web.HTTPNotFound(
                 text='{"error": "no call history: set console.history"}',
@@ -322,8 +326,6 @@ class Console:
         return self.history
 
     async def search(self, request: web.Request) -> web.Response:
-        from ..history import HistoryQuery
-
         history = self._need_history()
         try:
             params = await request.json() if request.can_read_body else {}
@@ -336,8 +338,8 @@ class Console:
         except VoicebotError as exc:
             return _json({"error": str(exc)}, 400)
         page = await history.search(query)
-        body = _plain(page) if is_dataclass(page) else dict(page)
-        for row in body.get("rows", []):
+        body = page.as_dict()
+        for row in body["rows"]:
             row["caller"] = self.caller(row.get("caller"))
         return _json(body)
 
@@ -367,9 +369,7 @@ class Console:
         call.pop("recording", None)  # a path on the server: nothing the page needs
         return _json(call)
 
-    async def _audio_of(self, recording: str) -> Any:
-        from .media import call_audio
-
+    async def _audio_of(self, recording: str) -> CallAudio:
         audio = self._audio.get(recording)
         if audio is None:
             loop = asyncio.get_running_loop()
@@ -381,8 +381,8 @@ class Console:
         return audio
 
     async def audio(self, request: web.Request) -> web.Response:
-        side = request.match_info["side"]
-        if side not in SIDES:
+        side = next((s for s in SIDES if s == request.match_info["side"]), None)
+        if side is None:
             raise web.HTTPNotFound()
         recording = await self._recording(await self._stored_call(request))
         if recording is None:
@@ -403,8 +403,6 @@ class Console:
         )
 
     async def timeline(self, request: web.Request) -> web.Response:
-        from .timeline import timeline_svg
-
         call = await self._stored_call(request)
         caller_voice: Any = ()
         bot_voice: Any = ()
@@ -435,8 +433,6 @@ class Console:
         })  # fmt: skip
 
     async def graph(self, request: web.Request) -> web.Response:
-        from ...dialog.flowchart import GraphError, render_svg, script_dot
-
         script = self.controller.scripts.scripts.get(request.match_info["name"])
         if script is None:
             raise web.HTTPNotFound()
@@ -499,11 +495,11 @@ def latency_summary(latencies: list[float]) -> dict[str, Any]:
 
 def add_console(
     app: web.Application,
-    controller: Any,
+    controller: CallController,
     health: Callable[[], Awaitable[dict[str, Any]]],
     http: HttpConfig,
     config: ConsoleConfig,
-    history: Any = None,
+    history: CallHistory | None = None,
 ) -> Console | None:
     """Serve the console under /console/ when ``http.token`` is set; without one, its URLs
     say how to turn it on."""
