@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..errors import CaptureError
 from ..media.codecs import DEFAULT_FRAME_MS, MS_PER_SECOND, Codec, get_codec
 from ..media.g711 import PcmArray
 from ..media.rtp import RtpPacketizer
@@ -442,3 +443,20 @@ def rtp_stream_from_pcm(
         when = start_time + index * frame_ms / MS_PER_SECOND
         out.append(UdpDatagram(when, src, dst, packet.serialize()))
     return out
+
+
+def read_capture(path: Path) -> tuple[list[UdpDatagram], PcapTruncatedError | None]:
+    """``read_pcap`` for a file someone named: the datagrams, and how the file was cut short
+    when its writer was killed (the datagrams before the cut are given); ``CaptureError``
+    naming the file when it cannot be read at all."""
+    try:
+        try:
+            return read_pcap(path), None
+        except PcapTruncatedError as cut:
+            return read_pcap(path, truncated_ok=True), cut
+    except FileNotFoundError:
+        raise CaptureError(f"{path}: no such file") from None
+    except OSError as exc:  # a directory, no permission, an I/O error
+        raise CaptureError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # the reader's messages name the file
+        raise CaptureError(str(exc)) from None

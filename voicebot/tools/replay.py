@@ -24,7 +24,7 @@ import numpy as np
 from ..call import TranscriptLine
 from ..call.recording import CALLER_MAC, make_private_directory, open_private_file
 from ..capture.impair import Impairments, ImpairmentStats, impair
-from ..capture.pcap import PcapTruncatedError, UdpDatagram, read_pcap
+from ..capture.pcap import UdpDatagram, read_capture
 from ..capture.timeline import lay_out_audio
 from ..capture.wav import write_wav
 from ..config import Config
@@ -196,23 +196,6 @@ def _sdp_event_type(datagrams: Sequence[UdpDatagram]) -> int:
     return DEFAULT_EVENT_PAYLOAD_TYPE
 
 
-def _read_capture(path: Path) -> tuple[list[UdpDatagram], str | None]:
-    """The capture's datagrams, and a warning when it was cut short; ``CaptureError`` naming
-    the file when it cannot be read at all (the pcap reader's messages name it already)."""
-    try:
-        try:
-            return read_pcap(path), None
-        except PcapTruncatedError as exc:
-            datagrams = read_pcap(path, truncated_ok=True)
-            return datagrams, f"{exc}; replaying the {len(datagrams)} datagrams before the cut"
-    except FileNotFoundError:
-        raise CaptureError(f"{path}: no such file") from None
-    except OSError as exc:  # a directory, no permission, an I/O error
-        raise CaptureError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise CaptureError(str(exc)) from None
-
-
 def load_caller_stream(
     path: Path,
     *,
@@ -222,7 +205,8 @@ def load_caller_stream(
 ) -> tuple[CallerStream, str | None]:
     """Read ``path`` (pcap or pcapng) and pick the caller's stream; also a warning when the
     file was cut short (a capture whose writer was killed replays up to the cut)."""
-    datagrams, warning = _read_capture(path)
+    datagrams, cut = read_capture(path)
+    warning = f"{cut}; replaying the {len(datagrams)} datagrams before the cut" if cut else None
     stream = find_caller_stream(
         datagrams,
         ssrc=ssrc,

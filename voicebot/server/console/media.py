@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from ...call.recording import BOT_MAC, CALLER_MAC
-from ...capture.pcap import UdpDatagram, read_pcap
+from ...capture.pcap import UdpDatagram, read_capture
 from ...capture.timeline import lay_out_audio
 from ...capture.wav import WAV_SAMPLE_WIDTH, wav_bytes
 from ...errors import CaptureError
@@ -46,10 +46,6 @@ MIN_VOICE_S = 0.06
 
 class RecordingError(CaptureError):
     """A call's recording cannot be read as audio; the message names the file."""
-
-
-class RecordingNotFoundError(RecordingError):
-    """The recording is not there (pruned, or never written)."""
 
 
 @dataclass(frozen=True)
@@ -89,19 +85,6 @@ class CallAudio:
         return voice_segments(self.caller, self.rate), voice_segments(self.bot, self.rate)
 
 
-def _read(path: Path) -> list[UdpDatagram]:
-    try:
-        # A recording still being written (or whose bot was killed) ends mid-packet: what
-        # came before the cut is the call so far.
-        return read_pcap(path, truncated_ok=True)
-    except FileNotFoundError:
-        raise RecordingNotFoundError(f"{path}: no such recording") from None
-    except OSError as exc:  # a directory, no permission, an I/O error
-        raise RecordingError(f"{path}: cannot read the recording: {exc.strerror or exc}") from None
-    except ValueError as exc:  # the reader's messages name the file
-        raise RecordingError(f"not a readable recording: {exc}") from None
-
-
 def _side_audio(
     datagrams: Sequence[UdpDatagram],
 ) -> tuple[PcmArray, int, float | None]:
@@ -133,10 +116,12 @@ def _placed(pcm: PcmArray, rate: int, out_rate: int, offset_s: float, length: in
 def call_audio(pcap_path: str | Path) -> CallAudio:
     """Read a recording of ours once: both sides' PCM on the clock of its first packet.
 
-    Raises ``RecordingNotFoundError`` when the file is missing, ``RecordingError`` when it
-    cannot be read or is not a recording of ours (no packet marked by our recorder)."""
+    Raises ``CaptureError`` naming the file when it is missing or cannot be read,
+    ``RecordingError`` when it is not a recording of ours (no packet marked by its side)."""
     path = Path(pcap_path)
-    datagrams = sorted(_read(path), key=lambda d: d.time)
+    # A recording still being written (or whose bot was killed) ends mid-packet: what came
+    # before the cut is the call so far.
+    datagrams = sorted(read_capture(path)[0], key=lambda d: d.time)
     marked = [d for d in datagrams if d.link_src in (CALLER_MAC, BOT_MAC)]
     if datagrams and not marked:
         raise RecordingError(f"{path}: not a voicebot recording (no packet marked by its side)")

@@ -18,7 +18,6 @@ from voicebot.errors import CaptureError, VoicebotError
 from voicebot.media.codecs import SLIN8, SLIN16, ULAW, Codec
 from voicebot.server.console.media import (
     RecordingError,
-    RecordingNotFoundError,
     call_audio,
     voice_segments,
 )
@@ -132,13 +131,13 @@ def test_a_recording_cut_mid_packet_gives_the_call_so_far(tmp_path: Path) -> Non
 
 def test_what_cannot_be_read_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "gone.pcap"
-    with pytest.raises(RecordingNotFoundError, match=r"gone\.pcap"):
+    with pytest.raises(CaptureError, match=r"gone\.pcap: no such file"):
         call_audio(missing)
     garbage = tmp_path / "garbage.pcap"
     garbage.write_bytes(b"this is not a capture at all")
-    with pytest.raises(RecordingError, match=r"garbage\.pcap"):
+    with pytest.raises(CaptureError, match=r"garbage\.pcap"):
         call_audio(garbage)
-    with pytest.raises(RecordingError, match=r"cannot read"):
+    with pytest.raises(CaptureError, match=r"cannot read"):
         call_audio(tmp_path)  # a directory
     foreign = tmp_path / "foreign.pcap"
     write_pcap(
