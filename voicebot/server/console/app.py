@@ -48,6 +48,8 @@ LIVE_HEARTBEAT_S = 15.0
 # Recordings whose audio was read lately, kept decoded: the page asks for the caller's side,
 # the bot's and the timeline one after another.
 AUDIO_CACHE_CALLS = 4
+# Flow graphs drawn lately (a script's states with their counts).
+GRAPH_CACHE = 16
 # The pages run only the console's own script and styles; the timeline and graph SVGs are
 # inserted as markup (our own renderers escape every caller word) and can run nothing.
 SECURITY_HEADERS = {
@@ -141,6 +143,7 @@ class Console:
         self.clock = clock
         self._audio: OrderedDict[str, CallAudio] = OrderedDict()
         self._streams: set[asyncio.Task[Any]] = set()
+        self._graphs: OrderedDict[str, bytes] = OrderedDict()
 
     # -- access ------------------------------------------------------------------------
 
@@ -439,15 +442,20 @@ class Console:
         notes: dict[str, str] = {}
         if self.history is not None:
             for state, c in (await self.history.state_counts(request.match_info["name"])).items():
-                c = _plain(c) if is_dataclass(c) else dict(c)
-                notes[state] = (f"entered {c.get('entered', 0)} · no-match {c.get('no_match', 0)}"
-                                f" · no-input {c.get('no_input', 0)} · hang-ups "
-                                f"{c.get('hangups', 0)}")  # fmt: skip
+                notes[state] = (f"entered {c.entered} · no-match {c.no_match} · "
+                                f"no-input {c.no_input} · hang-ups {c.hangups}")  # fmt: skip
         dot = script_dot(script, notes=notes)
-        try:
-            svg = await asyncio.get_running_loop().run_in_executor(None, render_svg, dot)
-        except GraphError as exc:
-            return _json({"error": str(exc)}, 500)
+        svg = self._graphs.get(dot)
+        if svg is None:
+            try:
+                svg = await asyncio.get_running_loop().run_in_executor(None, render_svg, dot)
+            except GraphError as exc:
+                return _json({"error": str(exc)}, 500)
+            # Drawn again only when a count changed: Graphviz takes ~30 ms a drawing.
+            self._graphs[dot] = svg
+            while len(self._graphs) > GRAPH_CACHE:
+                self._graphs.popitem(last=False)
+        self._graphs.move_to_end(dot)
         return web.Response(body=svg, content_type="image/svg+xml", headers=SECURITY_HEADERS)
 
     # -- health ------------------------------------------------------------------------
