@@ -104,6 +104,16 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+def _event(name: str, data: Any) -> str:
+    """One server-sent event."""
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _shape(call: Mapping[str, Any]) -> str:
+    """A live call as the page shows it, but for its duration (the page counts that itself)."""
+    return json.dumps({k: v for k, v in call.items() if k != "duration_s"}, ensure_ascii=False)
+
+
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(
         text=json.dumps(body, default=_plain, ensure_ascii=False),
@@ -271,8 +281,10 @@ class Console:
         return _json({"active": self.live_calls()})
 
     async def live(self, request: web.Request) -> web.StreamResponse:
-        """Server-sent events: ``calls`` with every active call (transcripts included)
-        whenever anything but the clock changed."""
+        """Server-sent events: ``calls`` with every active call (transcripts included) when
+        the page connects, then ``call`` with one call whenever it changed (but for the
+        clock) and ``ended`` with the id of one that is over; a comment line when all is
+        quiet for a while."""
         response = web.StreamResponse(
             headers={**SECURITY_HEADERS, "Content-Type": "text/event-stream"}
         )
@@ -280,17 +292,21 @@ class Console:
         task = asyncio.current_task()
         if task is not None:
             self._streams.add(task)
-        last = ""
+        sent: dict[str, str] | None = None  # each call as last sent, but for its duration
         quiet_since = time.monotonic()
         try:
             while True:
-                calls = self.live_calls()
-                shape = json.dumps([{k: v for k, v in c.items() if k != "duration_s"}
-                                    for c in calls], ensure_ascii=False)  # fmt: skip
-                if shape != last:
-                    last = shape
-                    payload = json.dumps({"active": calls}, ensure_ascii=False)
-                    await response.write(f"event: calls\ndata: {payload}\n\n".encode())
+                calls = {call["call_id"]: call for call in self.live_calls()}
+                shapes = {key: _shape(call) for key, call in calls.items()}
+                if sent is None:
+                    events = [_event("calls", {"active": list(calls.values())})]
+                else:
+                    events = [_event("call", calls[key]) for key, shape in shapes.items()
+                              if sent.get(key) != shape]  # fmt: skip
+                    events += [_event("ended", {"call_id": key}) for key in sent.keys() - shapes]
+                sent = shapes
+                if events:
+                    await response.write("".join(events).encode())
                     quiet_since = time.monotonic()
                 elif time.monotonic() - quiet_since > LIVE_HEARTBEAT_S:
                     await response.write(b": still here\n\n")

@@ -200,24 +200,34 @@ async def test_callers_are_masked_unless_shown(show: bool, shown: str) -> None:
         assert body["active"][0]["state"] == "main"
 
 
-async def test_the_live_stream_sends_the_calls_and_then_what_changed() -> None:
+async def test_the_live_stream_sends_the_calls_then_only_what_changed() -> None:
     async with console() as (client, calls):
         await login(client)
         async with client.get("/console/api/live") as response:
             assert response.headers["Content-Type"].startswith("text/event-stream")
 
-            async def event() -> dict[str, Any]:
+            async def event() -> tuple[str, dict[str, Any]]:
                 lines: list[str] = []
                 while not lines or lines[-1] != "":
                     lines.append((await response.content.readline()).decode().rstrip("\n"))
+                name = next(line for line in lines if line.startswith("event: "))
                 data = next(line for line in lines if line.startswith("data: "))
-                return dict(json.loads(data[len("data: ") :]))
+                return name[len("event: ") :], dict(json.loads(data[len("data: ") :]))
 
-            first = await asyncio.wait_for(event(), 5)
+            name, first = await asyncio.wait_for(event(), 5)
+            assert name == "calls"
             assert [line["text"] for line in first["active"][0]["transcript"]] == ["Hello."]
+            calls["k2"] = FakeCall("chan-2", "5550100")
             calls["k1"].transcript.append({"who": "caller", "text": "hours", "t": 2.0})
-            second = await asyncio.wait_for(event(), 5)
-            assert second["active"][0]["transcript"][-1]["text"] == "hours"
+            # Each changed call alone, not all of them again.
+            changed = [await asyncio.wait_for(event(), 5) for _ in range(2)]
+            assert [name for name, _ in changed] == ["call", "call"]
+            by_id = {call["call_id"]: call for _, call in changed}
+            assert by_id["chan-1"]["transcript"][-1]["text"] == "hours"
+            assert by_id["chan-2"]["caller"] == "•••••00"
+            del calls["k1"]
+            name, gone = await asyncio.wait_for(event(), 5)
+            assert (name, gone) == ("ended", {"call_id": "chan-1"})
 
 
 async def test_pages_forbid_other_scripts_and_framing() -> None:

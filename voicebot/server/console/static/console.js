@@ -86,8 +86,10 @@ function liveView() {
   const list = el("div", { id: "live-calls" }, el("p", { class: "muted", text: "Connecting…" }));
   show("Live calls", list);
   const source = new EventSource(`${API}/live`);
+  const byId = new Map(); // the active calls: all of them on "calls", then one at a time
   let calls = [];
   const render = () => {
+    calls = [...byId.values()].sort((a, b) => a.started - b.started);
     if (!calls.length) {
       list.replaceChildren(el("p", { class: "muted", text: "No calls right now." }));
       return;
@@ -112,7 +114,17 @@ function liveView() {
       })),
     transcriptList(call.transcript))));
   };
-  source.addEventListener("calls", (event) => { calls = JSON.parse(event.data).active; render(); });
+  source.addEventListener("calls", (event) => {
+    byId.clear();
+    for (const call of JSON.parse(event.data).active) byId.set(call.call_id, call);
+    render();
+  });
+  source.addEventListener("call", (event) => {
+    const call = JSON.parse(event.data);
+    byId.set(call.call_id, call);
+    render();
+  });
+  source.addEventListener("ended", (event) => { byId.delete(JSON.parse(event.data).call_id); render(); });
   source.onerror = () => {
     if (source.readyState === EventSource.CLOSED) list.replaceChildren(failure("The live stream closed: reload the page."));
   };
