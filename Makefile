@@ -42,11 +42,14 @@ asterisk: setup
 run: asterisk languages
 	@scripts/run-bot.sh
 
-# Place a test call through Asterisk with sipp and print the conversation (bot must be running).
+# Place a test call through Asterisk with sipp and print the conversation (bot must be running;
+# /calls is read with the token `make run` made, .state/console-token, unless one is given).
 # The Russian demo: make call EXTENSION=111 CALL_LANGUAGE=ru (the caller speaks Russian, the
 # bot's lines are transcribed in Russian).
 call: setup
-	@$(PY) -m voicebot.cli call --extension $${EXTENSION:-100} --language $${CALL_LANGUAGE:-en}
+	@if [ -z "$$VOICEBOT_HTTP_TOKEN" ] && [ -s .state/console-token ]; then \
+	    export VOICEBOT_HTTP_TOKEN="$$(cat .state/console-token)"; fi; \
+	 $(PY) -m voicebot.cli call --extension $${EXTENSION:-100} --language $${CALL_LANGUAGE:-en}
 
 # A cluster on this machine (docs/cluster.md): the sandbox Asterisk, WORKERS voicebot workers
 # (1-9) and HAProxy in front of them. Call it: VOICEBOT_HTTP_PORT=0 make call EXTENSION=150.

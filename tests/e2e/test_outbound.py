@@ -275,3 +275,57 @@ async def test_a_bot_killed_mid_campaign_goes_on_without_calling_anyone_twice(
         # Every call the callee side answered is an attempt in the store: none twice.
         answered = len(callee_recordings(asterisk, number, since))
         assert answered <= row["attempts"], (number, answered, row)
+
+
+CONSOLE_TOKEN = "e2e-outbound-console-token"
+
+
+def console_api(bot: RunningBot, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The web console's API with the bearer token: GET, or POST ``body`` (JSON)."""
+    request = urllib.request.Request(
+        f"{bot.status_url}/console/api{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {CONSOLE_TOKEN}", "Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.loads(response.read()))
+
+
+async def test_the_console_pauses_and_resumes_a_running_campaign(
+    asterisk: AsteriskSandbox, out_env: dict[str, str], tmp_path: Path
+) -> None:
+    numbers = [f"55520{i:02d}" for i in range(20, 25)]
+    contacts = write_contacts(
+        tmp_path / "console.csv", [{"number": n, "first_name": "Sam"} for n in numbers]
+    )
+    started = voicebot(out_env, "campaign", "start", str(contacts), "--script", "parcel",
+                       "--name", "console", "--window", window_around_now(), "--days",
+                       "mon-sun")  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    env = {**out_env, "VOICEBOT_HTTP_TOKEN": CONSOLE_TOKEN,
+           "VOICEBOT_CONSOLE_HISTORY": str(tmp_path / "history.sqlite"),
+           # One call at a time, so that a pause leaves contacts not yet called.
+           "VOICEBOT_OUTBOUND_MAX_ACTIVE": "1"}  # fmt: skip
+    running = run_bot(env, tmp_path / "voicebot.log", OUT_PORT)
+    bot = next(running)
+    try:
+        await wait_for(lambda: "calling line" in bot.log_text(), 60, "the first call placed")
+        paused = console_api(bot, "/campaigns/console/pause", {})["campaign"]
+        assert paused["state"] == "paused"
+        placed = bot.log_text().count("calling line")
+        await asyncio.sleep(15.0)  # two or three more calls, were it still running
+        assert bot.log_text().count("calling line") == placed  # the one in flight finished
+        (listed,) = [c for c in console_api(bot, "/campaigns")["campaigns"]
+                     if c["name"] == "console"]  # fmt: skip
+        assert listed["state"] == "paused" and listed["counts"].get("pending", 0) >= 3, listed
+        assert console_api(bot, "/campaigns/console/resume", {})["campaign"]["state"] == "running"
+        rows = await until_settled(env, "console", set(numbers), 150)
+        assert all(rows[n]["status"] == "answered" for n in numbers), rows
+        # Every campaign call is in the console's history, with its campaign and AMD verdict.
+        calls = console_api(bot, "/history/search", {"script": "parcel"})
+        assert calls["total"] == len(numbers), calls
+        one = console_api(bot, f"/history/{calls['rows'][0]['call_id']}")
+        assert one["record"]["campaign"] == "console" and one["record"]["amd"]["verdict"] == "human"
+    finally:
+        running.close()

@@ -415,7 +415,7 @@ class _Store:
             record = stored["record"]
             outcome, end_reason = record.get("outcome", ""), record.get("end_reason", "")
             counts = count_states(record.get("path") or (), stored["transcript"], outcome,
-                                  end_reason)  # fmt: skip
+                                  end_reason, stored.get("events"))  # fmt: skip
             self._insert_counts(seq, script, started, counts)
         self._db.execute(f"PRAGMA user_version = {COUNT_RULE}")
         self._db.execute("COMMIT")

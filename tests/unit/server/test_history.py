@@ -444,8 +444,11 @@ async def test_state_counts_sum_the_calls_of_one_script(tmp_path: Path) -> None:
 async def test_counts_made_by_another_rule_are_made_again_on_opening(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite"
     history = await CallHistory.open(path, 10)
-    history.keep(*finished_call(1))
+    summary, record = finished_call(1)
+    summary["events"] = [{"t": 9.0, "kind": "no-input", "state": "account"}]
+    history.keep(summary, record)
     before = await history.state_counts("bank")
+    assert before["account"].no_input == 1  # from the session's events, not inferred
     await history.close()
     with sqlite3.connect(path) as db:  # as a database of an older COUNT_RULE would be
         db.execute("UPDATE states SET no_match = 7")
