@@ -22,6 +22,9 @@ from voicebot.speech.asr.whisper import (
     decode_threads,
     fit_agrees,
     fit_context,
+    fit_order,
+    fits_alone,
+    names_an_expected_answer,
     needs_forced_fit,
 )
 from voicebot.speech.discovery import resolve_whisper_model
@@ -179,6 +182,79 @@ async def test_an_expected_answer_misheard_is_taken_when_it_fits_the_audio(
     # of the audio), the expected answer must come out all the same.
     assert free in {heard, taken}
     assert with_expected == taken
+
+
+MENU_RU = ["часы работы", "режим работы", "баланс", "мой баланс", "оператор",
+           "позовите оператора", "соедините с оператором", "адрес", "ваш адрес"]  # fmt: skip
+
+
+async def check_the_closest_phrases_are_fitted_first(
+    engine: WhisperEngine, monkeypatch: pytest.MonkeyPatch, audio: np.ndarray, menu: list[str],
+    taken: str,
+) -> None:  # fmt: skip
+    fitted: list[str] = []
+    phrase_fits = engine._phrase_fits
+
+    def spy(encoded: object, frames: int, expected: tuple[str, ...]) -> list[PhraseFit]:
+        fitted.extend(expected)
+        return phrase_fits(encoded, frames, expected)
+
+    monkeypatch.setattr(engine, "_phrase_fits", spy)
+    heard = (await engine.transcribe(audio)).text
+    if names_an_expected_answer(heard, menu):
+        pytest.skip(f"this CPU's whisper heard {heard!r}: no fit to check")
+    assert (await engine.transcribe(audio, expected=menu)).text == taken
+    # It fitted on its own among the first phrases, so the rest were not fitted at all...
+    assert fitted == fit_order(heard, menu)[:3]
+    # ...and fitting every phrase would have taken the same one.
+    everything = choose_expected(engine.phrase_fits(audio, menu))
+    assert everything is not None and everything.phrase == taken
+
+
+async def test_the_phrases_spelt_like_what_was_misheard_are_fitted_first(
+    engine: WhisperEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cut 80 ms early, tiny.en hears "opening out" on some CPUs.
+    audio = call_audio("menu-hours-en-us-m3.wav", cut_end_ms=80)
+    await check_the_closest_phrases_are_fitted_first(
+        engine, monkeypatch, audio, MENU, "opening hours"
+    )
+
+
+async def test_whisper_base_fits_the_phrases_spelt_like_what_it_misheard_first(
+    whisper_ru: WhisperEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # whisper base hears RHVoice Elena's «оператор» as «Атиратор».
+    audio = call_audio("../turns-ru/ru-menu-operator-operator-elena.wav")
+    await check_the_closest_phrases_are_fitted_first(
+        whisper_ru, monkeypatch, audio, MENU_RU, "оператор"
+    )
+
+
+@pytest.mark.parametrize(
+    ("heard", "first"),
+    [
+        ("opening out", ["opening hours", "what are your opening hours", "operator"]),
+        ("My violin", ["my balance", "check my balance", "an operator"]),
+        ("Атиратор", ["оператор", "позовите оператора", "соедините с оператором"]),
+        ("Маша Даис", ["ваш адрес", "адрес", "баланс"]),
+        ("", ["hours", "opening hours", "what are your opening hours"]),  # as written
+        ("IP Router", ["operator", "an operator", "speak to an operator"]),
+    ],
+)
+def test_fit_order(heard: str, first: list[str]) -> None:
+    ru = ["часы работы", "баланс", "оператор", "соедините с оператором", "позовите оператора",
+          "адрес", "ваш адрес"]  # fmt: skip
+    expected = ru if any("а" <= c <= "я" for c in first[0]) else MENU
+    order = fit_order(heard, expected + expected[:2])  # a phrase written twice is fitted once
+    assert order[:3] == first
+    assert sorted(order) == sorted(set(expected))
+
+
+def test_fits_alone_is_choose_expecteds_first_bar() -> None:
+    assert fits_alone(PhraseFit("hours", -2.5, -5.0))
+    assert not fits_alone(PhraseFit("hours", -2.6, -1.0))
+    assert not fits_alone(PhraseFit("hours", -1.0, -5.1))
 
 
 @pytest.mark.parametrize(
