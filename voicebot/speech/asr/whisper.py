@@ -508,7 +508,7 @@ def expected_confidence(fits: Sequence[PhraseFit], chosen: PhraseFit) -> float:
     it fits well on its own, else its share among the answers (a phrase over a noisy room
     that leads every other answer by 2 nats is taken with about 0.85, not with the 0.02 its
     own tokens score, which would read as no words at all)."""
-    if chosen.mean >= _EXPECTED_MEAN_LOGPROB and chosen.worst >= _EXPECTED_WORST_LOGPROB:
+    if fits_alone(chosen):
         return math.exp(chosen.mean)
     rivals = [f.mean for f in fits if not _same_answer(f.phrase, chosen.phrase)]
     return 1.0 / (1.0 + sum(math.exp(mean - chosen.mean) for mean in rivals))
